@@ -1,0 +1,163 @@
+//! What each `idp` subcommand does.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::config::{ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs, UsersCommand};
+use crate::keys::{unix_now, KeyManager};
+use crate::store::Store;
+use crate::vault::Vault;
+use crate::{clients, Config};
+
+/// Runs one subcommand to completion.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let config = Config::from_args(&args)?;
+            let listener = tokio::net::TcpListener::bind(args.bind)
+                .await
+                .with_context(|| format!("binding {}", args.bind))?;
+            let server = crate::start(config, listener).await?;
+            // Scripts wait for this line; keep its shape.
+            println!(
+                "idp listening on {} (issuer {})",
+                server.addr,
+                server.state.settings().issuer
+            );
+            server.stopped().await;
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate {
+            force,
+            key_bits,
+            db,
+            lifetimes,
+        }) => {
+            let keys = key_manager(&db, &lifetimes, key_bits).await?;
+            let plan = keys.rotate(force).await?;
+            println!(
+                "rotated: {} is now current{}",
+                plan.promote,
+                plan.retire
+                    .map(|k| format!(", {k} retired"))
+                    .unwrap_or_default()
+            );
+            print_keys(&keys, &lifetimes).await
+        }
+        Command::Keys(KeysCommand::List { db, lifetimes }) => {
+            let keys = key_manager(&db, &lifetimes, keys::MIN_RSA_BITS).await?;
+            print_keys(&keys, &lifetimes).await
+        }
+        Command::Keys(KeysCommand::Prune { db, lifetimes }) => {
+            let keys = key_manager(&db, &lifetimes, keys::MIN_RSA_BITS).await?;
+            let pruned = keys.prune().await?;
+            if pruned.is_empty() {
+                println!("nothing to prune");
+            }
+            for kid in pruned {
+                println!("pruned {kid}");
+            }
+            Ok(())
+        }
+        Command::Clients(ClientsCommand::Create {
+            id,
+            scope,
+            admin,
+            db,
+        }) => {
+            let store = open_store(&db).await?;
+            let registered = clients::register(&store, &id, &scope, admin, now()).await?;
+            println!("client_id: {}", registered.client_id);
+            println!("client_secret: {}", registered.client_secret);
+            println!("scope: {}", registered.scope);
+            eprintln!("the secret is shown only this once: store it now");
+            Ok(())
+        }
+        Command::Clients(ClientsCommand::Delete { id, db }) => {
+            let store = open_store(&db).await?;
+            if !store.delete_client(id.clone()).await? {
+                anyhow::bail!("no client {id:?}");
+            }
+            println!("deleted {id}");
+            Ok(())
+        }
+        Command::Clients(ClientsCommand::List { db }) => {
+            let store = open_store(&db).await?;
+            for c in store.list_clients().await? {
+                println!("{}\tadmin={}\tscope={}", c.client_id, c.admin, c.scope);
+            }
+            Ok(())
+        }
+        Command::Users(UsersCommand::Grant { email, scope, db }) => {
+            let store = open_store(&db).await?;
+            let scope = clients::parse_scope(&scope)?.join(" ");
+            if !store.set_user_scope(email.clone(), scope.clone()).await? {
+                anyhow::bail!("no user {email:?}");
+            }
+            println!("{email}: profile {scope}");
+            Ok(())
+        }
+    }
+}
+
+fn now() -> i64 {
+    i64::try_from(unix_now()).unwrap_or(i64::MAX)
+}
+
+async fn open_store(db: &DbArgs) -> anyhow::Result<Store> {
+    let path = db.sqlite_path()?;
+    tokio::task::spawn_blocking(move || Store::open(&path))
+        .await?
+        .context("opening the database")
+}
+
+async fn key_manager(
+    db: &DbArgs,
+    lifetimes: &LifetimeArgs,
+    bits: u32,
+) -> anyhow::Result<Arc<KeyManager>> {
+    let store = open_store(db).await?;
+    let vault = Vault::from_secret(db.key_encryption_key.as_deref())?;
+    let policy = keys::RotationPolicy::new(lifetimes.access_ttl, lifetimes.jwks_max_age);
+    Ok(Arc::new(
+        KeyManager::start(store, vault, bits, policy).await?,
+    ))
+}
+
+async fn print_keys(keys: &KeyManager, lifetimes: &LifetimeArgs) -> anyhow::Result<()> {
+    let policy = keys.policy();
+    let now = unix_now();
+    println!(
+        "{:<44}  {:<8}  {:>5}  {:<20}  {:<20}  {:<20}  prunable",
+        "kid", "state", "bits", "created", "activated", "retired"
+    );
+    for key in keys.stored_keys().await? {
+        let r = &key.record;
+        println!(
+            "{:<44}  {:<8}  {:>5}  {:<20}  {:<20}  {:<20}  {}",
+            r.kid,
+            r.state,
+            key.bits,
+            time(Some(r.created_at)),
+            time(r.activated_at),
+            time(r.retired_at),
+            if policy.prunable(r, now) { "yes" } else { "no" }
+        );
+    }
+    println!(
+        "retired keys are pruned {}s after retirement (access ttl {}s + jwks max-age {}s + margin {}s)",
+        policy.retirement_grace(),
+        lifetimes.access_ttl,
+        lifetimes.jwks_max_age,
+        policy.margin
+    );
+    Ok(())
+}
+
+/// RFC 3339 UTC, or `-`.
+fn time(t: Option<u64>) -> String {
+    let Some(t) = t else { return "-".into() };
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
+        .to_string()
+}

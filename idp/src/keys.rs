@@ -1,0 +1,299 @@
+//! The signing keys of a running IdP.
+//!
+//! Which keys exist: exactly one `current` key signs every token; one `next`
+//! key is already published in `/jwks` so validators know it before it
+//! signs; `retired` keys stay published until their tokens have expired.
+//! Who reads them: the token issuer (the current key, parsed once per
+//! change), the `/jwks` handler (the public set, serialized once per change,
+//! with its ETag), and the IdP's own bearer-token layer.
+//! When they change: on `idp keys rotate`/`prune` from any process sharing
+//! the database, on `POST /admin/keys/rotate`, or on the `--rotate-every`
+//! schedule. Every instance polls a change counter every few seconds (and
+//! reloads at once on SIGHUP), then swaps in a new [`KeyRing`] atomically:
+//! requests in flight keep the snapshot they started with.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use jsonwebtoken::EncodingKey;
+use keys::rotation::{KeyState, RotationError, RotationPlan, RotationPolicy};
+use keys::{Jwks, PublicJwk, SigningKey};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::store::{KeyChange, Store, StoreError, StoredKey};
+use crate::vault::{Vault, VaultError};
+
+/// Errors managing keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyManagerError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A private key could not be decrypted.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// Key material is unusable.
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    /// The stored key set is unusable (no current key, bad JWK).
+    #[error("the stored key set is unusable: {0}")]
+    Corrupt(String),
+    /// A rotation was refused.
+    #[error(transparent)]
+    Rotation(#[from] RotationError),
+}
+
+/// One consistent snapshot of the key set.
+pub struct KeyRing {
+    /// The kid of the signing key.
+    pub current_kid: String,
+    /// The signing key, parsed once.
+    pub encoding_key: EncodingKey,
+    /// The published set.
+    pub jwks: Jwks,
+    /// `/jwks` body, serialized once per change.
+    pub jwks_body: bytes::Bytes,
+    /// Strong ETag of `jwks_body`.
+    pub etag: String,
+    /// The database change counter this snapshot reflects.
+    pub version: i64,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("current_kid", &self.current_kid)
+            .field("published", &self.jwks.keys.len())
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads, caches, rotates and prunes signing keys.
+#[derive(Debug)]
+pub struct KeyManager {
+    store: Store,
+    vault: Vault,
+    bits: u32,
+    policy: RotationPolicy,
+    ring: ArcSwap<KeyRing>,
+    changes: watch::Sender<Arc<KeyRing>>,
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl KeyManager {
+    /// Opens the key set, generating the initial `current` and `next` keys
+    /// if the database has none, and loads it.
+    pub async fn start(
+        store: Store,
+        vault: Vault,
+        bits: u32,
+        policy: RotationPolicy,
+    ) -> Result<Self, KeyManagerError> {
+        let existing = store.list_keys().await?;
+        let has = |s| existing.iter().any(|k: &StoredKey| k.record.state == s);
+        if !has(KeyState::Current) || !has(KeyState::Next) {
+            let now = unix_now();
+            let current = generate(&vault, bits, KeyState::Current, now).await?;
+            let next = generate(&vault, bits, KeyState::Next, now).await?;
+            let stored = store.ensure_keys(current, next).await?;
+            tracing::info!(stored, "generated initial signing keys");
+        }
+        let ring = load(&store, &vault).await?;
+        let ring = Arc::new(ring);
+        let (changes, _) = watch::channel(Arc::clone(&ring));
+        Ok(Self {
+            store,
+            vault,
+            bits,
+            policy,
+            ring: ArcSwap::new(ring),
+            changes,
+        })
+    }
+
+    /// The current snapshot.
+    pub fn ring(&self) -> Arc<KeyRing> {
+        self.ring.load_full()
+    }
+
+    /// Subscribes to key-set changes (each new snapshot is sent).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<KeyRing>> {
+        self.changes.subscribe()
+    }
+
+    /// Every stored key (metadata and sealed private key), oldest first.
+    pub async fn stored_keys(&self) -> Result<Vec<StoredKey>, KeyManagerError> {
+        Ok(self.store.list_keys().await?)
+    }
+
+    /// The rotation policy in force.
+    pub fn policy(&self) -> RotationPolicy {
+        self.policy
+    }
+
+    /// Reloads if another process changed the key set. Returns whether it did.
+    pub async fn reload_if_changed(&self) -> Result<bool, KeyManagerError> {
+        let version = self.store.change_counter("signing_keys").await?;
+        if version == self.ring.load().version {
+            return Ok(false);
+        }
+        self.reload().await?;
+        Ok(true)
+    }
+
+    /// Reloads unconditionally.
+    pub async fn reload(&self) -> Result<(), KeyManagerError> {
+        let ring = Arc::new(load(&self.store, &self.vault).await?);
+        let previous = self.ring.swap(Arc::clone(&ring));
+        if previous.current_kid != ring.current_kid {
+            tracing::info!(kid = %ring.current_kid, "now signing with a new key");
+        }
+        self.changes.send_replace(ring);
+        Ok(())
+    }
+
+    /// Rotates: `next` → `current` → `retired`, plus a fresh `next`.
+    pub async fn rotate(&self, force: bool) -> Result<RotationPlan, KeyManagerError> {
+        let now = unix_now();
+        let new_next = generate(&self.vault, self.bits, KeyState::Next, now).await?;
+        match self
+            .store
+            .rotate_keys(self.policy, now, force, new_next)
+            .await?
+        {
+            KeyChange::Rotated(plan) => {
+                self.reload().await?;
+                tracing::info!(promoted = %plan.promote, retired = ?plan.retire, "rotated signing keys");
+                Ok(plan)
+            }
+            KeyChange::Refused(why) => Err(why.into()),
+        }
+    }
+
+    /// Removes retired keys past their grace period.
+    pub async fn prune(&self) -> Result<Vec<String>, KeyManagerError> {
+        let pruned = self.store.prune_keys(self.policy, unix_now()).await?;
+        if !pruned.is_empty() {
+            self.reload().await?;
+            tracing::info!(?pruned, "pruned retired signing keys");
+        }
+        Ok(pruned)
+    }
+
+    /// Watches for changes made by other processes: polls every `interval`,
+    /// and reloads at once on SIGHUP. Runs until the task is dropped.
+    pub async fn watch(self: Arc<Self>, interval: Duration) {
+        #[cfg(unix)]
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            #[cfg(unix)]
+            let hup = async {
+                match hangup.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hup = std::future::pending::<Option<()>>();
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = self.reload_if_changed().await {
+                        tracing::warn!(error = %e, "checking the key set failed; keeping the current one");
+                    }
+                }
+                _ = hup => {
+                    tracing::info!("SIGHUP: reloading the key set");
+                    if let Err(e) = self.reload().await {
+                        tracing::warn!(error = %e, "reloading the key set failed; keeping the current one");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Generates a key on the blocking pool and seals it for storage.
+pub async fn generate(
+    vault: &Vault,
+    bits: u32,
+    state: KeyState,
+    now: u64,
+) -> Result<StoredKey, KeyManagerError> {
+    let key = tokio::task::spawn_blocking(move || SigningKey::generate(bits))
+        .await
+        .map_err(|_| KeyManagerError::Corrupt("key generation task failed".into()))??;
+    let (private_key, encrypted) = vault.seal(key.kid(), key.private_pem());
+    let public_jwk = serde_json::to_string(key.public_jwk())
+        .map_err(|e| KeyManagerError::Corrupt(e.to_string()))?;
+    Ok(StoredKey {
+        record: keys::KeyRecord {
+            kid: key.kid().to_owned(),
+            state,
+            created_at: now,
+            activated_at: (state == KeyState::Current).then_some(now),
+            retired_at: None,
+        },
+        private_key,
+        encrypted,
+        public_jwk,
+        bits: key.bits(),
+    })
+}
+
+/// Reads the key set and builds a snapshot. Every encrypted key is opened,
+/// so a wrong encryption key is noticed at start-up, not at first rotation.
+async fn load(store: &Store, vault: &Vault) -> Result<KeyRing, KeyManagerError> {
+    // Read the counter first: a change racing with this load is then seen
+    // again on the next poll rather than lost.
+    let version = store.change_counter("signing_keys").await?;
+    let stored = store.list_keys().await?;
+    let mut published = Vec::with_capacity(stored.len());
+    let mut current = None;
+    for key in &stored {
+        let pem = vault.open(&key.record.kid, &key.private_key, key.encrypted)?;
+        let jwk: PublicJwk = serde_json::from_str(&key.public_jwk).map_err(|e| {
+            KeyManagerError::Corrupt(format!("public JWK of {}: {e}", key.record.kid))
+        })?;
+        if key.record.state == KeyState::Current {
+            let encoding_key = EncodingKey::from_rsa_pem(&pem)
+                .map_err(|_| KeyManagerError::Corrupt(format!("private key {}", key.record.kid)))?;
+            current = Some((key.record.kid.clone(), encoding_key));
+        }
+        published.push(jwk);
+    }
+    let (current_kid, encoding_key) =
+        current.ok_or_else(|| KeyManagerError::Corrupt("no current key".into()))?;
+    // Newest first: validators that scan linearly find the signing key early.
+    published.reverse();
+    let jwks = Jwks { keys: published };
+    let body = serde_json::to_vec(&jwks).map_err(|e| KeyManagerError::Corrupt(e.to_string()))?;
+    let etag = {
+        use base64::Engine as _;
+        let digest = Sha256::digest(&body);
+        format!(
+            "\"{}\"",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+        )
+    };
+    Ok(KeyRing {
+        current_kid,
+        encoding_key,
+        jwks,
+        jwks_body: body.into(),
+        etag,
+        version,
+    })
+}

@@ -1,0 +1,292 @@
+//! The identity provider: users sign up and log in, services obtain tokens
+//! with the OAuth 2.0 client_credentials grant, and every access token is an
+//! RS256 JWT in the RFC 9068 profile, verifiable by anyone holding `/jwks`.
+//!
+//! The library exposes [`app`] (the router, drivable without a socket),
+//! [`AppState`] (everything a handler needs, cheap to clone) and [`start`]
+//! (state, background tasks and a listener, as `idp serve` runs them), so
+//! tests and embedders run exactly what the binary runs.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = idp::Config {
+//!     db_path: "idp.db".into(),
+//!     ..idp::Config::default()
+//! };
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let server = idp::start(config, listener).await?;
+//! println!("issuer {}", server.state.settings().issuer);
+//! server.stopped().await;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod clients;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod passwords;
+pub mod server;
+pub mod sessions;
+pub mod store;
+pub mod tokens;
+pub mod vault;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use http::app;
+
+use crate::keys::KeyManager;
+use crate::passwords::Passwords;
+use crate::store::Store;
+use crate::tokens::TokenIssuer;
+use crate::vault::Vault;
+
+/// Everything `idp serve` is configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Issuer URL; default `http://<bound address>`.
+    pub issuer: Option<String>,
+    /// Audience of access tokens; default the issuer.
+    pub audience: Option<String>,
+    /// SQLite file.
+    pub db_path: PathBuf,
+    /// Base64 of 32 bytes for encrypting private keys at rest.
+    pub key_encryption_key: Option<String>,
+    /// Access-token lifetime, seconds.
+    pub access_ttl: u64,
+    /// Refresh-token lifetime, seconds.
+    pub refresh_ttl: u64,
+    /// `/jwks` max-age, seconds.
+    pub jwks_max_age: u64,
+    /// Scheduled rotation.
+    pub rotate_every: Option<Duration>,
+    /// RSA size of new keys.
+    pub key_bits: u32,
+    /// bcrypt cost.
+    pub bcrypt_cost: u32,
+    /// Key-change polling interval.
+    pub key_poll: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: None,
+            db_path: "idp.db".into(),
+            key_encryption_key: None,
+            access_ttl: 900,
+            refresh_ttl: 1_209_600,
+            jwks_max_age: 300,
+            rotate_every: None,
+            key_bits: 2048,
+            bcrypt_cost: 12,
+            key_poll: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration `idp serve` flags describe.
+    pub fn from_args(args: &config::ServeArgs) -> anyhow::Result<Self> {
+        Ok(Self {
+            issuer: args.issuer.clone(),
+            audience: args.audience.clone(),
+            db_path: args.db.sqlite_path()?,
+            key_encryption_key: args.db.key_encryption_key.clone(),
+            access_ttl: args.lifetimes.access_ttl,
+            refresh_ttl: args.refresh_ttl,
+            jwks_max_age: args.lifetimes.jwks_max_age,
+            rotate_every: args.rotate_every,
+            key_bits: args.key_bits,
+            bcrypt_cost: args.bcrypt_cost,
+            key_poll: Duration::from_secs(args.key_poll),
+        })
+    }
+}
+
+/// Settings handlers read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `iss` of every token, exactly as configured.
+    pub issuer: String,
+    /// `aud` of every token.
+    pub audience: String,
+    /// Access-token lifetime.
+    pub access_ttl: u64,
+    /// Refresh-token lifetime.
+    pub refresh_ttl: u64,
+    /// `/jwks` max-age.
+    pub jwks_max_age: u64,
+}
+
+/// Shared state of all handlers; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    settings: Settings,
+    store: Store,
+    keys: Arc<KeyManager>,
+    tokens: TokenIssuer,
+    passwords: Passwords,
+}
+
+impl AppState {
+    /// Opens the database and key set described by `config`, for an IdP
+    /// reachable at `issuer`.
+    pub async fn open(config: &Config, issuer: String) -> anyhow::Result<Self> {
+        let vault = Vault::from_secret(config.key_encryption_key.as_deref())?;
+        let path = config.db_path.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .context("opening the database")??;
+        let policy = ::keys::RotationPolicy::new(config.access_ttl, config.jwks_max_age);
+        let keys = Arc::new(
+            KeyManager::start(store.clone(), vault, config.key_bits, policy)
+                .await
+                .context("loading signing keys")?,
+        );
+        let cost = config.bcrypt_cost;
+        let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let passwords = tokio::task::spawn_blocking(move || {
+            Passwords::new(cost, slots, Duration::from_secs(10))
+        })
+        .await
+        .context("preparing the password hasher")??;
+        let audience = config.audience.clone().unwrap_or_else(|| issuer.clone());
+        let tokens = TokenIssuer::new(
+            issuer.clone(),
+            audience.clone(),
+            config.access_ttl,
+            Arc::clone(&keys),
+        );
+        Ok(Self(Arc::new(Inner {
+            settings: Settings {
+                issuer,
+                audience,
+                access_ttl: config.access_ttl,
+                refresh_ttl: config.refresh_ttl,
+                jwks_max_age: config.jwks_max_age,
+            },
+            store,
+            keys,
+            tokens,
+            passwords,
+        })))
+    }
+
+    /// Settings.
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+    /// The signing keys.
+    pub fn keys(&self) -> &Arc<KeyManager> {
+        &self.0.keys
+    }
+    /// The token issuer.
+    pub fn tokens(&self) -> &TokenIssuer {
+        &self.0.tokens
+    }
+    /// The password hasher.
+    pub fn passwords(&self) -> &Passwords {
+        &self.0.passwords
+    }
+}
+
+/// A running IdP.
+#[derive(Debug)]
+pub struct Server {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Its state.
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Begins a graceful shutdown.
+    pub fn shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits until the server has stopped.
+    pub async fn stopped(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Opens state, starts the background tasks (key watcher, scheduled
+/// rotation) and serves on `listener` until [`Server::shutdown`] or a
+/// termination signal.
+pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Server> {
+    let addr = listener.local_addr()?;
+    let issuer = config
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let state = AppState::open(&config, issuer).await?;
+    let watcher = tokio::spawn(Arc::clone(state.keys()).watch(config.key_poll));
+    let rotation = config
+        .rotate_every
+        .map(|every| tokio::spawn(scheduled_rotation(Arc::clone(state.keys()), every)));
+    let (tx, rx) = oneshot::channel::<()>();
+    let router = app(state.clone());
+    let task = tokio::spawn(async move {
+        let stop = async {
+            tokio::select! {
+                _ = rx => {}
+                () = server::shutdown_signal() => {}
+            }
+        };
+        server::serve(listener, router, stop).await;
+        watcher.abort();
+        if let Some(rotation) = rotation {
+            rotation.abort();
+        }
+    });
+    Ok(Server {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Rotates every `every`, and prunes. Not forced: a schedule shorter than
+/// the JWKS max-age would outrun validators' caches, so such a rotation is
+/// skipped with a warning.
+async fn scheduled_rotation(keys: Arc<KeyManager>, every: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tick.tick().await;
+        match keys.rotate(false).await {
+            Ok(plan) => tracing::info!(promoted = %plan.promote, "scheduled rotation done"),
+            Err(e) => tracing::warn!(error = %e, "scheduled rotation skipped"),
+        }
+        if let Err(e) = keys.prune().await {
+            tracing::warn!(error = %e, "scheduled prune failed");
+        }
+    }
+}

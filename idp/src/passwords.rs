@@ -1,0 +1,190 @@
+//! Password hashing with bcrypt, off the async executor.
+//!
+//! bcrypt is deliberately slow (cost 12 ≈ a quarter of a second of CPU), so a
+//! burst of logins is a CPU attack: hashing runs on the blocking pool behind
+//! a semaphore sized to the machine, and callers that cannot get a slot in
+//! time are told to retry rather than queueing without bound.
+//!
+//! bcrypt only reads the first 72 bytes of a password; longer passwords are
+//! refused at signup (see [`validate_password`]), never hashed, and never
+//! verified, so two passwords sharing a 72-byte prefix can never both log
+//! in. (bcrypt's own `non_truncating_*` functions count the terminating NUL
+//! and so stop at 71 bytes; the explicit check keeps the full 72.)
+//!
+//! An unknown email is verified against a dummy hash of the same cost, so it
+//! takes as long as a wrong password and reveals nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+/// bcrypt's input limit.
+pub const MAX_PASSWORD_BYTES: usize = 72;
+/// The shortest password accepted at signup.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Why hashing did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// Every hashing slot stayed busy for the whole wait.
+    #[error("too many password checks in progress")]
+    Busy,
+    /// bcrypt failed (bad cost, task failure).
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// Hashes and verifies passwords.
+#[derive(Clone)]
+pub struct Passwords {
+    cost: u32,
+    slots: Arc<Semaphore>,
+    wait: Duration,
+    dummy_hash: Arc<str>,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passwords")
+            .field("cost", &self.cost)
+            .finish()
+    }
+}
+
+/// Checks a signup password: at least 8 characters, at most 72 bytes.
+pub fn validate_password(password: &str) -> Result<(), &'static str> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err("password must be at least 8 characters");
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err("password must be at most 72 bytes (bcrypt's limit); it is not truncated");
+    }
+    Ok(())
+}
+
+impl Passwords {
+    /// A hasher with bcrypt `cost`, running at most `concurrency` hashes at
+    /// once, each caller waiting at most `wait` for a slot. Computes the dummy
+    /// hash, so call it off the executor or at start-up.
+    pub fn new(cost: u32, concurrency: usize, wait: Duration) -> Result<Self, PasswordError> {
+        let dummy = bcrypt::hash("dummy password for unknown accounts", cost)
+            .map_err(|e| PasswordError::Hash(e.to_string()))?;
+        Ok(Self {
+            cost,
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            wait,
+            dummy_hash: dummy.into(),
+        })
+    }
+
+    /// Hashes a new password.
+    pub async fn hash(&self, password: Zeroizing<String>) -> Result<String, PasswordError> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(PasswordError::Hash("password longer than 72 bytes".into()));
+        }
+        let cost = self.cost;
+        self.run(move || {
+            bcrypt::hash(password.as_bytes(), cost).map_err(|e| PasswordError::Hash(e.to_string()))
+        })
+        .await
+    }
+
+    /// Verifies `password` against `hash`, or against the dummy hash when
+    /// there is no account, so both cases cost the same.
+    pub async fn verify(
+        &self,
+        password: Zeroizing<String>,
+        hash: Option<String>,
+    ) -> Result<bool, PasswordError> {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
+        let matches = self
+            .run(move || {
+                // A password over 72 bytes can never have been stored: it is
+                // a mismatch, without letting bcrypt truncate it to a prefix
+                // that might match.
+                Ok(password.len() <= MAX_PASSWORD_BYTES
+                    && bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false))
+            })
+            .await?;
+        Ok(known && matches)
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T, PasswordError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, PasswordError> + Send + 'static,
+    {
+        let permit = tokio::time::timeout(self.wait, Arc::clone(&self.slots).acquire_owned())
+            .await
+            .map_err(|_| PasswordError::Busy)?
+            .map_err(|_| PasswordError::Busy)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+        .map_err(|e| PasswordError::Hash(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher() -> Passwords {
+        Passwords::new(4, 2, Duration::from_secs(5)).expect("hasher")
+    }
+
+    #[tokio::test]
+    async fn right_password_verifies_wrong_one_does_not() {
+        let p = hasher();
+        let hash = p
+            .hash(Zeroizing::new("correct horse".into()))
+            .await
+            .expect("hash");
+        assert!(p
+            .verify(Zeroizing::new("correct horse".into()), Some(hash.clone()))
+            .await
+            .expect("verify"));
+        assert!(!p
+            .verify(Zeroizing::new("correct horsE".into()), Some(hash))
+            .await
+            .expect("verify"));
+    }
+
+    #[tokio::test]
+    async fn unknown_account_never_verifies_even_with_the_dummy_password() {
+        let p = hasher();
+        let ok = p
+            .verify(
+                Zeroizing::new("dummy password for unknown accounts".into()),
+                None,
+            )
+            .await
+            .expect("verify");
+        assert!(!ok);
+    }
+
+    #[tokio::test]
+    async fn a_72_byte_prefix_does_not_log_in_as_a_longer_password() {
+        let p = hasher();
+        let long = "a".repeat(73);
+        assert!(validate_password(&long).is_err());
+        let hash = p.hash(Zeroizing::new("a".repeat(72))).await.expect("hash");
+        assert!(!p
+            .verify(Zeroizing::new(long), Some(hash))
+            .await
+            .expect("verify"));
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(validate_password("short").is_err());
+        assert!(validate_password("eight ch").is_ok());
+        assert!(validate_password(&"é".repeat(36)).is_ok()); // 72 bytes
+        assert!(validate_password(&"é".repeat(37)).is_err()); // 74 bytes
+    }
+}
