@@ -19,7 +19,6 @@ use arc_swap::ArcSwap;
 use jsonwebtoken::EncodingKey;
 use keys::rotation::{KeyState, RotationError, RotationPlan, RotationPolicy};
 use keys::{Jwks, PublicJwk, SigningKey};
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::store::{KeyChange, Store, StoreError, StoredKey};
@@ -280,14 +279,7 @@ async fn load(store: &Store, vault: &Vault) -> Result<KeyRing, KeyManagerError> 
     published.reverse();
     let jwks = Jwks { keys: published };
     let body = serde_json::to_vec(&jwks).map_err(|e| KeyManagerError::Corrupt(e.to_string()))?;
-    let etag = {
-        use base64::Engine as _;
-        let digest = Sha256::digest(&body);
-        format!(
-            "\"{}\"",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
-        )
-    };
+    let etag = crate::strong_etag(&body);
     Ok(KeyRing {
         current_kid,
         encoding_key,

@@ -26,8 +26,10 @@ pub mod clients;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod introspection;
 pub mod keys;
 pub mod passwords;
+pub mod revocations;
 pub mod server;
 pub mod sessions;
 pub mod store;
@@ -48,9 +50,21 @@ pub use http::app;
 
 use crate::keys::KeyManager;
 use crate::passwords::Passwords;
+use crate::revocations::Revocations;
 use crate::store::Store;
 use crate::tokens::TokenIssuer;
 use crate::vault::Vault;
+
+/// A strong ETag for a response body: 128 bits of its SHA-256.
+pub(crate) fn strong_etag(body: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(body);
+    format!(
+        "\"{}\"",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+    )
+}
 
 /// Everything `idp serve` is configured with.
 #[derive(Debug, Clone)]
@@ -142,6 +156,10 @@ struct Inner {
     keys: Arc<KeyManager>,
     tokens: TokenIssuer,
     passwords: Passwords,
+    revocations: Arc<Revocations>,
+    /// The IdP's own keys, handed to its validator in-process.
+    local_keys: resource_server::LocalKeys,
+    validator: resource_server::Validator,
 }
 
 impl AppState {
@@ -173,6 +191,15 @@ impl AppState {
             config.access_ttl,
             Arc::clone(&keys),
         );
+        let revocations = Arc::new(Revocations::load(store.clone()).await?);
+        let local_keys = resource_server::LocalKeys::new();
+        local_keys
+            .set_json(&keys.ring().jwks_body)
+            .context("publishing keys to the in-process validator")?;
+        let validator = resource_server::Validator::builder(issuer.clone(), local_keys.clone())
+            .audience(audience.clone())
+            .revocations(revocations.list().clone())
+            .build();
         Ok(Self(Arc::new(Inner {
             settings: Settings {
                 issuer,
@@ -185,7 +212,21 @@ impl AppState {
             keys,
             tokens,
             passwords,
+            revocations,
+            local_keys,
+            validator,
         })))
+    }
+
+    /// Keeps the in-process validator's keys in step with the key set.
+    async fn sync_local_keys(self) {
+        let mut changes = self.keys().subscribe();
+        while changes.changed().await.is_ok() {
+            let ring = Arc::clone(&changes.borrow_and_update());
+            if let Err(e) = self.0.local_keys.set_json(&ring.jwks_body) {
+                tracing::error!(error = %e, "in-process validator rejected the key set");
+            }
+        }
     }
 
     /// Settings.
@@ -207,6 +248,14 @@ impl AppState {
     /// The password hasher.
     pub fn passwords(&self) -> &Passwords {
         &self.0.passwords
+    }
+    /// Revoked access tokens.
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.0.revocations
+    }
+    /// Validates this IdP's access tokens in-process.
+    pub fn validator(&self) -> &resource_server::Validator {
+        &self.0.validator
     }
 }
 
@@ -247,7 +296,11 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Serv
         .trim_end_matches('/')
         .to_owned();
     let state = AppState::open(&config, issuer).await?;
-    let watcher = tokio::spawn(Arc::clone(state.keys()).watch(config.key_poll));
+    let watchers = [
+        tokio::spawn(Arc::clone(state.keys()).watch(config.key_poll)),
+        tokio::spawn(Arc::clone(state.revocations()).watch(config.key_poll)),
+        tokio::spawn(state.clone().sync_local_keys()),
+    ];
     let rotation = config
         .rotate_every
         .map(|every| tokio::spawn(scheduled_rotation(Arc::clone(state.keys()), every)));
@@ -261,7 +314,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Serv
             }
         };
         server::serve(listener, router, stop).await;
-        watcher.abort();
+        for watcher in watchers {
+            watcher.abort();
+        }
         if let Some(rotation) = rotation {
             rotation.abort();
         }

@@ -9,44 +9,16 @@
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, Header};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::keys::KeyManager;
 
 /// The `typ` header of RFC 9068 access tokens.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
-/// The claims of an access token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessClaims {
-    /// Issuer.
-    pub iss: String,
-    /// Subject: the user id, or the client id for client_credentials.
-    pub sub: String,
-    /// Audience.
-    pub aud: String,
-    /// Expiry, Unix seconds.
-    pub exp: u64,
-    /// Issued at.
-    pub iat: u64,
-    /// Not before.
-    pub nbf: u64,
-    /// Unique token id (used for revocation).
-    pub jti: String,
-    /// The OAuth client the token was issued to.
-    pub client_id: String,
-    /// Granted scopes, space-separated.
-    pub scope: String,
-    /// The user's email (user tokens).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// The user's name (user tokens).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The login session (user tokens): logout ends it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
-}
+/// The claims of an access token: the very type resource servers
+/// deserialize, so issuer and validators cannot drift apart.
+pub type AccessClaims = resource_server::Claims;
 
 /// The token endpoint's success answer (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
@@ -154,10 +126,10 @@ impl TokenIssuer {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub,
-            aud: self.audience.clone(),
+            aud: vec![self.audience.clone()],
             exp: now + self.ttl,
             iat: now,
-            nbf: now,
+            nbf: Some(now),
             jti: uuid::Uuid::new_v4().to_string(),
             client_id: client_id.to_owned(),
             scope: scope.to_owned(),

@@ -4,8 +4,11 @@
 //! JSON errors for everything (including routing and extractor failures),
 //! and the extractors that turn malformed input into 4xx answers.
 
+mod account;
 mod discovery;
 mod health;
+mod oauth;
+mod registry;
 mod users;
 
 use std::time::Duration;
@@ -14,6 +17,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Router;
+use resource_server::BearerAuthLayer;
 use serde::de::DeserializeOwned;
 use tower_http::timeout::TimeoutLayer;
 
@@ -27,10 +31,17 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The whole API.
 pub fn app(state: AppState) -> Router {
+    let bearer = BearerAuthLayer::new(state.validator().clone()).realm(&state.settings().issuer);
+    let protected = Router::new()
+        .merge(account::router())
+        .merge(registry::router())
+        .route_layer(bearer);
     Router::new()
         .merge(discovery::router())
         .merge(health::router())
         .merge(users::router())
+        .merge(oauth::router())
+        .merge(protected)
         .fallback(|| async { StatusCode::NOT_FOUND })
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

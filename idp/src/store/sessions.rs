@@ -35,6 +35,8 @@ pub enum RefreshOutcome {
     },
     /// Unknown, expired or revoked.
     Invalid,
+    /// Issued to another client than the one presenting it; left untouched.
+    WrongClient,
 }
 
 /// A revoked access token, until its own expiry.
@@ -74,11 +76,14 @@ impl Store {
         .await
     }
 
-    /// Uses a refresh token: rotates it to `successor_hash` (valid until
-    /// `successor_expires_at`), or detects reuse, in one transaction.
+    /// Uses a refresh token presented by `client_id`: rotates it to
+    /// `successor_hash` (valid until `successor_expires_at`), or detects
+    /// reuse, in one transaction. A token of another client is left as it
+    /// is, so nobody can burn (and so revoke) a session that is not theirs.
     pub async fn use_refresh(
         &self,
         token_hash: Vec<u8>,
+        client_id: String,
         successor_hash: Vec<u8>,
         now: i64,
         successor_expires_at: i64,
@@ -107,6 +112,7 @@ impl Store {
                 .optional()?;
             let outcome = match found {
                 None => RefreshOutcome::Invalid,
+                Some((row, _, _)) if row.client_id != client_id => RefreshOutcome::WrongClient,
                 Some((_, _, Some(_))) => RefreshOutcome::Invalid,
                 Some((row, Some(_), None)) => {
                     tx.execute(

@@ -77,6 +77,54 @@ impl TestIdp {
     }
 }
 
+impl TestIdp {
+    /// Registers a client directly in the store; returns its secret.
+    pub async fn client(&self, id: &str, scope: &str, admin: bool) -> String {
+        idp::clients::register(self.server.state.store(), id, scope, admin, 0)
+            .await
+            .expect("client registered")
+            .client_secret
+    }
+
+    /// POSTs a form, optionally with HTTP Basic client credentials.
+    pub async fn form(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        params: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.url(path)).form(params);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.expect("form request")
+    }
+
+    /// A client_credentials access token.
+    pub async fn client_token(&self, id: &str, secret: &str) -> String {
+        let response = self
+            .form(
+                "/token",
+                Some((id, secret)),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("json");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// GET with a bearer token.
+    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
 /// Asserts the API's JSON error shape and returns the error code.
 pub async fn error_code(response: reqwest::Response, status: u16) -> String {
     assert_eq!(response.status(), status, "status");

@@ -1,0 +1,58 @@
+//! Endpoints a logged-in user calls with their bearer token: `/userinfo`
+//! (OpenID Connect Core §5.3) and `/logout`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use resource_server::{require_scope, Claims};
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::keys::unix_now;
+use crate::AppState;
+
+/// Routes that need a valid bearer token; the caller adds the layer.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/userinfo",
+            get(userinfo)
+                .post(userinfo)
+                .route_layer(require_scope("profile")),
+        )
+        .route("/logout", post(logout))
+}
+
+/// The user's profile, read from the database (not the token), so a
+/// changed name shows at once.
+async fn userinfo(State(state): State<AppState>, claims: Claims) -> Result<Json<Value>, ApiError> {
+    let user = state.store().user_by_id(claims.sub.clone()).await?;
+    let Some(user) = user else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the token's subject is not a user",
+        ));
+    };
+    Ok(Json(json!({
+        "sub": user.id,
+        "email": user.email,
+        "name": user.name,
+    })))
+}
+
+/// Revokes the presented access token everywhere (through the revocation
+/// feed) and ends its login session, so its refresh token stops working.
+async fn logout(State(state): State<AppState>, claims: Claims) -> Result<Json<Value>, ApiError> {
+    state
+        .revocations()
+        .revoke(claims.jti.clone(), claims.exp)
+        .await?;
+    if let Some(session) = claims.sid.clone() {
+        let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+        state.store().revoke_family(session, now).await?;
+    }
+    tracing::info!(sub = %claims.sub, "logged out");
+    Ok(Json(json!({"logged_out": true})))
+}

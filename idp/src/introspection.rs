@@ -1,0 +1,65 @@
+//! What the IdP knows about a token it is shown: used by `/introspect`
+//! (RFC 7662) and `/revoke` (RFC 7009).
+//!
+//! Access tokens are checked by the same validator that guards the IdP's own
+//! bearer endpoints (keys in-process, revocations included); refresh tokens
+//! by their digest in the database.
+
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::sessions::digest;
+use crate::AppState;
+
+/// The claims of `token` if it is an access token this IdP issued and that
+/// is currently valid (signature, time, issuer, audience, not revoked).
+pub async fn verify_access_token(
+    state: &AppState,
+    token: &str,
+    now: u64,
+) -> Option<resource_server::Claims> {
+    state.validator().validate(token, now).await.ok()
+}
+
+/// RFC 7662 answer for `token`. Anything not currently valid is
+/// `{"active": false}`, with nothing else said about it.
+pub async fn introspect(state: &AppState, token: &str, now: u64) -> Result<Value, ApiError> {
+    if let Some(claims) = verify_access_token(state, token, now).await {
+        // A token of a deleted client is no longer honoured.
+        let client_live = claims.client_id == crate::sessions::LOGIN_CLIENT_ID
+            || state
+                .store()
+                .client(claims.client_id.clone())
+                .await?
+                .is_some();
+        if client_live {
+            return Ok(json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": claims.scope,
+                "client_id": claims.client_id,
+                "username": claims.email,
+                "sub": claims.sub,
+                "aud": claims.aud,
+                "iss": claims.iss,
+                "exp": claims.exp,
+                "iat": claims.iat,
+                "nbf": claims.nbf,
+                "jti": claims.jti,
+            }));
+        }
+    }
+    let now_i = i64::try_from(now).unwrap_or(i64::MAX);
+    if let Some(session) = state.store().refresh_family(digest(token), now_i).await? {
+        return Ok(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": session.scope,
+            "client_id": session.client_id,
+            "sub": session.user_id,
+            "exp": session.expires_at,
+            "iss": state.settings().issuer,
+        }));
+    }
+    Ok(json!({"active": false}))
+}

@@ -1,0 +1,129 @@
+//! Revoked access tokens, and the feed that carries them to resource servers.
+//!
+//! Access tokens are validated locally everywhere, so revoking one means
+//! telling every validator. The IdP records the token's `jti` with its `exp`
+//! in the database and publishes the live entries at `GET /revocations`
+//! (with an ETag, so pollers pay a 304 when nothing changed). Entries leave
+//! the feed once their token would have expired anyway, which keeps it small.
+//! Instances sharing a database notice each other's revocations through a
+//! change counter, polled like the key set; the IdP's own bearer layer reads
+//! the same set in-process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use resource_server::{RevocationFeed, RevocationList, RevokedToken};
+
+use crate::keys::unix_now;
+use crate::store::{Store, StoreError};
+
+/// The serialized feed.
+#[derive(Debug)]
+pub struct FeedSnapshot {
+    /// JSON body.
+    pub body: Bytes,
+    /// Strong ETag of the body.
+    pub etag: String,
+    /// Earliest `exp` in the feed: when it must be rebuilt at the latest.
+    next_expiry: Option<u64>,
+    /// The change counter it reflects.
+    version: i64,
+}
+
+/// Revocations of this instance, kept in step with the database.
+#[derive(Debug)]
+pub struct Revocations {
+    store: Store,
+    list: RevocationList,
+    feed: ArcSwap<FeedSnapshot>,
+}
+
+impl Revocations {
+    /// Loads the live revocations.
+    pub async fn load(store: Store) -> Result<Self, StoreError> {
+        let this = Self {
+            store,
+            list: RevocationList::new(),
+            feed: ArcSwap::from_pointee(FeedSnapshot {
+                body: Bytes::new(),
+                etag: String::new(),
+                next_expiry: None,
+                version: -1,
+            }),
+        };
+        this.rebuild().await?;
+        Ok(this)
+    }
+
+    /// The in-process list the IdP's own validator consults.
+    pub fn list(&self) -> &RevocationList {
+        &self.list
+    }
+
+    /// The current feed.
+    pub fn feed(&self) -> Arc<FeedSnapshot> {
+        self.feed.load_full()
+    }
+
+    /// Revokes an access token until its expiry: durable first, then visible
+    /// here at once and in the feed.
+    pub async fn revoke(&self, jti: String, exp: u64) -> Result<(), StoreError> {
+        let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+        let exp_i = i64::try_from(exp).unwrap_or(i64::MAX);
+        self.store
+            .revoke_access_token(jti.clone(), exp_i, now)
+            .await?;
+        self.list.insert(jti, exp);
+        self.rebuild().await
+    }
+
+    /// Rebuilds if another process revoked something or an entry expired.
+    pub async fn refresh_if_stale(&self) -> Result<(), StoreError> {
+        let version = self.store.change_counter("revocations").await?;
+        let feed = self.feed.load();
+        let expired = feed.next_expiry.is_some_and(|exp| exp <= unix_now());
+        if version != feed.version || expired {
+            self.rebuild().await?;
+        }
+        Ok(())
+    }
+
+    async fn rebuild(&self) -> Result<(), StoreError> {
+        let version = self.store.change_counter("revocations").await?;
+        let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+        let live = self.store.live_revocations(now).await?;
+        let revoked: Vec<RevokedToken> = live
+            .into_iter()
+            .map(|r| RevokedToken {
+                jti: r.jti,
+                exp: u64::try_from(r.exp).unwrap_or(0),
+            })
+            .collect();
+        self.list
+            .replace(revoked.iter().map(|r| (r.jti.clone(), r.exp)));
+        let next_expiry = revoked.iter().map(|r| r.exp).min();
+        let body = serde_json::to_vec(&RevocationFeed { revoked }).unwrap_or_default();
+        let etag = crate::strong_etag(&body);
+        self.feed.store(Arc::new(FeedSnapshot {
+            body: body.into(),
+            etag,
+            next_expiry,
+            version,
+        }));
+        Ok(())
+    }
+
+    /// Keeps the set in step with the database, every `interval`.
+    pub async fn watch(self: Arc<Self>, interval: Duration) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.refresh_if_stale().await {
+                tracing::warn!(error = %e, "refreshing revocations failed; keeping the current set");
+            }
+        }
+    }
+}
