@@ -137,7 +137,7 @@ async fn print_keys(keys: &KeyManager, lifetimes: &LifetimeArgs) -> anyhow::Resu
         println!(
             "{:<44}  {:<8}  {:>5}  {:<20}  {:<20}  {:<20}  {}",
             r.kid,
-            r.state,
+            r.state.as_str(),
             key.bits,
             time(Some(r.created_at)),
             time(r.activated_at),

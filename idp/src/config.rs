@@ -77,6 +77,21 @@ pub struct LifetimeArgs {
     /// `Cache-Control: max-age` of `/jwks`, seconds.
     #[arg(long, env = "IDP_JWKS_MAX_AGE", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub jwks_max_age: u64,
+    /// Extra seconds a retired key stays published, for clock skew and
+    /// validators that refresh late.
+    #[arg(long, env = "IDP_PRUNE_MARGIN", default_value_t = keys::RotationPolicy::DEFAULT_MARGIN)]
+    pub prune_margin: u64,
+}
+
+impl LifetimeArgs {
+    /// The rotation policy these lifetimes imply.
+    pub fn policy(&self) -> keys::RotationPolicy {
+        keys::RotationPolicy {
+            access_ttl: self.access_ttl,
+            jwks_max_age: self.jwks_max_age,
+            margin: self.prune_margin,
+        }
+    }
 }
 
 /// `idp serve`.

@@ -83,6 +83,8 @@ pub struct Config {
     pub refresh_ttl: u64,
     /// `/jwks` max-age, seconds.
     pub jwks_max_age: u64,
+    /// Extra seconds a retired key stays published.
+    pub prune_margin: u64,
     /// Scheduled rotation.
     pub rotate_every: Option<Duration>,
     /// RSA size of new keys.
@@ -103,6 +105,7 @@ impl Default for Config {
             access_ttl: 900,
             refresh_ttl: 1_209_600,
             jwks_max_age: 300,
+            prune_margin: ::keys::RotationPolicy::DEFAULT_MARGIN,
             rotate_every: None,
             key_bits: 2048,
             bcrypt_cost: 12,
@@ -122,6 +125,7 @@ impl Config {
             access_ttl: args.lifetimes.access_ttl,
             refresh_ttl: args.refresh_ttl,
             jwks_max_age: args.lifetimes.jwks_max_age,
+            prune_margin: args.lifetimes.prune_margin,
             rotate_every: args.rotate_every,
             key_bits: args.key_bits,
             bcrypt_cost: args.bcrypt_cost,
@@ -171,7 +175,11 @@ impl AppState {
         let store = tokio::task::spawn_blocking(move || Store::open(&path))
             .await
             .context("opening the database")??;
-        let policy = ::keys::RotationPolicy::new(config.access_ttl, config.jwks_max_age);
+        let policy = ::keys::RotationPolicy {
+            access_ttl: config.access_ttl,
+            jwks_max_age: config.jwks_max_age,
+            margin: config.prune_margin,
+        };
         let keys = Arc::new(
             KeyManager::start(store.clone(), vault, config.key_bits, policy)
                 .await

@@ -2,18 +2,27 @@
 //! the library; this file only parses arguments and sets up logging.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal as _;
+
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let cli = idp::config::Cli::parse();
+    // The server logs its work; one-shot commands speak through stdout and
+    // log only what goes wrong.
+    let default_level = match cli.command {
+        idp::config::Command::Serve(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let cli = idp::config::Cli::parse();
     match idp::cli::run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

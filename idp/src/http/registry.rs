@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/clients/{id}", get(show).delete(remove))
         .route("/admin/keys/rotate", post(rotate))
         .route("/admin/keys", get(list_keys))
+        .route("/admin/keys/prune", post(prune))
         .route_layer(resource_server::require_scope(clients::ADMIN_SCOPE))
 }
 
@@ -137,6 +138,18 @@ async fn rotate(
         "retired": plan.retire,
         "keys": key_list(&state).await?,
     })))
+}
+
+/// `POST /admin/keys/prune`: removes retired keys past their grace period.
+async fn prune(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let pruned = state
+        .keys()
+        .prune()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(
+        json!({"pruned": pruned, "keys": key_list(&state).await?}),
+    ))
 }
 
 /// `GET /admin/keys`: every key with its state and dates (no key material).
