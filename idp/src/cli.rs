@@ -119,9 +119,8 @@ async fn key_manager(
 ) -> anyhow::Result<Arc<KeyManager>> {
     let store = open_store(db).await?;
     let vault = Vault::from_secret(db.key_encryption_key.as_deref())?;
-    let policy = keys::RotationPolicy::new(lifetimes.access_ttl, lifetimes.jwks_max_age);
     Ok(Arc::new(
-        KeyManager::start(store, vault, bits, policy).await?,
+        KeyManager::start(store, vault, bits, lifetimes.policy()).await?,
     ))
 }
 

@@ -1,0 +1,151 @@
+//! The `idp` command line, run as an operator would.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn idp(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_idp"))
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .env_remove("IDP_KEY_ENCRYPTION_KEY")
+        .output()
+        .expect("idp runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn states(db: &Path) -> Vec<(String, String)> {
+    let out = idp(db, &["keys", "list"]);
+    assert!(out.status.success());
+    stdout(&out)
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with("retired keys"))
+        .map(|l| {
+            let mut cols = l.split_whitespace();
+            (
+                cols.next().expect("kid").to_owned(),
+                cols.next().expect("state").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn rotate_needs_force_while_next_is_young_and_prune_waits_for_the_grace_period() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("idp.db");
+    let initial = states(&db);
+    assert_eq!(initial.len(), 2);
+
+    let refused = idp(&db, &["keys", "rotate"]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("--force"), "{message}");
+    assert_eq!(states(&db), initial, "a refused rotation changes nothing");
+
+    let lifetimes = [
+        "--access-ttl",
+        "1",
+        "--jwks-max-age",
+        "0",
+        "--prune-margin",
+        "1",
+    ];
+    let rotate: Vec<&str> = ["keys", "rotate"].into_iter().chain(lifetimes).collect();
+    assert!(idp(&db, &rotate).status.success());
+    let after = states(&db);
+    let state_of = |kid: &str| {
+        after
+            .iter()
+            .find(|(k, _)| k == kid)
+            .map(|(_, s)| s.as_str())
+    };
+    let old_current = &initial
+        .iter()
+        .find(|(_, s)| s == "current")
+        .expect("current")
+        .0;
+    let old_next = &initial.iter().find(|(_, s)| s == "next").expect("next").0;
+    assert_eq!(state_of(old_current), Some("retired"));
+    assert_eq!(state_of(old_next), Some("current"));
+    assert_eq!(after.len(), 3);
+
+    // Grace = access ttl 1 s + max-age 0 + margin 1 = 2 s: nothing yet.
+    let prune: Vec<&str> = ["keys", "prune"].into_iter().chain(lifetimes).collect();
+    let early = idp(&db, &prune);
+    assert!(
+        stdout(&early).contains("nothing to prune"),
+        "{}",
+        stdout(&early)
+    );
+    assert_eq!(states(&db).len(), 3);
+
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let late = idp(&db, &prune);
+    assert!(
+        stdout(&late).contains(&format!("pruned {old_current}")),
+        "{}",
+        stdout(&late)
+    );
+    let remaining = states(&db);
+    assert_eq!(remaining.len(), 2);
+    assert!(remaining
+        .iter()
+        .any(|(k, s)| k == old_next && s == "current"));
+    assert!(remaining.iter().any(|(_, s)| s == "next"));
+}
+
+#[test]
+fn clients_create_prints_the_secret_once_and_delete_removes_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("idp.db");
+    let created = idp(
+        &db,
+        &[
+            "clients", "create", "--id", "billing", "--scope", "api:read", "--admin",
+        ],
+    );
+    assert!(created.status.success());
+    let text = stdout(&created);
+    let secret = text
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .expect("secret line");
+    assert!(secret.len() >= 43, "256 bits of base64url");
+    assert!(text.contains("scope: api:read admin"));
+
+    let listed = stdout(&idp(&db, &["clients", "list"]));
+    assert!(
+        listed.contains("billing") && !listed.contains(secret),
+        "{listed}"
+    );
+
+    let again = idp(&db, &["clients", "create", "--id", "billing"]);
+    assert!(!again.status.success());
+    assert!(idp(&db, &["clients", "delete", "--id", "billing"])
+        .status
+        .success());
+    assert!(!idp(&db, &["clients", "delete", "--id", "billing"])
+        .status
+        .success());
+}
+
+#[test]
+fn postgres_urls_are_refused_clearly() {
+    let out = Command::new(env!("CARGO_BIN_EXE_idp"))
+        .args([
+            "keys",
+            "list",
+            "--db",
+            "postgres://idp:secret@localhost/idp",
+        ])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SQLite") && !err.contains("secret@"), "{err}");
+}
