@@ -239,7 +239,7 @@ mod tests {
             db: "postgres://idp:hunter2@db/idp".into(),
             key_encryption_key: None,
         };
-        let err = db.sqlite_path().unwrap_err().to_string();
+        let err = db.sqlite_path().expect_err("must be refused").to_string();
         assert!(!err.contains("hunter2"));
         assert!(err.contains("SQLite"));
     }

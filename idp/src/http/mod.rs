@@ -161,11 +161,11 @@ mod tests {
 
     #[test]
     fn data_errors_name_the_field_without_values() {
-        let missing = parse_json::<Login>(&json_headers(), br#"{"email":"a@b.c"}"#).unwrap_err();
+        let missing = parse_json::<Login>(&json_headers(), br#"{"email":"a@b.c"}"#).expect_err("must be refused");
         assert_eq!(description(missing), "missing field `password`");
         let typed =
             parse_json::<Login>(&json_headers(), br#"{"email":"a@b.c","password":12345678}"#)
-                .unwrap_err();
+                .expect_err("must be refused");
         let text = description(typed);
         assert_eq!(text, "field `password` has the wrong type or value");
         assert!(!text.contains("12345678"));
@@ -173,14 +173,14 @@ mod tests {
 
     #[test]
     fn syntax_errors_and_content_types() {
-        let bad = parse_json::<Login>(&json_headers(), b"{not json").unwrap_err();
+        let bad = parse_json::<Login>(&json_headers(), b"{not json").expect_err("must be refused");
         assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
         let trailing =
-            parse_json::<Login>(&json_headers(), br#"{"email":"a","password":"b"} x"#).unwrap_err();
+            parse_json::<Login>(&json_headers(), br#"{"email":"a","password":"b"} x"#).expect_err("must be refused");
         assert_eq!(trailing.status(), StatusCode::BAD_REQUEST);
-        let not_object = parse_json::<Login>(&json_headers(), b"[1,2]").unwrap_err();
+        let not_object = parse_json::<Login>(&json_headers(), b"[1,2]").expect_err("must be refused");
         assert_eq!(not_object.status(), StatusCode::BAD_REQUEST);
-        let wrong_type = parse_json::<Login>(&HeaderMap::new(), b"{}").unwrap_err();
+        let wrong_type = parse_json::<Login>(&HeaderMap::new(), b"{}").expect_err("must be refused");
         assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 }

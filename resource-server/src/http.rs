@@ -1,0 +1,131 @@
+//! The one way this crate talks to the IdP: a bounded GET.
+//!
+//! Every fetch (discovery, JWKS, revocation feed) goes through [`get`], which
+//! enforces a whole-request timeout and a body size limit, so a hanging or
+//! hostile server costs at most that much time and memory.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{ACCEPT, CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+use http::StatusCode;
+use reqwest::Url;
+
+use crate::error::Error;
+
+/// A successful (or not-modified) response.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub(crate) body: Bytes,
+    pub(crate) cache_control: Option<String>,
+    pub(crate) etag: Option<String>,
+    /// `304 Not Modified` in answer to `If-None-Match`.
+    pub(crate) not_modified: bool,
+}
+
+/// The HTTP client used when none is supplied: rustls, a connect timeout,
+/// at most three redirects.
+pub(crate) fn default_client(timeout: Duration) -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .user_agent(concat!("resource-server/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::HttpClient(e.to_string()))
+}
+
+/// Parses a configured URL; only `http` and `https` are accepted.
+pub(crate) fn parse_url(url: &str) -> Result<Url, Error> {
+    let parsed = Url::parse(url).map_err(|e| Error::InvalidUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: "only http and https are supported".into(),
+        });
+    }
+    Ok(parsed)
+}
+
+/// GET `url` within `timeout`, reading at most `limit` bytes of body.
+pub(crate) async fn get(
+    client: &reqwest::Client,
+    url: &Url,
+    timeout: Duration,
+    limit: usize,
+    if_none_match: Option<&str>,
+) -> Result<Fetched, Error> {
+    match tokio::time::timeout(timeout, get_inner(client, url, limit, if_none_match)).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Fetch {
+            url: url.to_string(),
+            reason: format!("timed out after {timeout:?}"),
+        }),
+    }
+}
+
+async fn get_inner(
+    client: &reqwest::Client,
+    url: &Url,
+    limit: usize,
+    if_none_match: Option<&str>,
+) -> Result<Fetched, Error> {
+    let fetch_error = |e: reqwest::Error| Error::Fetch {
+        url: url.to_string(),
+        reason: e.without_url().to_string(),
+    };
+    let mut request = client.get(url.clone()).header(ACCEPT, "application/json");
+    if let Some(etag) = if_none_match {
+        request = request.header(IF_NONE_MATCH, etag);
+    }
+    let mut response = request.send().await.map_err(fetch_error)?;
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let cache_control = header(CACHE_CONTROL);
+    let etag = header(ETAG);
+    if response.status() == StatusCode::NOT_MODIFIED && if_none_match.is_some() {
+        return Ok(Fetched {
+            body: Bytes::new(),
+            cache_control,
+            etag,
+            not_modified: true,
+        });
+    }
+    if !response.status().is_success() {
+        return Err(Error::Status {
+            url: url.to_string(),
+            status: response.status().as_u16(),
+        });
+    }
+    let too_large = || Error::TooLarge {
+        url: url.to_string(),
+        limit,
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(fetch_error)? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched {
+        body: body.freeze(),
+        cache_control,
+        etag,
+        not_modified: false,
+    })
+}

@@ -1,0 +1,202 @@
+//! The verified-token cache: a client that reuses its token pays for one RSA
+//! verification, then a hash and a map lookup per request.
+//!
+//! Entries are keyed by the SHA-256 of the whole token, so a hit means the
+//! very same bytes were verified before; keying on the signature segment
+//! alone would let a swapped payload ride on a cached signature. An entry
+//! remembers what a hit must still check: the token's own `exp`/`nbf`
+//! (against the caller's `now`), and the key that verified it, which must
+//! still be in the current key set. Revocation is checked by the validator on
+//! every request, hit or miss.
+//!
+//! Bounding is cheap: each shard keeps a young and an old map; when the young
+//! one fills up it becomes the old one and the previous old one is dropped
+//! whole. Hits in the old map are promoted. That approximates LRU with O(1)
+//! eviction and no per-entry bookkeeping, and never holds more than the
+//! configured capacity.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sha2::{Digest, Sha256};
+
+use crate::claims::Claims;
+use crate::key_source::VerifyingKey;
+
+/// SHA-256 of a token.
+pub(crate) type TokenDigest = [u8; 32];
+
+pub(crate) fn digest(token: &str) -> TokenDigest {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// What the cache remembers about a verified token.
+#[derive(Debug, Clone)]
+pub(crate) struct Verified {
+    pub(crate) claims: Arc<Claims>,
+    /// The key that verified the signature.
+    pub(crate) key: Arc<VerifyingKey>,
+    /// The key-set generation it was last known to be current in.
+    pub(crate) generation: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    young: HashMap<TokenDigest, Verified>,
+    old: HashMap<TokenDigest, Verified>,
+}
+
+/// A bounded, sharded map from token digest to verification.
+#[derive(Debug)]
+pub(crate) struct TokenCache {
+    shards: Box<[Mutex<Shard>]>,
+    /// Entries per generation map of one shard.
+    half: usize,
+}
+
+const SHARDS: usize = 16;
+
+impl TokenCache {
+    /// A cache holding at most `capacity` tokens (`capacity` >= 2).
+    pub(crate) fn new(capacity: usize) -> Self {
+        let shards = if capacity >= 4 * SHARDS { SHARDS } else { 1 };
+        let half = (capacity / shards / 2).max(1);
+        Self {
+            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+            half,
+        }
+    }
+
+    fn shard(&self, digest: &TokenDigest) -> MutexGuard<'_, Shard> {
+        let index = usize::from(digest[0]) % self.shards.len();
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn get(&self, digest: &TokenDigest) -> Option<Verified> {
+        let mut shard = self.shard(digest);
+        if let Some(hit) = shard.young.get(digest) {
+            return Some(hit.clone());
+        }
+        let promoted = shard.old.remove(digest)?;
+        let hit = promoted.clone();
+        Self::insert_young(&mut shard, *digest, promoted, self.half);
+        Some(hit)
+    }
+
+    pub(crate) fn insert(&self, digest: TokenDigest, verified: Verified) {
+        let mut shard = self.shard(&digest);
+        shard.old.remove(&digest);
+        Self::insert_young(&mut shard, digest, verified, self.half);
+    }
+
+    /// Records that the entry's key is still current in `generation`.
+    pub(crate) fn confirm(&self, digest: &TokenDigest, generation: u64) {
+        let mut shard = self.shard(digest);
+        if let Some(entry) = shard.young.get_mut(digest) {
+            entry.generation = generation;
+        }
+    }
+
+    pub(crate) fn remove(&self, digest: &TokenDigest) {
+        let mut shard = self.shard(digest);
+        shard.young.remove(digest);
+        shard.old.remove(digest);
+    }
+
+    fn insert_young(shard: &mut Shard, digest: TokenDigest, verified: Verified, half: usize) {
+        if shard.young.len() >= half && !shard.young.contains_key(&digest) {
+            shard.old = std::mem::take(&mut shard.young);
+        }
+        shard.young.insert(digest, verified);
+    }
+
+    /// How many tokens are cached.
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let shard = s.lock().unwrap_or_else(|p| p.into_inner());
+                shard.young.len() + shard.old.len()
+            })
+            .sum()
+    }
+
+    /// The most tokens this cache will hold.
+    pub(crate) fn capacity(&self) -> usize {
+        self.shards.len() * self.half * 2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Verified {
+        let mut n = vec![0xff; 256];
+        n[255] = 0xf1;
+        Verified {
+            claims: Arc::new(Claims {
+                iss: "i".into(),
+                sub: "s".into(),
+                aud: vec![],
+                exp: 10,
+                iat: 1,
+                nbf: None,
+                jti: "j".into(),
+                client_id: "c".into(),
+                scope: String::new(),
+                email: None,
+                name: None,
+                sid: None,
+            }),
+            key: Arc::new(VerifyingKey::from_rsa_components("k", &n, &[1, 0, 1]).expect("key")),
+            generation: 1,
+        }
+    }
+
+    #[test]
+    fn never_holds_more_than_its_capacity() {
+        for capacity in [2, 10, 64, 1000, 10_000] {
+            let cache = TokenCache::new(capacity);
+            assert!(cache.capacity() <= capacity.max(2), "capacity {capacity}");
+            let e = entry();
+            for i in 0..(3 * capacity as u32) {
+                cache.insert(digest(&i.to_string()), e.clone());
+                assert!(cache.len() <= cache.capacity());
+            }
+            // Recent entries survive.
+            let last = digest(&(3 * capacity as u32 - 1).to_string());
+            assert!(cache.get(&last).is_some());
+        }
+    }
+
+    #[test]
+    fn hits_in_the_old_generation_are_promoted() {
+        let cache = TokenCache::new(4);
+        let e = entry();
+        cache.insert(digest("a"), e.clone());
+        cache.insert(digest("b"), e.clone());
+        cache.insert(digest("c"), e.clone()); // "a","b" move to old
+        assert!(cache.get(&digest("a")).is_some()); // promoted next to "c"
+        cache.insert(digest("d"), e.clone()); // young full: it ages, "b" is dropped
+        assert!(cache.get(&digest("a")).is_some());
+        assert!(cache.get(&digest("b")).is_none());
+    }
+
+    #[test]
+    fn remove_and_confirm() {
+        let cache = TokenCache::new(100);
+        cache.insert(digest("a"), entry());
+        cache.confirm(&digest("a"), 7);
+        assert_eq!(cache.get(&digest("a")).map(|v| v.generation), Some(7));
+        cache.remove(&digest("a"));
+        assert!(cache.get(&digest("a")).is_none());
+    }
+
+    #[test]
+    fn digest_covers_the_whole_token() {
+        assert_ne!(digest("h.p1.sig"), digest("h.p2.sig"));
+    }
+}

@@ -1,0 +1,148 @@
+//! The `resource-server` binary as a user runs it: started with
+//! `--bind 127.0.0.1:0`, its address read from the line it prints, talked to
+//! over HTTP, stopped with SIGTERM.
+
+#![cfg(feature = "server")]
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+struct Running {
+    child: Child,
+    url: String,
+}
+
+async fn start(args: &[&str]) -> Running {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_resource-server"));
+    command
+        .args(["--bind", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    for var in [
+        "RS_BIND",
+        "RS_ISSUER",
+        "RS_JWKS_URL",
+        "RS_AUDIENCE",
+        "RS_REVOCATIONS_URL",
+        "RS_REVOCATION_POLL",
+    ] {
+        command.env_remove(var);
+    }
+    let mut child = command.spawn().expect("binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("listening line in time")
+        .expect("stdout readable")
+        .expect("a line");
+    let addr = line
+        .strip_prefix("resource-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    Running {
+        child,
+        url: format!("http://{addr}"),
+    }
+}
+
+/// A loopback port with nothing listening on it.
+async fn closed_port() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn starts_without_the_idp_and_fails_closed() {
+    let issuer = closed_port().await;
+    let mut rs = start(&["--issuer", &issuer]).await;
+    let url = |path: &str| format!("{}{path}", rs.url);
+
+    assert_eq!(get(&url("/api/public"), None).await.status, 200);
+    assert_eq!(get(&url("/healthz"), None).await.json["status"], "ok");
+    assert_eq!(get(&url("/readyz"), None).await.status, 503);
+    let reply = get(&url("/api/private"), None).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.challenge.as_deref(), Some("Bearer realm=\"api\""));
+    // A token cannot be checked without keys: 503, not a pass, not a 500.
+    let token = sign(
+        &header_for(trusted()),
+        &claims_for(&issuer),
+        trusted(),
+        jsonwebtoken::Algorithm::RS256,
+    );
+    let reply = get(&url("/api/private"), Some(&token)).await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+    let reply = get(&url("/does/not/exist"), None).await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.content_type.as_deref(), Some("application/json"));
+    rs.child.kill().await.expect("kill");
+}
+
+#[tokio::test]
+async fn serves_the_demo_api_and_exits_cleanly_on_sigterm() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    let mut rs = start(&["--issuer", &idp.issuer, "--revocation-poll", "1"]).await;
+    let url = |path: &str| format!("{}{path}", rs.url);
+
+    let mut claims = idp.claims();
+    let jti = jti();
+    claims["jti"] = json!(jti);
+    let token = idp.token_with(trusted(), &claims);
+
+    let reply = get(&url("/user/profile"), Some(&token)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        reply.json,
+        json!({"user": {"sub": "user-1", "email": "alice@example.com", "name": "Alice"}})
+    );
+    assert_eq!(
+        get(&url("/api/private-scoped"), Some(&token)).await.status,
+        200
+    );
+    assert_eq!(get(&url("/readyz"), None).await.status, 200);
+
+    let mut other = idp.claims();
+    other["aud"] = json!("some-other-api");
+    let reply = get(
+        &url("/api/private"),
+        Some(&idp.token_with(trusted(), &other)),
+    )
+    .await;
+    assert_eq!(reply.status, 401, "audience defaults to the issuer");
+
+    idp.revoke(&jti, now() + 600);
+    let mut refused = false;
+    for _ in 0..60 {
+        if get(&url("/api/private"), Some(&token)).await.status == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the revocation feed is polled");
+
+    let pid = rs.child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(10), rs.child.wait())
+        .await
+        .expect("exits in time")
+        .expect("exit status");
+    assert!(exit.success(), "{exit:?}");
+}

@@ -1,0 +1,455 @@
+//! Test fixtures: an IdP stand-in that serves a JWKS (and discovery, and a
+//! revocation feed) on 127.0.0.1:0 and counts what it is asked, a token
+//! forge that can sign anything with a trusted key, and the protected demo
+//! API on a real listener.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing;
+use axum::Router;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use keys::SigningKey;
+use resource_server::{require_scope, BearerAuthLayer, Validator};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Keys are slow to generate: three per test binary, shared.
+pub fn key(index: usize) -> &'static SigningKey {
+    static KEYS: OnceLock<Vec<SigningKey>> = OnceLock::new();
+    &KEYS.get_or_init(|| {
+        (0..3)
+            .map(|_| SigningKey::generate(2048).expect("key generation"))
+            .collect()
+    })[index]
+}
+
+/// The trusted signing key.
+pub fn trusted() -> &'static SigningKey {
+    key(0)
+}
+
+/// A second trusted-later key, for rotation.
+pub fn rotated() -> &'static SigningKey {
+    key(1)
+}
+
+/// A key the resource server never trusts.
+pub fn attacker() -> &'static SigningKey {
+    key(2)
+}
+
+pub fn now() -> u64 {
+    resource_server::unix_now()
+}
+
+/// What the IdP stand-in serves and has seen.
+#[derive(Default)]
+pub struct IdpState {
+    pub issuer: OnceLock<String>,
+    pub jwks_body: Mutex<String>,
+    pub jwks_status: Mutex<u16>,
+    pub cache_control: Mutex<Option<String>>,
+    pub jwks_hits: AtomicUsize,
+    pub discovery_hits: AtomicUsize,
+    pub revoked: Mutex<Vec<(String, u64)>>,
+    pub revocations_status: Mutex<u16>,
+    pub revocation_hits: AtomicUsize,
+    pub other_hits: AtomicUsize,
+}
+
+pub struct TestIdp {
+    pub issuer: String,
+    pub state: Arc<IdpState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+pub fn jwks_json(keys: &[&SigningKey]) -> String {
+    let jwks = keys::Jwks {
+        keys: keys.iter().map(|k| k.public_jwk().clone()).collect(),
+    };
+    serde_json::to_string(&jwks).expect("jwks json")
+}
+
+impl TestIdp {
+    pub async fn start(keys: &[&SigningKey]) -> Self {
+        let state = Arc::new(IdpState::default());
+        *state.jwks_body.lock().expect("lock") = jwks_json(keys);
+        *state.jwks_status.lock().expect("lock") = 200;
+        *state.revocations_status.lock().expect("lock") = 200;
+        let app = Router::new()
+            .route("/jwks", routing::get(jwks))
+            .route("/.well-known/openid-configuration", routing::get(discovery))
+            .route("/revocations", routing::get(revocations))
+            .fallback(|State(state): State<Arc<IdpState>>| async move {
+                state.other_hits.fetch_add(1, Ordering::SeqCst);
+                StatusCode::NOT_FOUND
+            })
+            .with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let issuer = format!("http://{}", listener.local_addr().expect("addr"));
+        state.issuer.set(issuer.clone()).expect("issuer set once");
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("idp serves");
+        });
+        Self {
+            issuer,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn jwks_url(&self) -> String {
+        format!("{}/jwks", self.issuer)
+    }
+
+    pub fn set_keys(&self, keys: &[&SigningKey]) {
+        *self.state.jwks_body.lock().expect("lock") = jwks_json(keys);
+    }
+
+    pub fn set_jwks_body(&self, body: &str) {
+        *self.state.jwks_body.lock().expect("lock") = body.to_owned();
+    }
+
+    pub fn set_jwks_status(&self, status: u16) {
+        *self.state.jwks_status.lock().expect("lock") = status;
+    }
+
+    pub fn set_cache_control(&self, value: Option<&str>) {
+        *self.state.cache_control.lock().expect("lock") = value.map(str::to_owned);
+    }
+
+    pub fn revoke(&self, jti: &str, exp: u64) {
+        self.state
+            .revoked
+            .lock()
+            .expect("lock")
+            .push((jti.to_owned(), exp));
+    }
+
+    pub fn jwks_hits(&self) -> usize {
+        self.state.jwks_hits.load(Ordering::SeqCst)
+    }
+
+    /// Stops serving and closes every connection, keep-alive ones included.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .expect("idp stops in time")
+                .expect("idp task");
+        }
+    }
+
+    /// A token signed by `key` with the standard header and `claims`.
+    pub fn token_with(&self, key: &SigningKey, claims: &Value) -> String {
+        sign(&header_for(key), claims, key, Algorithm::RS256)
+    }
+
+    /// A valid token from the trusted key.
+    pub fn token(&self) -> String {
+        self.token_with(trusted(), &self.claims())
+    }
+
+    /// Valid claims for this issuer (audience = issuer, as the IdP does).
+    pub fn claims(&self) -> Value {
+        claims_for(&self.issuer)
+    }
+}
+
+async fn jwks(State(state): State<Arc<IdpState>>) -> Response {
+    state.jwks_hits.fetch_add(1, Ordering::SeqCst);
+    let status = *state.jwks_status.lock().expect("lock");
+    let body = state.jwks_body.lock().expect("lock").clone();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        "application/json".parse().expect("value"),
+    );
+    if let Some(cc) = state.cache_control.lock().expect("lock").as_deref() {
+        headers.insert(header::CACHE_CONTROL, cc.parse().expect("value"));
+    }
+    (StatusCode::from_u16(status).expect("status"), headers, body).into_response()
+}
+
+async fn discovery(State(state): State<Arc<IdpState>>) -> Response {
+    state.discovery_hits.fetch_add(1, Ordering::SeqCst);
+    let issuer = state.issuer.get().cloned().unwrap_or_default();
+    axum::Json(json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/jwks"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+    }))
+    .into_response()
+}
+
+async fn revocations(State(state): State<Arc<IdpState>>) -> Response {
+    state.revocation_hits.fetch_add(1, Ordering::SeqCst);
+    let status = *state.revocations_status.lock().expect("lock");
+    if status != 200 {
+        return (StatusCode::from_u16(status).expect("status"), "down").into_response();
+    }
+    let revoked: Vec<Value> = state
+        .revoked
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(jti, exp)| json!({"jti": jti, "exp": exp}))
+        .collect();
+    axum::Json(json!({ "revoked": revoked })).into_response()
+}
+
+/// A fresh, unique `jti`.
+pub fn jti() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "jti-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+pub fn claims_for(issuer: &str) -> Value {
+    let now = now();
+    json!({
+        "iss": issuer,
+        "sub": "user-1",
+        "aud": issuer,
+        "exp": now + 600,
+        "iat": now,
+        "nbf": now,
+        "jti": jti(),
+        "client_id": "demo-client",
+        "scope": "profile api:read",
+        "email": "alice@example.com",
+        "name": "Alice",
+    })
+}
+
+pub fn header_for(key: &SigningKey) -> Value {
+    json!({"alg": "RS256", "typ": "at+jwt", "kid": key.kid()})
+}
+
+pub fn b64(json: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(json).expect("json"))
+}
+
+/// Signs `header.claims` with `key` under `alg`, whatever the header says.
+pub fn sign(header: &Value, claims: &Value, key: &SigningKey, alg: Algorithm) -> String {
+    let message = format!("{}.{}", b64(header), b64(claims));
+    let key = EncodingKey::from_rsa_pem(key.private_pem()).expect("encoding key");
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, alg).expect("sign");
+    format!("{message}.{signature}")
+}
+
+/// Signs `header.claims` with HMAC-SHA256 keyed by `secret`.
+pub fn sign_hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
+    let message = format!("{}.{}", b64(header), b64(claims));
+    let key = EncodingKey::from_secret(secret);
+    let signature =
+        jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).expect("sign");
+    format!("{message}.{signature}")
+}
+
+/// The public key of `key` in the encodings an attacker would try as an
+/// HMAC secret: SPKI PEM, PKCS#1 PEM (with and without the final newline),
+/// the DERs, raw `n`, `n‖e`, the base64url `n`, the JWK JSON.
+pub fn public_key_encodings(key: &SigningKey) -> Vec<Vec<u8>> {
+    let jwk = key.public_jwk();
+    let n = URL_SAFE_NO_PAD.decode(&jwk.n).expect("n");
+    let e = URL_SAFE_NO_PAD.decode(&jwk.e).expect("e");
+    let pkcs1 = der(0x30, &[der_uint(&n), der_uint(&e)].concat());
+    let rsa_oid = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let spki = der(
+        0x30,
+        &[
+            der(0x30, &rsa_oid),
+            der(0x03, &[&[0u8][..], &pkcs1].concat()),
+        ]
+        .concat(),
+    );
+    let spki_pem = pem("PUBLIC KEY", &spki);
+    let pkcs1_pem = pem("RSA PUBLIC KEY", &pkcs1);
+    vec![
+        spki_pem.clone().into_bytes(),
+        spki_pem.trim_end().as_bytes().to_vec(),
+        pkcs1_pem.clone().into_bytes(),
+        pkcs1_pem.trim_end().as_bytes().to_vec(),
+        spki,
+        pkcs1,
+        n.clone(),
+        [n, e].concat(),
+        jwk.n.clone().into_bytes(),
+        serde_json::to_vec(jwk).expect("jwk json"),
+    ]
+}
+
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 128 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(bytes.len() - 1);
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+fn der_uint(bytes: &[u8]) -> Vec<u8> {
+    let mut content = bytes.to_vec();
+    if content.first().is_some_and(|b| b & 0x80 != 0) {
+        content.insert(0, 0);
+    }
+    der(0x02, &content)
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("ascii"))
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// The demo API plus a route that needs scope `api`, protected by
+/// `validator`, on a real listener. Returns its base URL.
+pub async fn start_api(validator: Validator) -> String {
+    let extra = Router::new()
+        .route(
+            "/api/needs-api",
+            routing::get(|| async { axum::Json(json!({"ok": true})) })
+                .route_layer(require_scope("api")),
+        )
+        .route_layer(BearerAuthLayer::new(validator.clone()));
+    let app = resource_server::demo::demo_app(validator).merge(extra);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(resource_server::serve::serve(
+        listener,
+        app,
+        resource_server::serve::ServeConfig::default(),
+        std::future::pending(),
+    ));
+    url
+}
+
+/// What a request got back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub challenge: Option<String>,
+    pub content_type: Option<String>,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn error(&self) -> &str {
+        self.json["error"].as_str().unwrap_or_default()
+    }
+
+    pub fn description(&self) -> &str {
+        self.json["error_description"].as_str().unwrap_or_default()
+    }
+
+    /// A 401 `invalid_token` in every part of the response.
+    pub fn assert_invalid_token(&self, what: &str) {
+        assert_eq!(self.status, 401, "{what}: {self:?}");
+        assert_eq!(self.error(), "invalid_token", "{what}: {self:?}");
+        let challenge = self.challenge.as_deref().unwrap_or_default();
+        assert!(
+            challenge.starts_with("Bearer realm=") && challenge.contains("error=\"invalid_token\""),
+            "{what}: {challenge}"
+        );
+        assert_eq!(
+            self.content_type.as_deref(),
+            Some("application/json"),
+            "{what}"
+        );
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+pub async fn get_with(client: &reqwest::Client, url: &str, authorization: Option<&str>) -> Reply {
+    let mut request = client.get(url);
+    if let Some(value) = authorization {
+        request = request.header(header::AUTHORIZATION, value);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text_header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let challenge = text_header(header::WWW_AUTHENTICATE);
+    let content_type = text_header(header::CONTENT_TYPE);
+    let text = response.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        challenge,
+        content_type,
+        text,
+        json,
+    }
+}
+
+pub async fn get(url: &str, token: Option<&str>) -> Reply {
+    let authorization = token.map(|t| format!("Bearer {t}"));
+    get_with(&client(), url, authorization.as_deref()).await
+}
+
+/// Polls `condition` every 20 ms for at most `limit`.
+pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    condition()
+}

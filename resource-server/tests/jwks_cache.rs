@@ -1,0 +1,334 @@
+//! How the JWKS cache and the revocation poller treat the IdP: how often they
+//! ask it, what they do when it changes its keys, and what they keep when it
+//! misbehaves or disappears. The IdP is a test server on 127.0.0.1:0 that
+//! counts its requests.
+
+#![cfg(feature = "server")]
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use jsonwebtoken::Algorithm;
+use resource_server::{AuthError, JwksCache, RevocationList, RevocationPoller, Validator};
+use serde_json::json;
+
+fn validator(idp: &TestIdp, jwks: JwksCache) -> Validator {
+    Validator::builder(&idp.issuer, jwks)
+        .audience(&idp.issuer)
+        .build()
+}
+
+#[tokio::test]
+async fn discovery_finds_the_jwks_uri() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    let jwks = JwksCache::from_issuer(&idp.issuer).build().expect("cache");
+    let validator = validator(&idp, jwks.clone());
+    let claims = validator
+        .validate(&idp.token(), now())
+        .await
+        .expect("valid token");
+    assert_eq!(claims.sub, "user-1");
+    assert_eq!(idp.state.discovery_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(idp.jwks_hits(), 1);
+    assert_eq!(
+        jwks.snapshot().kids().collect::<Vec<_>>(),
+        [trusted().kid()]
+    );
+}
+
+#[tokio::test]
+async fn discovery_refuses_a_document_for_another_issuer() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    // Same server, but we claim a different issuer: the document disagrees.
+    let other_issuer = format!("{}/tenant", idp.issuer);
+    let jwks = JwksCache::from_issuer(&other_issuer)
+        .build()
+        .expect("cache");
+    let result = jwks.refresh().await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(idp.jwks_hits(), 0);
+}
+
+#[tokio::test]
+async fn a_flood_of_unknown_kids_costs_at_most_one_fetch() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    let jwks = JwksCache::from_url(idp.jwks_url()).build().expect("cache");
+    let validator = validator(&idp, jwks);
+    let api = start_api(validator).await;
+    let client = client();
+
+    let requests = (0..200).map(|i| {
+        let mut header = header_for(trusted());
+        header["kid"] = json!(format!("forged-kid-{i}"));
+        let token = sign(&header, &idp.claims(), attacker(), Algorithm::RS256);
+        let (client, url) = (client.clone(), format!("{api}/api/private"));
+        tokio::spawn(async move {
+            get_with(&client, &url, Some(&format!("Bearer {token}")))
+                .await
+                .status
+        })
+    });
+    let statuses: Vec<u16> = futures_join(requests.collect()).await;
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    let hits = idp.jwks_hits();
+    assert!(
+        (1..=2).contains(&hits),
+        "200 forged kids made {hits} JWKS fetches"
+    );
+
+    // A genuine token still works and costs nothing more.
+    assert_eq!(
+        get(&format!("{api}/api/private"), Some(&idp.token()))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(idp.jwks_hits(), hits);
+}
+
+async fn futures_join(handles: Vec<tokio::task::JoinHandle<u16>>) -> Vec<u16> {
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.expect("request task"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_new_key_is_picked_up_on_first_sight_after_the_cooldown() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    let cooldown = Duration::from_millis(300);
+    let jwks = JwksCache::from_url(idp.jwks_url())
+        .unknown_kid_cooldown(cooldown)
+        .build()
+        .expect("cache");
+    let validator = validator(&idp, jwks.clone());
+    validator
+        .validate(&idp.token(), now())
+        .await
+        .expect("first key");
+    let generation = jwks.generation();
+    let hits = idp.jwks_hits();
+
+    idp.set_keys(&[trusted(), rotated()]);
+    let fresh = idp.token_with(rotated(), &idp.claims());
+    // Within the cooldown the new kid is unknown and nothing is fetched.
+    assert_eq!(
+        validator.validate(&fresh, now()).await,
+        Err(AuthError::InvalidToken("unknown signing key"))
+    );
+    assert_eq!(idp.jwks_hits(), hits);
+
+    tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
+    let claims = validator.validate(&fresh, now()).await.expect("new key");
+    assert_eq!(claims.sub, "user-1");
+    assert_eq!(idp.jwks_hits(), hits + 1, "exactly one refetch");
+    assert_eq!(jwks.generation(), generation + 1);
+    // The old key still verifies.
+    validator
+        .validate(&idp.token(), now())
+        .await
+        .expect("old key");
+}
+
+#[tokio::test]
+async fn cached_keys_keep_working_with_the_idp_gone() {
+    let mut idp = TestIdp::start(&[trusted()]).await;
+    let jwks = JwksCache::from_url(idp.jwks_url())
+        .ttl_bounds(Duration::from_millis(100), Duration::from_millis(100))
+        .fetch_timeout(Duration::from_millis(500))
+        .build()
+        .expect("cache");
+    let validator = validator(&idp, jwks.clone());
+    validator
+        .validate(&idp.token(), now())
+        .await
+        .expect("keys loaded");
+    idp.stop().await;
+
+    assert!(jwks.refresh().await.is_err(), "the IdP is gone");
+    // Past max-age, with background refreshes failing, fresh tokens
+    // (not in the verified-token cache) still verify against the last set.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        let claims = validator.validate(&idp.token(), now()).await;
+        assert!(claims.is_ok(), "{claims:?}");
+    }
+    assert_eq!(jwks.snapshot().len(), 1);
+}
+
+#[tokio::test]
+async fn garbage_from_the_idp_keeps_the_last_good_set() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    let jwks = JwksCache::from_url(idp.jwks_url())
+        .max_response_bytes(64 * 1024)
+        .build()
+        .expect("cache");
+    jwks.refresh().await.expect("first fetch");
+    let generation = jwks.generation();
+    let validator = validator(&idp, jwks.clone());
+
+    let ec_only =
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "ec", "x": "AA", "y": "AA"}]});
+    let bodies = [
+        (200, "<html>oops</html>".to_owned()),
+        (200, "{\"keys\": []}".to_owned()),
+        (200, ec_only.to_string()),
+        (200, "{\"keys\": {}}".to_owned()),
+        (200, "x".repeat(100 * 1024)),
+        (500, jwks_json(&[rotated()])),
+        (404, String::new()),
+    ];
+    for (status, body) in bodies {
+        idp.set_jwks_status(status);
+        idp.set_jwks_body(&body);
+        let result = jwks.refresh().await;
+        assert!(result.is_err(), "status {status}, body {body:.30}");
+        assert_eq!(jwks.generation(), generation, "set kept");
+        let claims = validator.validate(&idp.token(), now()).await;
+        assert!(claims.is_ok(), "{claims:?}");
+    }
+}
+
+#[tokio::test]
+async fn max_age_drives_the_background_refresh() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    idp.set_cache_control(Some("public, max-age=1"));
+    let jwks = JwksCache::from_url(idp.jwks_url())
+        .ttl_bounds(Duration::from_millis(500), Duration::from_secs(3600))
+        .build()
+        .expect("cache");
+    assert!(
+        eventually(Duration::from_secs(5), || jwks.generation() == 1).await,
+        "first fetch happens in the background"
+    );
+    idp.set_keys(&[trusted(), rotated()]);
+    assert!(
+        eventually(Duration::from_secs(5), || jwks.generation() == 2).await,
+        "refreshed before expiry without any token asking"
+    );
+    assert!(jwks.snapshot().get(rotated().kid()).is_some());
+
+    // A long max-age is honoured too: no refetch within it.
+    idp.set_cache_control(Some("max-age=3600"));
+    jwks.refresh().await.expect("refresh");
+    let hits = idp.jwks_hits();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(idp.jwks_hits(), hits);
+}
+
+#[tokio::test]
+async fn a_removed_key_takes_its_cached_verifications_with_it() {
+    let idp = TestIdp::start(&[trusted(), rotated()]).await;
+    let jwks = JwksCache::from_url(idp.jwks_url())
+        .unknown_kid_cooldown(Duration::from_secs(60))
+        .build()
+        .expect("cache");
+    let validator = validator(&idp, jwks.clone());
+    let old = idp.token_with(trusted(), &idp.claims());
+    let new = idp.token_with(rotated(), &idp.claims());
+    validator.validate(&old, now()).await.expect("old key");
+    validator.validate(&new, now()).await.expect("new key");
+    assert_eq!(validator.cached_tokens(), 2);
+
+    idp.set_keys(&[rotated()]);
+    jwks.refresh().await.expect("refresh");
+    assert_eq!(
+        validator.validate(&old, now()).await,
+        Err(AuthError::InvalidToken("unknown signing key"))
+    );
+    validator
+        .validate(&new, now())
+        .await
+        .expect("the remaining key's tokens stay valid");
+}
+
+#[tokio::test]
+async fn no_keys_yet_is_503_then_recovers() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    idp.set_jwks_status(503);
+    let jwks = JwksCache::from_url(idp.jwks_url())
+        .unknown_kid_cooldown(Duration::from_millis(200))
+        .build()
+        .expect("cache");
+    let validator = validator(&idp, jwks.clone());
+    let api = start_api(validator).await;
+    let token = idp.token();
+
+    let reply = get(&format!("{api}/api/private"), Some(&token)).await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(reply.error(), "temporarily_unavailable");
+    assert_eq!(get(&format!("{api}/readyz"), None).await.status, 503);
+
+    idp.set_jwks_status(200);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let reply = get(&format!("{api}/api/private"), Some(&token)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(get(&format!("{api}/readyz"), None).await.status, 200);
+}
+
+#[tokio::test]
+async fn concurrent_first_requests_share_the_first_fetch() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    let jwks = JwksCache::from_url(idp.jwks_url()).build().expect("cache");
+    let validator = Arc::new(validator(&idp, jwks));
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (validator, token) = (validator.clone(), idp.token());
+            tokio::spawn(async move { validator.validate(&token, now()).await.is_ok() })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.expect("task"), "every first request is served");
+    }
+    assert!(idp.jwks_hits() <= 2, "{} fetches", idp.jwks_hits());
+}
+
+#[tokio::test]
+async fn the_revocation_feed_is_polled_and_kept_through_outages() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    let jwks = JwksCache::from_url(idp.jwks_url()).build().expect("cache");
+    let revocations = RevocationList::new();
+    let _poller = RevocationPoller::builder(format!("{}/revocations", idp.issuer))
+        .interval(Duration::from_millis(50))
+        .spawn(&revocations)
+        .expect("poller");
+    let validator = Validator::builder(&idp.issuer, jwks)
+        .audience(&idp.issuer)
+        .revocations(revocations.clone())
+        .build();
+
+    let mut claims = idp.claims();
+    let jti = jti();
+    claims["jti"] = json!(jti);
+    let token = idp.token_with(trusted(), &claims);
+    validator
+        .validate(&token, now())
+        .await
+        .expect("not revoked yet");
+
+    idp.revoke(&jti, now() + 600);
+    assert!(eventually(Duration::from_secs(5), || revocations.is_revoked(&jti)).await);
+    assert_eq!(
+        validator.validate(&token, now()).await,
+        Err(AuthError::InvalidToken("token has been revoked"))
+    );
+
+    // The feed breaks: the last good list stays.
+    *idp.state.revocations_status.lock().expect("lock") = 500;
+    let hits = idp.state.revocation_hits.load(Ordering::SeqCst);
+    assert!(
+        eventually(Duration::from_secs(5), || idp
+            .state
+            .revocation_hits
+            .load(Ordering::SeqCst)
+            >= hits + 3)
+        .await
+    );
+    assert!(revocations.is_revoked(&jti));
+    assert!(validator.validate(&token, now()).await.is_err());
+}
