@@ -24,18 +24,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts a server whose first stdout line is "<name> listening on ADDR ...",
-# and prints ADDR.
+# Starts a server whose first stdout line is "<name> listening on ADDR ...";
+# sets ADDR and remembers the pid for cleanup.
 start() {
   local log=$1; shift
   "$@" >"$log.out" 2>"$log.err" &
-  PIDS+=($!)
+  local pid=$!
+  PIDS+=("$pid")
   for _ in $(seq 1 300); do
     if [ -s "$log.out" ]; then
-      awk 'NR==1 {print $4; exit}' "$log.out"
+      ADDR=$(awk 'NR==1 {print $4; exit}' "$log.out")
       return 0
     fi
-    if ! kill -0 "${PIDS[-1]}" 2>/dev/null; then
+    if ! kill -0 "$pid" 2>/dev/null; then
       echo "server failed to start:" >&2; cat "$log.err" >&2; return 1
     fi
     sleep 0.1
@@ -58,11 +59,15 @@ step() {
 }
 body() { jq -r "$1" "$WORK/body"; }
 
-export IDP_DB="$WORK/idp.db" IDP_BCRYPT_COST=10 IDP_LOG=warn RS_LOG=warn
+# Short cache lifetimes so that a rotation can be shown in seconds rather
+# than the production minutes; the mechanism is the same.
+export IDP_DB="$WORK/idp.db" IDP_BCRYPT_COST=10 IDP_LOG=warn RUST_LOG=warn
+export IDP_JWKS_MAX_AGE=2 IDP_KEY_POLL=1
 
 echo "== identity provider"
-IDP_ADDR=$(start "$WORK/idp" "$BIN/idp" serve --bind 127.0.0.1:0)
-IDP="http://$IDP_ADDR"
+start "$WORK/idp" "$BIN/idp" serve --bind 127.0.0.1:0
+IDP="http://$ADDR"
+IDP_PID=${PIDS[-1]}
 echo "  idp at $IDP"
 
 EMAIL="ada.$RANDOM@example.com"
@@ -84,6 +89,88 @@ step "GET /jwks" 200 "$IDP/jwks"
 echo "      published kids: $(body '[.keys[].kid] | join(", ")')"
 step "GET /.well-known/openid-configuration" 200 "$IDP/.well-known/openid-configuration"
 echo "      issuer: $(body .issuer)"
+
+# The kid in a JWT's header (base64url, padding restored).
+kid_of() {
+  local h; h=$(cut -d. -f1 <<<"$1" | tr '_-' '/+')
+  while [ $(( ${#h} % 4 )) -ne 0 ]; do h="$h="; done
+  base64 -d <<<"$h" | jq -r .kid
+}
+
+echo
+echo "== resource server (validates locally against the cached /jwks)"
+start "$WORK/rs" "$BIN/resource-server" --bind 127.0.0.1:0 --issuer "$IDP" \
+  --revocation-poll 1 --jwks-min-ttl 1
+RS="http://$ADDR"
+echo "  resource server at $RS"
+step "GET /api/public (no token)" 200 "$RS/api/public"
+step "GET /user/profile (no token)" 401 "$RS/user/profile"
+step "GET /user/profile (login token)" 200 "$RS/user/profile" -H "authorization: Bearer $USER_TOKEN"
+echo "      $(jq -c .user "$WORK/body")"
+step "GET /api/private (login token)" 200 "$RS/api/private" -H "authorization: Bearer $USER_TOKEN"
+step "GET /api/private-scoped (login token, no api:read)" 403 "$RS/api/private-scoped" -H "authorization: Bearer $USER_TOKEN"
+step "GET /user/profile (tampered token)" 401 "$RS/user/profile" -H "authorization: Bearer ${USER_TOKEN%?}x"
+
+echo
+echo "== OAuth 2.0 clients"
+"$BIN/idp" clients create --id demo-admin --admin 2>/dev/null >"$WORK/admin"
+ADMIN_SECRET=$(awk '/^client_secret:/ {print $2}' "$WORK/admin")
+echo "  idp clients create --id demo-admin --admin (secret printed once)"
+step "POST /token client_credentials (admin client)" 200 -u "demo-admin:$ADMIN_SECRET" \
+  -d grant_type=client_credentials "$IDP/token"
+ADMIN_TOKEN=$(body .access_token)
+step "POST /clients (register reports-svc)" 201 -X POST "$IDP/clients" \
+  -H "authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' \
+  -d '{"client_id":"reports-svc","scope":"api:read"}'
+SVC_SECRET=$(body .client_secret)
+step "POST /clients with a non-admin token" 403 -X POST "$IDP/clients" \
+  -H "authorization: Bearer $USER_TOKEN" -H 'content-type: application/json' \
+  -d '{"client_id":"sneaky","scope":"admin"}'
+step "POST /token client_credentials (client_secret_post)" 200 \
+  -d grant_type=client_credentials -d client_id=reports-svc -d "client_secret=$SVC_SECRET" "$IDP/token"
+SVC_TOKEN=$(body .access_token)
+echo "      scope: $(body .scope)"
+step "POST /token with a wrong secret" 401 -u "reports-svc:wrong" -d grant_type=client_credentials "$IDP/token"
+step "GET /api/private-scoped (service token)" 200 "$RS/api/private-scoped" -H "authorization: Bearer $SVC_TOKEN"
+step "POST /introspect (service token)" 200 -u "reports-svc:$SVC_SECRET" -d "token=$SVC_TOKEN" "$IDP/introspect"
+echo "      active: $(body .active), client_id: $(body .client_id)"
+
+echo
+echo "== sessions"
+step "POST /token refresh_token" 200 -d grant_type=refresh_token -d "refresh_token=$REFRESH_TOKEN" "$IDP/token"
+NEW_REFRESH=$(body .refresh_token)
+USER_TOKEN=$(body .access_token)
+step "POST /token with the used refresh token (reuse)" 400 -d grant_type=refresh_token -d "refresh_token=$REFRESH_TOKEN" "$IDP/token"
+echo "      $(body .error): $(body .error_description)"
+step "POST /token with its successor (family revoked)" 400 -d grant_type=refresh_token -d "refresh_token=$NEW_REFRESH" "$IDP/token"
+step "POST /login again" 200 -X POST "$IDP/login" -u "$EMAIL:correct horse battery"
+USER_TOKEN=$(body .access_token)
+step "GET /user/profile (new session)" 200 "$RS/user/profile" -H "authorization: Bearer $USER_TOKEN"
+step "POST /logout" 200 -X POST "$IDP/logout" -H "authorization: Bearer $USER_TOKEN"
+for _ in $(seq 1 50); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$RS/user/profile" -H "authorization: Bearer $USER_TOKEN")
+  [ "$code" = 401 ] && break
+  sleep 0.1
+done
+step "GET /user/profile (logged-out token, via the revocation feed)" 401 "$RS/user/profile" -H "authorization: Bearer $USER_TOKEN"
+
+echo
+echo "== key rotation while the resource server runs"
+step "POST /login" 200 -X POST "$IDP/login" -u "$EMAIL:correct horse battery"
+BEFORE=$(body .access_token)
+echo "      token signed by $(kid_of "$BEFORE")"
+sleep 2   # the next key has now been published for a full max-age
+"$BIN/idp" keys rotate | sed -n 1p | sed 's/^/  idp keys rotate: /'
+kill -HUP "$IDP_PID"   # reload at once instead of within --key-poll
+sleep 0.3
+step "POST /login" 200 -X POST "$IDP/login" -u "$EMAIL:correct horse battery"
+AFTER=$(body .access_token)
+echo "      token signed by $(kid_of "$AFTER")"
+[ "$(kid_of "$BEFORE")" != "$(kid_of "$AFTER")" ] || { echo "  the IdP still signs with the old key" >&2; exit 1; }
+step "GET /user/profile (token from before the rotation)" 200 "$RS/user/profile" -H "authorization: Bearer $BEFORE"
+step "GET /user/profile (token from after the rotation)" 200 "$RS/user/profile" -H "authorization: Bearer $AFTER"
+step "GET /jwks (retired, current and next published)" 200 "$IDP/jwks"
+echo "      $(body '.keys | length') keys"
 
 echo
 echo "demo finished: every step answered as expected"

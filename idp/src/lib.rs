@@ -30,7 +30,6 @@ pub mod introspection;
 pub mod keys;
 pub mod passwords;
 pub mod revocations;
-pub mod server;
 pub mod sessions;
 pub mod store;
 pub mod tokens;
@@ -318,10 +317,19 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Serv
         let stop = async {
             tokio::select! {
                 _ = rx => {}
-                () = server::shutdown_signal() => {}
+                () = resource_server::serve::shutdown_signal() => {}
             }
         };
-        server::serve(listener, router, stop).await;
+        let served = resource_server::serve::serve(
+            listener,
+            router,
+            resource_server::serve::ServeConfig::default(),
+            stop,
+        )
+        .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server stopped");
+        }
         for watcher in watchers {
             watcher.abort();
         }

@@ -232,7 +232,9 @@ mod tests {
             key("a", KeyState::Current, 0),
             key("b", KeyState::Next, 100),
         ];
-        let err = POLICY.plan_rotation(&keys, 399, false).expect_err("must be refused");
+        let err = POLICY
+            .plan_rotation(&keys, 399, false)
+            .expect_err("must be refused");
         assert_eq!(
             err,
             RotationError::NextTooYoung {

@@ -155,7 +155,8 @@ mod tests {
 
     #[test]
     fn garbage_pem_is_a_parse_error_without_the_input() {
-        let err = SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\nnope\n").expect_err("must be refused");
+        let err = SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\nnope\n")
+            .expect_err("must be refused");
         assert!(matches!(err, KeyError::Parse));
         assert!(!err.to_string().contains("nope"));
     }

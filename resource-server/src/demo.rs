@@ -55,6 +55,13 @@ pub struct Args {
     /// Seconds between two polls of the revocation feed; `0` disables it.
     #[arg(long, env = "RS_REVOCATION_POLL", default_value_t = 5)]
     pub revocation_poll: u64,
+    /// Shortest time a fetched JWKS is kept, seconds, whatever max-age the
+    /// IdP sends.
+    #[arg(long, env = "RS_JWKS_MIN_TTL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub jwks_min_ttl: u64,
+    /// Seconds between two refetches caused by tokens with unknown kids.
+    #[arg(long, env = "RS_JWKS_REFETCH_COOLDOWN", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub jwks_refetch_cooldown: u64,
 }
 
 impl Args {
@@ -176,6 +183,11 @@ pub async fn run(args: Args) -> Result<(), Error> {
         Some(url) => JwksCache::from_url(url),
         None => JwksCache::from_issuer(&args.issuer),
     }
+    .ttl_bounds(
+        Duration::from_secs(args.jwks_min_ttl),
+        Duration::from_secs(args.jwks_min_ttl.max(86_400)),
+    )
+    .unknown_kid_cooldown(Duration::from_secs(args.jwks_refetch_cooldown))
     .build()?;
     let audience = args.audience();
     let mut validator = Validator::builder(&args.issuer, jwks).audience(&audience);

@@ -1,8 +1,9 @@
 //! The HTTP API: one module per resource, each with a `router()`.
 //!
-//! Cross-cutting behaviour lives here: the body limit, the request timeout,
-//! JSON errors for everything (including routing and extractor failures),
-//! and the extractors that turn malformed input into 4xx answers.
+//! Cross-cutting behaviour lives here: the body limit, JSON errors for
+//! everything (including routing and extractor failures), and the
+//! extractors that turn malformed input into 4xx answers. Timeouts are the
+//! server's (`resource_server::serve`).
 
 mod account;
 mod discovery;
@@ -11,23 +12,18 @@ mod oauth;
 mod registry;
 mod users;
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Router;
 use resource_server::BearerAuthLayer;
 use serde::de::DeserializeOwned;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::error::{json_errors, ApiError};
 use crate::AppState;
 
 /// Largest request body accepted anywhere.
 pub const BODY_LIMIT: usize = 64 * 1024;
-/// Longest a request may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The whole API.
 pub fn app(state: AppState) -> Router {
@@ -45,10 +41,6 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { StatusCode::NOT_FOUND })
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
         .layer(axum::middleware::map_response(json_errors))
 }
 
@@ -161,7 +153,8 @@ mod tests {
 
     #[test]
     fn data_errors_name_the_field_without_values() {
-        let missing = parse_json::<Login>(&json_headers(), br#"{"email":"a@b.c"}"#).expect_err("must be refused");
+        let missing = parse_json::<Login>(&json_headers(), br#"{"email":"a@b.c"}"#)
+            .expect_err("must be refused");
         assert_eq!(description(missing), "missing field `password`");
         let typed =
             parse_json::<Login>(&json_headers(), br#"{"email":"a@b.c","password":12345678}"#)
@@ -175,12 +168,14 @@ mod tests {
     fn syntax_errors_and_content_types() {
         let bad = parse_json::<Login>(&json_headers(), b"{not json").expect_err("must be refused");
         assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-        let trailing =
-            parse_json::<Login>(&json_headers(), br#"{"email":"a","password":"b"} x"#).expect_err("must be refused");
+        let trailing = parse_json::<Login>(&json_headers(), br#"{"email":"a","password":"b"} x"#)
+            .expect_err("must be refused");
         assert_eq!(trailing.status(), StatusCode::BAD_REQUEST);
-        let not_object = parse_json::<Login>(&json_headers(), b"[1,2]").expect_err("must be refused");
+        let not_object =
+            parse_json::<Login>(&json_headers(), b"[1,2]").expect_err("must be refused");
         assert_eq!(not_object.status(), StatusCode::BAD_REQUEST);
-        let wrong_type = parse_json::<Login>(&HeaderMap::new(), b"{}").expect_err("must be refused");
+        let wrong_type =
+            parse_json::<Login>(&HeaderMap::new(), b"{}").expect_err("must be refused");
         assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 }

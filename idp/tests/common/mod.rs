@@ -142,3 +142,68 @@ pub async fn error_code(response: reqwest::Response, status: u16) -> String {
     assert!(body["error_description"].is_string(), "{body}");
     body["error"].as_str().expect("error code").to_owned()
 }
+
+/// A resource server (the demo API of the `resource-server` crate) running
+/// in-process on 127.0.0.1:0, trusting `issuer`.
+#[derive(Debug)]
+pub struct TestRs {
+    pub base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _poller: Option<resource_server::RevocationPoller>,
+}
+
+impl TestRs {
+    /// JWKS kept at least `min_ttl`, unknown kids refetched at most once per
+    /// `cooldown`, revocations polled every `poll`.
+    pub async fn start(
+        issuer: &str,
+        min_ttl: std::time::Duration,
+        cooldown: std::time::Duration,
+        poll: std::time::Duration,
+    ) -> Self {
+        let jwks = resource_server::JwksCache::from_issuer(issuer)
+            .ttl_bounds(min_ttl, std::time::Duration::from_secs(3600))
+            .unknown_kid_cooldown(cooldown)
+            .build()
+            .expect("jwks cache");
+        let revocations = resource_server::RevocationList::new();
+        let poller = resource_server::RevocationPoller::builder(format!("{issuer}/revocations"))
+            .interval(poll)
+            .spawn(&revocations)
+            .expect("poller");
+        let validator = resource_server::Validator::builder(issuer, jwks)
+            .audience(issuer)
+            .revocations(revocations)
+            .build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(resource_server::serve::serve(
+            listener,
+            resource_server::demo::demo_app(validator),
+            resource_server::serve::ServeConfig::default(),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Self {
+            base,
+            stop: Some(tx),
+            _poller: Some(poller),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for TestRs {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
