@@ -31,6 +31,7 @@ pub mod keys;
 pub mod passwords;
 pub mod revocations;
 pub mod sessions;
+pub mod signer;
 pub mod store;
 pub mod tokens;
 pub mod vault;
@@ -169,6 +170,7 @@ impl AppState {
     /// Opens the database and key set described by `config`, for an IdP
     /// reachable at `issuer`.
     pub async fn open(config: &Config, issuer: String) -> anyhow::Result<Self> {
+        signer::install();
         let vault = Vault::from_secret(config.key_encryption_key.as_deref())?;
         let path = config.db_path.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&path))

@@ -22,6 +22,9 @@ use zeroize::Zeroizing;
 
 /// bcrypt's input limit.
 pub const MAX_PASSWORD_BYTES: usize = 72;
+/// bcrypt's cost range.
+const MIN_COST: u32 = 4;
+const MAX_COST: u32 = 31;
 /// The shortest password accepted at signup.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
@@ -42,7 +45,9 @@ pub struct Passwords {
     cost: u32,
     slots: Arc<Semaphore>,
     wait: Duration,
-    dummy_hash: Arc<str>,
+    /// Hash of a fixed password at the same cost, made once on first need
+    /// (not at start-up, where it would cost a quarter of a second).
+    dummy_hash: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -66,17 +71,42 @@ pub fn validate_password(password: &str) -> Result<(), &'static str> {
 
 impl Passwords {
     /// A hasher with bcrypt `cost`, running at most `concurrency` hashes at
-    /// once, each caller waiting at most `wait` for a slot. Computes the dummy
-    /// hash, so call it off the executor or at start-up.
+    /// once, each caller waiting at most `wait` for a slot. A cost outside
+    /// bcrypt's range is refused here rather than at the first signup.
     pub fn new(cost: u32, concurrency: usize, wait: Duration) -> Result<Self, PasswordError> {
-        let dummy = bcrypt::hash("dummy password for unknown accounts", cost)
-            .map_err(|e| PasswordError::Hash(e.to_string()))?;
-        Ok(Self {
+        if !(MIN_COST..=MAX_COST).contains(&cost) {
+            return Err(PasswordError::Hash(format!(
+                "bcrypt cost must be {MIN_COST} to {MAX_COST}"
+            )));
+        }
+        let this = Self {
             cost,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
             wait,
-            dummy_hash: dummy.into(),
-        })
+            dummy_hash: Arc::new(tokio::sync::OnceCell::new()),
+        };
+        // Made in the background right away, so that the first login with
+        // an unknown email does not take twice as long as a wrong password.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let warm = this.clone();
+            runtime.spawn(async move {
+                let _ = warm.dummy_hash().await;
+            });
+        }
+        Ok(this)
+    }
+
+    async fn dummy_hash(&self) -> Result<String, PasswordError> {
+        let cost = self.cost;
+        self.dummy_hash
+            .get_or_try_init(|| {
+                self.run(move || {
+                    bcrypt::hash("dummy password for unknown accounts", cost)
+                        .map_err(|e| PasswordError::Hash(e.to_string()))
+                })
+            })
+            .await
+            .cloned()
     }
 
     /// Hashes a new password.
@@ -99,7 +129,10 @@ impl Passwords {
         hash: Option<String>,
     ) -> Result<bool, PasswordError> {
         let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
+        let hash = match hash {
+            Some(hash) => hash,
+            None => self.dummy_hash().await?,
+        };
         let matches = self
             .run(move || {
                 // A password over 72 bytes can never have been stored: it is
@@ -136,6 +169,12 @@ mod tests {
 
     fn hasher() -> Passwords {
         Passwords::new(4, 2, Duration::from_secs(5)).expect("hasher")
+    }
+
+    #[test]
+    fn costs_outside_bcrypts_range_are_refused() {
+        assert!(Passwords::new(3, 1, Duration::from_secs(1)).is_err());
+        assert!(Passwords::new(32, 1, Duration::from_secs(1)).is_err());
     }
 
     #[tokio::test]
