@@ -28,6 +28,7 @@ pub mod error;
 pub mod http;
 pub mod introspection;
 pub mod keys;
+pub mod metrics;
 pub mod passwords;
 pub mod revocations;
 pub mod sessions;
@@ -164,6 +165,7 @@ struct Inner {
     /// The IdP's own keys, handed to its validator in-process.
     local_keys: resource_server::LocalKeys,
     validator: resource_server::Validator,
+    metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -224,6 +226,7 @@ impl AppState {
             revocations,
             local_keys,
             validator,
+            metrics: metrics::Metrics::default(),
         })))
     }
 
@@ -261,6 +264,10 @@ impl AppState {
     /// Revoked access tokens.
     pub fn revocations(&self) -> &Arc<Revocations> {
         &self.0.revocations
+    }
+    /// Counters for `/metrics`.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.0.metrics
     }
     /// Validates this IdP's access tokens in-process.
     pub fn validator(&self) -> &resource_server::Validator {

@@ -383,6 +383,42 @@ async fn health_and_readiness() {
         .expect("json");
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["published_keys"], 2);
+
+    assert_eq!(
+        idp.signup("mia@example.com", "correct horse battery")
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        idp.login("mia@example.com", "wrong password")
+            .await
+            .status(),
+        401
+    );
+    let metrics = idp
+        .http
+        .get(idp.url("/metrics"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.headers()["content-type"]
+        .to_str()
+        .expect("ct")
+        .starts_with("text/plain"));
+    let text = metrics.text().await.expect("body");
+    for line in [
+        "idp_signups_total 1",
+        "idp_login_failures_total 1",
+        "idp_logins_total 0",
+        "idp_published_keys 2",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from\n{text}"
+        );
+    }
 }
 
 #[tokio::test]

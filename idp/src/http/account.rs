@@ -49,6 +49,7 @@ async fn logout(State(state): State<AppState>, claims: Claims) -> Result<Json<Va
         .revocations()
         .revoke(claims.jti.clone(), claims.exp)
         .await?;
+    crate::metrics::inc(&state.metrics().revocations);
     if let Some(session) = claims.sid.clone() {
         let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
         state.store().revoke_family(session, now).await?;

@@ -26,7 +26,7 @@ use crate::keys::unix_now;
 use crate::sessions::{self, digest, random_secret, LOGIN_CLIENT_ID};
 use crate::store::{ClientRow, RefreshOutcome};
 use crate::tokens::{Subject, TokenResponse};
-use crate::AppState;
+use crate::{metrics, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -169,6 +169,7 @@ async fn authenticate(
     match client {
         Some(client) if secret_matches(&client, &secret) => Ok(Caller::Client(client)),
         _ => {
+            metrics::inc(&state.metrics().client_auth_failures);
             tracing::info!(method = ?method, "client authentication failed");
             Err(invalid_client(Some(method), issuer))
         }
@@ -240,6 +241,7 @@ async fn client_credentials(
         .tokens()
         .issue(Subject::Client, &client.client_id, &scope, unix_now())
         .map_err(|e| ApiError::internal(&e))?;
+    metrics::inc(&state.metrics().client_credentials_tokens);
     Ok(no_store(Json(TokenResponse::new(
         &issued,
         state.tokens().ttl(),
@@ -280,6 +282,7 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<R
     let session = match outcome {
         RefreshOutcome::Rotated(session) => session,
         RefreshOutcome::Reused { family_id } => {
+            metrics::inc(&state.metrics().refresh_reuse);
             tracing::warn!(session = %family_id, "refresh token reused: session revoked");
             return Err(invalid_grant(
                 "refresh token was already used; the session has been revoked",
@@ -312,6 +315,7 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<R
             now,
         )
         .map_err(|e| ApiError::internal(&e))?;
+    metrics::inc(&state.metrics().refreshed_tokens);
     Ok(no_store(Json(TokenResponse::new(
         &issued,
         state.tokens().ttl(),
@@ -341,6 +345,7 @@ async fn revoke(
             return Err(invalid_client(None, &state.settings().issuer));
         }
         state.revocations().revoke(claims.jti, claims.exp).await?;
+        metrics::inc(&state.metrics().revocations);
     } else if let Some(session) = state.store().refresh_family(digest(token), now_i).await? {
         if session.client_id != caller_id {
             return Err(invalid_client(None, &state.settings().issuer));

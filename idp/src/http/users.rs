@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::keys::unix_now;
 use crate::passwords::{validate_password, PasswordError};
 use crate::store::{StoreError, UserRow};
-use crate::{sessions, AppState};
+use crate::{metrics, sessions, AppState};
 
 /// Longest accepted email (RFC 5321's path limit).
 const MAX_EMAIL: usize = 254;
@@ -80,6 +80,7 @@ async fn signup(
         }
         Err(e) => return Err(e.into()),
     }
+    metrics::inc(&state.metrics().signups);
     tracing::info!(user = %user.id, "user signed up");
     Ok((
         StatusCode::CREATED,
@@ -120,10 +121,12 @@ async fn login(
         .await
         .map_err(password_error)?;
     let Some(user) = user.filter(|_| matches) else {
+        metrics::inc(&state.metrics().login_failures);
         tracing::info!("login refused");
         return Err(invalid_credentials(&state));
     };
     let tokens = sessions::open(&state, &user, unix_now()).await?;
+    metrics::inc(&state.metrics().logins);
     tracing::info!(user = %user.id, "user logged in");
     Ok(no_store(Json(tokens)))
 }
