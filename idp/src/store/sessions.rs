@@ -4,7 +4,7 @@
 //! issues its successor in the same family; presenting a used token again
 //! means it was stolen or replayed, so the whole family is revoked.
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{Store, StoreError};
 
@@ -48,6 +48,35 @@ pub struct RevokedToken {
     pub exp: i64,
 }
 
+fn insert_row(
+    conn: &Connection,
+    token_hash: &[u8],
+    row: &RefreshRow,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "INSERT INTO refresh_tokens
+           (token_hash, family_id, user_id, client_id, scope, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            token_hash,
+            row.family_id,
+            row.user_id,
+            row.client_id,
+            row.scope,
+            now,
+            row.expires_at
+        ],
+    )
+}
+
+fn revoke_family_rows(conn: &Connection, family_id: &str, now: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
+        params![family_id, now],
+    )
+}
+
 impl Store {
     /// Stores a new refresh token.
     pub async fn insert_refresh(
@@ -57,20 +86,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         self.call(move |c| {
-            c.execute(
-                "INSERT INTO refresh_tokens
-                   (token_hash, family_id, user_id, client_id, scope, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    token_hash,
-                    row.family_id,
-                    row.user_id,
-                    row.client_id,
-                    row.scope,
-                    now,
-                    row.expires_at
-                ],
-            )?;
+            insert_row(c, &token_hash, &row, now)?;
             Ok(())
         })
         .await
@@ -115,10 +131,7 @@ impl Store {
                 Some((row, _, _)) if row.client_id != client_id => RefreshOutcome::WrongClient,
                 Some((_, _, Some(_))) => RefreshOutcome::Invalid,
                 Some((row, Some(_), None)) => {
-                    tx.execute(
-                        "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
-                        params![row.family_id, now],
-                    )?;
+                    revoke_family_rows(&tx, &row.family_id, now)?;
                     RefreshOutcome::Reused {
                         family_id: row.family_id,
                     }
@@ -133,20 +146,7 @@ impl Store {
                         expires_at: successor_expires_at,
                         ..row
                     };
-                    tx.execute(
-                        "INSERT INTO refresh_tokens
-                           (token_hash, family_id, user_id, client_id, scope, created_at, expires_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        params![
-                            successor_hash,
-                            successor.family_id,
-                            successor.user_id,
-                            successor.client_id,
-                            successor.scope,
-                            now,
-                            successor.expires_at
-                        ],
-                    )?;
+                    insert_row(&tx, &successor_hash, &successor, now)?;
                     RefreshOutcome::Rotated(successor)
                 }
             };
@@ -185,23 +185,8 @@ impl Store {
     /// Revokes every refresh token of a session.
     pub async fn revoke_family(&self, family_id: String, now: i64) -> Result<(), StoreError> {
         self.call(move |c| {
-            c.execute(
-                "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
-                params![family_id, now],
-            )?;
+            revoke_family_rows(c, &family_id, now)?;
             Ok(())
-        })
-        .await
-    }
-
-    /// Whether the session is still open (some refresh token in it is not revoked).
-    pub async fn family_is_live(&self, family_id: String) -> Result<bool, StoreError> {
-        self.call(move |c| {
-            Ok(c.query_row(
-                "SELECT EXISTS(SELECT 1 FROM refresh_tokens WHERE family_id = ?1 AND revoked_at IS NULL)",
-                [family_id],
-                |r| r.get(0),
-            )?)
         })
         .await
     }

@@ -207,3 +207,36 @@ impl Drop for TestRs {
         }
     }
 }
+
+/// Starts `idp serve` on a free port and returns it with its base URL.
+pub fn spawn_idp(db: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idp"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--bcrypt-cost",
+            "4",
+            "--db",
+        ])
+        .arg(db)
+        .args(extra)
+        .env("IDP_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("idp starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("startup line");
+    let addr = line
+        .strip_prefix("idp listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected startup line {line:?}"))
+        .to_owned();
+    (child, format!("http://{addr}"))
+}
