@@ -35,7 +35,11 @@ if [ -n "$URL" ]; then
   : "${IDP_ADMIN_CLIENT_ID:?set IDP_ADMIN_CLIENT_ID}" "${IDP_ADMIN_CLIENT_SECRET:?set IDP_ADMIN_CLIENT_SECRET}"
   token=$(curl -fsS -u "$IDP_ADMIN_CLIENT_ID:$IDP_ADMIN_CLIENT_SECRET" \
     -d grant_type=client_credentials -d scope=admin "$URL/token" | jq -r .access_token)
-  show() { jq -r '.keys[] | [.kid, .state, (.created_at|todate), ((.activated_at // empty)|todate), ((.retired_at // empty)|todate)] | @tsv'; }
+  show() {
+    jq -r 'def t: if . == null then "-" else todate end;
+      ["kid", "state", "created", "activated", "retired"],
+      (.keys[] | [.kid, .state, (.created_at|t), (.activated_at|t), (.retired_at|t)]) | @tsv'
+  }
   call() { curl -sS -H "authorization: Bearer $token" -H 'content-type: application/json' "$@"; }
   echo "== keys before"
   call "$URL/admin/keys" | show
