@@ -122,6 +122,11 @@ pub struct ServeArgs {
     /// bcrypt cost for new password hashes.
     #[arg(long, env = "IDP_BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
     pub bcrypt_cost: u32,
+    /// Login attempts per minute from one client address (burst of 30);
+    /// 0 turns the per-address limit off (behind a proxy that hides client
+    /// addresses, say). Failures per email are limited regardless.
+    #[arg(long, env = "IDP_LOGIN_RATE", default_value_t = 60)]
+    pub login_rate: u32,
     /// How often to check the database for key changes, seconds.
     #[arg(long, env = "IDP_KEY_POLL", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub key_poll: u64,

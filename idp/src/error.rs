@@ -21,6 +21,7 @@ pub struct ApiError {
     code: &'static str,
     description: Cow<'static, str>,
     www_authenticate: Option<String>,
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -41,6 +42,7 @@ impl ApiError {
             code,
             description: description.into(),
             www_authenticate: None,
+            retry_after: None,
         }
     }
 
@@ -71,6 +73,12 @@ impl ApiError {
     /// Adds a `WWW-Authenticate` challenge.
     pub fn with_challenge(mut self, challenge: String) -> Self {
         self.www_authenticate = Some(challenge);
+        self
+    }
+
+    /// Adds `Retry-After: seconds`.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
         self
     }
 
@@ -123,10 +131,13 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, challenge);
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry_after = self
+            .retry_after
+            .or((self.status == StatusCode::SERVICE_UNAVAILABLE).then_some(1));
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

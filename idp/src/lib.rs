@@ -34,6 +34,7 @@ pub mod revocations;
 pub mod sessions;
 pub mod signer;
 pub mod store;
+pub mod throttle;
 pub mod tokens;
 pub mod vault;
 
@@ -94,6 +95,8 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// Key-change polling interval.
     pub key_poll: Duration,
+    /// Login attempts per minute per client address; 0 = unlimited.
+    pub login_rate: u32,
 }
 
 impl Default for Config {
@@ -111,6 +114,7 @@ impl Default for Config {
             key_bits: 2048,
             bcrypt_cost: 12,
             key_poll: Duration::from_secs(2),
+            login_rate: 60,
         }
     }
 }
@@ -131,6 +135,7 @@ impl Config {
             key_bits: args.key_bits,
             bcrypt_cost: args.bcrypt_cost,
             key_poll: Duration::from_secs(args.key_poll),
+            login_rate: args.login_rate,
         })
     }
 }
@@ -166,6 +171,7 @@ struct Inner {
     local_keys: resource_server::LocalKeys,
     validator: resource_server::Validator,
     metrics: metrics::Metrics,
+    login_throttle: throttle::LoginThrottle,
 }
 
 impl AppState {
@@ -227,6 +233,7 @@ impl AppState {
             local_keys,
             validator,
             metrics: metrics::Metrics::default(),
+            login_throttle: throttle::LoginThrottle::with_address_rate(config.login_rate),
         })))
     }
 
@@ -264,6 +271,10 @@ impl AppState {
     /// Revoked access tokens.
     pub fn revocations(&self) -> &Arc<Revocations> {
         &self.0.revocations
+    }
+    /// Limits on `/login` attempts.
+    pub fn login_throttle(&self) -> &throttle::LoginThrottle {
+        &self.0.login_throttle
     }
     /// Counters for `/metrics`.
     pub fn metrics(&self) -> &metrics::Metrics {

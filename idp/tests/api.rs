@@ -478,3 +478,42 @@ async fn a_restart_keeps_users_and_keys() {
         .expect("send");
     assert_eq!(login.status(), 200);
 }
+
+#[tokio::test]
+async fn repeated_failures_for_one_email_are_throttled_without_revealing_the_account() {
+    let idp = TestIdp::start().await;
+    assert_eq!(
+        idp.signup("tom@example.com", "correct horse battery")
+            .await
+            .status(),
+        201
+    );
+    for email in ["tom@example.com", "ghost@example.com"] {
+        for _ in 0..10 {
+            assert_eq!(idp.login(email, "guess guess").await.status(), 401);
+        }
+        let limited = idp.login(email, "guess guess").await;
+        assert!(limited.headers().contains_key("retry-after"));
+        assert_eq!(
+            error_code(limited, 429).await,
+            "too_many_attempts",
+            "{email}"
+        );
+    }
+    // Even the right password waits: guessing right earns no fresh budget.
+    let r = idp.login("TOM@example.com", "correct horse battery").await;
+    assert_eq!(error_code(r, 429).await, "too_many_attempts");
+    // Other accounts are unaffected.
+    assert_eq!(
+        idp.signup("una@example.com", "correct horse battery")
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        idp.login("una@example.com", "correct horse battery")
+            .await
+            .status(),
+        200
+    );
+}

@@ -71,7 +71,12 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let app = app.clone();
-        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        // Handlers that limit per client (login throttling) read the peer
+        // address through axum's `ConnectInfo` extractor.
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             app.clone().oneshot(request)
         });
         let connection = hyper::server::conn::http1::Builder::new()

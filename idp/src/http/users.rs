@@ -1,10 +1,14 @@
 //! Signup and login.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::Extension;
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -99,6 +103,7 @@ struct Login {
 /// and a wrong password get the same answer, after the same bcrypt work.
 async fn login(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -109,6 +114,15 @@ async fn login(
             (login.email, Zeroizing::new(login.password))
         }
     };
+    let started = Instant::now();
+    if let Err(wait) = state.login_throttle().admit(
+        peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
+        &email,
+        started,
+    ) {
+        metrics::inc(&state.metrics().login_failures);
+        return Err(too_many_attempts(wait));
+    }
     let user = if email.len() <= MAX_EMAIL {
         state.store().user_by_email(email.trim().to_owned()).await?
     } else {
@@ -122,6 +136,7 @@ async fn login(
         .map_err(password_error)?;
     let Some(user) = user.filter(|_| matches) else {
         metrics::inc(&state.metrics().login_failures);
+        state.login_throttle().failed(&email, started);
         tracing::info!("login refused");
         return Err(invalid_credentials(&state));
     };
@@ -129,6 +144,17 @@ async fn login(
     metrics::inc(&state.metrics().logins);
     tracing::info!(user = %user.id, "user logged in");
     Ok(no_store(Json(tokens)))
+}
+
+/// 429 with the wait in `Retry-After`.
+fn too_many_attempts(wait: Duration) -> ApiError {
+    let seconds = wait.as_secs().max(1);
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!("too many login attempts; retry in {seconds} s"),
+    )
+    .with_retry_after(seconds)
 }
 
 /// The one answer for every failed login.
