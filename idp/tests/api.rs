@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{error_code, TestIdp};
+use common::{error_code, jwt_part, TestIdp};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -54,17 +54,8 @@ async fn login_by_json_and_by_basic_gives_an_rfc9068_token() {
     assert_ne!(basic_tokens["access_token"], tokens["access_token"]);
 
     let token = tokens["access_token"].as_str().expect("token");
-    let mut parts = token.split('.');
-    let decode = |s: &str| -> Value {
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(s)
-                .expect("base64url"),
-        )
-        .expect("json")
-    };
-    let header = decode(parts.next().expect("header"));
-    let claims = decode(parts.next().expect("claims"));
+    let header = jwt_part(token, 0);
+    let claims = jwt_part(token, 1);
     assert_eq!(header["alg"], "RS256");
     assert_eq!(header["typ"], "at+jwt");
     assert!(header["kid"].is_string());

@@ -9,18 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{TestIdp, TestRs};
+use common::{jwt_part, TestIdp, TestRs};
 use serde_json::Value;
 
 fn kid_of(token: &str) -> String {
-    use base64::Engine as _;
-    let header: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token.split('.').next().expect("header"))
-            .expect("b64"),
-    )
-    .expect("json");
-    header["kid"].as_str().expect("kid").to_owned()
+    jwt_part(token, 0)["kid"].as_str().expect("kid").to_owned()
 }
 
 #[tokio::test]

@@ -3,18 +3,11 @@
 
 mod common;
 
-use common::{error_code, TestIdp};
+use common::{error_code, jwt_part, TestIdp};
 use serde_json::{json, Value};
 
 fn claims_of(token: &str) -> Value {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).expect("payload");
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .expect("base64url"),
-    )
-    .expect("json")
+    jwt_part(token, 1)
 }
 
 #[tokio::test]
@@ -585,14 +578,7 @@ async fn keys_rotate_over_http_for_admins() {
 
     // New tokens carry the new kid; the admin token from before still works.
     let fresh = idp.client_token("ops", &secret).await;
-    use base64::Engine as _;
-    let header: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(fresh.split('.').next().expect("header"))
-            .expect("b64"),
-    )
-    .expect("json");
-    assert_eq!(header["kid"], next_before);
+    assert_eq!(jwt_part(&fresh, 0)["kid"], next_before);
     assert_eq!(idp.get_bearer("/admin/keys", &admin).await.status(), 200);
 }
 

@@ -14,7 +14,8 @@ mod users;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use resource_server::BearerAuthLayer;
 use serde::de::DeserializeOwned;
@@ -125,6 +126,18 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Resu
         .end()
         .map_err(|_| ApiError::invalid_request("the body is not valid JSON"))?;
     Ok(value)
+}
+
+/// Token responses must never be cached (RFC 6749 §5.1).
+pub fn no_store(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
 }
 
 #[cfg(test)]

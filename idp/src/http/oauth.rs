@@ -19,7 +19,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use super::users::no_store;
+use super::no_store;
 use crate::clients::{parse_scope, secret_matches};
 use crate::error::ApiError;
 use crate::keys::unix_now;

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::users::no_store;
+use super::no_store;
 use super::ApiJson;
 use crate::clients::{self, RegistryError};
 use crate::error::ApiError;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Extension;
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{parse_json, ApiJson};
+use super::{no_store, parse_json, ApiJson};
 use crate::error::ApiError;
 use crate::keys::unix_now;
 use crate::passwords::{validate_password, PasswordError};
@@ -200,16 +200,4 @@ fn password_error(e: PasswordError) -> ApiError {
         PasswordError::Busy => ApiError::unavailable("too many logins in progress, retry shortly"),
         other => ApiError::internal(&other),
     }
-}
-
-/// Token responses must never be cached (RFC 6749 §5.1).
-pub fn no_store(body: impl IntoResponse) -> Response {
-    let mut response = body.into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-        .headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
 }

@@ -240,3 +240,16 @@ pub fn spawn_idp(db: &std::path::Path, extra: &[&str]) -> (std::process::Child, 
         .to_owned();
     (child, format!("http://{addr}"))
 }
+
+/// The JSON of a compact JWT's header (`part` 0) or claims (`part` 1),
+/// read without verifying anything.
+pub fn jwt_part(token: &str, part: usize) -> Value {
+    use base64::Engine as _;
+    let segment = token.split('.').nth(part).expect("JWT segment");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(segment)
+            .expect("base64url"),
+    )
+    .expect("JSON")
+}
