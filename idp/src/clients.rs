@@ -8,7 +8,7 @@
 
 use subtle::ConstantTimeEq;
 
-use crate::sessions::{digest, random_secret};
+use crate::sessions::{digest, random_secret, LOGIN_CLIENT_ID};
 use crate::store::{ClientRow, Store, StoreError};
 
 /// The scope that grants the registry and key administration.
@@ -17,9 +17,11 @@ pub const ADMIN_SCOPE: &str = "admin";
 /// Why a registration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// The client id is empty, too long, or has characters outside
-    /// `A-Z a-z 0-9 . _ : -`.
-    #[error("client_id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -")]
+    /// The client id is empty, too long, has characters outside
+    /// `A-Z a-z 0-9 . _ : -`, or is the reserved id of the IdP's own login.
+    #[error(
+        "client_id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -, and not `login` (reserved)"
+    )]
     BadId,
     /// A scope token has characters RFC 6749 §3.3 forbids.
     #[error("scope must be space-separated tokens of printable ASCII without \" or \\")]
@@ -45,9 +47,12 @@ pub struct Registered {
     pub admin: bool,
 }
 
-/// Whether `id` is an acceptable client id.
+/// Whether `id` is an acceptable client id. `login` is reserved: it names
+/// the sessions opened by `/login`, and a registered client of that name
+/// could otherwise refresh them.
 pub fn valid_client_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
+    id != LOGIN_CLIENT_ID
+        && (1..=128).contains(&id.len())
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
@@ -122,7 +127,14 @@ mod tests {
     #[test]
     fn client_ids() {
         assert!(valid_client_id("billing-service:prod_1.0"));
-        for bad in ["", "has space", "semi;colon", "ünï", &"x".repeat(129)] {
+        for bad in [
+            "",
+            "login",
+            "has space",
+            "semi;colon",
+            "ünï",
+            &"x".repeat(129),
+        ] {
             assert!(!valid_client_id(bad), "{bad:?}");
         }
     }
