@@ -106,10 +106,11 @@ fn now() -> i64 {
 }
 
 async fn open_store(db: &DbArgs) -> anyhow::Result<Store> {
-    let path = db.sqlite_path()?;
-    tokio::task::spawn_blocking(move || Store::open(&path))
+    let location = db.location()?;
+    let shown = location.to_string();
+    tokio::task::spawn_blocking(move || Store::open(&location))
         .await?
-        .context("opening the database")
+        .with_context(|| format!("opening the database {shown}"))
 }
 
 async fn key_manager(

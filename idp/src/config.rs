@@ -3,10 +3,11 @@
 //! listens on 127.0.0.1:8080 with an SQLite file in the working directory.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::store::{redact_url, DbLocation};
 
 /// RSA/JWKS identity provider.
 #[derive(Debug, Parser)]
@@ -34,10 +35,12 @@ pub enum Command {
 }
 
 /// Where the data lives.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct DbArgs {
-    /// SQLite database file (created with owner-only permissions).
-    #[arg(long, env = "IDP_DB", default_value = "idp.db")]
+    /// SQLite database file (created with owner-only permissions), or a
+    /// PostgreSQL URL `postgres://user:password@host:port/dbname` shared by
+    /// any number of IdP instances (no TLS to the database yet).
+    #[arg(long, env = "IDP_DB", default_value = "idp.db", hide_env_values = true)]
     pub db: String,
     /// Base64 of 32 random bytes; when set, private keys are stored
     /// encrypted with AES-256-GCM. Read from the environment only.
@@ -45,26 +48,22 @@ pub struct DbArgs {
     pub key_encryption_key: Option<String>,
 }
 
-impl DbArgs {
-    /// The SQLite path; PostgreSQL URLs are refused with a clear message.
-    pub fn sqlite_path(&self) -> anyhow::Result<PathBuf> {
-        if self.db.starts_with("postgres://") || self.db.starts_with("postgresql://") {
-            anyhow::bail!(
-                "--db {}: this build stores data in SQLite only; give a file path",
-                redact_url(&self.db)
-            );
-        }
-        Ok(PathBuf::from(&self.db))
+/// Shows the URL without its password, and whether a key is set.
+impl std::fmt::Debug for DbArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbArgs")
+            .field("db", &redact_url(&self.db))
+            .field("key_encryption_key", &self.key_encryption_key.is_some())
+            .finish()
     }
 }
 
-/// Shows a database URL without its password.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_owned(),
+impl DbArgs {
+    /// The database `--db` names: a PostgreSQL URL, or else an SQLite file.
+    /// A malformed URL, or one that asks for TLS, is refused here, with its
+    /// password redacted from the message.
+    pub fn location(&self) -> anyhow::Result<DbLocation> {
+        Ok(DbLocation::parse(&self.db)?)
     }
 }
 
@@ -100,7 +99,8 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "IDP_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
-    /// Issuer URL (`iss` of every token). Default: http://<bound address>.
+    /// Issuer URL (`iss` of every token). Default: `http://` followed by the
+    /// bound address.
     #[arg(long, env = "IDP_ISSUER")]
     pub issuer: Option<String>,
     /// Audience (`aud`) of access tokens. Default: the issuer.
@@ -239,14 +239,39 @@ mod tests {
     }
 
     #[test]
-    fn postgres_urls_are_refused_without_echoing_the_password() {
-        let db = DbArgs {
-            db: "postgres://idp:hunter2@db/idp".into(),
+    fn db_names_a_file_or_a_postgres_database() {
+        let db = |text: &str| DbArgs {
+            db: text.into(),
             key_encryption_key: None,
         };
-        let err = db.sqlite_path().expect_err("must be refused").to_string();
-        assert!(!err.contains("hunter2"));
-        assert!(err.contains("SQLite"));
+        assert_eq!(
+            db("data/idp.db").location().expect("path"),
+            DbLocation::Sqlite("data/idp.db".into())
+        );
+        for url in [
+            "postgres://idp:hunter2@db/idp",
+            "postgresql://idp@db:5433/idp",
+        ] {
+            assert!(db(url).location().expect(url).is_postgres());
+        }
+        let err = db("postgres://idp:hunter2@db/idp?sslmode=require")
+            .location()
+            .expect_err("TLS is refused");
+        let err = format!("{err:#}");
+        assert!(err.contains("TLS") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let args = DbArgs {
+            db: "postgres://idp:hunter2@db/idp".into(),
+            key_encryption_key: Some("c2VjcmV0IGtleSBtYXRlcmlhbA==".into()),
+        };
+        let shown = format!("{args:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -108,6 +108,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!("database busy");
                 ApiError::unavailable("the database is busy, retry shortly")
             }
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(%reason, "database unavailable");
+                ApiError::unavailable("the database is unavailable, retry shortly")
+            }
             other => ApiError::internal(&other),
         }
     }

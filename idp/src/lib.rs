@@ -10,7 +10,8 @@
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
 //! let config = idp::Config {
-//!     db_path: "idp.db".into(),
+//!     // Or DbLocation::parse("postgres://idp:password@db.internal/idp")?
+//!     db: idp::DbLocation::Sqlite("idp.db".into()),
 //!     ..idp::Config::default()
 //! };
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -39,7 +40,6 @@ pub mod tokens;
 pub mod vault;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +49,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use http::app;
+pub use store::DbLocation;
 
 use crate::keys::KeyManager;
 use crate::passwords::Passwords;
@@ -69,14 +70,14 @@ pub(crate) fn strong_etag(body: &[u8]) -> String {
 }
 
 /// Everything `idp serve` is configured with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// Issuer URL; default `http://<bound address>`.
     pub issuer: Option<String>,
     /// Audience of access tokens; default the issuer.
     pub audience: Option<String>,
-    /// SQLite file.
-    pub db_path: PathBuf,
+    /// The database: an SQLite file or a PostgreSQL URL.
+    pub db: DbLocation,
     /// Base64 of 32 bytes for encrypting private keys at rest.
     pub key_encryption_key: Option<String>,
     /// Access-token lifetime, seconds.
@@ -99,12 +100,36 @@ pub struct Config {
     pub login_rate: u32,
 }
 
+/// Everything but the encryption key, which is only said to be set or not.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("db", &self.db)
+            .field(
+                "key_encryption_key",
+                &self.key_encryption_key.as_ref().map(|_| "<set>"),
+            )
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("jwks_max_age", &self.jwks_max_age)
+            .field("prune_margin", &self.prune_margin)
+            .field("rotate_every", &self.rotate_every)
+            .field("key_bits", &self.key_bits)
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("key_poll", &self.key_poll)
+            .field("login_rate", &self.login_rate)
+            .finish()
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
             issuer: None,
             audience: None,
-            db_path: "idp.db".into(),
+            db: DbLocation::Sqlite("idp.db".into()),
             key_encryption_key: None,
             access_ttl: 900,
             refresh_ttl: 1_209_600,
@@ -125,7 +150,7 @@ impl Config {
         Ok(Self {
             issuer: args.issuer.clone(),
             audience: args.audience.clone(),
-            db_path: args.db.sqlite_path()?,
+            db: args.db.location()?,
             key_encryption_key: args.db.key_encryption_key.clone(),
             access_ttl: args.lifetimes.access_ttl,
             refresh_ttl: args.refresh_ttl,
@@ -180,10 +205,12 @@ impl AppState {
     pub async fn open(config: &Config, issuer: String) -> anyhow::Result<Self> {
         signer::install();
         let vault = Vault::from_secret(config.key_encryption_key.as_deref())?;
-        let path = config.db_path.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+        let location = config.db.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&location))
             .await
-            .context("opening the database")??;
+            .context("opening the database")?
+            .with_context(|| format!("opening the database {}", config.db))?;
+        tracing::info!(db = %config.db, "database opened");
         let policy = ::keys::RotationPolicy {
             access_ttl: config.access_ttl,
             jwks_max_age: config.jwks_max_age,

@@ -417,7 +417,7 @@ async fn a_restart_keeps_users_and_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("idp.db");
     let config = || idp::Config {
-        db_path: db.clone(),
+        db: db.clone().into(),
         bcrypt_cost: 4,
         ..idp::Config::default()
     };

@@ -134,18 +134,51 @@ fn clients_create_prints_the_secret_once_and_delete_removes_it() {
         .success());
 }
 
-#[test]
-fn postgres_urls_are_refused_clearly() {
-    let out = Command::new(env!("CARGO_BIN_EXE_idp"))
-        .args([
-            "keys",
-            "list",
-            "--db",
-            "postgres://idp:secret@localhost/idp",
-        ])
+/// Runs `idp` with exactly `args`, `--db` among them, and no database or
+/// key from the environment.
+fn idp_raw(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_idp"))
+        .args(args)
+        .env_remove("IDP_KEY_ENCRYPTION_KEY")
+        .env_remove("IDP_DB")
         .output()
-        .expect("runs");
+        .expect("idp runs")
+}
+
+#[test]
+fn an_unreachable_postgres_database_is_a_clear_error_without_the_password() {
+    // Nothing listens on port 1: the connection is refused at once.
+    let url = "postgres://idp:s3cret-pw@127.0.0.1:1/idp";
+    for command in [
+        &["keys", "list"][..],
+        &["clients", "list"],
+        &["serve", "--bind", "127.0.0.1:0"],
+    ] {
+        let args: Vec<&str> = command.iter().copied().chain(["--db", url]).collect();
+        let out = idp_raw(&args);
+        assert!(!out.status.success(), "{command:?} must fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("postgres://***@127.0.0.1:1/idp") && err.contains("connect"),
+            "{command:?}: {err}"
+        );
+        assert!(!err.contains("s3cret-pw"), "password leaked: {err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret-pw"));
+    }
+}
+
+#[test]
+fn a_postgres_url_asking_for_tls_is_refused_clearly() {
+    let out = idp_raw(&[
+        "keys",
+        "list",
+        "--db",
+        "postgresql://idp:s3cret-pw@127.0.0.1:1/idp?sslmode=require",
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("SQLite") && !err.contains("secret@"), "{err}");
+    assert!(
+        err.contains("sslmode=require") && err.contains("TLS") && !err.contains("s3cret-pw"),
+        "{err}"
+    );
 }

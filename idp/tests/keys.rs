@@ -14,7 +14,7 @@ const KEY_B: &str = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU=";
 
 fn config(db: &std::path::Path, key: Option<&str>) -> idp::Config {
     idp::Config {
-        db_path: db.to_owned(),
+        db: db.into(),
         bcrypt_cost: 4,
         key_encryption_key: key.map(str::to_owned),
         ..idp::Config::default()
@@ -85,6 +85,13 @@ async fn private_keys_are_encrypted_at_rest_and_a_wrong_key_refuses_to_start() {
         .await
         .expect("right key starts");
     assert_eq!(again.state.keys().ring().jwks_body, jwks_before);
+}
+
+#[test]
+fn the_configuration_never_prints_the_encryption_key() {
+    let shown = format!("{:?}", config(std::path::Path::new("idp.db"), Some(KEY_A)));
+    assert!(!shown.contains(KEY_A), "{shown}");
+    assert!(shown.contains("key_encryption_key: Some(\"<set>\")"), "{shown}");
 }
 
 #[cfg(unix)]

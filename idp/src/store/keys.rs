@@ -1,11 +1,14 @@
-//! Signing keys. Rotation and pruning run inside one `IMMEDIATE`
-//! transaction each, so two processes rotating at once cannot both promote.
+//! Signing keys. Rotation and pruning run inside one transaction each that
+//! first takes the database's write lock (SQLite: `BEGIN IMMEDIATE`;
+//! PostgreSQL: a row lock, see `postgres/keys.rs`), so two processes
+//! rotating at once cannot both promote.
 
 use keys::rotation::{KeyRecord, KeyState, RotationError, RotationPlan, RotationPolicy};
 use rusqlite::{params, Connection, Row, TransactionBehavior};
 use zeroize::Zeroizing;
 
-use super::{Store, StoreError};
+use super::postgres::keys as pg;
+use super::{Backend, Store, StoreError};
 
 /// A signing key as stored. `private_key` is a PEM, or an AEAD ciphertext of
 /// one when `encrypted` is set.
@@ -93,7 +96,10 @@ fn insert(conn: &Connection, key: &StoredKey) -> Result<(), StoreError> {
 impl Store {
     /// Every stored key, oldest first.
     pub async fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        self.call(|c| list(c)).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(|c| list(c)).await,
+            Backend::Postgres(db) => db.call(pg::list_keys).await,
+        }
     }
 
     /// Fills in the initial key set where it is missing: a `current` key if
@@ -105,23 +111,10 @@ impl Store {
         current: StoredKey,
         next: StoredKey,
     ) -> Result<usize, StoreError> {
-        self.call(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let existing = list(&tx)?;
-            let has = |s| existing.iter().any(|k| k.record.state == s);
-            let mut stored = 0;
-            if !has(KeyState::Current) {
-                insert(&tx, &current)?;
-                stored += 1;
-            }
-            if !has(KeyState::Next) {
-                insert(&tx, &next)?;
-                stored += 1;
-            }
-            tx.commit()?;
-            Ok(stored)
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |c| ensure_keys(c, &current, &next)).await,
+            Backend::Postgres(db) => db.call(move |c| pg::ensure_keys(c, &current, &next)).await,
+        }
     }
 
     /// Rotates in one transaction: `next` → `current`, `current` → `retired`,
@@ -133,28 +126,16 @@ impl Store {
         force: bool,
         new_next: StoredKey,
     ) -> Result<KeyChange, StoreError> {
-        self.call(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let records: Vec<KeyRecord> = list(&tx)?.into_iter().map(|k| k.record).collect();
-            let plan = match policy.plan_rotation(&records, now, force) {
-                Ok(plan) => plan,
-                Err(refused) => return Ok(KeyChange::Refused(refused)),
-            };
-            if let Some(old) = &plan.retire {
-                tx.execute(
-                    "UPDATE signing_keys SET state = 'retired', retired_at = ?2 WHERE kid = ?1",
-                    params![old, now],
-                )?;
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |c| rotate_keys(c, policy, now, force, &new_next))
+                    .await
             }
-            tx.execute(
-                "UPDATE signing_keys SET state = 'current', activated_at = ?2 WHERE kid = ?1",
-                params![plan.promote, now],
-            )?;
-            insert(&tx, &new_next)?;
-            tx.commit()?;
-            Ok(KeyChange::Rotated(plan))
-        })
-        .await
+            Backend::Postgres(db) => {
+                db.call(move |c| pg::rotate_keys(c, policy, now, force, &new_next))
+                    .await
+            }
+        }
     }
 
     /// Deletes retired keys past their grace period; returns their kids.
@@ -163,19 +144,76 @@ impl Store {
         policy: RotationPolicy,
         now: u64,
     ) -> Result<Vec<String>, StoreError> {
-        self.call(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let records: Vec<KeyRecord> = list(&tx)?.into_iter().map(|k| k.record).collect();
-            let kids = policy.prunable_kids(&records, now);
-            for kid in &kids {
-                tx.execute(
-                    "DELETE FROM signing_keys WHERE kid = ?1 AND state = 'retired'",
-                    [kid],
-                )?;
-            }
-            tx.commit()?;
-            Ok(kids)
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |c| prune_keys(c, policy, now)).await,
+            Backend::Postgres(db) => db.call(move |c| pg::prune_keys(c, policy, now)).await,
+        }
     }
+}
+
+fn ensure_keys(
+    c: &mut Connection,
+    current: &StoredKey,
+    next: &StoredKey,
+) -> Result<usize, StoreError> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let existing = list(&tx)?;
+    let has = |s| existing.iter().any(|k| k.record.state == s);
+    let mut stored = 0;
+    if !has(KeyState::Current) {
+        insert(&tx, current)?;
+        stored += 1;
+    }
+    if !has(KeyState::Next) {
+        insert(&tx, next)?;
+        stored += 1;
+    }
+    tx.commit()?;
+    Ok(stored)
+}
+
+fn rotate_keys(
+    c: &mut Connection,
+    policy: RotationPolicy,
+    now: u64,
+    force: bool,
+    new_next: &StoredKey,
+) -> Result<KeyChange, StoreError> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let records: Vec<KeyRecord> = list(&tx)?.into_iter().map(|k| k.record).collect();
+    let plan = match policy.plan_rotation(&records, now, force) {
+        Ok(plan) => plan,
+        Err(refused) => return Ok(KeyChange::Refused(refused)),
+    };
+    if let Some(old) = &plan.retire {
+        tx.execute(
+            "UPDATE signing_keys SET state = 'retired', retired_at = ?2 WHERE kid = ?1",
+            params![old, now],
+        )?;
+    }
+    tx.execute(
+        "UPDATE signing_keys SET state = 'current', activated_at = ?2 WHERE kid = ?1",
+        params![plan.promote, now],
+    )?;
+    insert(&tx, new_next)?;
+    tx.commit()?;
+    Ok(KeyChange::Rotated(plan))
+}
+
+fn prune_keys(
+    c: &mut Connection,
+    policy: RotationPolicy,
+    now: u64,
+) -> Result<Vec<String>, StoreError> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let records: Vec<KeyRecord> = list(&tx)?.into_iter().map(|k| k.record).collect();
+    let kids = policy.prunable_kids(&records, now);
+    for kid in &kids {
+        tx.execute(
+            "DELETE FROM signing_keys WHERE kid = ?1 AND state = 'retired'",
+            [kid],
+        )?;
+    }
+    tx.commit()?;
+    Ok(kids)
 }

@@ -1,18 +1,28 @@
 //! Persistent state: users, signing keys, clients, refresh tokens and
-//! revocations, in one SQLite database.
+//! revocations, in an SQLite file (the default) or a PostgreSQL database.
+//!
+//! [`Store`] is the one handle the rest of the IdP uses; its async methods
+//! hide which backend answers. Both backends are synchronous libraries
+//! (rusqlite, the `postgres` crate), so every call runs on tokio's blocking
+//! pool and never stalls the async executor. The SQLite queries live in
+//! this module's files (`users.rs`, `keys.rs`, ...), each next to the public
+//! method that runs it; the PostgreSQL ones in `postgres/`, in files of the
+//! same names.
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL`, so a write that has been
-//! answered survives a crash of the process or the machine. Every call runs
-//! on tokio's blocking pool: rusqlite is synchronous and must never stall the
-//! async executor. Migrations are numbered SQL files under `migrations/`,
-//! applied in order at start-up and recorded in `PRAGMA user_version`.
+//! answered survives a crash of the process or the machine. Its migrations
+//! are numbered SQL files under `migrations/`, applied in order at start-up
+//! and recorded in `PRAGMA user_version`; PostgreSQL's are under
+//! `migrations/postgres/` (see `postgres/mod.rs`).
 //!
-//! Several IdP processes may share one database file; changes another
-//! process makes are noticed through the `change_counters` table, which
-//! triggers bump on every write to the tables that running instances cache.
+//! Several IdP processes may share one database; changes another process
+//! makes are noticed through the `change_counters` table, which triggers
+//! bump on every write to the tables that running instances cache.
 
 mod clients;
 mod keys;
+mod location;
+mod postgres;
 mod sessions;
 mod users;
 
@@ -24,24 +34,34 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use clients::ClientRow;
 pub use keys::{KeyChange, StoredKey};
+pub use location::{redact_url, DbLocation};
 pub use sessions::{RefreshOutcome, RefreshRow, RevokedToken};
 pub use users::UserRow;
 
-/// The schema, one entry per migration, in order.
+/// The SQLite schema, one entry per migration, in order.
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
 
-/// How long a writer waits for another process's lock before giving up.
+/// How long an SQLite writer waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Errors from the storage layer. Messages never contain secrets.
+/// Errors from the storage layer. Messages never contain secrets: database
+/// URLs appear with their password redacted.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness constraint was violated (duplicate email, client id...).
     #[error("already exists")]
     Conflict,
-    /// The database failed.
+    /// The SQLite database failed.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The PostgreSQL database failed.
+    #[error("database error: {}", postgres::describe(.0))]
+    Postgres(::postgres::Error),
+    /// The database cannot be reached right now (connection refused or lost,
+    /// no pooled connection free in time, server shutting down): worth a
+    /// retry, answered with 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// The database file could not be created or opened.
     #[error("cannot open database {path}: {source}")]
     Open {
@@ -50,14 +70,27 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// `--db` names no usable database (a malformed PostgreSQL URL, or one
+    /// asking for TLS).
+    #[error("database URL {url}: {reason}")]
+    BadUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The database was written by a newer version of this program.
     #[error("database schema version {found} is newer than this program knows ({known})")]
     SchemaTooNew {
-        /// Version in the file.
+        /// Version in the database.
         found: usize,
         /// Latest version this build knows.
         known: usize,
     },
+    /// A value does not fit the database's column, or a stored value does
+    /// not fit the program's type (a negative time, say).
+    #[error("value out of range: {0}")]
+    OutOfRange(&'static str),
     /// The blocking task was cancelled or panicked.
     #[error("storage task failed")]
     Task,
@@ -66,20 +99,90 @@ pub enum StoreError {
 /// A handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
-    path: Arc<PathBuf>,
+    backend: Backend,
+    location: Arc<DbLocation>,
+}
+
+/// Which database answers. Each public method of [`Store`] matches on this
+/// and runs the backend's own SQL on the blocking pool.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Sqlite),
+    Postgres(postgres::Postgres),
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        // DbLocation's Debug redacts the password of a URL.
+        f.debug_struct("Store")
+            .field("location", &self.location)
+            .finish()
     }
 }
 
 impl Store {
+    /// Opens the database at `location` and applies pending migrations: an
+    /// SQLite file is created if needed, with owner-only permissions; a
+    /// PostgreSQL database must exist, and its tables are created inside it.
+    ///
+    /// This blocks (file and network I/O): call it from
+    /// `tokio::task::spawn_blocking` in async code.
+    pub fn open(location: &DbLocation) -> Result<Self, StoreError> {
+        let backend = match location {
+            DbLocation::Sqlite(path) => Backend::Sqlite(Sqlite::open(path)?),
+            DbLocation::Postgres(url) => Backend::Postgres(postgres::Postgres::open(url)?),
+        };
+        Ok(Self {
+            backend,
+            location: Arc::new(location.clone()),
+        })
+    }
+
+    /// Where the data lives.
+    pub fn location(&self) -> &DbLocation {
+        &self.location
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+                    .await
+            }
+            Backend::Postgres(db) => db.call(postgres::ping).await,
+        }
+    }
+
+    /// The value of a change counter (`signing_keys`, `revocations`).
+    pub async fn change_counter(&self, name: &'static str) -> Result<i64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |c| {
+                    Ok(c.query_row(
+                        "SELECT value FROM change_counters WHERE name = ?1",
+                        [name],
+                        |r| r.get(0),
+                    )?)
+                })
+                .await
+            }
+            Backend::Postgres(db) => db.call(move |c| postgres::change_counter(c, name)).await,
+        }
+    }
+}
+
+/// One SQLite connection, shared behind a mutex: SQLite allows one writer
+/// at a time anyway, and WAL lets readers in other processes go on.
+#[derive(Clone)]
+struct Sqlite {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Sqlite {
     /// Opens (creating if needed, with owner-only permissions) the database
     /// at `path` and applies pending migrations.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    fn open(path: &Path) -> Result<Self, StoreError> {
         create_private_file(path)?;
         let conn = Connection::open_with_flags(
             path,
@@ -93,17 +196,11 @@ impl Store {
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
-            path: Arc::new(path.to_owned()),
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Runs `f` with the connection on the blocking pool.
-    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -117,24 +214,6 @@ impl Store {
         })
         .await
         .map_err(|_| StoreError::Task)?
-    }
-
-    /// Checks that the database answers (for `/readyz`).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.call(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
-            .await
-    }
-
-    /// The value of a change counter (`signing_keys`, `revocations`).
-    pub async fn change_counter(&self, name: &'static str) -> Result<i64, StoreError> {
-        self.call(move |c| {
-            Ok(c.query_row(
-                "SELECT value FROM change_counters WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )?)
-        })
-        .await
     }
 }
 
@@ -193,8 +272,8 @@ mod tests {
     fn migrations_apply_once_and_reopen_cleanly() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("idp.db");
-        drop(Store::open(&path).expect("first open"));
-        let store = Store::open(&path).expect("second open");
+        drop(Sqlite::open(&path).expect("first open"));
+        let store = Sqlite::open(&path).expect("second open");
         let conn = store.conn.lock().expect("lock");
         let version: usize = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -208,7 +287,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("idp.db");
-        drop(Store::open(&path).expect("open"));
+        drop(Store::open(&DbLocation::Sqlite(path.clone())).expect("open"));
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
@@ -222,7 +301,7 @@ mod tests {
             conn.pragma_update(None, "user_version", 99).expect("set");
         }
         assert!(matches!(
-            Store::open(&path),
+            Store::open(&path.into()),
             Err(StoreError::SchemaTooNew { found: 99, .. })
         ));
     }

@@ -6,7 +6,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{Store, StoreError};
+use super::postgres::sessions as pg;
+use super::{Backend, Store, StoreError};
 
 /// The session a refresh token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,17 +86,26 @@ impl Store {
         row: RefreshRow,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.call(move |c| {
-            insert_row(c, &token_hash, &row, now)?;
-            Ok(())
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |c| {
+                    insert_row(c, &token_hash, &row, now)?;
+                    Ok(())
+                })
+                .await
+            }
+            Backend::Postgres(db) => {
+                db.call(move |c| pg::insert_refresh(c, &token_hash, &row, now))
+                    .await
+            }
+        }
     }
 
     /// Uses a refresh token presented by `client_id`: rotates it to
     /// `successor_hash` (valid until `successor_expires_at`), or detects
     /// reuse, in one transaction. A token of another client is left as it
     /// is, so nobody can burn (and so revoke) a session that is not theirs.
+    /// Two concurrent uses of one token give one `Rotated` and one `Reused`.
     pub async fn use_refresh(
         &self,
         token_hash: Vec<u8>,
@@ -104,56 +114,17 @@ impl Store {
         now: i64,
         successor_expires_at: i64,
     ) -> Result<RefreshOutcome, StoreError> {
-        self.call(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let found = tx
-                .query_row(
-                    "SELECT family_id, user_id, client_id, scope, expires_at, used_at, revoked_at
-                     FROM refresh_tokens WHERE token_hash = ?1",
-                    [&token_hash],
-                    |r| {
-                        Ok((
-                            RefreshRow {
-                                family_id: r.get(0)?,
-                                user_id: r.get(1)?,
-                                client_id: r.get(2)?,
-                                scope: r.get(3)?,
-                                expires_at: r.get(4)?,
-                            },
-                            r.get::<_, Option<i64>>(5)?,
-                            r.get::<_, Option<i64>>(6)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let outcome = match found {
-                None => RefreshOutcome::Invalid,
-                Some((row, _, _)) if row.client_id != client_id => RefreshOutcome::WrongClient,
-                Some((_, _, Some(_))) => RefreshOutcome::Invalid,
-                Some((row, Some(_), None)) => {
-                    revoke_family_rows(&tx, &row.family_id, now)?;
-                    RefreshOutcome::Reused {
-                        family_id: row.family_id,
-                    }
-                }
-                Some((row, None, None)) if row.expires_at <= now => RefreshOutcome::Invalid,
-                Some((row, None, None)) => {
-                    tx.execute(
-                        "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1",
-                        params![token_hash, now],
-                    )?;
-                    let successor = RefreshRow {
-                        expires_at: successor_expires_at,
-                        ..row
-                    };
-                    insert_row(&tx, &successor_hash, &successor, now)?;
-                    RefreshOutcome::Rotated(successor)
-                }
-            };
-            tx.commit()?;
-            Ok(outcome)
-        })
-        .await
+        let presented = Presented {
+            token_hash,
+            client_id,
+            successor_hash,
+            now,
+            successor_expires_at,
+        };
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |c| use_refresh(c, &presented)).await,
+            Backend::Postgres(db) => db.call(move |c| pg::use_refresh(c, &presented)).await,
+        }
     }
 
     /// Finds the live session of a refresh token without using it.
@@ -162,33 +133,30 @@ impl Store {
         token_hash: Vec<u8>,
         now: i64,
     ) -> Result<Option<RefreshRow>, StoreError> {
-        self.call(move |c| {
-            Ok(c.query_row(
-                "SELECT family_id, user_id, client_id, scope, expires_at FROM refresh_tokens
-                 WHERE token_hash = ?1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > ?2",
-                params![token_hash, now],
-                |r| {
-                    Ok(RefreshRow {
-                        family_id: r.get(0)?,
-                        user_id: r.get(1)?,
-                        client_id: r.get(2)?,
-                        scope: r.get(3)?,
-                        expires_at: r.get(4)?,
-                    })
-                },
-            )
-            .optional()?)
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |c| refresh_family(c, &token_hash, now)).await,
+            Backend::Postgres(db) => {
+                db.call(move |c| pg::refresh_family(c, &token_hash, now))
+                    .await
+            }
+        }
     }
 
     /// Revokes every refresh token of a session.
     pub async fn revoke_family(&self, family_id: String, now: i64) -> Result<(), StoreError> {
-        self.call(move |c| {
-            revoke_family_rows(c, &family_id, now)?;
-            Ok(())
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |c| {
+                    revoke_family_rows(c, &family_id, now)?;
+                    Ok(())
+                })
+                .await
+            }
+            Backend::Postgres(db) => {
+                db.call(move |c| pg::revoke_family(c, &family_id, now))
+                    .await
+            }
+        }
     }
 
     /// Records an access token as revoked until its expiry.
@@ -198,32 +166,158 @@ impl Store {
         exp: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.call(move |c| {
-            c.execute(
-                "INSERT OR IGNORE INTO revoked_tokens (jti, expires_at, revoked_at) VALUES (?1, ?2, ?3)",
-                params![jti, exp, now],
-            )?;
-            Ok(())
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.call(move |c| revoke_access_token(c, &jti, exp, now))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.call(move |c| pg::revoke_access_token(c, &jti, exp, now))
+                    .await
+            }
+        }
     }
 
     /// Revoked access tokens that have not yet expired; expired entries and
     /// dead refresh tokens are deleted on the way.
     pub async fn live_revocations(&self, now: i64) -> Result<Vec<RevokedToken>, StoreError> {
-        self.call(move |c| {
-            c.execute("DELETE FROM revoked_tokens WHERE expires_at <= ?1", [now])?;
-            c.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?1", [now])?;
-            let mut stmt =
-                c.prepare_cached("SELECT jti, expires_at FROM revoked_tokens ORDER BY expires_at")?;
-            let rows = stmt.query_map([], |r| {
-                Ok(RevokedToken {
-                    jti: r.get(0)?,
-                    exp: r.get(1)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |c| live_revocations(c, now)).await,
+            Backend::Postgres(db) => db.call(move |c| pg::live_revocations(c, now)).await,
+        }
     }
+}
+
+/// A refresh token as presented to the token endpoint, with the successor
+/// to store if it is good.
+pub(super) struct Presented {
+    pub(super) token_hash: Vec<u8>,
+    pub(super) client_id: String,
+    pub(super) successor_hash: Vec<u8>,
+    pub(super) now: i64,
+    pub(super) successor_expires_at: i64,
+}
+
+/// What a token's row says, for [`decide`].
+pub(super) struct Found {
+    pub(super) row: RefreshRow,
+    pub(super) used_at: Option<i64>,
+    pub(super) revoked_at: Option<i64>,
+}
+
+/// What to do with a presented token, the same for both backends.
+pub(super) enum Decision {
+    /// Answer with this outcome and change nothing.
+    Answer(RefreshOutcome),
+    /// A used token came back: revoke its family.
+    RevokeFamily(String),
+    /// Good: mark it used and store this successor.
+    Rotate(RefreshRow),
+}
+
+pub(super) fn decide(found: Option<Found>, presented: &Presented) -> Decision {
+    let Some(found) = found else {
+        return Decision::Answer(RefreshOutcome::Invalid);
+    };
+    if found.row.client_id != presented.client_id {
+        return Decision::Answer(RefreshOutcome::WrongClient);
+    }
+    match (found.used_at, found.revoked_at) {
+        (_, Some(_)) => Decision::Answer(RefreshOutcome::Invalid),
+        (Some(_), None) => Decision::RevokeFamily(found.row.family_id),
+        (None, None) if found.row.expires_at <= presented.now => {
+            Decision::Answer(RefreshOutcome::Invalid)
+        }
+        (None, None) => Decision::Rotate(RefreshRow {
+            expires_at: presented.successor_expires_at,
+            ..found.row
+        }),
+    }
+}
+
+/// `BEGIN IMMEDIATE` takes the write lock before the read, so two uses of
+/// one token are serialized and the second sees the first's `used_at`.
+fn use_refresh(c: &mut Connection, p: &Presented) -> Result<RefreshOutcome, StoreError> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found = tx
+        .query_row(
+            "SELECT family_id, user_id, client_id, scope, expires_at, used_at, revoked_at
+             FROM refresh_tokens WHERE token_hash = ?1",
+            [&p.token_hash],
+            |r| {
+                Ok(Found {
+                    row: RefreshRow {
+                        family_id: r.get(0)?,
+                        user_id: r.get(1)?,
+                        client_id: r.get(2)?,
+                        scope: r.get(3)?,
+                        expires_at: r.get(4)?,
+                    },
+                    used_at: r.get(5)?,
+                    revoked_at: r.get(6)?,
+                })
+            },
+        )
+        .optional()?;
+    let outcome = match decide(found, p) {
+        Decision::Answer(outcome) => outcome,
+        Decision::RevokeFamily(family_id) => {
+            revoke_family_rows(&tx, &family_id, p.now)?;
+            RefreshOutcome::Reused { family_id }
+        }
+        Decision::Rotate(successor) => {
+            tx.execute(
+                "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1",
+                params![p.token_hash, p.now],
+            )?;
+            insert_row(&tx, &p.successor_hash, &successor, p.now)?;
+            RefreshOutcome::Rotated(successor)
+        }
+    };
+    tx.commit()?;
+    Ok(outcome)
+}
+
+fn refresh_family(
+    c: &Connection,
+    token_hash: &[u8],
+    now: i64,
+) -> Result<Option<RefreshRow>, StoreError> {
+    Ok(c.query_row(
+        "SELECT family_id, user_id, client_id, scope, expires_at FROM refresh_tokens
+         WHERE token_hash = ?1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > ?2",
+        params![token_hash, now],
+        |r| {
+            Ok(RefreshRow {
+                family_id: r.get(0)?,
+                user_id: r.get(1)?,
+                client_id: r.get(2)?,
+                scope: r.get(3)?,
+                expires_at: r.get(4)?,
+            })
+        },
+    )
+    .optional()?)
+}
+
+fn revoke_access_token(c: &Connection, jti: &str, exp: i64, now: i64) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT OR IGNORE INTO revoked_tokens (jti, expires_at, revoked_at) VALUES (?1, ?2, ?3)",
+        params![jti, exp, now],
+    )?;
+    Ok(())
+}
+
+fn live_revocations(c: &Connection, now: i64) -> Result<Vec<RevokedToken>, StoreError> {
+    c.execute("DELETE FROM revoked_tokens WHERE expires_at <= ?1", [now])?;
+    c.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?1", [now])?;
+    let mut stmt =
+        c.prepare_cached("SELECT jti, expires_at FROM revoked_tokens ORDER BY expires_at")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(RevokedToken {
+            jti: r.get(0)?,
+            exp: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -1,8 +1,9 @@
 //! Users: signup and lookup.
 
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{conflict_on_unique, Store, StoreError};
+use super::postgres::users as pg;
+use super::{conflict_on_unique, Backend, Store, StoreError};
 
 /// A stored user.
 #[derive(Clone)]
@@ -44,62 +45,83 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
 }
 
 impl Store {
-    /// Stores a new user; [`StoreError::Conflict`] if the email is taken.
+    /// Stores a new user; [`StoreError::Conflict`] if the email is taken
+    /// (whatever its case).
     pub async fn insert_user(&self, user: UserRow) -> Result<(), StoreError> {
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO users (id, email, name, password_hash, scope, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    user.id,
-                    user.email,
-                    user.name,
-                    user.password_hash,
-                    user.scope,
-                    user.created_at
-                ],
-            )
-            .map_err(conflict_on_unique)?;
-            Ok(())
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |c| insert_user(c, &user)).await,
+            Backend::Postgres(db) => db.call(move |c| pg::insert_user(c, &user)).await,
+        }
     }
 
     /// Finds a user by email, ignoring case.
     pub async fn user_by_email(&self, email: String) -> Result<Option<UserRow>, StoreError> {
-        self.call(move |c| {
-            Ok(c.query_row(
-                &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"),
-                [email],
-                from_row,
-            )
-            .optional()?)
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |c| user_by_email(c, &email)).await,
+            Backend::Postgres(db) => db.call(move |c| pg::user_by_email(c, &email)).await,
+        }
     }
 
     /// Finds a user by id.
     pub async fn user_by_id(&self, id: String) -> Result<Option<UserRow>, StoreError> {
-        self.call(move |c| {
-            Ok(c.query_row(
-                &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
-                [id],
-                from_row,
-            )
-            .optional()?)
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |c| user_by_id(c, &id)).await,
+            Backend::Postgres(db) => db.call(move |c| pg::user_by_id(c, &id)).await,
+        }
     }
 
     /// Replaces the extra scopes granted to the user with this email.
     /// Returns whether a user was found.
     pub async fn set_user_scope(&self, email: String, scope: String) -> Result<bool, StoreError> {
-        self.call(move |c| {
-            Ok(c.execute(
-                "UPDATE users SET scope = ?2 WHERE email = ?1",
-                params![email, scope],
-            )? == 1)
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |c| set_user_scope(c, &email, &scope)).await,
+            Backend::Postgres(db) => {
+                db.call(move |c| pg::set_user_scope(c, &email, &scope))
+                    .await
+            }
+        }
     }
+}
+
+fn insert_user(c: &Connection, user: &UserRow) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO users (id, email, name, password_hash, scope, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            user.id,
+            user.email,
+            user.name,
+            user.password_hash,
+            user.scope,
+            user.created_at
+        ],
+    )
+    .map_err(conflict_on_unique)?;
+    Ok(())
+}
+
+/// The `email` column collates NOCASE, so `=` ignores case.
+fn user_by_email(c: &Connection, email: &str) -> Result<Option<UserRow>, StoreError> {
+    Ok(c.query_row(
+        &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"),
+        [email],
+        from_row,
+    )
+    .optional()?)
+}
+
+fn user_by_id(c: &Connection, id: &str) -> Result<Option<UserRow>, StoreError> {
+    Ok(c.query_row(
+        &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()?)
+}
+
+fn set_user_scope(c: &Connection, email: &str, scope: &str) -> Result<bool, StoreError> {
+    Ok(c.execute(
+        "UPDATE users SET scope = ?2 WHERE email = ?1",
+        params![email, scope],
+    )? == 1)
 }

@@ -21,7 +21,7 @@ impl TestIdp {
     pub async fn start_with(tweak: impl FnOnce(&mut idp::Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = idp::Config {
-            db_path: dir.path().join("idp.db"),
+            db: dir.path().join("idp.db").into(),
             bcrypt_cost: 4,
             ..idp::Config::default()
         };
@@ -208,8 +208,9 @@ impl Drop for TestRs {
     }
 }
 
-/// Starts `idp serve` on a free port and returns it with its base URL.
-pub fn spawn_idp(db: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+/// Starts `idp serve` on a free port with `--db` (a file or a PostgreSQL
+/// URL) and returns it with its base URL.
+pub fn spawn_idp(db: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_idp"))

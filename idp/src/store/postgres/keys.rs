@@ -1,0 +1,171 @@
+//! Signing keys on PostgreSQL: the queries of `store/keys.rs`.
+//!
+//! Every transaction that reads the key set in order to change it first
+//! locks the `signing_keys` row of `change_counters` (`FOR UPDATE`). Writers
+//! on any instance take turns there, and each reads the set only once it
+//! holds the lock, so it sees the previous writer's result: two rotations
+//! at once promote once and then refuse (or rotate again, if forced), and
+//! two instances starting on an empty database generate one key set. The
+//! partial unique indexes (one `current`, one `next`) stay as a backstop.
+
+use keys::rotation::{KeyRecord, KeyState, RotationPolicy};
+use postgres::{GenericClient, Row, Transaction};
+use zeroize::Zeroizing;
+
+use super::{from_db, to_db};
+use crate::store::{KeyChange, StoreError, StoredKey};
+
+fn from_row(r: &Row) -> Result<StoredKey, StoreError> {
+    let state: String = r.try_get(1)?;
+    let state = state
+        .parse::<KeyState>()
+        .map_err(|_| StoreError::OutOfRange("key state"))?;
+    let optional_time = |index: usize, what| -> Result<Option<u64>, StoreError> {
+        r.try_get::<_, Option<i64>>(index)?
+            .map(|t| from_db(t, what))
+            .transpose()
+    };
+    Ok(StoredKey {
+        record: KeyRecord {
+            kid: r.try_get(0)?,
+            state,
+            created_at: from_db(r.try_get(5)?, "key created_at")?,
+            activated_at: optional_time(6, "key activated_at")?,
+            retired_at: optional_time(7, "key retired_at")?,
+        },
+        private_key: Zeroizing::new(r.try_get(2)?),
+        encrypted: r.try_get(3)?,
+        public_jwk: r.try_get(4)?,
+        bits: u32::try_from(r.try_get::<_, i32>(8)?)
+            .map_err(|_| StoreError::OutOfRange("key bits"))?,
+    })
+}
+
+/// Oldest first; kids compare byte-wise (`COLLATE "C"`), as in SQLite.
+fn list(c: &mut impl GenericClient) -> Result<Vec<StoredKey>, StoreError> {
+    c.query(
+        "SELECT kid, state, private_key, encrypted, public_jwk, created_at, activated_at, retired_at, bits
+         FROM signing_keys ORDER BY created_at, kid COLLATE \"C\"",
+        &[],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+fn insert(tx: &mut Transaction<'_>, key: &StoredKey) -> Result<(), StoreError> {
+    let bits = i32::try_from(key.bits).map_err(|_| StoreError::OutOfRange("key bits"))?;
+    let activated_at = key
+        .record
+        .activated_at
+        .map(|t| to_db(t, "key activated_at"))
+        .transpose()?;
+    let retired_at = key
+        .record
+        .retired_at
+        .map(|t| to_db(t, "key retired_at"))
+        .transpose()?;
+    tx.execute(
+        "INSERT INTO signing_keys
+           (kid, state, private_key, encrypted, public_jwk, bits, created_at, activated_at, retired_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &key.record.kid,
+            &key.record.state.as_str(),
+            &&key.private_key[..],
+            &key.encrypted,
+            &key.public_jwk,
+            &bits,
+            &to_db(key.record.created_at, "key created_at")?,
+            &activated_at,
+            &retired_at,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Makes other key writers wait until this transaction ends.
+fn lock_key_set(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute(
+        "SELECT value FROM change_counters WHERE name = 'signing_keys' FOR UPDATE",
+        &[],
+    )?;
+    Ok(())
+}
+
+pub(in crate::store) fn list_keys(c: &mut postgres::Client) -> Result<Vec<StoredKey>, StoreError> {
+    list(c)
+}
+
+pub(in crate::store) fn ensure_keys(
+    c: &mut postgres::Client,
+    current: &StoredKey,
+    next: &StoredKey,
+) -> Result<usize, StoreError> {
+    let mut tx = c.transaction()?;
+    lock_key_set(&mut tx)?;
+    let existing = list(&mut tx)?;
+    let has = |s| existing.iter().any(|k| k.record.state == s);
+    let (has_current, has_next) = (has(KeyState::Current), has(KeyState::Next));
+    let mut stored = 0;
+    if !has_current {
+        insert(&mut tx, current)?;
+        stored += 1;
+    }
+    if !has_next {
+        insert(&mut tx, next)?;
+        stored += 1;
+    }
+    tx.commit()?;
+    Ok(stored)
+}
+
+pub(in crate::store) fn rotate_keys(
+    c: &mut postgres::Client,
+    policy: RotationPolicy,
+    now: u64,
+    force: bool,
+    new_next: &StoredKey,
+) -> Result<KeyChange, StoreError> {
+    let mut tx = c.transaction()?;
+    lock_key_set(&mut tx)?;
+    let records: Vec<KeyRecord> = list(&mut tx)?.into_iter().map(|k| k.record).collect();
+    let plan = match policy.plan_rotation(&records, now, force) {
+        Ok(plan) => plan,
+        // Dropping the transaction rolls it back and releases the lock.
+        Err(refused) => return Ok(KeyChange::Refused(refused)),
+    };
+    let now_db = to_db(now, "rotation time")?;
+    if let Some(old) = &plan.retire {
+        tx.execute(
+            "UPDATE signing_keys SET state = 'retired', retired_at = $2 WHERE kid = $1",
+            &[old, &now_db],
+        )?;
+    }
+    tx.execute(
+        "UPDATE signing_keys SET state = 'current', activated_at = $2 WHERE kid = $1",
+        &[&plan.promote, &now_db],
+    )?;
+    insert(&mut tx, new_next)?;
+    tx.commit()?;
+    Ok(KeyChange::Rotated(plan))
+}
+
+pub(in crate::store) fn prune_keys(
+    c: &mut postgres::Client,
+    policy: RotationPolicy,
+    now: u64,
+) -> Result<Vec<String>, StoreError> {
+    let mut tx = c.transaction()?;
+    lock_key_set(&mut tx)?;
+    let records: Vec<KeyRecord> = list(&mut tx)?.into_iter().map(|k| k.record).collect();
+    let kids = policy.prunable_kids(&records, now);
+    for kid in &kids {
+        tx.execute(
+            "DELETE FROM signing_keys WHERE kid = $1 AND state = 'retired'",
+            &[kid],
+        )?;
+    }
+    tx.commit()?;
+    Ok(kids)
+}

@@ -1,0 +1,316 @@
+//! The PostgreSQL backend: `--db postgres://user:password@host:port/dbname`,
+//! for running any number of stateless IdP instances on one database.
+//!
+//! It uses the synchronous `postgres` crate with a small r2d2 connection
+//! pool, and runs every call on tokio's blocking pool exactly like the
+//! SQLite backend, so no blocking call lands on the async executor. The
+//! queries live in this folder's files, one per table group, mirroring the
+//! SQLite ones in `store/` so both backends behave the same.
+//!
+//! Several instances start, rotate keys and use refresh tokens at the same
+//! time on one database, so everything that reads before it writes takes a
+//! lock first:
+//! - migrations run in one transaction under `pg_advisory_xact_lock`, and
+//!   are recorded in `schema_migrations` (numbered files under
+//!   `migrations/postgres/`); a database newer than this build is refused;
+//! - key rotation, pruning and the initial key set lock the `signing_keys`
+//!   change counter row (`keys.rs`);
+//! - a refresh token is read `FOR UPDATE` before it is used (`sessions.rs`).
+//!
+//! TLS to the database is not supported yet: the connection is plain TCP
+//! (or a unix socket), and a URL that requires TLS is refused at start-up
+//! rather than silently downgraded. Keep the database on a trusted network.
+
+pub(super) mod clients;
+pub(super) mod keys;
+pub(super) mod sessions;
+pub(super) mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::{Client, NoTls};
+use r2d2_postgres::PostgresConnectionManager;
+
+use super::{redact_url, StoreError};
+
+/// The schema, one entry per migration, in order. Version N is
+/// `MIGRATIONS[N - 1]`, recorded in `schema_migrations` once applied.
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+
+/// The advisory lock migrations hold (per database): "idp-migr" in ASCII.
+const MIGRATION_LOCK: i64 = 0x6964_702d_6d69_6772;
+
+/// Connections per IdP process. Requests queue for one beyond that; the
+/// server's `max_connections` (100 by default) bounds instances × this.
+const POOL_SIZE: u32 = 10;
+
+/// How long a request waits for a free (or new) connection before it is
+/// answered 503.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long opening one connection may take, unless the URL says otherwise
+/// (`connect_timeout=`): a black-holed host must not hang start-up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// A pool of connections to one database; cheap to clone.
+#[derive(Clone)]
+pub(super) struct Postgres {
+    pool: Arc<PoolOwner>,
+}
+
+/// Owns the pool so that its connections are closed off the async executor.
+/// A `postgres::Client` runs its own small tokio runtime, and closing it
+/// blocks on that runtime, which panics on an async worker thread; the last
+/// `Store` handle is often dropped on one (a server shutting down).
+struct PoolOwner(Option<Pool>);
+
+impl Drop for PoolOwner {
+    fn drop(&mut self) {
+        let Some(pool) = self.0.take() else { return };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // The thread only says goodbye to the server; nothing waits on it.
+            let closing = std::thread::Builder::new()
+                .name("idp-pg-close".into())
+                .spawn(move || drop(pool));
+            if let Err(e) = closing {
+                tracing::warn!(error = %e, "could not close PostgreSQL connections cleanly");
+            }
+        }
+    }
+}
+
+impl Postgres {
+    /// Connects, applies pending migrations and sets up the pool. Blocks.
+    pub(super) fn open(url: &str) -> Result<Self, StoreError> {
+        let config = connection_config(url)?;
+        // One direct connection first: an unreachable server or a wrong
+        // password fails here at once with the server's own reason, where a
+        // pool would keep retrying until its timeout.
+        let mut client = config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect: {}", describe(&e))))?;
+        migrate(&mut client)?;
+        drop(client);
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(1))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .error_handler(Box::new(LogConnectionErrors))
+            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+        Ok(Self {
+            pool: Arc::new(PoolOwner(Some(pool))),
+        })
+    }
+
+    /// Runs `f` with a pooled connection on the blocking pool.
+    pub(super) async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Client) -> Result<T, StoreError> + Send + 'static,
+    {
+        let owner = Arc::clone(&self.pool);
+        tokio::task::spawn_blocking(move || {
+            let pool = owner.0.as_ref().ok_or(StoreError::Task)?;
+            // r2d2 checks the connection before handing it out and replaces
+            // it if the server dropped it (a restart, a failover).
+            let mut conn = pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| StoreError::Task)?
+    }
+}
+
+/// Checks a `postgres://` URL without connecting. Errors never echo it
+/// whole: only its redacted form.
+pub(super) fn check_url(url: &str) -> Result<(), StoreError> {
+    connection_config(url).map(drop)
+}
+
+fn connection_config(url: &str) -> Result<postgres::Config, StoreError> {
+    let bad = |reason: String| StoreError::BadUrl {
+        url: redact_url(url),
+        reason,
+    };
+    // Checked before parsing: the parser does not know the `verify-*`
+    // modes, and its message would not say what to do.
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let tls = matches!(
+            (&*key, &*value),
+            ("sslmode", "require" | "verify-ca" | "verify-full") | ("sslnegotiation", "direct")
+        );
+        if tls {
+            return Err(bad(format!(
+                "{key}={value} asks for TLS, which this build does not support for the \
+                 database yet; use sslmode=disable (or prefer) on a trusted network"
+            )));
+        }
+    }
+    let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+        // The parser's messages name an option, never its value.
+        bad(describe(&e))
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("idp");
+    }
+    Ok(config)
+}
+
+/// Applies pending migrations in one transaction. The advisory lock makes
+/// instances starting at once take turns: the first creates the schema, the
+/// others find it done.
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )?;
+    let found: i32 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )?
+        .try_get(0)?;
+    let found = usize::try_from(found).map_err(|_| StoreError::OutOfRange("schema version"))?;
+    if found > MIGRATIONS.len() {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+        let version =
+            i32::try_from(index + 1).map_err(|_| StoreError::OutOfRange("schema version"))?;
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[&version],
+        )?;
+        tracing::info!(version, "applied PostgreSQL migration");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+pub(super) fn ping(c: &mut Client) -> Result<(), StoreError> {
+    c.batch_execute("SELECT 1")?;
+    Ok(())
+}
+
+pub(super) fn change_counter(c: &mut Client, name: &str) -> Result<i64, StoreError> {
+    Ok(c.query_one(
+        "SELECT value FROM change_counters WHERE name = $1",
+        &[&name],
+    )?
+    .try_get(0)?)
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        if is_unavailable(&e) {
+            StoreError::Unavailable(describe(&e))
+        } else {
+            StoreError::Postgres(e)
+        }
+    }
+}
+
+/// The error with its cause: `postgres::Error` displays only its kind ("db
+/// error"). A server error shows its severity, message and SQLSTATE, but not
+/// its DETAIL, which can quote row values (an email address, say).
+pub(super) fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+/// Whether the error means "the database cannot serve right now, try again"
+/// rather than "this statement is wrong": a lost connection, a server
+/// shutting down or out of connections, a serialization failure.
+fn is_unavailable(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") // connection exception
+                || code.starts_with("53") // insufficient resources
+                || code.starts_with("57P") // admin/crash shutdown, cannot connect now
+                || code == SqlState::T_R_SERIALIZATION_FAILURE.code()
+                || code == SqlState::T_R_DEADLOCK_DETECTED.code()
+                || code == SqlState::QUERY_CANCELED.code()
+        }
+        // No SQLSTATE: the socket failed.
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
+}
+
+/// Maps a uniqueness violation to [`StoreError::Conflict`].
+fn conflict_on_unique(e: postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        StoreError::Conflict
+    } else {
+        e.into()
+    }
+}
+
+/// Unix seconds as stored (`BIGINT`).
+fn to_db(value: u64, what: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange(what))
+}
+
+/// Unix seconds as the program uses them.
+fn from_db(value: i64, what: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::OutOfRange(what))
+}
+
+/// Logs the pool's failures to (re)connect through `tracing`; the messages
+/// are the server's and the socket's, without the URL.
+#[derive(Debug)]
+struct LogConnectionErrors;
+
+impl r2d2::HandleError<postgres::Error> for LogConnectionErrors {
+    fn handle_error(&self, error: postgres::Error) {
+        tracing::warn!(error = %describe(&error), "PostgreSQL connection failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_get_timeouts_and_a_name_but_keep_their_own() {
+        let config = connection_config("postgres://idp:pw@db/idp").expect("parses");
+        assert_eq!(config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        assert_eq!(config.get_application_name(), Some("idp"));
+        let config =
+            connection_config("postgresql://idp:pw@db/idp?connect_timeout=1&application_name=a")
+                .expect("parses");
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(1)));
+        assert_eq!(config.get_application_name(), Some("a"));
+    }
+}

@@ -1,0 +1,750 @@
+//! The IdP on PostgreSQL (`--db postgres://...`): the same behaviour as on
+//! SQLite, plus what only a shared database brings: several instances on one
+//! database, concurrent rotations and refreshes, lost connections.
+//!
+//! These tests need a PostgreSQL server: `IDP_TEST_POSTGRES_URL` names one
+//! with a superuser URL (`postgres://postgres:PASSWORD@127.0.0.1:PORT/postgres`)
+//! to a throw-away server. Each test creates its own database
+//! (`idp_test_<random>`) and drops it afterwards, so they run in parallel.
+//!
+//! Without the variable, each test prints that the PostgreSQL tests were
+//! skipped and returns. That is a deliberate choice: `cargo test` keeps
+//! working on a machine without PostgreSQL, and CI cannot skip them, since
+//! `.ci/run` always starts a server (`.ci/postgres.sh`) and sets the
+//! variable. To run them by hand:
+//!
+//! ```sh
+//! source .ci/postgres.sh && start_test_postgres && trap stop_test_postgres EXIT
+//! cargo test -p idp --test postgres
+//! ```
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{error_code, jwt_part, TestIdp};
+use idp::store::{KeyChange, Store, StoreError, StoredKey};
+use idp::DbLocation;
+use keys::rotation::{KeyRecord, KeyState, RotationPolicy};
+use serde_json::Value;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A fresh database on the test server, dropped (with its connections) when
+/// this goes out of scope.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    /// Creates the database, or returns `None` after saying so when no test
+    /// server is configured.
+    async fn create() -> Option<Self> {
+        let Ok(admin_url) = std::env::var("IDP_TEST_POSTGRES_URL") else {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write as _;
+                // Straight to stderr: the test harness does not capture
+                // this, so the skip shows in a plain `cargo test`.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "idp/tests/postgres.rs: IDP_TEST_POSTGRES_URL is not set, the PostgreSQL \
+                     tests were skipped (.ci/run starts a server and sets it)"
+                );
+            });
+            return None;
+        };
+        let name = format!("idp_test_{}", uuid::Uuid::new_v4().simple());
+        let url = with_dbname(&admin_url, &name);
+        let statement = format!("CREATE DATABASE {name}");
+        admin(&admin_url, statement).await;
+        Some(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    fn location(&self) -> DbLocation {
+        DbLocation::parse(&self.url).expect("test URL")
+    }
+
+    /// Opens a store of its own (a pool of its own) on this database.
+    async fn open_store(&self) -> Result<Store, StoreError> {
+        let location = self.location();
+        tokio::task::spawn_blocking(move || Store::open(&location))
+            .await
+            .expect("open task")
+    }
+
+    /// Runs SQL on the test server as the superuser, outside this database.
+    async fn admin(&self, statement: String) {
+        admin(&self.admin_url, statement).await;
+    }
+
+    /// Runs SQL inside this database as the superuser.
+    async fn execute(&self, statement: &str) {
+        admin(&self.url, statement.to_owned()).await;
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Its own thread: the sync client must not run on the async runtime.
+        let dropped = std::thread::spawn(move || {
+            let mut client = postgres::Client::connect(&admin_url, postgres::NoTls)?;
+            client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// `url` with its database name replaced.
+fn with_dbname(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").expect("URL scheme") + 3;
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+async fn admin(url: &str, statement: String) {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("test server");
+        client.batch_execute(&statement).expect("admin statement");
+    })
+    .await
+    .expect("admin task");
+}
+
+/// An IdP on the database, noticing other instances' changes every second.
+/// Instances behind one name share an issuer, as a deployment's would.
+async fn idp_on(db: &PgDatabase) -> TestIdp {
+    let location = db.location();
+    TestIdp::start_with(move |c| {
+        c.db = location;
+        c.issuer = Some("http://idp.example.test".into());
+        c.key_poll = Duration::from_secs(1);
+    })
+    .await
+}
+
+/// Runs the `idp` binary on the database; returns (success, stdout, stderr).
+async fn idp_cli(db: &PgDatabase, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_idp"))
+        .args(args)
+        .args(["--db", &db.url])
+        .env_remove("IDP_KEY_ENCRYPTION_KEY")
+        .output()
+        .await
+        .expect("idp runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if let Some(password) = password_of(&db.url) {
+        assert!(
+            !stdout.contains(password) && !stderr.contains(password),
+            "the database password was printed"
+        );
+    }
+    (out.status.success(), stdout, stderr)
+}
+
+/// The password in a `scheme://user:password@host/...` URL.
+fn password_of(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let userinfo = &rest[..rest.rfind('@')?];
+    userinfo
+        .split_once(':')
+        .map(|(_, p)| p)
+        .filter(|p| !p.is_empty())
+}
+
+async fn refresh(idp: &TestIdp, token: &str) -> reqwest::Response {
+    idp.form(
+        "/token",
+        None,
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await
+}
+
+async fn signing_kid(idp: &TestIdp) -> String {
+    let ready: Value = idp
+        .http
+        .get(idp.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    ready["signing_kid"].as_str().expect("kid").to_owned()
+}
+
+async fn jwks(idp: &TestIdp) -> Value {
+    idp.http
+        .get(idp.url("/jwks"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json")
+}
+
+fn kids(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Waits until `check` holds, polling every 100 ms, for at most `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not happen within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn signup_and_login_with_emails_unique_whatever_their_case() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let idp = idp_on(&db).await;
+
+    let r = idp.signup("Alice@Example.com", PASSWORD).await;
+    assert_eq!(r.status(), 201);
+    let r = idp.signup("alice@example.COM", "another password").await;
+    assert_eq!(error_code(r, 409).await, "email_taken");
+
+    let r = idp.login("ALICE@example.com", PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.expect("json");
+    let access = tokens["access_token"].as_str().expect("access");
+    assert_eq!(jwt_part(access, 1)["email"], "Alice@Example.com");
+    let profile: Value = idp
+        .get_bearer("/userinfo", access)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(profile["email"], "Alice@Example.com");
+
+    let r = idp.login("alice@example.com", "wrong password!").await;
+    assert_eq!(error_code(r, 401).await, "invalid_credentials");
+    let r = idp.login("nobody@example.com", PASSWORD).await;
+    assert_eq!(error_code(r, 401).await, "invalid_credentials");
+
+    // The CLI finds the user whatever the case, on the same database.
+    let (ok, out, err) = idp_cli(
+        &db,
+        &[
+            "users",
+            "grant",
+            "--email",
+            "alice@EXAMPLE.com",
+            "--scope",
+            "api:read",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let r = idp.login("alice@example.com", PASSWORD).await;
+    let tokens: Value = r.json().await.expect("json");
+    let scope = tokens["scope"].as_str().expect("scope");
+    assert!(scope.split(' ').any(|s| s == "api:read"), "{scope}");
+}
+
+#[tokio::test]
+async fn client_credentials_and_refresh_rotation_with_reuse_detection() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let idp = idp_on(&db).await;
+
+    let secret = idp.client("billing", "api:read", false).await;
+    let token = idp.client_token("billing", &secret).await;
+    let claims = jwt_part(&token, 1);
+    assert_eq!(claims["sub"], "billing");
+    assert_eq!(claims["scope"], "api:read");
+    let r = idp
+        .form(
+            "/token",
+            Some(("billing", "not the secret")),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(error_code(r, 401).await, "invalid_client");
+
+    let login = idp.user_tokens("rita@example.com").await;
+    let first = login["refresh_token"].as_str().expect("refresh").to_owned();
+    let r = refresh(&idp, &first).await;
+    assert_eq!(r.status(), 200);
+    let rotated: Value = r.json().await.expect("json");
+    let second = rotated["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    assert_ne!(first, second);
+
+    // The used token again: reuse, so the whole family dies.
+    let r = refresh(&idp, &first).await;
+    assert_eq!(error_code(r, 400).await, "invalid_grant");
+    let r = refresh(&idp, &second).await;
+    assert_eq!(error_code(r, 400).await, "invalid_grant");
+    let metrics = idp
+        .http
+        .get(idp.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "idp_refresh_token_reuse_total 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uses_of_one_refresh_token_let_exactly_one_through() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    // Two instances, so the race also crosses processes' pools.
+    let a = idp_on(&db).await;
+    let b = idp_on(&db).await;
+    let login = a.user_tokens("race@example.com").await;
+    let mut token = login["refresh_token"].as_str().expect("refresh").to_owned();
+    for round in 0..5 {
+        let (ra, rb) = tokio::join!(refresh(&a, &token), refresh(&b, &token));
+        let statuses = [ra.status().as_u16(), rb.status().as_u16()];
+        let mut sorted = statuses;
+        sorted.sort_unstable();
+        assert_eq!(sorted, [200, 400], "round {round}: {statuses:?}");
+        // The family is revoked by the reuse: start a new session.
+        let login = a.login("race@example.com", PASSWORD).await;
+        assert_eq!(login.status(), 200);
+        let body: Value = login.json().await.expect("json");
+        token = body["refresh_token"].as_str().expect("refresh").to_owned();
+    }
+}
+
+#[tokio::test]
+async fn two_instances_share_keys_users_and_revocations() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let a = idp_on(&db).await;
+    let b = idp_on(&db).await;
+    assert_eq!(jwks(&a).await, jwks(&b).await, "one key set");
+    assert_eq!(kids(&jwks(&a).await).len(), 2, "current and next");
+
+    assert_eq!(a.signup("sam@example.com", PASSWORD).await.status(), 201);
+    let r = b.signup("SAM@example.com", PASSWORD).await;
+    assert_eq!(error_code(r, 409).await, "email_taken");
+    let r = b.login("sam@example.com", PASSWORD).await;
+    assert_eq!(r.status(), 200, "a user signed up on A logs in on B");
+    let tokens: Value = r.json().await.expect("json");
+    let access = tokens["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(a.get_bearer("/userinfo", &access).await.status(), 200);
+
+    // A logout on B reaches A through the database, and A's feed.
+    let jti = jwt_part(&access, 1)["jti"]
+        .as_str()
+        .expect("jti")
+        .to_owned();
+    let r = b
+        .http
+        .post(b.url("/logout"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 200);
+    let (a_ref, access_ref) = (&a, &access);
+    eventually(
+        Duration::from_secs(10),
+        "A revoking B's logout",
+        || async move { a_ref.get_bearer("/userinfo", access_ref).await.status() == 401 },
+    )
+    .await;
+    let feed: Value = a
+        .http
+        .get(a.url("/revocations"))
+        .send()
+        .await
+        .expect("feed")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(feed["revoked"][0]["jti"], jti.as_str(), "{feed}");
+    let r = refresh(&a, tokens["refresh_token"].as_str().expect("refresh")).await;
+    assert_eq!(error_code(r, 400).await, "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_cli_rotation_on_the_url_is_picked_up_by_running_instances() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let a = idp_on(&db).await;
+    let b = idp_on(&db).await;
+    let before = signing_kid(&a).await;
+
+    let (ok, out, err) = idp_cli(&db, &["keys", "rotate"]).await;
+    assert!(
+        !ok && err.contains("--force"),
+        "a young next key needs --force: {err}"
+    );
+    let (ok, out2, err2) = idp_cli(&db, &["keys", "rotate", "--force"]).await;
+    assert!(ok, "{out}{err}{out2}{err2}");
+    let promoted = out2
+        .lines()
+        .find_map(|l| l.strip_prefix("rotated: "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("rotated line")
+        .to_owned();
+    assert_ne!(promoted, before);
+
+    for idp in [&a, &b] {
+        let promoted = &promoted;
+        eventually(
+            Duration::from_secs(10),
+            "the rotation reaching an IdP",
+            || async move { signing_kid(idp).await == *promoted },
+        )
+        .await;
+        let published = kids(&jwks(idp).await);
+        assert_eq!(published.len(), 3, "retired, current, next: {published:?}");
+        assert!(published.contains(&before), "the old key stays published");
+    }
+    let token = a.user_tokens("kim@example.com").await;
+    let access = token["access_token"].as_str().expect("access");
+    assert_eq!(jwt_part(access, 0)["kid"], promoted.as_str());
+    assert_eq!(b.get_bearer("/userinfo", access).await.status(), 200);
+
+    let (ok, out, _) = idp_cli(&db, &["keys", "list"]).await;
+    assert!(ok);
+    let states: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|s| ["next", "current", "retired"].contains(s))
+        .collect();
+    assert_eq!(states.len(), 3, "{out}");
+}
+
+#[tokio::test]
+async fn a_restart_keeps_users_and_keys() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let mut first = idp_on(&db).await;
+    assert_eq!(
+        first.signup("eve@example.com", PASSWORD).await.status(),
+        201
+    );
+    let keys_before = jwks(&first).await;
+    first.server.shutdown();
+    let TestIdp { server, .. } = first;
+    server.stopped().await;
+
+    let second = idp_on(&db).await;
+    assert_eq!(jwks(&second).await, keys_before, "no key regenerated");
+    assert_eq!(
+        second.login("eve@example.com", PASSWORD).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn idp_serve_on_a_postgres_url_keeps_an_answered_signup_through_kill_9() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    let signup =
+        serde_json::json!({"email": "kai@example.com", "name": "Kai", "password": PASSWORD});
+    let login = serde_json::json!({"email": "kai@example.com", "password": PASSWORD});
+
+    let (mut idp, base) = common::spawn_idp(&db.url, &[]);
+    let r = http.post(format!("{base}/user")).json(&signup).send().await;
+    assert_eq!(r.expect("signup").status(), 201);
+    idp.kill().expect("kill -9");
+    idp.wait().expect("reaped");
+
+    let (mut idp, base) = common::spawn_idp(&db.url, &[]);
+    let r = http.post(format!("{base}/login")).json(&login).send().await;
+    assert_eq!(r.expect("login").status(), 200, "the user survived");
+    idp.kill().expect("kill");
+    idp.wait().expect("reaped");
+}
+
+#[tokio::test]
+async fn cli_commands_work_on_a_postgres_url() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let (ok, out, err) = idp_cli(&db, &["keys", "list"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("current") && out.contains("next"), "{out}");
+
+    let (ok, out, err) = idp_cli(
+        &db,
+        &[
+            "clients", "create", "--id", "billing", "--scope", "api:read", "--admin",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .expect("secret line")
+        .to_owned();
+    let (ok, _, err) = idp_cli(&db, &["clients", "create", "--id", "billing"]).await;
+    assert!(
+        !ok && err.contains("already exists"),
+        "a duplicate id is refused: {err}"
+    );
+
+    // A running IdP accepts the client the CLI created.
+    let idp = idp_on(&db).await;
+    let token = idp.client_token("billing", &secret).await;
+    assert_eq!(jwt_part(&token, 1)["scope"], "api:read admin");
+
+    let (ok, listed, _) = idp_cli(&db, &["clients", "list"]).await;
+    assert!(ok && listed.contains("billing") && !listed.contains(&secret));
+    let (ok, _, _) = idp_cli(&db, &["clients", "delete", "--id", "billing"]).await;
+    assert!(ok);
+    let (ok, _, _) = idp_cli(&db, &["clients", "delete", "--id", "billing"]).await;
+    assert!(!ok, "deleting twice fails");
+    let (ok, _, err) = idp_cli(
+        &db,
+        &[
+            "users",
+            "grant",
+            "--email",
+            "nobody@example.com",
+            "--scope",
+            "x",
+        ],
+    )
+    .await;
+    assert!(!ok && err.contains("no user"), "{err}");
+    let (ok, out, _) = idp_cli(&db, &["keys", "prune"]).await;
+    assert!(ok && out.contains("nothing to prune"), "{out}");
+}
+
+fn fake_key(kid: &str, state: KeyState, created_at: u64) -> StoredKey {
+    StoredKey {
+        record: KeyRecord {
+            kid: kid.to_owned(),
+            state,
+            created_at,
+            activated_at: (state == KeyState::Current).then_some(created_at),
+            retired_at: None,
+        },
+        private_key: zeroize::Zeroizing::new(b"not a real key".to_vec()),
+        encrypted: false,
+        public_jwk: "{}".into(),
+        bits: 2048,
+    }
+}
+
+fn count(keys: &[StoredKey], state: KeyState) -> usize {
+    keys.iter().filter(|k| k.record.state == state).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_racing_on_one_database_create_one_key_set_and_rotate_once() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    // Separate stores: separate pools, as separate processes have.
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(db.open_store().await.expect("open"));
+    }
+
+    let ensured = futures_join(stores.iter().enumerate().map(|(i, store)| {
+        let store = store.clone();
+        async move {
+            store
+                .ensure_keys(
+                    fake_key(&format!("current-{i}"), KeyState::Current, 0),
+                    fake_key(&format!("next-{i}"), KeyState::Next, 0),
+                )
+                .await
+                .expect("ensure")
+        }
+    }))
+    .await;
+    assert_eq!(ensured.iter().sum::<usize>(), 2, "{ensured:?}");
+    let keys = stores[0].list_keys().await.expect("list");
+    assert_eq!(
+        (
+            count(&keys, KeyState::Current),
+            count(&keys, KeyState::Next)
+        ),
+        (1, 1)
+    );
+
+    // The next key is old enough at t=1000; the one a rotation adds is not,
+    // so of eight rotations at once exactly one may promote.
+    let policy = RotationPolicy {
+        access_ttl: 60,
+        jwks_max_age: 300,
+        margin: 0,
+    };
+    let changes = futures_join((0..8).map(|i| {
+        let store = stores[i % stores.len()].clone();
+        async move {
+            store
+                .rotate_keys(
+                    policy,
+                    1000,
+                    false,
+                    fake_key(&format!("new-{i}"), KeyState::Next, 1000),
+                )
+                .await
+                .expect("rotate")
+        }
+    }))
+    .await;
+    let rotated = changes
+        .iter()
+        .filter(|c| matches!(c, KeyChange::Rotated(_)))
+        .count();
+    assert_eq!(rotated, 1, "{changes:?}");
+    let keys = stores[1].list_keys().await.expect("list");
+    assert_eq!(
+        (
+            count(&keys, KeyState::Current),
+            count(&keys, KeyState::Next),
+            count(&keys, KeyState::Retired)
+        ),
+        (1, 1, 1)
+    );
+
+    // Pruning at once from everywhere removes the retired key once.
+    let pruned = futures_join(stores.iter().map(|store| {
+        let store = store.clone();
+        async move { store.prune_keys(policy, 100_000).await.expect("prune") }
+    }))
+    .await;
+    assert_eq!(pruned.iter().map(Vec::len).sum::<usize>(), 1, "{pruned:?}");
+}
+
+/// Runs the futures concurrently (on their own tasks) and collects results.
+async fn futures_join<T: Send + 'static>(
+    futures: impl Iterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let tasks: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("task"));
+    }
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_at_once_migrate_once_and_a_newer_schema_is_refused() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let location = db.location();
+    let opened = futures_join((0..4).map(|_| {
+        let location = location.clone();
+        async move {
+            tokio::task::spawn_blocking(move || Store::open(&location).map(drop))
+                .await
+                .expect("task")
+        }
+    }))
+    .await;
+    for result in &opened {
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    db.execute("INSERT INTO schema_migrations (version) VALUES (99)")
+        .await;
+    match db.open_store().await {
+        Err(StoreError::SchemaTooNew { found: 99, known }) => assert!(known < 99),
+        other => panic!("a newer schema must be refused, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_connections_are_replaced_and_an_unreachable_database_answers_503() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let idp = idp_on(&db).await;
+    assert_eq!(idp.signup("dana@example.com", PASSWORD).await.status(), 201);
+    let terminate = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = '{}' AND pid <> pg_backend_pid()",
+        db.name
+    );
+
+    // The server drops every connection (a restart, a failover): the pool
+    // notices on checkout and connects again, and nobody sees an error.
+    db.admin(terminate.clone()).await;
+    assert_eq!(idp.login("dana@example.com", PASSWORD).await.status(), 200);
+
+    // No connection can be had at all: 503 with Retry-After, not 500.
+    db.admin(format!(
+        "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
+        db.name
+    ))
+    .await;
+    db.admin(terminate).await;
+    let (signup, ready) = tokio::join!(
+        idp.signup("lee@example.com", PASSWORD),
+        idp.http.get(idp.url("/readyz")).send()
+    );
+    assert_eq!(
+        signup.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    assert_eq!(error_code(signup, 503).await, "temporarily_unavailable");
+    assert_eq!(ready.expect("readyz").status(), 503);
+
+    db.admin(format!(
+        "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+        db.name
+    ))
+    .await;
+    assert_eq!(idp.signup("lee@example.com", PASSWORD).await.status(), 201);
+}
