@@ -95,13 +95,7 @@ async fn a_logged_out_token_is_refused_by_a_running_resource_server_within_the_p
         "valid before logout (and now cached)"
     );
 
-    let r = idp
-        .http
-        .post(idp.url("/logout"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .expect("send");
+    let r = idp.post_bearer("/logout", access, None).await;
     assert_eq!(r.status(), 200);
     let logged_out = Instant::now();
     loop {

@@ -91,7 +91,10 @@ async fn private_keys_are_encrypted_at_rest_and_a_wrong_key_refuses_to_start() {
 fn the_configuration_never_prints_the_encryption_key() {
     let shown = format!("{:?}", config(std::path::Path::new("idp.db"), Some(KEY_A)));
     assert!(!shown.contains(KEY_A), "{shown}");
-    assert!(shown.contains("key_encryption_key: Some(\"<set>\")"), "{shown}");
+    assert!(
+        shown.contains("key_encryption_key: Some(\"<set>\")"),
+        "{shown}"
+    );
 }
 
 #[cfg(unix)]

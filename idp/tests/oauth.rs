@@ -365,13 +365,7 @@ async fn logout_revokes_the_token_and_its_session_and_feeds_it_out() {
         "invalid_token",
         "no token is not a bad token"
     );
-    let r = idp
-        .http
-        .post(idp.url("/logout"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .expect("send");
+    let r = idp.post_bearer("/logout", access, None).await;
     assert_eq!(r.status(), 200);
 
     let r = idp.get_bearer("/userinfo", access).await;
@@ -430,23 +424,21 @@ async fn the_registry_is_admin_only_and_deleted_clients_lose_access() {
         "{challenge}"
     );
     let r = idp
-        .http
-        .post(idp.url("/clients"))
-        .bearer_auth(&plain)
-        .json(&json!({"client_id": "sneaky", "scope": "admin"}))
-        .send()
-        .await
-        .expect("send");
+        .post_bearer(
+            "/clients",
+            &plain,
+            Some(&json!({"client_id": "sneaky", "scope": "admin"})),
+        )
+        .await;
     assert_eq!(r.status(), 403);
 
     let r = idp
-        .http
-        .post(idp.url("/clients"))
-        .bearer_auth(&admin)
-        .json(&json!({"client_id": "billing", "scope": "api:read api:write"}))
-        .send()
-        .await
-        .expect("send");
+        .post_bearer(
+            "/clients",
+            &admin,
+            Some(&json!({"client_id": "billing", "scope": "api:read api:write"})),
+        )
+        .await;
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let created: Value = r.json().await.expect("json");
@@ -458,22 +450,20 @@ async fn the_registry_is_admin_only_and_deleted_clients_lose_access() {
     assert_eq!(created["scope"], "api:read api:write");
 
     let r = idp
-        .http
-        .post(idp.url("/clients"))
-        .bearer_auth(&admin)
-        .json(&json!({"client_id": "billing", "scope": ""}))
-        .send()
-        .await
-        .expect("send");
+        .post_bearer(
+            "/clients",
+            &admin,
+            Some(&json!({"client_id": "billing", "scope": ""})),
+        )
+        .await;
     assert_eq!(error_code(r, 409).await, "client_exists");
     let r = idp
-        .http
-        .post(idp.url("/clients"))
-        .bearer_auth(&admin)
-        .json(&json!({"client_id": "bad id", "scope": ""}))
-        .send()
-        .await
-        .expect("send");
+        .post_bearer(
+            "/clients",
+            &admin,
+            Some(&json!({"client_id": "bad id", "scope": ""})),
+        )
+        .await;
     assert_eq!(error_code(r, 400).await, "invalid_request");
 
     let listed: Value = idp
@@ -543,13 +533,7 @@ async fn keys_rotate_over_http_for_admins() {
         .await
         .expect("json");
 
-    let r = idp
-        .http
-        .post(idp.url("/admin/keys/rotate"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("send");
+    let r = idp.post_bearer("/admin/keys/rotate", &admin, None).await;
     assert_eq!(
         error_code(r, 409).await,
         "rotation_refused",
@@ -557,13 +541,8 @@ async fn keys_rotate_over_http_for_admins() {
     );
 
     let r = idp
-        .http
-        .post(idp.url("/admin/keys/rotate"))
-        .bearer_auth(&admin)
-        .json(&json!({"force": true}))
-        .send()
-        .await
-        .expect("send");
+        .post_bearer("/admin/keys/rotate", &admin, Some(&json!({"force": true})))
+        .await;
     assert_eq!(r.status(), 200);
     let rotated: Value = r.json().await.expect("json");
     let next_before = before["keys"]

@@ -114,6 +114,20 @@ impl TestIdp {
         body["access_token"].as_str().expect("token").to_owned()
     }
 
+    /// POST with a bearer token, and a JSON body if given.
+    pub async fn post_bearer(
+        &self,
+        path: &str,
+        token: &str,
+        json: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.url(path)).bearer_auth(token);
+        if let Some(body) = json {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
+    }
+
     /// GET with a bearer token.
     pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
         self.http
