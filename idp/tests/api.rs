@@ -298,15 +298,7 @@ async fn discovery_documents_agree_with_the_configured_issuer() {
 
     // With the default issuer (the bound address), jwks_uri is reachable as published.
     let plain = TestIdp::start().await;
-    let doc: Value = plain
-        .http
-        .get(plain.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let doc: Value = plain.get_json("/.well-known/openid-configuration").await;
     assert_eq!(doc["issuer"], plain.base);
     let jwks_uri = doc["jwks_uri"].as_str().expect("jwks_uri");
     let jwks = plain.http.get(jwks_uri).send().await.expect("send");
@@ -363,15 +355,7 @@ async fn health_and_readiness() {
         .await
         .expect("send");
     assert_eq!(health.status(), 200);
-    let ready: Value = idp
-        .http
-        .get(idp.url("/readyz"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let ready: Value = idp.get_json("/readyz").await;
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["published_keys"], 2);
 

@@ -127,15 +127,7 @@ async fn scheduled_rotation_rotates_by_itself() {
         }
     }
     assert!(seen.len() >= 3, "signing keys seen: {seen:?}");
-    let jwks: Value = idp
-        .http
-        .get(idp.url("/jwks"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let jwks: Value = idp.get_json("/jwks").await;
     let published: Vec<&str> = jwks["keys"]
         .as_array()
         .expect("keys")

@@ -128,6 +128,18 @@ impl TestIdp {
         request.send().await.expect("request")
     }
 
+    /// GET without credentials, answered with JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
     /// GET with a bearer token.
     pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
         self.http
