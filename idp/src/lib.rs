@@ -235,7 +235,7 @@ impl AppState {
             config.access_ttl,
             Arc::clone(&keys),
         );
-        let revocations = Arc::new(Revocations::load(store.clone()).await?);
+        let revocations = Arc::new(Revocations::load(store.clone(), config.access_ttl).await?);
         let local_keys = resource_server::LocalKeys::new();
         local_keys
             .set_json(&keys.ring().jwks_body)

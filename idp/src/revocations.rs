@@ -1,10 +1,15 @@
-//! Revoked access tokens, and the feed that carries them to resource servers.
+//! Revoked access tokens and ended sessions, and the feed that carries them
+//! to resource servers.
 //!
 //! Access tokens are validated locally everywhere, so revoking one means
 //! telling every validator. The IdP records the token's `jti` with its `exp`
 //! in the database and publishes the live entries at `GET /revocations`
 //! (with an ETag, so pollers pay a 304 when nothing changed). Entries leave
 //! the feed once their token would have expired anyway, which keeps it small.
+//! A session ended by logout, by a replayed refresh token or by revoking a
+//! refresh token is published too, by its id (the `sid` claim), for one
+//! access-token lifetime after it ended: every token of that session is
+//! then refused, not only the one that was presented.
 //! Instances sharing a database notice each other's revocations through a
 //! change counter, polled like the key set; the IdP's own bearer layer reads
 //! the same set in-process.
@@ -14,7 +19,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use resource_server::{RevocationFeed, RevocationList, RevokedToken};
+use resource_server::{RevocationFeed, RevocationList, RevokedSession, RevokedToken};
 
 use crate::keys::unix_now;
 use crate::store::{Store, StoreError};
@@ -36,15 +41,20 @@ pub struct FeedSnapshot {
 #[derive(Debug)]
 pub struct Revocations {
     store: Store,
+    /// How long an ended session stays in the feed: its last access token
+    /// was issued before it ended, so it expires within this.
+    access_ttl: u64,
     list: RevocationList,
     feed: ArcSwap<FeedSnapshot>,
 }
 
 impl Revocations {
-    /// Loads the live revocations.
-    pub async fn load(store: Store) -> Result<Self, StoreError> {
+    /// Loads the live revocations, for access tokens living `access_ttl`
+    /// seconds.
+    pub async fn load(store: Store, access_ttl: u64) -> Result<Self, StoreError> {
         let this = Self {
             store,
+            access_ttl,
             list: RevocationList::new(),
             feed: ArcSwap::from_pointee(FeedSnapshot {
                 body: Bytes::new(),
@@ -79,6 +89,15 @@ impl Revocations {
         self.rebuild().await
     }
 
+    /// Ends a login session: its refresh tokens stop working, and every
+    /// access token carrying its `sid` is refused here at once and by
+    /// resource servers at their next poll.
+    pub async fn end_session(&self, session: String) -> Result<(), StoreError> {
+        let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+        self.store.revoke_family(session, now).await?;
+        self.rebuild().await
+    }
+
     /// Rebuilds if another process revoked something or an entry expired.
     pub async fn refresh_if_stale(&self) -> Result<(), StoreError> {
         let version = self.store.change_counter("revocations").await?;
@@ -101,10 +120,27 @@ impl Revocations {
                 exp: u64::try_from(r.exp).unwrap_or(0),
             })
             .collect();
-        self.list
-            .replace(revoked.iter().map(|r| (r.jti.clone(), r.exp)));
-        let next_expiry = revoked.iter().map(|r| r.exp).min();
-        let body = serde_json::to_vec(&RevocationFeed { revoked }).unwrap_or_default();
+        let ttl = i64::try_from(self.access_ttl).unwrap_or(i64::MAX);
+        let sessions: Vec<RevokedSession> = self
+            .store
+            .sessions_revoked_since(now.saturating_sub(ttl))
+            .await?
+            .into_iter()
+            .map(|(sid, revoked_at)| RevokedSession {
+                sid,
+                exp: u64::try_from(revoked_at.saturating_add(ttl)).unwrap_or(0),
+            })
+            .collect();
+        self.list.replace_all(
+            revoked.iter().map(|r| (r.jti.clone(), r.exp)),
+            sessions.iter().map(|s| (s.sid.clone(), s.exp)),
+        );
+        let next_expiry = revoked
+            .iter()
+            .map(|r| r.exp)
+            .chain(sessions.iter().map(|s| s.exp))
+            .min();
+        let body = serde_json::to_vec(&RevocationFeed { revoked, sessions }).unwrap_or_default();
         let etag = crate::strong_etag(&body);
         self.feed.store(Arc::new(FeedSnapshot {
             body: body.into(),

@@ -83,33 +83,58 @@ async fn a_logged_out_token_is_refused_by_a_running_resource_server_within_the_p
     .await;
     let tokens = idp.user_tokens("otto@example.com").await;
     let access = tokens["access_token"].as_str().expect("token");
-    let profile = || {
+    // A second access token of the same session, from a refresh.
+    let refreshed = idp
+        .form(
+            "/token",
+            None,
+            &[
+                ("grant_type", "refresh_token"),
+                (
+                    "refresh_token",
+                    tokens["refresh_token"].as_str().expect("refresh"),
+                ),
+            ],
+        )
+        .await;
+    let refreshed: Value = refreshed.json().await.expect("json");
+    let sibling = refreshed["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let profile = |token: &str| {
         idp.http
             .get(rs.url("/user/profile"))
-            .bearer_auth(access)
+            .bearer_auth(token)
             .send()
     };
-    assert_eq!(
-        profile().await.expect("send").status(),
-        200,
-        "valid before logout (and now cached)"
-    );
+    for token in [access, &sibling] {
+        assert_eq!(
+            profile(token).await.expect("send").status(),
+            200,
+            "valid before logout (and now cached)"
+        );
+    }
 
     let r = idp.post_bearer("/logout", access, None).await;
     assert_eq!(r.status(), 200);
     let logged_out = Instant::now();
-    loop {
-        let status = profile().await.expect("send").status();
-        if status == 401 {
-            break;
+    // Both the presented token (by its jti) and its sibling (by the
+    // session's sid) stop working at the resource server.
+    for token in [access, &sibling] {
+        loop {
+            let status = profile(token).await.expect("send").status();
+            if status == 401 {
+                break;
+            }
+            assert_eq!(status, 200);
+            assert!(
+                logged_out.elapsed() < poll * 3,
+                "still accepted {:?} after logout (poll interval {poll:?})",
+                logged_out.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert_eq!(status, 200);
-        assert!(
-            logged_out.elapsed() < poll * 3,
-            "still accepted {:?} after logout (poll interval {poll:?})",
-            logged_out.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let refused_after = logged_out.elapsed();
     assert!(refused_after <= poll * 3, "{refused_after:?}");

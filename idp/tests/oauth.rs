@@ -197,12 +197,23 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
         .await;
     assert_eq!(error_code(r, 400).await, "invalid_scope");
 
+    let rotated_access = rotated["access_token"].as_str().expect("access");
+    assert_eq!(
+        idp.get_bearer("/userinfo", rotated_access).await.status(),
+        200
+    );
+
     // Replaying the used token: invalid_grant, and the whole family dies,
-    // including the legitimately rotated successor.
+    // including the legitimately rotated successor and every access token
+    // the session was given.
     let r = refresh(first).await;
     assert_eq!(error_code(r, 400).await, "invalid_grant");
     let r = refresh(second).await;
     assert_eq!(error_code(r, 400).await, "invalid_grant");
+    for access in [rotated_access, login["access_token"].as_str().expect("a")] {
+        let r = idp.get_bearer("/userinfo", access).await;
+        assert_eq!(error_code(r, 401).await, "invalid_token");
+    }
 }
 
 #[tokio::test]
@@ -390,6 +401,47 @@ async fn logout_revokes_the_token_and_its_session_and_feeds_it_out() {
     let body: Value = feed.json().await.expect("json");
     assert_eq!(body["revoked"][0]["jti"], jti.as_str());
     assert_eq!(body["revoked"][0]["exp"], claims_of(access)["exp"]);
+    // The session is published too, for one access-token lifetime.
+    let claims = claims_of(access);
+    assert_eq!(body["sessions"][0]["sid"], claims["sid"]);
+    let session_exp = body["sessions"][0]["exp"].as_u64().expect("exp");
+    assert!(session_exp >= claims["exp"].as_u64().expect("exp"));
+    assert!(session_exp <= idp::keys::unix_now() + 900);
+}
+
+#[tokio::test]
+async fn logout_ends_every_token_of_the_session_not_only_the_one_presented() {
+    let idp = TestIdp::start().await;
+    let login = idp.user_tokens("sue@example.com").await;
+    let refresh = login["refresh_token"].as_str().expect("refresh");
+    let r = idp
+        .form(
+            "/token",
+            None,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let sibling: Value = r.json().await.expect("json");
+    let sibling = sibling["access_token"].as_str().expect("access");
+    let other_session = idp.login("sue@example.com", "correct horse battery").await;
+    let other_session: Value = other_session.json().await.expect("json");
+    let other_session = other_session["access_token"].as_str().expect("access");
+
+    let presented = login["access_token"].as_str().expect("access");
+    assert_eq!(
+        idp.post_bearer("/logout", presented, None).await.status(),
+        200
+    );
+    for token in [presented, sibling] {
+        let r = idp.get_bearer("/userinfo", token).await;
+        assert_eq!(error_code(r, 401).await, "invalid_token");
+    }
+    assert_eq!(
+        idp.get_bearer("/userinfo", other_session).await.status(),
+        200,
+        "another login session of the same user lives on"
+    );
 }
 
 #[tokio::test]

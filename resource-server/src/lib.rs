@@ -81,7 +81,9 @@ pub use key_source::{
     MIN_RSA_BITS,
 };
 pub use layer::{bearer_token, BearerAuth, BearerAuthLayer};
-pub use revocation::{RevocationFeed, RevocationList, RevocationPoller, RevokedToken};
+pub use revocation::{
+    RevocationFeed, RevocationList, RevocationPoller, RevokedSession, RevokedToken,
+};
 pub use scope::{require_scope, RequireScope, RequireScopeLayer};
 pub use validator::{Validator, ValidatorBuilder};
 

@@ -1,15 +1,18 @@
-//! Revoked access tokens, by `jti`.
+//! Revoked access tokens, by `jti`, and revoked login sessions, by `sid`.
 //!
 //! Signed tokens stay valid until they expire; revocation is how a logout or
 //! an RFC 7009 `/revoke` takes effect sooner. The IdP publishes the `jti`s of
-//! revoked, not yet expired access tokens at `GET {issuer}/revocations`:
+//! revoked, not yet expired access tokens at `GET {issuer}/revocations`,
+//! and the `sid`s of ended sessions (a logout, or a refresh token replayed),
+//! whose every access token is then refused:
 //!
 //! ```json
-//! {"revoked": [{"jti": "…", "exp": 1234567890}]}
+//! {"revoked": [{"jti": "…", "exp": 1234567890}],
+//!  "sessions": [{"sid": "…", "exp": 1234567890}]}
 //! ```
 //!
-//! where `exp` is the token's own expiry, after which the entry leaves the
-//! feed (the token is refused as expired anyway). A [`RevocationList`] holds
+//! where `exp` is when the last token concerned expires, after which the
+//! entry leaves the feed (the token is refused as expired anyway). A [`RevocationList`] holds
 //! the set; the validator consults it on every request, cached or not.
 //! Two ways fill it:
 //!
@@ -40,8 +43,8 @@ pub const DEFAULT_MAX_FEED_BYTES: usize = 8 * 1024 * 1024;
 /// Entries are dropped by [`RevocationList::insert`] this long after their
 /// token expired, leaving room for clock skew.
 pub const PRUNE_GRACE: Duration = Duration::from_secs(300);
-/// The longest `jti` kept from the feed.
-const MAX_JTI_LEN: usize = 512;
+/// The longest `jti` or `sid` kept from the feed.
+const MAX_ID_LEN: usize = 512;
 
 /// One revoked token in the feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,18 +55,39 @@ pub struct RevokedToken {
     pub exp: u64,
 }
 
+/// One ended login session in the feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedSession {
+    /// The session id, the `sid` claim of its tokens.
+    pub sid: String,
+    /// When the last access token of the session expires, Unix seconds.
+    pub exp: u64,
+}
+
 /// The feed document served at `GET {issuer}/revocations`. The IdP can
 /// serialize this very type to stay in step with the poller.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevocationFeed {
     /// Revoked tokens that have not expired yet.
     pub revoked: Vec<RevokedToken>,
+    /// Ended sessions whose tokens have not all expired yet (absent from
+    /// feeds of IdPs that do not revoke by session).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<RevokedSession>,
+}
+
+/// `id` -> `exp`, for tokens and for sessions.
+type Entries = HashMap<Box<str>, u64>;
+
+#[derive(Debug, Default, Clone)]
+struct Sets {
+    tokens: Entries,
+    sessions: Entries,
 }
 
 #[derive(Default)]
 struct Inner {
-    /// `jti` -> `exp`.
-    revoked: ArcSwap<HashMap<Box<str>, u64>>,
+    revoked: ArcSwap<Sets>,
     writer: Mutex<()>,
     /// Pollers watch this; it closes when the last list handle is dropped.
     alive: Mutex<Option<watch::Sender<()>>>,
@@ -92,12 +116,18 @@ impl RevocationList {
 
     /// Whether the token with this `jti` was revoked.
     pub fn is_revoked(&self, jti: &str) -> bool {
-        self.inner.revoked.load().contains_key(jti)
+        self.inner.revoked.load().tokens.contains_key(jti)
     }
 
-    /// How many revocations are held.
+    /// Whether the session with this `sid` was ended.
+    pub fn is_session_revoked(&self, sid: &str) -> bool {
+        self.inner.revoked.load().sessions.contains_key(sid)
+    }
+
+    /// How many revocations (tokens and sessions) are held.
     pub fn len(&self) -> usize {
-        self.inner.revoked.load().len()
+        let sets = self.inner.revoked.load();
+        sets.tokens.len() + sets.sessions.len()
     }
 
     /// Whether no revocation is held.
@@ -112,37 +142,53 @@ impl RevocationList {
         let jti: Box<str> = jti.into().into_boxed_str();
         let cutoff = crate::unix_now().saturating_sub(PRUNE_GRACE.as_secs());
         self.update(|current| {
-            let mut next: HashMap<Box<str>, u64> = current
-                .iter()
-                .filter(|(_, &exp)| exp >= cutoff)
-                .map(|(j, e)| (j.clone(), *e))
-                .collect();
-            next.insert(jti, exp);
+            let mut next = pruned(current, cutoff);
+            next.tokens.insert(jti, exp);
             next
         });
     }
 
-    /// Replaces the whole list, e.g. with the IdP's current revocations.
-    pub fn replace(&self, entries: impl IntoIterator<Item = (String, u64)>) {
-        let next: HashMap<Box<str>, u64> = entries
-            .into_iter()
-            .map(|(jti, exp)| (jti.into_boxed_str(), exp))
-            .collect();
-        self.update(|_| next);
-    }
-
-    /// Drops entries whose token expired before `now` (Unix seconds).
-    pub fn prune(&self, now: u64) {
+    /// Ends the session `sid`: every token carrying it is refused. `exp` is
+    /// when the last of them expires.
+    pub fn insert_session(&self, sid: impl Into<String>, exp: u64) {
+        let sid: Box<str> = sid.into().into_boxed_str();
+        let cutoff = crate::unix_now().saturating_sub(PRUNE_GRACE.as_secs());
         self.update(|current| {
-            current
-                .iter()
-                .filter(|(_, &exp)| exp >= now)
-                .map(|(j, e)| (j.clone(), *e))
-                .collect()
+            let mut next = pruned(current, cutoff);
+            next.sessions.insert(sid, exp);
+            next
         });
     }
 
-    fn update(&self, f: impl FnOnce(&HashMap<Box<str>, u64>) -> HashMap<Box<str>, u64>) {
+    /// Replaces the revoked tokens, e.g. with the IdP's current revocations;
+    /// revoked sessions are kept.
+    pub fn replace(&self, entries: impl IntoIterator<Item = (String, u64)>) {
+        let tokens = collect(entries);
+        self.update(|current| Sets {
+            tokens,
+            sessions: current.sessions.clone(),
+        });
+    }
+
+    /// Replaces both sets at once, e.g. with a fetched feed.
+    pub fn replace_all(
+        &self,
+        tokens: impl IntoIterator<Item = (String, u64)>,
+        sessions: impl IntoIterator<Item = (String, u64)>,
+    ) {
+        let next = Sets {
+            tokens: collect(tokens),
+            sessions: collect(sessions),
+        };
+        self.update(|_| next);
+    }
+
+    /// Drops entries whose tokens all expired before `now` (Unix seconds).
+    pub fn prune(&self, now: u64) {
+        self.update(|current| pruned(current, now));
+    }
+
+    fn update(&self, f: impl FnOnce(&Sets) -> Sets) {
         let _writer = self
             .inner
             .writer
@@ -157,6 +203,28 @@ impl RevocationList {
         alive
             .get_or_insert_with(|| watch::channel(()).0)
             .subscribe()
+    }
+}
+
+fn collect(entries: impl IntoIterator<Item = (String, u64)>) -> Entries {
+    entries
+        .into_iter()
+        .map(|(id, exp)| (id.into_boxed_str(), exp))
+        .collect()
+}
+
+/// The entries of `sets` still relevant at `cutoff`.
+fn pruned(sets: &Sets, cutoff: u64) -> Sets {
+    let keep = |entries: &Entries| -> Entries {
+        entries
+            .iter()
+            .filter(|(_, &exp)| exp >= cutoff)
+            .map(|(id, exp)| (id.clone(), *exp))
+            .collect()
+    };
+    Sets {
+        tokens: keep(&sets.tokens),
+        sessions: keep(&sets.sessions),
     }
 }
 
@@ -308,11 +376,16 @@ fn apply_feed(
             reason: e.to_string(),
         })?;
     let before = list.len();
-    list.replace(
+    let usable = |id: &str| !id.is_empty() && id.len() <= MAX_ID_LEN;
+    list.replace_all(
         feed.revoked
             .into_iter()
-            .filter(|t| !t.jti.is_empty() && t.jti.len() <= MAX_JTI_LEN)
+            .filter(|t| usable(&t.jti))
             .map(|t| (t.jti, t.exp)),
+        feed.sessions
+            .into_iter()
+            .filter(|s| usable(&s.sid))
+            .map(|s| (s.sid, s.exp)),
     );
     if list.len() != before {
         tracing::debug!(revoked = list.len(), "revocation list updated");
@@ -342,6 +415,36 @@ mod tests {
         assert!(!list.is_revoked("b"));
         assert!(list.is_revoked("c"));
         assert_eq!(list.len(), 1);
+    }
+
+    #[test]
+    fn sessions_are_revoked_apart_from_tokens() {
+        let list = RevocationList::new();
+        let now = crate::unix_now();
+        list.insert_session("s-1", now + 100);
+        assert!(list.is_session_revoked("s-1"));
+        assert!(!list.is_revoked("s-1"), "a sid is not a jti");
+        list.replace([("t-1".to_owned(), now + 100)]);
+        assert!(
+            list.is_session_revoked("s-1"),
+            "replacing tokens keeps sessions"
+        );
+        list.replace_all([], [("s-2".to_owned(), now + 100)]);
+        assert!(!list.is_session_revoked("s-1") && list.is_session_revoked("s-2"));
+        assert!(!list.is_revoked("t-1"));
+        list.prune(now + 101);
+        assert!(list.is_empty());
+    }
+
+    #[test]
+    fn a_feed_without_sessions_still_parses() {
+        let feed: RevocationFeed =
+            serde_json::from_str(r#"{"revoked":[{"jti":"a","exp":1}]}"#).expect("parses");
+        assert!(feed.sessions.is_empty());
+        assert_eq!(
+            serde_json::to_string(&RevocationFeed::default()).expect("json"),
+            r#"{"revoked":[]}"#
+        );
     }
 
     #[test]

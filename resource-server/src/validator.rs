@@ -160,7 +160,7 @@ impl Validator {
             return Err(AuthError::InvalidToken("token lacks a required claim"));
         }
         check_time(claims.exp, claims.nbf, now, inner.leeway)?;
-        self.check_revoked(&claims.jti)?;
+        self.check_revoked(&claims)?;
 
         if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
             let verified = Verified {
@@ -197,18 +197,27 @@ impl Validator {
         let claims = &hit.claims;
         Some(
             check_time(claims.exp, claims.nbf, now, self.inner.leeway)
-                .and_then(|()| self.check_revoked(&claims.jti))
+                .and_then(|()| self.check_revoked(claims))
                 .map(|()| Claims::clone(claims)),
         )
     }
 
-    fn check_revoked(&self, jti: &str) -> Result<(), AuthError> {
-        match &self.inner.revocations {
-            Some(list) if list.is_revoked(jti) => {
-                Err(AuthError::InvalidToken("token has been revoked"))
-            }
-            _ => Ok(()),
+    /// Refuses a token revoked by its `jti`, or one of an ended session.
+    fn check_revoked(&self, claims: &Claims) -> Result<(), AuthError> {
+        let Some(list) = &self.inner.revocations else {
+            return Ok(());
+        };
+        if list.is_revoked(&claims.jti) {
+            return Err(AuthError::InvalidToken("token has been revoked"));
         }
+        if claims
+            .sid
+            .as_deref()
+            .is_some_and(|sid| list.is_session_revoked(sid))
+        {
+            return Err(AuthError::InvalidToken("the token's session has ended"));
+        }
+        Ok(())
     }
 }
 

@@ -9,7 +9,6 @@ use resource_server::{require_scope, Claims};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::keys::unix_now;
 use crate::AppState;
 
 /// Routes that need a valid bearer token; the caller adds the layer.
@@ -51,8 +50,7 @@ async fn logout(State(state): State<AppState>, claims: Claims) -> Result<Json<Va
         .await?;
     crate::metrics::inc(&state.metrics().revocations);
     if let Some(session) = claims.sid.clone() {
-        let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
-        state.store().revoke_family(session, now).await?;
+        state.revocations().end_session(session).await?;
     }
     tracing::info!(sub = %claims.sub, "logged out");
     Ok(Json(json!({"logged_out": true})))

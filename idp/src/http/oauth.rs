@@ -284,6 +284,8 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<R
         RefreshOutcome::Reused { family_id } => {
             metrics::inc(&state.metrics().refresh_reuse);
             tracing::warn!(session = %family_id, "refresh token reused: session revoked");
+            // The store ended the session; publish it before answering.
+            state.revocations().refresh_if_stale().await?;
             return Err(invalid_grant(
                 "refresh token was already used; the session has been revoked",
             ));
@@ -350,10 +352,7 @@ async fn revoke(
         if session.client_id != caller_id {
             return Err(invalid_client(None, &state.settings().issuer));
         }
-        state
-            .store()
-            .revoke_family(session.family_id, now_i)
-            .await?;
+        state.revocations().end_session(session.family_id).await?;
     }
     Ok(no_store(Json(json!({}))))
 }

@@ -39,7 +39,10 @@ pub use sessions::{RefreshOutcome, RefreshRow, RevokedToken};
 pub use users::UserRow;
 
 /// The SQLite schema, one entry per migration, in order.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_revoked_sessions.sql"),
+];
 
 /// How long an SQLite writer waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

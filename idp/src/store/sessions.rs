@@ -178,6 +178,18 @@ impl Store {
         }
     }
 
+    /// Sessions (refresh families) revoked after `since`, with the latest
+    /// time each was revoked.
+    pub async fn sessions_revoked_since(
+        &self,
+        since: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.call(move |c| sessions_revoked_since(c, since)).await,
+            Backend::Postgres(db) => db.call(move |c| pg::sessions_revoked_since(c, since)).await,
+        }
+    }
+
     /// Revoked access tokens that have not yet expired; expired entries and
     /// dead refresh tokens are deleted on the way.
     pub async fn live_revocations(&self, now: i64) -> Result<Vec<RevokedToken>, StoreError> {
@@ -306,6 +318,15 @@ fn revoke_access_token(c: &Connection, jti: &str, exp: i64, now: i64) -> Result<
         params![jti, exp, now],
     )?;
     Ok(())
+}
+
+fn sessions_revoked_since(c: &Connection, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT family_id, MAX(revoked_at) FROM refresh_tokens
+         WHERE revoked_at > ?1 GROUP BY family_id",
+    )?;
+    let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn live_revocations(c: &Connection, now: i64) -> Result<Vec<RevokedToken>, StoreError> {

@@ -37,7 +37,10 @@ use super::{redact_url, StoreError};
 
 /// The schema, one entry per migration, in order. Version N is
 /// `MIGRATIONS[N - 1]`, recorded in `schema_migrations` once applied.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_revoked_sessions.sql"),
+];
 
 /// The advisory lock migrations hold (per database): "idp-migr" in ASCII.
 const MIGRATION_LOCK: i64 = 0x6964_702d_6d69_6772;

@@ -142,6 +142,20 @@ pub(in crate::store) fn revoke_access_token(
     Ok(())
 }
 
+pub(in crate::store) fn sessions_revoked_since(
+    c: &mut Client,
+    since: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    c.query(
+        "SELECT family_id, MAX(revoked_at) FROM refresh_tokens
+         WHERE revoked_at > $1 GROUP BY family_id",
+        &[&since],
+    )?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect()
+}
+
 pub(in crate::store) fn live_revocations(
     c: &mut Client,
     now: i64,
