@@ -85,17 +85,7 @@ async fn a_logged_out_token_is_refused_by_a_running_resource_server_within_the_p
     let access = tokens["access_token"].as_str().expect("token");
     // A second access token of the same session, from a refresh.
     let refreshed = idp
-        .form(
-            "/token",
-            None,
-            &[
-                ("grant_type", "refresh_token"),
-                (
-                    "refresh_token",
-                    tokens["refresh_token"].as_str().expect("refresh"),
-                ),
-            ],
-        )
+        .refresh(tokens["refresh_token"].as_str().expect("refresh"))
         .await;
     let refreshed: Value = refreshed.json().await.expect("json");
     let sibling = refreshed["access_token"]

@@ -137,16 +137,7 @@ async fn token_endpoint_errors_follow_rfc6749() {
         "a prefix is not the scope"
     );
 
-    let r = idp
-        .form(
-            "/token",
-            None,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", "made-up"),
-            ],
-        )
-        .await;
+    let r = idp.refresh("made-up").await;
     assert_eq!(error_code(r, 400).await, "invalid_grant");
 }
 
@@ -156,18 +147,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     let login = idp.user_tokens("rita@example.com").await;
     let first = login["refresh_token"].as_str().expect("refresh").to_owned();
 
-    let refresh = |token: String| {
-        let idp = &idp;
-        async move {
-            idp.form(
-                "/token",
-                None,
-                &[("grant_type", "refresh_token"), ("refresh_token", &token)],
-            )
-            .await
-        }
-    };
-    let r = refresh(first.clone()).await;
+    let r = idp.refresh(&first).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let rotated: Value = r.json().await.expect("json");
@@ -206,9 +186,9 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     // Replaying the used token: invalid_grant, and the whole family dies,
     // including the legitimately rotated successor and every access token
     // the session was given.
-    let r = refresh(first).await;
+    let r = idp.refresh(&first).await;
     assert_eq!(error_code(r, 400).await, "invalid_grant");
-    let r = refresh(second).await;
+    let r = idp.refresh(&second).await;
     assert_eq!(error_code(r, 400).await, "invalid_grant");
     for access in [rotated_access, login["access_token"].as_str().expect("a")] {
         let r = idp.get_bearer("/userinfo", access).await;
@@ -231,13 +211,7 @@ async fn a_client_cannot_use_another_clients_refresh_token() {
         .await;
     assert_eq!(error_code(r, 400).await, "invalid_grant");
     // The victim's session is untouched.
-    let r = idp
-        .form(
-            "/token",
-            None,
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-        )
-        .await;
+    let r = idp.refresh(refresh).await;
     assert_eq!(r.status(), 200);
 }
 
@@ -314,13 +288,7 @@ async fn revocation_of_access_and_refresh_tokens() {
 
     let r = idp.form("/revoke", None, &[("token", refresh)]).await;
     assert_eq!(r.status(), 200);
-    let r = idp
-        .form(
-            "/token",
-            None,
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-        )
-        .await;
+    let r = idp.refresh(refresh).await;
     assert_eq!(error_code(r, 400).await, "invalid_grant");
 
     // A client's token can be revoked by that client only.
@@ -381,13 +349,7 @@ async fn logout_revokes_the_token_and_its_session_and_feeds_it_out() {
 
     let r = idp.get_bearer("/userinfo", access).await;
     assert_eq!(error_code(r, 401).await, "invalid_token");
-    let r = idp
-        .form(
-            "/token",
-            None,
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-        )
-        .await;
+    let r = idp.refresh(refresh).await;
     assert_eq!(error_code(r, 400).await, "invalid_grant");
 
     let feed = idp
@@ -414,13 +376,7 @@ async fn logout_ends_every_token_of_the_session_not_only_the_one_presented() {
     let idp = TestIdp::start().await;
     let login = idp.user_tokens("sue@example.com").await;
     let refresh = login["refresh_token"].as_str().expect("refresh");
-    let r = idp
-        .form(
-            "/token",
-            None,
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-        )
-        .await;
+    let r = idp.refresh(refresh).await;
     assert_eq!(r.status(), 200);
     let sibling: Value = r.json().await.expect("json");
     let sibling = sibling["access_token"].as_str().expect("access");

@@ -173,15 +173,6 @@ fn password_of(url: &str) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
-async fn refresh(idp: &TestIdp, token: &str) -> reqwest::Response {
-    idp.form(
-        "/token",
-        None,
-        &[("grant_type", "refresh_token"), ("refresh_token", token)],
-    )
-    .await
-}
-
 async fn signing_kid(idp: &TestIdp) -> String {
     let ready: Value = idp
         .http
@@ -304,7 +295,7 @@ async fn client_credentials_and_refresh_rotation_with_reuse_detection() {
 
     let login = idp.user_tokens("rita@example.com").await;
     let first = login["refresh_token"].as_str().expect("refresh").to_owned();
-    let r = refresh(&idp, &first).await;
+    let r = idp.refresh(&first).await;
     assert_eq!(r.status(), 200);
     let rotated: Value = r.json().await.expect("json");
     let second = rotated["refresh_token"]
@@ -314,9 +305,9 @@ async fn client_credentials_and_refresh_rotation_with_reuse_detection() {
     assert_ne!(first, second);
 
     // The used token again: reuse, so the whole family dies.
-    let r = refresh(&idp, &first).await;
+    let r = idp.refresh(&first).await;
     assert_eq!(error_code(r, 400).await, "invalid_grant");
-    let r = refresh(&idp, &second).await;
+    let r = idp.refresh(&second).await;
     assert_eq!(error_code(r, 400).await, "invalid_grant");
     let metrics = idp
         .http
@@ -346,7 +337,7 @@ async fn concurrent_uses_of_one_refresh_token_let_exactly_one_through() {
     let login = a.user_tokens("race@example.com").await;
     let mut token = login["refresh_token"].as_str().expect("refresh").to_owned();
     for round in 0..5 {
-        let (ra, rb) = tokio::join!(refresh(&a, &token), refresh(&b, &token));
+        let (ra, rb) = tokio::join!(a.refresh(&token), b.refresh(&token));
         let statuses = [ra.status().as_u16(), rb.status().as_u16()];
         let mut sorted = statuses;
         sorted.sort_unstable();
@@ -408,7 +399,9 @@ async fn two_instances_share_keys_users_and_revocations() {
         .await
         .expect("json");
     assert_eq!(feed["revoked"][0]["jti"], jti.as_str(), "{feed}");
-    let r = refresh(&a, tokens["refresh_token"].as_str().expect("refresh")).await;
+    let r = a
+        .refresh(tokens["refresh_token"].as_str().expect("refresh"))
+        .await;
     assert_eq!(error_code(r, 400).await, "invalid_grant");
 }
 

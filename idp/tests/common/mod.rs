@@ -100,6 +100,19 @@ impl TestIdp {
         request.send().await.expect("form request")
     }
 
+    /// Uses a login session's refresh token (no client authentication).
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.form(
+            "/token",
+            None,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await
+    }
+
     /// A client_credentials access token.
     pub async fn client_token(&self, id: &str, secret: &str) -> String {
         let response = self
