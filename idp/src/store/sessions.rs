@@ -258,13 +258,7 @@ fn use_refresh(c: &mut Connection, p: &Presented) -> Result<RefreshOutcome, Stor
             [&p.token_hash],
             |r| {
                 Ok(Found {
-                    row: RefreshRow {
-                        family_id: r.get(0)?,
-                        user_id: r.get(1)?,
-                        client_id: r.get(2)?,
-                        scope: r.get(3)?,
-                        expires_at: r.get(4)?,
-                    },
+                    row: refresh_row(r)?,
                     used_at: r.get(5)?,
                     revoked_at: r.get(6)?,
                 })
@@ -290,6 +284,18 @@ fn use_refresh(c: &mut Connection, p: &Presented) -> Result<RefreshOutcome, Stor
     Ok(outcome)
 }
 
+/// Reads `family_id, user_id, client_id, scope, expires_at`, the first
+/// five columns of every refresh-token query.
+fn refresh_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefreshRow> {
+    Ok(RefreshRow {
+        family_id: r.get(0)?,
+        user_id: r.get(1)?,
+        client_id: r.get(2)?,
+        scope: r.get(3)?,
+        expires_at: r.get(4)?,
+    })
+}
+
 fn refresh_family(
     c: &Connection,
     token_hash: &[u8],
@@ -299,15 +305,7 @@ fn refresh_family(
         "SELECT family_id, user_id, client_id, scope, expires_at FROM refresh_tokens
          WHERE token_hash = ?1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > ?2",
         params![token_hash, now],
-        |r| {
-            Ok(RefreshRow {
-                family_id: r.get(0)?,
-                user_id: r.get(1)?,
-                client_id: r.get(2)?,
-                scope: r.get(3)?,
-                expires_at: r.get(4)?,
-            })
-        },
+        refresh_row,
     )
     .optional()?)
 }

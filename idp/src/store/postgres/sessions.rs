@@ -67,13 +67,7 @@ pub(in crate::store) fn use_refresh(
         )?
         .map(|r| -> Result<Found, StoreError> {
             Ok(Found {
-                row: RefreshRow {
-                    family_id: r.try_get(0)?,
-                    user_id: r.try_get(1)?,
-                    client_id: r.try_get(2)?,
-                    scope: r.try_get(3)?,
-                    expires_at: r.try_get(4)?,
-                },
+                row: refresh_row(&r)?,
                 used_at: r.try_get(5)?,
                 revoked_at: r.try_get(6)?,
             })
@@ -98,6 +92,18 @@ pub(in crate::store) fn use_refresh(
     Ok(outcome)
 }
 
+/// Reads `family_id, user_id, client_id, scope, expires_at`, the first
+/// five columns of every refresh-token query.
+fn refresh_row(r: &postgres::Row) -> Result<RefreshRow, StoreError> {
+    Ok(RefreshRow {
+        family_id: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        client_id: r.try_get(2)?,
+        scope: r.try_get(3)?,
+        expires_at: r.try_get(4)?,
+    })
+}
+
 pub(in crate::store) fn refresh_family(
     c: &mut Client,
     token_hash: &[u8],
@@ -108,15 +114,7 @@ pub(in crate::store) fn refresh_family(
          WHERE token_hash = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2",
         &[&token_hash, &now],
     )?
-    .map(|r| -> Result<RefreshRow, StoreError> {
-        Ok(RefreshRow {
-            family_id: r.try_get(0)?,
-            user_id: r.try_get(1)?,
-            client_id: r.try_get(2)?,
-            scope: r.try_get(3)?,
-            expires_at: r.try_get(4)?,
-        })
-    })
+    .map(|r| refresh_row(&r))
     .transpose()
 }
 
