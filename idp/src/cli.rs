@@ -6,6 +6,7 @@ use anyhow::Context as _;
 
 use crate::config::{ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs, UsersCommand};
 use crate::keys::{unix_now, KeyManager};
+use crate::store::db_seconds;
 use crate::store::Store;
 use crate::vault::Vault;
 use crate::{clients, Config};
@@ -102,7 +103,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 fn now() -> i64 {
-    i64::try_from(unix_now()).unwrap_or(i64::MAX)
+    db_seconds(unix_now())
 }
 
 async fn open_store(db: &DbArgs) -> anyhow::Result<Store> {

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::sessions::digest;
+use crate::store::db_seconds;
 use crate::AppState;
 
 /// The claims of `token` if it is an access token this IdP issued and that
@@ -49,7 +50,7 @@ pub async fn introspect(state: &AppState, token: &str, now: u64) -> Result<Value
             }));
         }
     }
-    let now_i = i64::try_from(now).unwrap_or(i64::MAX);
+    let now_i = db_seconds(now);
     if let Some(session) = state.store().refresh_family(digest(token), now_i).await? {
         return Ok(json!({
             "active": true,

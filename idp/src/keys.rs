@@ -13,7 +13,7 @@
 //! requests in flight keep the snapshot they started with.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use jsonwebtoken::EncodingKey;
@@ -81,13 +81,9 @@ pub struct KeyManager {
     changes: watch::Sender<Arc<KeyRing>>,
 }
 
-/// Unix seconds now.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+/// Unix seconds now (the resource-server crate's clock, so that issuing and
+/// validating read time the same way).
+pub use resource_server::unix_now;
 
 impl KeyManager {
     /// Opens the key set, generating the initial `current` and `next` keys

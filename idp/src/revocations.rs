@@ -22,6 +22,7 @@ use bytes::Bytes;
 use resource_server::{RevocationFeed, RevocationList, RevokedSession, RevokedToken};
 
 use crate::keys::unix_now;
+use crate::store::db_seconds;
 use crate::store::{Store, StoreError};
 
 /// The serialized feed.
@@ -80,12 +81,10 @@ impl Revocations {
     /// Revokes an access token until its expiry: durable first, then visible
     /// here at once and in the feed.
     pub async fn revoke(&self, jti: String, exp: u64) -> Result<(), StoreError> {
-        let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
-        let exp_i = i64::try_from(exp).unwrap_or(i64::MAX);
         self.store
-            .revoke_access_token(jti.clone(), exp_i, now)
+            .revoke_access_token(jti, db_seconds(exp), db_seconds(unix_now()))
             .await?;
-        self.list.insert(jti, exp);
+        // The rebuild reloads the list from the database, this token included.
         self.rebuild().await
     }
 
@@ -93,7 +92,7 @@ impl Revocations {
     /// access token carrying its `sid` is refused here at once and by
     /// resource servers at their next poll.
     pub async fn end_session(&self, session: String) -> Result<(), StoreError> {
-        let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+        let now = db_seconds(unix_now());
         self.store.revoke_family(session, now).await?;
         self.rebuild().await
     }
@@ -111,7 +110,7 @@ impl Revocations {
 
     async fn rebuild(&self) -> Result<(), StoreError> {
         let version = self.store.change_counter("revocations").await?;
-        let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+        let now = db_seconds(unix_now());
         let live = self.store.live_revocations(now).await?;
         let revoked: Vec<RevokedToken> = live
             .into_iter()
@@ -120,7 +119,7 @@ impl Revocations {
                 exp: u64::try_from(r.exp).unwrap_or(0),
             })
             .collect();
-        let ttl = i64::try_from(self.access_ttl).unwrap_or(i64::MAX);
+        let ttl = db_seconds(self.access_ttl);
         let sessions: Vec<RevokedSession> = self
             .store
             .sessions_revoked_since(now.saturating_sub(ttl))

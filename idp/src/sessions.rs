@@ -9,6 +9,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::store::db_seconds;
 use crate::store::{RefreshRow, UserRow};
 use crate::tokens::{Subject, TokenResponse};
 use crate::AppState;
@@ -47,8 +48,8 @@ pub async fn open(state: &AppState, user: &UserRow, now: u64) -> Result<TokenRes
     let family_id = uuid::Uuid::new_v4().to_string();
     let scope = user_scope(user);
     let refresh = random_secret();
-    let now_i = i64::try_from(now).unwrap_or(i64::MAX);
-    let ttl = i64::try_from(state.settings().refresh_ttl).unwrap_or(i64::MAX);
+    let now_i = db_seconds(now);
+    let ttl = db_seconds(state.settings().refresh_ttl);
     state
         .store()
         .insert_refresh(

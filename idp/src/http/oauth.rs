@@ -24,6 +24,7 @@ use crate::clients::{parse_scope, secret_matches};
 use crate::error::ApiError;
 use crate::keys::unix_now;
 use crate::sessions::{self, digest, random_secret, LOGIN_CLIENT_ID};
+use crate::store::db_seconds;
 use crate::store::{ClientRow, RefreshOutcome};
 use crate::tokens::{Subject, TokenResponse};
 use crate::{metrics, AppState};
@@ -257,7 +258,7 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<R
         Caller::Anonymous => LOGIN_CLIENT_ID.to_owned(),
     };
     let now = unix_now();
-    let now_i = i64::try_from(now).unwrap_or(i64::MAX);
+    let now_i = db_seconds(now);
     // Check a requested scope before the token is used up, so that asking
     // for too much does not cost the client its session.
     if let Some(live) = state
@@ -268,7 +269,7 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<R
         granted_scope(form.get("scope"), &live.scope)?;
     }
     let successor = random_secret();
-    let ttl = i64::try_from(state.settings().refresh_ttl).unwrap_or(i64::MAX);
+    let ttl = db_seconds(state.settings().refresh_ttl);
     let outcome = state
         .store()
         .use_refresh(
@@ -341,7 +342,7 @@ async fn revoke(
         Caller::Anonymous => LOGIN_CLIENT_ID,
     };
     let now = unix_now();
-    let now_i = i64::try_from(now).unwrap_or(i64::MAX);
+    let now_i = db_seconds(now);
     if let Some(claims) = crate::introspection::verify_access_token(&state, token, now).await {
         if claims.client_id != caller_id {
             return Err(invalid_client(None, &state.settings().issuer));

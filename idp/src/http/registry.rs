@@ -14,6 +14,7 @@ use super::ApiJson;
 use crate::clients::{self, RegistryError};
 use crate::error::ApiError;
 use crate::keys::{unix_now, KeyManagerError};
+use crate::store::db_seconds;
 use crate::AppState;
 
 /// Routes that need scope `admin`; the caller adds the bearer layer.
@@ -41,7 +42,7 @@ async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewClient>,
 ) -> Result<Response, ApiError> {
-    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    let now = db_seconds(unix_now());
     let registered =
         clients::register(state.store(), &body.client_id, &body.scope, body.admin, now)
             .await

@@ -20,6 +20,7 @@ use super::{no_store, parse_json, ApiJson};
 use crate::error::ApiError;
 use crate::keys::unix_now;
 use crate::passwords::{validate_password, PasswordError};
+use crate::store::db_seconds;
 use crate::store::{StoreError, UserRow};
 use crate::{metrics, sessions, AppState};
 
@@ -71,7 +72,7 @@ async fn signup(
         name,
         password_hash,
         scope: String::new(),
-        created_at: i64::try_from(unix_now()).unwrap_or(i64::MAX),
+        created_at: db_seconds(unix_now()),
     };
     match state.store().insert_user(user.clone()).await {
         Ok(()) => {}

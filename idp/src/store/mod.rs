@@ -38,6 +38,12 @@ pub use location::{redact_url, DbLocation};
 pub use sessions::{RefreshOutcome, RefreshRow, RevokedToken};
 pub use users::UserRow;
 
+/// Unix seconds (or a duration in seconds) as the databases store them:
+/// `i64`, saturating rather than wrapping for values past its range.
+pub fn db_seconds(seconds: u64) -> i64 {
+    i64::try_from(seconds).unwrap_or(i64::MAX)
+}
+
 /// The SQLite schema, one entry per migration, in order.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
