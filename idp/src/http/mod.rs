@@ -17,8 +17,11 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use resource_server::BearerAuthLayer;
 use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
 
 use crate::error::{json_errors, ApiError};
 use crate::AppState;
@@ -77,6 +80,54 @@ pub fn body_rejection(status: StatusCode) -> ApiError {
         )
     } else {
         ApiError::invalid_request("the body could not be read")
+    }
+}
+
+/// What the `Authorization` header says, for endpoints that take HTTP Basic.
+pub enum BasicAuth {
+    /// No `Authorization` header.
+    Absent,
+    /// `Basic` credentials: the part before the first `:` and the rest.
+    Credentials(String, Zeroizing<String>),
+    /// Another scheme (`Bearer`, ...).
+    OtherScheme,
+    /// Not valid `Basic` credentials (bad base64, no `:`, not UTF-8).
+    Malformed,
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BasicAuth::Absent => f.write_str("Absent"),
+            BasicAuth::Credentials(user, _) => write!(f, "Credentials({user:?}, <hidden>)"),
+            BasicAuth::OtherScheme => f.write_str("OtherScheme"),
+            BasicAuth::Malformed => f.write_str("Malformed"),
+        }
+    }
+}
+
+/// Reads `Authorization: Basic` (RFC 7617), scheme case-insensitive.
+pub fn basic_auth(headers: &HeaderMap) -> BasicAuth {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return BasicAuth::Absent;
+    };
+    let Some((scheme, encoded)) = value.to_str().ok().and_then(|v| v.trim().split_once(' ')) else {
+        return BasicAuth::Malformed;
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return BasicAuth::OtherScheme;
+    }
+    let Ok(decoded) = STANDARD.decode(encoded.trim()).map(Zeroizing::new) else {
+        return BasicAuth::Malformed;
+    };
+    match std::str::from_utf8(&decoded)
+        .ok()
+        .and_then(|t| t.split_once(':'))
+    {
+        Some((user, password)) => {
+            BasicAuth::Credentials(user.to_owned(), Zeroizing::new(password.to_owned()))
+        }
+        None => BasicAuth::Malformed,
     }
 }
 

@@ -14,12 +14,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use super::no_store;
+use super::{basic_auth, no_store, BasicAuth};
 use crate::clients::{parse_scope, secret_matches};
 use crate::error::ApiError;
 use crate::keys::unix_now;
@@ -120,25 +118,20 @@ async fn authenticate(
     form: &Form,
 ) -> Result<Caller, ApiError> {
     let issuer = &state.settings().issuer;
-    let basic = match headers.get(header::AUTHORIZATION) {
-        None => None,
-        Some(value) => {
-            let malformed = || invalid_client(Some(AuthMethod::Basic), issuer);
-            let value = value.to_str().map_err(|_| malformed())?;
-            let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(malformed)?;
-            if !scheme.eq_ignore_ascii_case("basic") {
-                return Err(malformed());
-            }
-            let decoded = Zeroizing::new(STANDARD.decode(encoded.trim()).map_err(|_| malformed())?);
-            let text = std::str::from_utf8(&decoded).map_err(|_| malformed())?;
-            let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+    let basic = match basic_auth(headers) {
+        BasicAuth::Absent => None,
+        BasicAuth::Credentials(id, secret) => {
+            // RFC 6749 §2.3.1: both parts are form-urlencoded inside Basic.
             let unescape = |s: &str| -> String {
                 form_urlencoded::parse(format!("v={s}").as_bytes())
                     .next()
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_default()
             };
-            Some((unescape(id), Zeroizing::new(unescape(secret))))
+            Some((unescape(&id), Zeroizing::new(unescape(&secret))))
+        }
+        BasicAuth::OtherScheme | BasicAuth::Malformed => {
+            return Err(invalid_client(Some(AuthMethod::Basic), issuer))
         }
     };
     let posted = form.get("client_secret");

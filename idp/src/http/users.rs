@@ -5,18 +5,16 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Extension;
 use axum::{Json, Router};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{no_store, parse_json, ApiJson};
+use super::{basic_auth, no_store, parse_json, ApiJson, BasicAuth};
 use crate::error::ApiError;
 use crate::keys::unix_now;
 use crate::passwords::{validate_password, PasswordError};
@@ -174,26 +172,14 @@ fn invalid_credentials(state: &AppState) -> ApiError {
 /// Reads `Authorization: Basic`, if present. A malformed one is a 400, not
 /// a fallback to the body.
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, Zeroizing<String>)>, ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let malformed = || ApiError::invalid_request("malformed Basic credentials");
-    let value = value.to_str().map_err(|_| malformed())?;
-    let Some((scheme, encoded)) = value.trim().split_once(' ') else {
-        return Err(malformed());
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(ApiError::invalid_request(
+    match basic_auth(headers) {
+        BasicAuth::Absent => Ok(None),
+        BasicAuth::Credentials(email, password) => Ok(Some((email, password))),
+        BasicAuth::OtherScheme => Err(ApiError::invalid_request(
             "only Basic credentials are accepted here",
-        ));
+        )),
+        BasicAuth::Malformed => Err(ApiError::invalid_request("malformed Basic credentials")),
     }
-    let decoded = Zeroizing::new(STANDARD.decode(encoded.trim()).map_err(|_| malformed())?);
-    let text = std::str::from_utf8(&decoded).map_err(|_| malformed())?;
-    let (email, password) = text.split_once(':').ok_or_else(malformed)?;
-    Ok(Some((
-        email.to_owned(),
-        Zeroizing::new(password.to_owned()),
-    )))
 }
 
 fn password_error(e: PasswordError) -> ApiError {
