@@ -8,11 +8,16 @@
 
 use subtle::ConstantTimeEq;
 
-use crate::sessions::{digest, random_secret, LOGIN_CLIENT_ID};
+use crate::scope::parse_scope;
+use crate::secret::{digest, random_secret, Secret};
 use crate::store::{ClientRow, Store, StoreError};
 
 /// The scope that grants the registry and key administration.
 pub const ADMIN_SCOPE: &str = "admin";
+
+/// The `client_id` of tokens issued by `/login` (the IdP's own first-party
+/// login, not a registered client).
+pub const LOGIN_CLIENT_ID: &str = "login";
 
 /// Why a registration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -34,13 +39,14 @@ pub enum RegistryError {
     Store(StoreError),
 }
 
-/// A registration, with the secret that is shown this once.
+/// A registration, with the secret that is shown this once (its `Debug`
+/// does not show it).
 #[derive(Debug)]
 pub struct Registered {
     /// The client id.
     pub client_id: String,
     /// The secret, in clear, for the caller to hand over.
-    pub client_secret: String,
+    pub client_secret: Secret,
     /// Normalized scopes.
     pub scope: String,
     /// Admin flag.
@@ -58,49 +64,33 @@ pub fn valid_client_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
 }
 
-/// Splits and checks a scope string (RFC 6749 §3.3), removing duplicates.
-pub fn parse_scope(scope: &str) -> Result<Vec<String>, RegistryError> {
-    let mut out: Vec<String> = Vec::new();
-    for token in scope.split(' ').filter(|t| !t.is_empty()) {
-        let ok = token
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-        if !ok {
-            return Err(RegistryError::BadScope);
-        }
-        if !out.iter().any(|t| t == token) {
-            out.push(token.to_owned());
-        }
-    }
-    Ok(out)
-}
-
-/// Registers a client. `admin` adds the `admin` scope.
+/// Registers a client at `now`. `admin` adds the `admin` scope.
 pub async fn register(
     store: &Store,
     client_id: &str,
     scope: &str,
     admin: bool,
-    now: i64,
+    now: u64,
 ) -> Result<Registered, RegistryError> {
     if !valid_client_id(client_id) {
         return Err(RegistryError::BadId);
     }
-    let mut scopes = parse_scope(scope)?;
+    let mut scopes = parse_scope(scope).map_err(|_| RegistryError::BadScope)?;
     let admin = admin || scopes.iter().any(|s| s == ADMIN_SCOPE);
     if admin && !scopes.iter().any(|s| s == ADMIN_SCOPE) {
         scopes.push(ADMIN_SCOPE.to_owned());
     }
     let scope = scopes.join(" ");
     let secret = random_secret();
+    let row = ClientRow {
+        client_id: client_id.to_owned(),
+        secret_hash: digest(secret.expose()),
+        scope: scope.clone(),
+        admin,
+        created_at: now,
+    };
     store
-        .insert_client(ClientRow {
-            client_id: client_id.to_owned(),
-            secret_hash: digest(&secret),
-            scope: scope.clone(),
-            admin,
-            created_at: now,
-        })
+        .run(move |db| db.insert_client(&row))
         .await
         .map_err(|e| match e {
             StoreError::Conflict => RegistryError::Taken,
@@ -140,30 +130,19 @@ mod tests {
     }
 
     #[test]
-    fn scopes_are_rfc6749_tokens_deduplicated() {
-        assert_eq!(
-            parse_scope("api:read  api:write api:read").expect("valid"),
-            ["api:read", "api:write"]
-        );
-        assert!(parse_scope("quote\"d").is_err());
-        assert!(parse_scope("back\\slash").is_err());
-        assert!(parse_scope("tab\tbed").is_err());
-        assert!(parse_scope("").expect("empty is fine").is_empty());
-    }
-
-    #[test]
     fn secrets_are_compared_by_digest() {
         let secret = random_secret();
+        let secret = secret.expose();
         assert!(secret.len() >= 43, "256 bits in base64url");
         let client = ClientRow {
             client_id: "c".into(),
-            secret_hash: digest(&secret),
+            secret_hash: digest(secret),
             scope: String::new(),
             admin: false,
             created_at: 0,
         };
-        assert!(secret_matches(&client, &secret));
-        assert!(!secret_matches(&client, &random_secret()));
+        assert!(secret_matches(&client, secret));
+        assert!(!secret_matches(&client, random_secret().expose()));
         assert!(!secret_matches(&client, ""));
     }
 }

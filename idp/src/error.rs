@@ -1,187 +1,292 @@
-//! The one error type of the HTTP API, and its JSON shape.
+//! The one error type of the IdP: every way a request can fail, each with
+//! its HTTP status and its error code.
 //!
-//! Every error leaves as `{"error": CODE, "error_description": TEXT}` with a
-//! fitting status. Descriptions are written for the caller and never carry a
-//! password, token, secret or key. Internal failures are logged with their
-//! cause and answered with a generic description.
+//! Domain modules (sessions, clients, keys, passwords, the store) have
+//! errors of their own and convert into [`Error`] through the `From` impls
+//! here; `http/error.rs` turns an [`Error`] into the JSON answer
+//! `{"error": CODE, "error_description": TEXT}` in one place. Descriptions
+//! are written for the caller and never carry a password, token, secret or
+//! key. Internal failures are logged with their cause when they are
+//! converted, and answered with a generic description.
 
 use std::borrow::Cow;
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde::Serialize;
+use http::StatusCode;
 
+use crate::clients::RegistryError;
+use crate::passwords::PasswordError;
+use crate::scope::ScopeError;
+use crate::signing_keys::KeyManagerError;
 use crate::store::StoreError;
+use crate::tokens::SignError;
 
-/// An error answer.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    description: Cow<'static, str>,
-    www_authenticate: Option<String>,
-    retry_after: Option<u64>,
+/// Why a request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// 400 `invalid_request`: a malformed, missing or repeated parameter.
+    #[error("{0}")]
+    InvalidRequest(Cow<'static, str>),
+    /// 415 `invalid_request`: the body is not of the expected type.
+    #[error("expected Content-Type: {0}")]
+    UnsupportedMediaType(&'static str),
+    /// 413 `invalid_request`: the body is larger than this many bytes.
+    #[error("the body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// 401 `invalid_client` (RFC 6749 §5.2); with a `Basic` challenge in
+    /// this realm when the client tried (or may try) HTTP Basic.
+    #[error("client authentication failed")]
+    InvalidClient {
+        /// The realm of the `WWW-Authenticate: Basic` challenge, if any.
+        basic_realm: Option<String>,
+    },
+    /// 400 `invalid_grant`: a refresh token (or other grant) that is not good.
+    #[error("{0}")]
+    InvalidGrant(Cow<'static, str>),
+    /// 400 `invalid_scope`.
+    #[error("{0}")]
+    InvalidScope(Cow<'static, str>),
+    /// 400 `unsupported_grant_type`.
+    #[error("grant_type must be client_credentials or refresh_token")]
+    UnsupportedGrantType,
+    /// 401 `invalid_credentials`, alike for an unknown email and a wrong
+    /// password, with a `Basic` challenge in this realm.
+    #[error("email or password is incorrect")]
+    InvalidCredentials {
+        /// The realm of the challenge: the issuer.
+        realm: String,
+    },
+    /// 429 `too_many_attempts`, with `Retry-After`.
+    #[error("too many login attempts; retry in {retry_after} s")]
+    TooManyAttempts {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// 409 `email_taken`.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// 409 `client_exists`.
+    #[error("a client with this id already exists")]
+    ClientExists,
+    /// 409 `rotation_refused`, saying why.
+    #[error("{0}")]
+    RotationRefused(String),
+    /// 404 `not_found`.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// 405 `method_not_allowed`.
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
+    /// 408 `request_timeout`.
+    #[error("the request took too long")]
+    RequestTimeout,
+    /// 503 `temporarily_unavailable`, with `Retry-After: 1`.
+    #[error("{0}")]
+    Unavailable(Cow<'static, str>),
+    /// 500 `server_error`; the cause was logged when the error was made.
+    #[error("the server failed to handle the request")]
+    Internal,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    error_description: &'a str,
-}
-
-impl ApiError {
-    /// An error with any status and code.
-    pub fn new(
-        status: StatusCode,
-        code: &'static str,
-        description: impl Into<Cow<'static, str>>,
-    ) -> Self {
-        Self {
-            status,
-            code,
-            description: description.into(),
-            www_authenticate: None,
-            retry_after: None,
-        }
-    }
-
+impl Error {
     /// 400 `invalid_request`.
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+        Self::InvalidRequest(description.into())
     }
 
-    /// 500 `server_error`, logging `cause`.
+    /// 400 `invalid_grant`.
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidGrant(description.into())
+    }
+
+    /// 400 `invalid_scope`.
+    pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidScope(description.into())
+    }
+
+    /// 500, logging `cause` (which must hold no secret).
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "the server failed to handle the request",
-        )
+        Self::Internal
     }
 
-    /// 503 `temporarily_unavailable`.
-    pub fn unavailable(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            description,
-        )
-    }
-
-    /// Adds a `WWW-Authenticate` challenge.
-    pub fn with_challenge(mut self, challenge: String) -> Self {
-        self.www_authenticate = Some(challenge);
-        self
-    }
-
-    /// Adds `Retry-After: seconds`.
-    pub fn with_retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds);
-        self
-    }
-
-    /// The status.
+    /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        match self {
+            Self::InvalidRequest(_)
+            | Self::InvalidGrant(_)
+            | Self::InvalidScope(_)
+            | Self::UnsupportedGrantType => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidClient { .. } | Self::InvalidCredentials { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::EmailTaken | Self::ClientExists | Self::RotationRefused(_) => {
+                StatusCode::CONFLICT
+            }
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
 
-    /// The error code.
+    /// The `error` code of the JSON body.
     pub fn code(&self) -> &'static str {
-        self.code
+        match self {
+            Self::InvalidRequest(_) | Self::UnsupportedMediaType(_) | Self::PayloadTooLarge(_) => {
+                "invalid_request"
+            }
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidCredentials { .. } => "invalid_credentials",
+            Self::TooManyAttempts { .. } => "too_many_attempts",
+            Self::EmailTaken => "email_taken",
+            Self::ClientExists => "client_exists",
+            Self::RotationRefused(_) => "rotation_refused",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
+            Self::Unavailable(_) => "temporarily_unavailable",
+            Self::Internal => "server_error",
+        }
     }
 
-    /// The description.
-    pub fn description(&self) -> &str {
-        &self.description
+    /// The `WWW-Authenticate` challenge, where the status asks for one.
+    pub fn challenge(&self) -> Option<String> {
+        match self {
+            Self::InvalidClient {
+                basic_realm: Some(realm),
+            } => Some(format!("Basic realm=\"{realm}\"")),
+            Self::InvalidCredentials { realm } => {
+                Some(format!("Basic realm=\"{realm}\", charset=\"UTF-8\""))
+            }
+            _ => None,
+        }
+    }
+
+    /// Seconds for `Retry-After`, where waiting helps.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooManyAttempts { retry_after } => Some(*retry_after),
+            Self::Unavailable(_) => Some(1),
+            _ => None,
+        }
     }
 }
 
-impl From<StoreError> for ApiError {
+impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Database(rusqlite::Error::SqliteFailure(f, _))
-                if f.code == rusqlite::ErrorCode::DatabaseBusy
-                    || f.code == rusqlite::ErrorCode::DatabaseLocked =>
-            {
-                tracing::warn!("database busy");
-                ApiError::unavailable("the database is busy, retry shortly")
-            }
             StoreError::Unavailable(reason) => {
                 tracing::warn!(%reason, "database unavailable");
-                ApiError::unavailable("the database is unavailable, retry shortly")
+                Self::Unavailable("the database is unavailable, retry shortly".into())
             }
-            other => ApiError::internal(&other),
+            other => Self::internal(&other),
         }
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(Body {
-                error: self.code,
-                error_description: &self.description,
-            }),
-        )
-            .into_response();
-        if let Some(challenge) = self
-            .www_authenticate
-            .and_then(|c| HeaderValue::try_from(c).ok())
-        {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, challenge);
+impl From<PasswordError> for Error {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::Busy => {
+                Self::Unavailable("too many logins in progress, retry shortly".into())
+            }
+            other => Self::internal(&other),
         }
-        let retry_after = self
-            .retry_after
-            .or((self.status == StatusCode::SERVICE_UNAVAILABLE).then_some(1));
-        if let Some(seconds) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
     }
 }
 
-/// Turns any error response that is not JSON (a 404 from routing, a 405, a
-/// 408 from the timeout layer, a 413 from the body limit) into the API's
-/// JSON error shape, so no endpoint ever answers with plain text or HTML.
-pub async fn json_errors(response: Response) -> Response {
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
-        return response;
-    }
-    let (code, description) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "no such endpoint"),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            ("method_not_allowed", "method not allowed on this endpoint")
-        }
-        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ("unsupported_media_type", "unsupported content type")
-        }
-        s if s.is_server_error() => ("server_error", "the server failed to handle the request"),
-        _ => ("invalid_request", "the request could not be handled"),
-    };
-    let (parts, _) = response.into_parts();
-    let mut fresh = ApiError::new(status, code, description).into_response();
-    for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
-        if let Some(v) = parts.headers.get(&name) {
-            fresh.headers_mut().insert(name, v.clone());
+impl From<RegistryError> for Error {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Taken => Self::ClientExists,
+            RegistryError::Store(e) => e.into(),
+            other => Self::invalid_request(other.to_string()),
         }
     }
-    fresh
+}
+
+impl From<KeyManagerError> for Error {
+    fn from(e: KeyManagerError) -> Self {
+        match e {
+            KeyManagerError::Rotation(why) => Self::RotationRefused(why.to_string()),
+            KeyManagerError::Store(e) => e.into(),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<ScopeError> for Error {
+    fn from(e: ScopeError) -> Self {
+        Self::invalid_scope(e.to_string())
+    }
+}
+
+impl From<SignError> for Error {
+    fn from(e: SignError) -> Self {
+        Self::internal(&e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_status_and_code() {
+        let cases = [
+            (Error::invalid_request("x"), 400, "invalid_request"),
+            (Error::UnsupportedMediaType("a/b"), 415, "invalid_request"),
+            (Error::PayloadTooLarge(1), 413, "invalid_request"),
+            (
+                Error::InvalidClient { basic_realm: None },
+                401,
+                "invalid_client",
+            ),
+            (Error::invalid_grant("x"), 400, "invalid_grant"),
+            (Error::invalid_scope("x"), 400, "invalid_scope"),
+            (Error::UnsupportedGrantType, 400, "unsupported_grant_type"),
+            (
+                Error::InvalidCredentials { realm: "r".into() },
+                401,
+                "invalid_credentials",
+            ),
+            (
+                Error::TooManyAttempts { retry_after: 3 },
+                429,
+                "too_many_attempts",
+            ),
+            (Error::EmailTaken, 409, "email_taken"),
+            (Error::ClientExists, 409, "client_exists"),
+            (Error::RotationRefused("x".into()), 409, "rotation_refused"),
+            (Error::NotFound("x"), 404, "not_found"),
+            (Error::MethodNotAllowed, 405, "method_not_allowed"),
+            (Error::RequestTimeout, 408, "request_timeout"),
+            (
+                Error::Unavailable("x".into()),
+                503,
+                "temporarily_unavailable",
+            ),
+            (Error::Internal, 500, "server_error"),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!((error.status().as_u16(), error.code()), (status, code));
+        }
+    }
+
+    #[test]
+    fn unavailable_databases_are_503_and_others_500_without_detail() {
+        let busy: Error = StoreError::Unavailable("pool timed out".into()).into();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.retry_after(), Some(1));
+        let broken: Error = StoreError::Backend("syntax error near users".into()).into();
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!broken.to_string().contains("users"));
+    }
 }

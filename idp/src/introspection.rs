@@ -7,10 +7,10 @@
 
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
-use crate::sessions::digest;
-use crate::store::db_seconds;
-use crate::AppState;
+use crate::clients::LOGIN_CLIENT_ID;
+use crate::error::Error;
+use crate::sessions;
+use crate::state::AppState;
 
 /// The claims of `token` if it is an access token this IdP issued and that
 /// is currently valid (signature, time, issuer, audience, not revoked).
@@ -24,13 +24,14 @@ pub async fn verify_access_token(
 
 /// RFC 7662 answer for `token`. Anything not currently valid is
 /// `{"active": false}`, with nothing else said about it.
-pub async fn introspect(state: &AppState, token: &str, now: u64) -> Result<Value, ApiError> {
+pub async fn introspect(state: &AppState, token: &str, now: u64) -> Result<Value, Error> {
     if let Some(claims) = verify_access_token(state, token, now).await {
         // A token of a deleted client is no longer honoured.
-        let client_live = claims.client_id == crate::sessions::LOGIN_CLIENT_ID
+        let client_id = claims.client_id.clone();
+        let client_live = client_id == LOGIN_CLIENT_ID
             || state
                 .store()
-                .client(claims.client_id.clone())
+                .run(move |db| db.client(&client_id))
                 .await?
                 .is_some();
         if client_live {
@@ -50,8 +51,7 @@ pub async fn introspect(state: &AppState, token: &str, now: u64) -> Result<Value
             }));
         }
     }
-    let now_i = db_seconds(now);
-    if let Some(session) = state.store().refresh_family(digest(token), now_i).await? {
+    if let Some(session) = sessions::find(state, token, now).await? {
         return Ok(json!({
             "active": true,
             "token_type": "refresh_token",

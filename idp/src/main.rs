@@ -8,11 +8,11 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = idp::config::Cli::parse();
+    let cli = idp::cli::Cli::parse();
     // The server logs its work; one-shot commands speak through stdout and
     // log only what goes wrong.
     let default_level = match cli.command {
-        idp::config::Command::Serve(_) => "info",
+        idp::cli::Command::Serve(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()

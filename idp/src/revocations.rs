@@ -21,9 +21,9 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use resource_server::{RevocationFeed, RevocationList, RevokedSession, RevokedToken};
 
-use crate::keys::unix_now;
-use crate::store::db_seconds;
+use crate::etag::strong_etag;
 use crate::store::{Store, StoreError};
+use crate::unix_now;
 
 /// The serialized feed.
 #[derive(Debug)]
@@ -81,8 +81,9 @@ impl Revocations {
     /// Revokes an access token until its expiry: durable first, then visible
     /// here at once and in the feed.
     pub async fn revoke(&self, jti: String, exp: u64) -> Result<(), StoreError> {
+        let now = unix_now();
         self.store
-            .revoke_access_token(jti, db_seconds(exp), db_seconds(unix_now()))
+            .run(move |db| db.revoke_access_token(&jti, exp, now))
             .await?;
         // The rebuild reloads the list from the database, this token included.
         self.rebuild().await
@@ -92,14 +93,19 @@ impl Revocations {
     /// access token carrying its `sid` is refused here at once and by
     /// resource servers at their next poll.
     pub async fn end_session(&self, session: String) -> Result<(), StoreError> {
-        let now = db_seconds(unix_now());
-        self.store.revoke_family(session, now).await?;
+        let now = unix_now();
+        self.store
+            .run(move |db| db.revoke_family(&session, now))
+            .await?;
         self.rebuild().await
     }
 
     /// Rebuilds if another process revoked something or an entry expired.
     pub async fn refresh_if_stale(&self) -> Result<(), StoreError> {
-        let version = self.store.change_counter("revocations").await?;
+        let version = self
+            .store
+            .run(|db| db.change_counter("revocations"))
+            .await?;
         let feed = self.feed.load();
         let expired = feed.next_expiry.is_some_and(|exp| exp <= unix_now());
         if version != feed.version || expired {
@@ -109,25 +115,31 @@ impl Revocations {
     }
 
     async fn rebuild(&self) -> Result<(), StoreError> {
-        let version = self.store.change_counter("revocations").await?;
-        let now = db_seconds(unix_now());
-        let live = self.store.live_revocations(now).await?;
+        let now = unix_now();
+        let since = now.saturating_sub(self.access_ttl);
+        // One trip to the database: the counter first, so a revocation
+        // racing with this read is seen again at the next poll, not lost.
+        let (version, live, ended) = self
+            .store
+            .run(move |db| {
+                let version = db.change_counter("revocations")?;
+                let live = db.live_revocations(now)?;
+                let ended = db.sessions_revoked_since(since)?;
+                Ok((version, live, ended))
+            })
+            .await?;
         let revoked: Vec<RevokedToken> = live
             .into_iter()
             .map(|r| RevokedToken {
                 jti: r.jti,
-                exp: u64::try_from(r.exp).unwrap_or(0),
+                exp: r.exp,
             })
             .collect();
-        let ttl = db_seconds(self.access_ttl);
-        let sessions: Vec<RevokedSession> = self
-            .store
-            .sessions_revoked_since(now.saturating_sub(ttl))
-            .await?
+        let sessions: Vec<RevokedSession> = ended
             .into_iter()
-            .map(|(sid, revoked_at)| RevokedSession {
-                sid,
-                exp: u64::try_from(revoked_at.saturating_add(ttl)).unwrap_or(0),
+            .map(|s| RevokedSession {
+                sid: s.family_id,
+                exp: s.revoked_at.saturating_add(self.access_ttl),
             })
             .collect();
         self.list.replace_all(
@@ -140,7 +152,7 @@ impl Revocations {
             .chain(sessions.iter().map(|s| s.exp))
             .min();
         let body = serde_json::to_vec(&RevocationFeed { revoked, sessions }).unwrap_or_default();
-        let etag = crate::strong_etag(&body);
+        let etag = strong_etag(&body);
         self.feed.store(Arc::new(FeedSnapshot {
             body: body.into(),
             etag,

@@ -1,35 +1,19 @@
-//! Login sessions: an access token plus a refresh-token family.
+//! Login sessions: an access token plus a refresh-token family, and the
+//! refresh flow that keeps one going.
 //!
 //! Refresh tokens are 256-bit random strings handed out once; only their
 //! SHA-256 digest is stored, so a copy of the database cannot be replayed.
+//! Each use rotates the token; presenting a used one again revokes the
+//! whole session (the rules are `store::refresh_policy`).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
-
-use crate::error::ApiError;
-use crate::store::db_seconds;
-use crate::store::{RefreshRow, UserRow};
+use crate::clients::LOGIN_CLIENT_ID;
+use crate::error::Error;
+use crate::metrics;
+use crate::scope::granted_scope;
+use crate::secret::{digest, random_secret};
+use crate::state::AppState;
+use crate::store::{PresentedRefresh, RefreshOutcome, RefreshRow, UserRow};
 use crate::tokens::{Subject, TokenResponse};
-use crate::AppState;
-
-/// The `client_id` of tokens issued by `/login` (the IdP's own first-party
-/// login, not a registered client).
-pub const LOGIN_CLIENT_ID: &str = "login";
-
-/// A fresh opaque secret (refresh token, client secret): 32 random bytes,
-/// base64url.
-pub fn random_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// SHA-256 of a high-entropy secret, as stored.
-pub fn digest(secret: &str) -> Vec<u8> {
-    Sha256::digest(secret.as_bytes()).to_vec()
-}
 
 /// The scopes a user's tokens carry: `profile` plus what they were granted.
 pub fn user_scope(user: &UserRow) -> String {
@@ -44,34 +28,114 @@ pub fn user_scope(user: &UserRow) -> String {
 
 /// Opens a session for `user`: a new refresh-token family and its first
 /// access token.
-pub async fn open(state: &AppState, user: &UserRow, now: u64) -> Result<TokenResponse, ApiError> {
+pub async fn open(state: &AppState, user: &UserRow, now: u64) -> Result<TokenResponse, Error> {
     let family_id = uuid::Uuid::new_v4().to_string();
     let scope = user_scope(user);
     let refresh = random_secret();
-    let now_i = db_seconds(now);
-    let ttl = db_seconds(state.settings().refresh_ttl);
+    let row = RefreshRow {
+        family_id: family_id.clone(),
+        user_id: user.id.clone(),
+        client_id: LOGIN_CLIENT_ID.to_owned(),
+        scope: scope.clone(),
+        expires_at: now.saturating_add(state.settings().refresh_ttl),
+    };
+    let hash = digest(refresh.expose());
     state
         .store()
-        .insert_refresh(
-            digest(&refresh),
-            RefreshRow {
-                family_id: family_id.clone(),
-                user_id: user.id.clone(),
-                client_id: LOGIN_CLIENT_ID.to_owned(),
-                scope: scope.clone(),
-                expires_at: now_i.saturating_add(ttl),
-            },
-            now_i,
-        )
+        .run(move |db| db.insert_refresh(&hash, &row, now))
         .await?;
     let issued = state
         .tokens()
-        .issue(subject(user, family_id), LOGIN_CLIENT_ID, &scope, now)
-        .map_err(|e| ApiError::internal(&e))?;
+        .issue(subject(user, family_id), LOGIN_CLIENT_ID, &scope, now)?;
     Ok(TokenResponse::new(
-        &issued,
+        issued,
         state.tokens().ttl(),
         Some(refresh),
+    ))
+}
+
+/// The live session a refresh token belongs to, without using the token.
+pub async fn find(
+    state: &AppState,
+    refresh_token: &str,
+    now: u64,
+) -> Result<Option<RefreshRow>, Error> {
+    let hash = digest(refresh_token);
+    Ok(state
+        .store()
+        .run(move |db| db.refresh_family(&hash, now))
+        .await?)
+}
+
+/// Uses the refresh token `presented` on behalf of `client_id` (`None`:
+/// the IdP's own login sessions, presented without client credentials),
+/// narrowing the scope to `requested` if given, at `now`.
+///
+/// A requested scope is checked before the token is used, so asking for
+/// too much does not cost the client its session. A replayed token ends
+/// the session and publishes that before answering.
+pub async fn refresh(
+    state: &AppState,
+    client_id: Option<&str>,
+    presented: &str,
+    requested: Option<&str>,
+    now: u64,
+) -> Result<TokenResponse, Error> {
+    if let Some(live) = find(state, presented, now).await? {
+        granted_scope(requested, &live.scope)?;
+    }
+    let successor = random_secret();
+    let use_it = PresentedRefresh {
+        token_hash: digest(presented),
+        client_id: client_id.unwrap_or(LOGIN_CLIENT_ID).to_owned(),
+        successor_hash: digest(successor.expose()),
+        now,
+        successor_expires_at: now.saturating_add(state.settings().refresh_ttl),
+    };
+    let outcome = state.store().run(move |db| db.use_refresh(&use_it)).await?;
+    let session = match outcome {
+        RefreshOutcome::Rotated(session) => session,
+        RefreshOutcome::Reused { family_id } => {
+            metrics::inc(&state.metrics().refresh_reuse);
+            tracing::warn!(session = %family_id, "refresh token reused: session revoked");
+            // The store ended the session; publish it before answering.
+            state.revocations().refresh_if_stale().await?;
+            return Err(Error::invalid_grant(
+                "refresh token was already used; the session has been revoked",
+            ));
+        }
+        RefreshOutcome::Invalid => {
+            return Err(Error::invalid_grant(
+                "refresh token is invalid, expired or revoked",
+            ))
+        }
+        RefreshOutcome::WrongClient => {
+            return Err(match client_id {
+                None => Error::InvalidClient {
+                    basic_realm: Some(state.settings().issuer.clone()),
+                },
+                Some(_) => Error::invalid_grant("refresh token was issued to another client"),
+            })
+        }
+    };
+    // A narrower scope may be asked for; never a wider one. The session
+    // keeps its full scope for later refreshes.
+    let scope = granted_scope(requested, &session.scope)?;
+    let user_id = session.user_id.clone();
+    let Some(user) = state.store().run(move |db| db.user_by_id(&user_id)).await? else {
+        return Err(Error::invalid_grant("the account no longer exists"));
+    };
+    let issued = state.tokens().issue(
+        subject(&user, session.family_id.clone()),
+        &session.client_id,
+        &scope,
+        now,
+    )?;
+    metrics::inc(&state.metrics().refreshed_tokens);
+    Ok(TokenResponse::new(
+        issued,
+        state.tokens().ttl(),
+        Some(successor),
     ))
 }
 

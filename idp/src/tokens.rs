@@ -11,7 +11,8 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, Header};
 use serde::Serialize;
 
-use crate::keys::KeyManager;
+use crate::secret::Secret;
+use crate::signing_keys::KeyManager;
 
 /// The `typ` header of RFC 9068 access tokens.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -20,11 +21,12 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// deserialize, so issuer and validators cannot drift apart.
 pub type AccessClaims = resource_server::Claims;
 
-/// The token endpoint's success answer (RFC 6749 §5.1).
+/// The token endpoint's success answer (RFC 6749 §5.1). Its `Debug` shows
+/// no token.
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenResponse {
     /// The JWT.
-    pub access_token: String,
+    pub access_token: Secret,
     /// Always `Bearer`.
     pub token_type: &'static str,
     /// Seconds until `exp`.
@@ -33,17 +35,17 @@ pub struct TokenResponse {
     pub scope: String,
     /// Opaque refresh token, for user sessions.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
 }
 
 impl TokenResponse {
     /// The answer for an issued token.
-    pub fn new(issued: &Issued, ttl: u64, refresh_token: Option<String>) -> Self {
+    pub fn new(issued: Issued, ttl: u64, refresh_token: Option<Secret>) -> Self {
         Self {
-            access_token: issued.token.clone(),
+            access_token: issued.token,
             token_type: "Bearer",
             expires_in: ttl,
-            scope: issued.claims.scope.clone(),
+            scope: issued.claims.scope,
             refresh_token,
         }
     }
@@ -81,11 +83,12 @@ pub struct TokenIssuer {
     keys: Arc<KeyManager>,
 }
 
-/// A freshly signed token and what it says.
+/// A freshly signed token and what it says. Its `Debug` shows the claims,
+/// never the token.
 #[derive(Debug)]
 pub struct Issued {
     /// The compact JWT.
-    pub token: String,
+    pub token: Secret,
     /// Its claims.
     pub claims: AccessClaims,
 }
@@ -145,7 +148,10 @@ impl TokenIssuer {
         };
         let token =
             jsonwebtoken::encode(&header, &claims, &ring.encoding_key).map_err(|_| SignError)?;
-        Ok(Issued { token, claims })
+        Ok(Issued {
+            token: Secret::new(token),
+            claims,
+        })
     }
 }
 

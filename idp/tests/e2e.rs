@@ -331,7 +331,7 @@ async fn rotating_three_times_under_load_fails_no_call() {
     ))
     .await;
     assert!(
-        idp::keys::unix_now() < second_prunable,
+        idp::unix_now() < second_prunable,
         "test too slow to separate the two"
     );
     let out = prune();

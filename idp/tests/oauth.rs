@@ -368,7 +368,7 @@ async fn logout_revokes_the_token_and_its_session_and_feeds_it_out() {
     assert_eq!(body["sessions"][0]["sid"], claims["sid"]);
     let session_exp = body["sessions"][0]["exp"].as_u64().expect("exp");
     assert!(session_exp >= claims["exp"].as_u64().expect("exp"));
-    assert!(session_exp <= idp::keys::unix_now() + 900);
+    assert!(session_exp <= idp::unix_now() + 900);
 }
 
 #[tokio::test]

@@ -22,114 +22,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::postgres::PgDatabase;
 use common::{error_code, jwt_part, TestIdp};
-use idp::store::{KeyChange, Store, StoreError, StoredKey};
-use idp::DbLocation;
-use keys::rotation::{KeyRecord, KeyState, RotationPolicy};
+use idp::store::{Store, StoreError};
 use serde_json::Value;
 
 const PASSWORD: &str = "correct horse battery";
-
-/// A fresh database on the test server, dropped (with its connections) when
-/// this goes out of scope.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    /// Creates the database, or returns `None` after saying so when no test
-    /// server is configured.
-    async fn create() -> Option<Self> {
-        let Ok(admin_url) = std::env::var("IDP_TEST_POSTGRES_URL") else {
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                use std::io::Write as _;
-                // Straight to stderr: the test harness does not capture
-                // this, so the skip shows in a plain `cargo test`.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "idp/tests/postgres.rs: IDP_TEST_POSTGRES_URL is not set, the PostgreSQL \
-                     tests were skipped (.ci/run starts a server and sets it)"
-                );
-            });
-            return None;
-        };
-        let name = format!("idp_test_{}", uuid::Uuid::new_v4().simple());
-        let url = with_dbname(&admin_url, &name);
-        let statement = format!("CREATE DATABASE {name}");
-        admin(&admin_url, statement).await;
-        Some(Self {
-            admin_url,
-            name,
-            url,
-        })
-    }
-
-    fn location(&self) -> DbLocation {
-        DbLocation::parse(&self.url).expect("test URL")
-    }
-
-    /// Opens a store of its own (a pool of its own) on this database.
-    async fn open_store(&self) -> Result<Store, StoreError> {
-        let location = self.location();
-        tokio::task::spawn_blocking(move || Store::open(&location))
-            .await
-            .expect("open task")
-    }
-
-    /// Runs SQL on the test server as the superuser, outside this database.
-    async fn admin(&self, statement: String) {
-        admin(&self.admin_url, statement).await;
-    }
-
-    /// Runs SQL inside this database as the superuser.
-    async fn execute(&self, statement: &str) {
-        admin(&self.url, statement.to_owned()).await;
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Its own thread: the sync client must not run on the async runtime.
-        let dropped = std::thread::spawn(move || {
-            let mut client = postgres::Client::connect(&admin_url, postgres::NoTls)?;
-            client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test database {}", self.name);
-        }
-    }
-}
-
-/// `url` with its database name replaced.
-fn with_dbname(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority_start = base.find("://").expect("URL scheme") + 3;
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-async fn admin(url: &str, statement: String) {
-    let url = url.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("test server");
-        client.batch_execute(&statement).expect("admin statement");
-    })
-    .await
-    .expect("admin task");
-}
 
 /// An IdP on the database, noticing other instances' changes every second.
 /// Instances behind one name share an issuer, as a deployment's would.
@@ -559,114 +457,14 @@ async fn cli_commands_work_on_a_postgres_url() {
     assert!(ok && out.contains("nothing to prune"), "{out}");
 }
 
-fn fake_key(kid: &str, state: KeyState, created_at: u64) -> StoredKey {
-    StoredKey {
-        record: KeyRecord {
-            kid: kid.to_owned(),
-            state,
-            created_at,
-            activated_at: (state == KeyState::Current).then_some(created_at),
-            retired_at: None,
-        },
-        private_key: zeroize::Zeroizing::new(b"not a real key".to_vec()),
-        encrypted: false,
-        public_jwk: "{}".into(),
-        bits: 2048,
-    }
-}
-
-fn count(keys: &[StoredKey], state: KeyState) -> usize {
-    keys.iter().filter(|k| k.record.state == state).count()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn instances_racing_on_one_database_create_one_key_set_and_rotate_once() {
-    let Some(db) = PgDatabase::create().await else {
-        return;
-    };
-    // Separate stores: separate pools, as separate processes have.
-    let mut stores = Vec::new();
-    for _ in 0..4 {
-        stores.push(db.open_store().await.expect("open"));
-    }
-
-    let ensured = futures_join(stores.iter().enumerate().map(|(i, store)| {
-        let store = store.clone();
-        async move {
-            store
-                .ensure_keys(
-                    fake_key(&format!("current-{i}"), KeyState::Current, 0),
-                    fake_key(&format!("next-{i}"), KeyState::Next, 0),
-                )
-                .await
-                .expect("ensure")
-        }
-    }))
-    .await;
-    assert_eq!(ensured.iter().sum::<usize>(), 2, "{ensured:?}");
-    let keys = stores[0].list_keys().await.expect("list");
-    assert_eq!(
-        (
-            count(&keys, KeyState::Current),
-            count(&keys, KeyState::Next)
-        ),
-        (1, 1)
-    );
-
-    // The next key is old enough at t=1000; the one a rotation adds is not,
-    // so of eight rotations at once exactly one may promote.
-    let policy = RotationPolicy {
-        access_ttl: 60,
-        jwks_max_age: 300,
-        margin: 0,
-    };
-    let changes = futures_join((0..8).map(|i| {
-        let store = stores[i % stores.len()].clone();
-        async move {
-            store
-                .rotate_keys(
-                    policy,
-                    1000,
-                    false,
-                    fake_key(&format!("new-{i}"), KeyState::Next, 1000),
-                )
-                .await
-                .expect("rotate")
-        }
-    }))
-    .await;
-    let rotated = changes
-        .iter()
-        .filter(|c| matches!(c, KeyChange::Rotated(_)))
-        .count();
-    assert_eq!(rotated, 1, "{changes:?}");
-    let keys = stores[1].list_keys().await.expect("list");
-    assert_eq!(
-        (
-            count(&keys, KeyState::Current),
-            count(&keys, KeyState::Next),
-            count(&keys, KeyState::Retired)
-        ),
-        (1, 1, 1)
-    );
-
-    // Pruning at once from everywhere removes the retired key once.
-    let pruned = futures_join(stores.iter().map(|store| {
-        let store = store.clone();
-        async move { store.prune_keys(policy, 100_000).await.expect("prune") }
-    }))
-    .await;
-    assert_eq!(pruned.iter().map(Vec::len).sum::<usize>(), 1, "{pruned:?}");
-}
-
 /// Runs the futures concurrently (on their own tasks) and collects results.
 async fn futures_join<T: Send + 'static>(
     futures: impl Iterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
 ) -> Vec<T> {
-    let tasks: Vec<_> = futures.map(tokio::spawn).collect();
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
     let mut results = Vec::new();
-    for task in tasks {
-        results.push(task.await.expect("task"));
+    for handle in handles {
+        results.push(handle.await.expect("task"));
     }
     results
 }

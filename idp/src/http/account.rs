@@ -2,14 +2,13 @@
 //! (OpenID Connect Core §5.3) and `/logout`.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use resource_server::{require_scope, Claims};
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
-use crate::AppState;
+use crate::error::Error;
+use crate::state::AppState;
 
 /// Routes that need a valid bearer token; the caller adds the layer.
 pub fn router() -> Router<AppState> {
@@ -25,14 +24,11 @@ pub fn router() -> Router<AppState> {
 
 /// The user's profile, read from the database (not the token), so a
 /// changed name shows at once.
-async fn userinfo(State(state): State<AppState>, claims: Claims) -> Result<Json<Value>, ApiError> {
-    let user = state.store().user_by_id(claims.sub.clone()).await?;
+async fn userinfo(State(state): State<AppState>, claims: Claims) -> Result<Json<Value>, Error> {
+    let sub = claims.sub.clone();
+    let user = state.store().run(move |db| db.user_by_id(&sub)).await?;
     let Some(user) = user else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "the token's subject is not a user",
-        ));
+        return Err(Error::NotFound("the token's subject is not a user"));
     };
     Ok(Json(json!({
         "sub": user.id,
@@ -43,7 +39,7 @@ async fn userinfo(State(state): State<AppState>, claims: Claims) -> Result<Json<
 
 /// Revokes the presented access token everywhere (through the revocation
 /// feed) and ends its login session, so its refresh token stops working.
-async fn logout(State(state): State<AppState>, claims: Claims) -> Result<Json<Value>, ApiError> {
+async fn logout(State(state): State<AppState>, claims: Claims) -> Result<Json<Value>, Error> {
     state
         .revocations()
         .revoke(claims.jti.clone(), claims.exp)

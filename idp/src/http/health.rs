@@ -7,8 +7,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
-use crate::AppState;
+use crate::error::Error;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,12 +38,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// The database answers and a signing key is loaded.
-async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Error> {
     state
         .store()
-        .ping()
+        .run(|db| db.ping())
         .await
-        .map_err(|_| ApiError::unavailable("the database does not answer"))?;
+        .map_err(|_| Error::Unavailable("the database does not answer".into()))?;
     let ring = state.keys().ring();
     Ok(Json(json!({
         "status": "ready",

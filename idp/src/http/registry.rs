@@ -9,13 +9,13 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::extract::{parse_json, ApiJson};
 use super::no_store;
-use super::ApiJson;
-use crate::clients::{self, RegistryError};
-use crate::error::ApiError;
-use crate::keys::{unix_now, KeyManagerError};
-use crate::store::db_seconds;
-use crate::AppState;
+use crate::clients;
+use crate::error::Error;
+use crate::state::AppState;
+use crate::store::ClientRow;
+use crate::unix_now;
 
 /// Routes that need scope `admin`; the caller adds the bearer layer.
 pub fn router() -> Router<AppState> {
@@ -41,18 +41,15 @@ struct NewClient {
 async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewClient>,
-) -> Result<Response, ApiError> {
-    let now = db_seconds(unix_now());
-    let registered =
-        clients::register(state.store(), &body.client_id, &body.scope, body.admin, now)
-            .await
-            .map_err(|e| match e {
-                RegistryError::Taken => {
-                    ApiError::new(StatusCode::CONFLICT, "client_exists", e.to_string())
-                }
-                RegistryError::Store(e) => e.into(),
-                other => ApiError::invalid_request(other.to_string()),
-            })?;
+) -> Result<Response, Error> {
+    let registered = clients::register(
+        state.store(),
+        &body.client_id,
+        &body.scope,
+        body.admin,
+        unix_now(),
+    )
+    .await?;
     tracing::info!(client = %registered.client_id, admin = registered.admin, "client registered");
     let mut response = no_store(Json(json!({
         "client_id": registered.client_id,
@@ -64,7 +61,7 @@ async fn create(
     Ok(response)
 }
 
-fn describe(c: &crate::store::ClientRow) -> Value {
+fn describe(c: &ClientRow) -> Value {
     json!({
         "client_id": c.client_id,
         "scope": c.scope,
@@ -74,34 +71,35 @@ fn describe(c: &crate::store::ClientRow) -> Value {
 }
 
 /// `GET /clients`.
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let clients = state.store().list_clients().await?;
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, Error> {
+    let clients = state.store().run(|db| db.list_clients()).await?;
     Ok(Json(
         json!({"clients": clients.iter().map(describe).collect::<Vec<_>>()}),
     ))
 }
 
-fn no_such_client() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such client")
-}
+const NO_SUCH_CLIENT: Error = Error::NotFound("no such client");
 
 /// `GET /clients/{id}`.
-async fn show(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let client = state.store().client(id).await?.ok_or_else(no_such_client)?;
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+    let client = state
+        .store()
+        .run(move |db| db.client(&id))
+        .await?
+        .ok_or(NO_SUCH_CLIENT)?;
     Ok(Json(describe(&client)))
 }
 
 /// `DELETE /clients/{id}`: 204; the client can no longer obtain tokens, and
 /// introspection stops vouching for the ones it holds.
-async fn remove(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    if !state.store().delete_client(id.clone()).await? {
-        return Err(no_such_client());
+async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
+    let client_id = id.clone();
+    if !state
+        .store()
+        .run(move |db| db.delete_client(&client_id))
+        .await?
+    {
+        return Err(NO_SUCH_CLIENT);
     }
     tracing::info!(client = %id, "client deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -118,22 +116,13 @@ async fn rotate(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, Error> {
     let request: RotateRequest = if body.is_empty() {
         RotateRequest::default()
     } else {
-        super::parse_json(&headers, &body)?
+        parse_json(&headers, &body)?
     };
-    let plan = state
-        .keys()
-        .rotate(request.force)
-        .await
-        .map_err(|e| match e {
-            KeyManagerError::Rotation(why) => {
-                ApiError::new(StatusCode::CONFLICT, "rotation_refused", why.to_string())
-            }
-            other => ApiError::internal(&other),
-        })?;
+    let plan = state.keys().rotate(request.force).await?;
     Ok(Json(json!({
         "promoted": plan.promote,
         "retired": plan.retire,
@@ -142,28 +131,20 @@ async fn rotate(
 }
 
 /// `POST /admin/keys/prune`: removes retired keys past their grace period.
-async fn prune(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let pruned = state
-        .keys()
-        .prune()
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+async fn prune(State(state): State<AppState>) -> Result<Json<Value>, Error> {
+    let pruned = state.keys().prune().await?;
     Ok(Json(
         json!({"pruned": pruned, "keys": key_list(&state).await?}),
     ))
 }
 
 /// `GET /admin/keys`: every key with its state and dates (no key material).
-async fn list_keys(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn list_keys(State(state): State<AppState>) -> Result<Json<Value>, Error> {
     Ok(Json(json!({"keys": key_list(&state).await?})))
 }
 
-async fn key_list(state: &AppState) -> Result<Vec<Value>, ApiError> {
-    let keys = state
-        .keys()
-        .stored_keys()
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+async fn key_list(state: &AppState) -> Result<Vec<Value>, Error> {
+    let keys = state.keys().stored_keys().await?;
     Ok(keys
         .iter()
         .map(|k| {

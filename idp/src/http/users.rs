@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,13 +14,13 @@ use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{basic_auth, no_store, parse_json, ApiJson, BasicAuth};
-use crate::error::ApiError;
-use crate::keys::unix_now;
-use crate::passwords::{validate_password, PasswordError};
-use crate::store::db_seconds;
+use super::extract::{basic_auth, parse_json, ApiJson, BasicAuth};
+use super::no_store;
+use crate::error::Error;
+use crate::passwords::validate_password;
+use crate::state::AppState;
 use crate::store::{StoreError, UserRow};
-use crate::{metrics, sessions, AppState};
+use crate::{metrics, sessions, unix_now};
 
 /// Longest accepted email (RFC 5321's path limit).
 const MAX_EMAIL: usize = 254;
@@ -46,41 +46,32 @@ struct Signup {
 async fn signup(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Signup>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let password = Zeroizing::new(body.password);
     let email = body.email.trim().to_owned();
     if email.len() > MAX_EMAIL || !email_address::EmailAddress::is_valid(&email) {
-        return Err(ApiError::invalid_request("email is not a valid address"));
+        return Err(Error::invalid_request("email is not a valid address"));
     }
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_request(
+        return Err(Error::invalid_request(
             "name must be 1 to 200 characters, without control characters",
         ));
     }
-    validate_password(&password).map_err(ApiError::invalid_request)?;
-    let password_hash = state
-        .passwords()
-        .hash(password)
-        .await
-        .map_err(password_error)?;
+    validate_password(&password).map_err(Error::invalid_request)?;
+    let password_hash = state.passwords().hash(password).await?;
     let user = UserRow {
         id: uuid::Uuid::new_v4().to_string(),
         email,
         name,
         password_hash,
         scope: String::new(),
-        created_at: db_seconds(unix_now()),
+        created_at: unix_now(),
     };
-    match state.store().insert_user(user.clone()).await {
+    let row = user.clone();
+    match state.store().run(move |db| db.insert_user(&row)).await {
         Ok(()) => {}
-        Err(StoreError::Conflict) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "email_taken",
-                "an account with this email already exists",
-            ))
-        }
+        Err(StoreError::Conflict) => return Err(Error::EmailTaken),
         Err(e) => return Err(e.into()),
     }
     metrics::inc(&state.metrics().signups);
@@ -105,7 +96,7 @@ async fn login(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let (email, password) = match basic_credentials(&headers)? {
         Some(credentials) => credentials,
         None => {
@@ -120,24 +111,28 @@ async fn login(
         started,
     ) {
         metrics::inc(&state.metrics().login_failures);
-        return Err(too_many_attempts(wait));
+        return Err(Error::TooManyAttempts {
+            retry_after: wait.as_secs().max(1),
+        });
     }
     let user = if email.len() <= MAX_EMAIL {
-        state.store().user_by_email(email.trim().to_owned()).await?
+        let email = email.trim().to_owned();
+        state
+            .store()
+            .run(move |db| db.user_by_email(&email))
+            .await?
     } else {
         None
     };
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = state
-        .passwords()
-        .verify(password, hash)
-        .await
-        .map_err(password_error)?;
+    let matches = state.passwords().verify(password, hash).await?;
     let Some(user) = user.filter(|_| matches) else {
         metrics::inc(&state.metrics().login_failures);
         state.login_throttle().failed(&email, started);
         tracing::info!("login refused");
-        return Err(invalid_credentials(&state));
+        return Err(Error::InvalidCredentials {
+            realm: state.settings().issuer.clone(),
+        });
     };
     let tokens = sessions::open(&state, &user, unix_now()).await?;
     metrics::inc(&state.metrics().logins);
@@ -145,46 +140,15 @@ async fn login(
     Ok(no_store(Json(tokens)))
 }
 
-/// 429 with the wait in `Retry-After`.
-fn too_many_attempts(wait: Duration) -> ApiError {
-    let seconds = wait.as_secs().max(1);
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
-        format!("too many login attempts; retry in {seconds} s"),
-    )
-    .with_retry_after(seconds)
-}
-
-/// The one answer for every failed login.
-fn invalid_credentials(state: &AppState) -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-        "email or password is incorrect",
-    )
-    .with_challenge(format!(
-        "Basic realm=\"{}\", charset=\"UTF-8\"",
-        state.settings().issuer
-    ))
-}
-
 /// Reads `Authorization: Basic`, if present. A malformed one is a 400, not
 /// a fallback to the body.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, Zeroizing<String>)>, ApiError> {
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, Zeroizing<String>)>, Error> {
     match basic_auth(headers) {
         BasicAuth::Absent => Ok(None),
         BasicAuth::Credentials(email, password) => Ok(Some((email, password))),
-        BasicAuth::OtherScheme => Err(ApiError::invalid_request(
+        BasicAuth::OtherScheme => Err(Error::invalid_request(
             "only Basic credentials are accepted here",
         )),
-        BasicAuth::Malformed => Err(ApiError::invalid_request("malformed Basic credentials")),
-    }
-}
-
-fn password_error(e: PasswordError) -> ApiError {
-    match e {
-        PasswordError::Busy => ApiError::unavailable("too many logins in progress, retry shortly"),
-        other => ApiError::internal(&other),
+        BasicAuth::Malformed => Err(Error::invalid_request("malformed Basic credentials")),
     }
 }

@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::StoreError;
+use super::error::StoreError;
+use super::postgres::{check_url, redact_url};
 
 /// The database an IdP uses.
 #[derive(Clone, PartialEq, Eq)]
@@ -30,7 +31,7 @@ impl DbLocation {
         if !is_postgres_url(text) {
             return Ok(Self::Sqlite(PathBuf::from(text)));
         }
-        super::postgres::check_url(text)?;
+        check_url(text)?;
         Ok(Self::Postgres(text.to_owned()))
     }
 
@@ -43,17 +44,6 @@ impl DbLocation {
 /// Whether `text` is a PostgreSQL URL rather than a file path.
 pub(crate) fn is_postgres_url(text: &str) -> bool {
     text.starts_with("postgres://") || text.starts_with("postgresql://")
-}
-
-/// Shows a database URL without its password (nor user name): everything
-/// between `://` and the last `@` becomes `***`.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 impl std::fmt::Display for DbLocation {

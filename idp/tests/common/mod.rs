@@ -1,6 +1,8 @@
 //! Shared helpers: start a real IdP on 127.0.0.1:0 with a fresh database.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
@@ -84,6 +86,8 @@ impl TestIdp {
             .await
             .expect("client registered")
             .client_secret
+            .expose()
+            .to_owned()
     }
 
     /// POSTs a form, optionally with HTTP Basic client credentials.

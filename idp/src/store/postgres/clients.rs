@@ -1,9 +1,11 @@
-//! OAuth 2.0 clients on PostgreSQL: the queries of `store/clients.rs`.
+//! OAuth 2.0 clients on PostgreSQL.
 
 use postgres::{Client, Row};
 
-use super::conflict_on_unique;
-use crate::store::{ClientRow, StoreError};
+use super::{conflict_on_unique, from_db, to_db};
+use crate::store::contract::Clients;
+use crate::store::error::StoreError;
+use crate::store::rows::ClientRow;
 
 const COLUMNS: &str = "client_id, secret_hash, scope, admin, created_at";
 
@@ -13,53 +15,48 @@ fn from_row(r: &Row) -> Result<ClientRow, StoreError> {
         secret_hash: r.try_get(1)?,
         scope: r.try_get(2)?,
         admin: r.try_get(3)?,
-        created_at: r.try_get(4)?,
+        created_at: from_db(r.try_get(4)?, "client created_at")?,
     })
 }
 
-pub(in crate::store) fn insert_client(
-    c: &mut Client,
-    client: &ClientRow,
-) -> Result<(), StoreError> {
-    c.execute(
-        "INSERT INTO clients (client_id, secret_hash, scope, admin, created_at)
-         VALUES ($1, $2, $3, $4, $5)",
-        &[
-            &client.client_id,
-            &client.secret_hash,
-            &client.scope,
-            &client.admin,
-            &client.created_at,
-        ],
-    )
-    .map_err(conflict_on_unique)?;
-    Ok(())
-}
+impl Clients for Client {
+    fn insert_client(&mut self, client: &ClientRow) -> Result<(), StoreError> {
+        self.execute(
+            &format!("INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"),
+            &[
+                &client.client_id,
+                &client.secret_hash,
+                &client.scope,
+                &client.admin,
+                &to_db(client.created_at, "client created_at")?,
+            ],
+        )
+        .map_err(conflict_on_unique)?;
+        Ok(())
+    }
 
-pub(in crate::store) fn client(
-    c: &mut Client,
-    client_id: &str,
-) -> Result<Option<ClientRow>, StoreError> {
-    c.query_opt(
-        &format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1"),
-        &[&client_id],
-    )?
-    .as_ref()
-    .map(from_row)
-    .transpose()
-}
+    fn client(&mut self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
+        self.query_opt(
+            &format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1"),
+            &[&client_id],
+        )?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+    }
 
-/// Ordered byte-wise (`COLLATE "C"`), as SQLite orders text.
-pub(in crate::store) fn list_clients(c: &mut Client) -> Result<Vec<ClientRow>, StoreError> {
-    c.query(
-        &format!("SELECT {COLUMNS} FROM clients ORDER BY client_id COLLATE \"C\""),
-        &[],
-    )?
-    .iter()
-    .map(from_row)
-    .collect()
-}
+    /// Ordered byte-wise (`COLLATE "C"`), as SQLite orders text.
+    fn list_clients(&mut self) -> Result<Vec<ClientRow>, StoreError> {
+        self.query(
+            &format!("SELECT {COLUMNS} FROM clients ORDER BY client_id COLLATE \"C\""),
+            &[],
+        )?
+        .iter()
+        .map(from_row)
+        .collect()
+    }
 
-pub(in crate::store) fn delete_client(c: &mut Client, client_id: &str) -> Result<bool, StoreError> {
-    Ok(c.execute("DELETE FROM clients WHERE client_id = $1", &[&client_id])? == 1)
+    fn delete_client(&mut self, client_id: &str) -> Result<bool, StoreError> {
+        Ok(self.execute("DELETE FROM clients WHERE client_id = $1", &[&client_id])? == 1)
+    }
 }

@@ -1,4 +1,4 @@
-//! Signing keys on PostgreSQL: the queries of `store/keys.rs`.
+//! Signing keys on PostgreSQL.
 //!
 //! Every transaction that reads the key set in order to change it first
 //! locks the `signing_keys` row of `change_counters` (`FOR UPDATE`). Writers
@@ -9,11 +9,13 @@
 //! partial unique indexes (one `current`, one `next`) stay as a backstop.
 
 use keys::rotation::{KeyRecord, KeyState, RotationPolicy};
-use postgres::{GenericClient, Row, Transaction};
+use postgres::{Client, GenericClient, Row, Transaction};
 use zeroize::Zeroizing;
 
 use super::{from_db, to_db};
-use crate::store::{KeyChange, StoreError, StoredKey};
+use crate::store::contract::SigningKeys;
+use crate::store::error::StoreError;
+use crate::store::rows::{KeyChange, StoredKey};
 
 fn from_row(r: &Row) -> Result<StoredKey, StoreError> {
     let state: String = r.try_get(1)?;
@@ -93,79 +95,73 @@ fn lock_key_set(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub(in crate::store) fn list_keys(c: &mut postgres::Client) -> Result<Vec<StoredKey>, StoreError> {
-    list(c)
-}
-
-pub(in crate::store) fn ensure_keys(
-    c: &mut postgres::Client,
-    current: &StoredKey,
-    next: &StoredKey,
-) -> Result<usize, StoreError> {
-    let mut tx = c.transaction()?;
-    lock_key_set(&mut tx)?;
-    let existing = list(&mut tx)?;
-    let has = |s| existing.iter().any(|k| k.record.state == s);
-    let (has_current, has_next) = (has(KeyState::Current), has(KeyState::Next));
-    let mut stored = 0;
-    if !has_current {
-        insert(&mut tx, current)?;
-        stored += 1;
+impl SigningKeys for Client {
+    fn list_keys(&mut self) -> Result<Vec<StoredKey>, StoreError> {
+        list(self)
     }
-    if !has_next {
-        insert(&mut tx, next)?;
-        stored += 1;
-    }
-    tx.commit()?;
-    Ok(stored)
-}
 
-pub(in crate::store) fn rotate_keys(
-    c: &mut postgres::Client,
-    policy: RotationPolicy,
-    now: u64,
-    force: bool,
-    new_next: &StoredKey,
-) -> Result<KeyChange, StoreError> {
-    let mut tx = c.transaction()?;
-    lock_key_set(&mut tx)?;
-    let records: Vec<KeyRecord> = list(&mut tx)?.into_iter().map(|k| k.record).collect();
-    let plan = match policy.plan_rotation(&records, now, force) {
-        Ok(plan) => plan,
-        // Dropping the transaction rolls it back and releases the lock.
-        Err(refused) => return Ok(KeyChange::Refused(refused)),
-    };
-    let now_db = to_db(now, "rotation time")?;
-    if let Some(old) = &plan.retire {
+    fn ensure_keys(&mut self, current: &StoredKey, next: &StoredKey) -> Result<usize, StoreError> {
+        let mut tx = self.transaction()?;
+        lock_key_set(&mut tx)?;
+        let existing = list(&mut tx)?;
+        let has = |s| existing.iter().any(|k| k.record.state == s);
+        let (has_current, has_next) = (has(KeyState::Current), has(KeyState::Next));
+        let mut stored = 0;
+        if !has_current {
+            insert(&mut tx, current)?;
+            stored += 1;
+        }
+        if !has_next {
+            insert(&mut tx, next)?;
+            stored += 1;
+        }
+        tx.commit()?;
+        Ok(stored)
+    }
+
+    fn rotate_keys(
+        &mut self,
+        policy: RotationPolicy,
+        now: u64,
+        force: bool,
+        new_next: &StoredKey,
+    ) -> Result<KeyChange, StoreError> {
+        let mut tx = self.transaction()?;
+        lock_key_set(&mut tx)?;
+        let records: Vec<KeyRecord> = list(&mut tx)?.into_iter().map(|k| k.record).collect();
+        let plan = match policy.plan_rotation(&records, now, force) {
+            Ok(plan) => plan,
+            // Dropping the transaction rolls it back and releases the lock.
+            Err(refused) => return Ok(KeyChange::Refused(refused)),
+        };
+        let now_db = to_db(now, "rotation time")?;
+        if let Some(old) = &plan.retire {
+            tx.execute(
+                "UPDATE signing_keys SET state = 'retired', retired_at = $2 WHERE kid = $1",
+                &[old, &now_db],
+            )?;
+        }
         tx.execute(
-            "UPDATE signing_keys SET state = 'retired', retired_at = $2 WHERE kid = $1",
-            &[old, &now_db],
+            "UPDATE signing_keys SET state = 'current', activated_at = $2 WHERE kid = $1",
+            &[&plan.promote, &now_db],
         )?;
+        insert(&mut tx, new_next)?;
+        tx.commit()?;
+        Ok(KeyChange::Rotated(plan))
     }
-    tx.execute(
-        "UPDATE signing_keys SET state = 'current', activated_at = $2 WHERE kid = $1",
-        &[&plan.promote, &now_db],
-    )?;
-    insert(&mut tx, new_next)?;
-    tx.commit()?;
-    Ok(KeyChange::Rotated(plan))
-}
 
-pub(in crate::store) fn prune_keys(
-    c: &mut postgres::Client,
-    policy: RotationPolicy,
-    now: u64,
-) -> Result<Vec<String>, StoreError> {
-    let mut tx = c.transaction()?;
-    lock_key_set(&mut tx)?;
-    let records: Vec<KeyRecord> = list(&mut tx)?.into_iter().map(|k| k.record).collect();
-    let kids = policy.prunable_kids(&records, now);
-    for kid in &kids {
-        tx.execute(
-            "DELETE FROM signing_keys WHERE kid = $1 AND state = 'retired'",
-            &[kid],
-        )?;
+    fn prune_keys(&mut self, policy: RotationPolicy, now: u64) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.transaction()?;
+        lock_key_set(&mut tx)?;
+        let records: Vec<KeyRecord> = list(&mut tx)?.into_iter().map(|k| k.record).collect();
+        let kids = policy.prunable_kids(&records, now);
+        for kid in &kids {
+            tx.execute(
+                "DELETE FROM signing_keys WHERE kid = $1 AND state = 'retired'",
+                &[kid],
+            )?;
+        }
+        tx.commit()?;
+        Ok(kids)
     }
-    tx.commit()?;
-    Ok(kids)
 }

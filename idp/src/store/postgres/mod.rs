@@ -4,8 +4,8 @@
 //! It uses the synchronous `postgres` crate with a small r2d2 connection
 //! pool, and runs every call on tokio's blocking pool exactly like the
 //! SQLite backend, so no blocking call lands on the async executor. The
-//! queries live in this folder's files, one per table group, mirroring the
-//! SQLite ones in `store/` so both backends behave the same.
+//! contract is implemented on `postgres::Client`, one file per group of
+//! tables, beside the SQLite backend's files of the same names.
 //!
 //! Several instances start, rotate keys and use refresh tokens at the same
 //! time on one database, so everything that reads before it writes takes a
@@ -21,10 +21,10 @@
 //! (or a unix socket), and a URL that requires TLS is refused at start-up
 //! rather than silently downgraded. Keep the database on a trusted network.
 
-pub(super) mod clients;
-pub(super) mod keys;
-pub(super) mod sessions;
-pub(super) mod users;
+mod clients;
+mod keys;
+mod sessions;
+mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +33,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::{redact_url, StoreError};
+use super::contract::Health;
+use super::error::StoreError;
 
 /// The schema, one entry per migration, in order. Version N is
 /// `MIGRATIONS[N - 1]`, recorded in `schema_migrations` once applied.
@@ -208,17 +209,31 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub(super) fn ping(c: &mut Client) -> Result<(), StoreError> {
-    c.batch_execute("SELECT 1")?;
-    Ok(())
+impl Health for Client {
+    fn ping(&mut self) -> Result<(), StoreError> {
+        self.batch_execute("SELECT 1")?;
+        Ok(())
+    }
+
+    fn change_counter(&mut self, name: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .query_one(
+                "SELECT value FROM change_counters WHERE name = $1",
+                &[&name],
+            )?
+            .try_get(0)?)
+    }
 }
 
-pub(super) fn change_counter(c: &mut Client, name: &str) -> Result<i64, StoreError> {
-    Ok(c.query_one(
-        "SELECT value FROM change_counters WHERE name = $1",
-        &[&name],
-    )?
-    .try_get(0)?)
+/// Shows a database URL without its password (nor user name): everything
+/// between `://` and the last `@` becomes `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl From<postgres::Error> for StoreError {
@@ -226,7 +241,7 @@ impl From<postgres::Error> for StoreError {
         if is_unavailable(&e) {
             StoreError::Unavailable(describe(&e))
         } else {
-            StoreError::Postgres(e)
+            StoreError::Backend(describe(&e))
         }
     }
 }
@@ -234,7 +249,7 @@ impl From<postgres::Error> for StoreError {
 /// The error with its cause: `postgres::Error` displays only its kind ("db
 /// error"). A server error shows its severity, message and SQLSTATE, but not
 /// its DETAIL, which can quote row values (an email address, say).
-pub(super) fn describe(e: &postgres::Error) -> String {
+fn describe(e: &postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!(
             "{}: {} (SQLSTATE {})",

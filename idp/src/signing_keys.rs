@@ -21,7 +21,9 @@ use keys::rotation::{KeyState, RotationError, RotationPlan, RotationPolicy};
 use keys::{Jwks, PublicJwk, SigningKey};
 use tokio::sync::watch;
 
+use crate::etag::strong_etag;
 use crate::store::{KeyChange, Store, StoreError, StoredKey};
+use crate::unix_now;
 use crate::vault::{Vault, VaultError};
 
 /// Errors managing keys.
@@ -81,10 +83,6 @@ pub struct KeyManager {
     changes: watch::Sender<Arc<KeyRing>>,
 }
 
-/// Unix seconds now (the resource-server crate's clock, so that issuing and
-/// validating read time the same way).
-pub use resource_server::unix_now;
-
 impl KeyManager {
     /// Opens the key set, generating the initial `current` and `next` keys
     /// if the database has none, and loads it.
@@ -94,13 +92,13 @@ impl KeyManager {
         bits: u32,
         policy: RotationPolicy,
     ) -> Result<Self, KeyManagerError> {
-        let existing = store.list_keys().await?;
+        let existing = store.run(|db| db.list_keys()).await?;
         let has = |s| existing.iter().any(|k: &StoredKey| k.record.state == s);
         if !has(KeyState::Current) || !has(KeyState::Next) {
             let now = unix_now();
             let current = generate(&vault, bits, KeyState::Current, now).await?;
             let next = generate(&vault, bits, KeyState::Next, now).await?;
-            let stored = store.ensure_keys(current, next).await?;
+            let stored = store.run(move |db| db.ensure_keys(&current, &next)).await?;
             tracing::info!(stored, "generated initial signing keys");
         }
         let ring = load(&store, &vault).await?;
@@ -128,7 +126,7 @@ impl KeyManager {
 
     /// Every stored key (metadata and sealed private key), oldest first.
     pub async fn stored_keys(&self) -> Result<Vec<StoredKey>, KeyManagerError> {
-        Ok(self.store.list_keys().await?)
+        Ok(self.store.run(|db| db.list_keys()).await?)
     }
 
     /// The rotation policy in force.
@@ -138,7 +136,10 @@ impl KeyManager {
 
     /// Reloads if another process changed the key set. Returns whether it did.
     pub async fn reload_if_changed(&self) -> Result<bool, KeyManagerError> {
-        let version = self.store.change_counter("signing_keys").await?;
+        let version = self
+            .store
+            .run(|db| db.change_counter("signing_keys"))
+            .await?;
         if version == self.ring.load().version {
             return Ok(false);
         }
@@ -161,9 +162,10 @@ impl KeyManager {
     pub async fn rotate(&self, force: bool) -> Result<RotationPlan, KeyManagerError> {
         let now = unix_now();
         let new_next = generate(&self.vault, self.bits, KeyState::Next, now).await?;
+        let policy = self.policy;
         match self
             .store
-            .rotate_keys(self.policy, now, force, new_next)
+            .run(move |db| db.rotate_keys(policy, now, force, &new_next))
             .await?
         {
             KeyChange::Rotated(plan) => {
@@ -177,7 +179,8 @@ impl KeyManager {
 
     /// Removes retired keys past their grace period.
     pub async fn prune(&self) -> Result<Vec<String>, KeyManagerError> {
-        let pruned = self.store.prune_keys(self.policy, unix_now()).await?;
+        let (policy, now) = (self.policy, unix_now());
+        let pruned = self.store.run(move |db| db.prune_keys(policy, now)).await?;
         if !pruned.is_empty() {
             self.reload().await?;
             tracing::info!(?pruned, "pruned retired signing keys");
@@ -253,8 +256,9 @@ pub async fn generate(
 async fn load(store: &Store, vault: &Vault) -> Result<KeyRing, KeyManagerError> {
     // Read the counter first: a change racing with this load is then seen
     // again on the next poll rather than lost.
-    let version = store.change_counter("signing_keys").await?;
-    let stored = store.list_keys().await?;
+    let (version, stored) = store
+        .run(|db| Ok((db.change_counter("signing_keys")?, db.list_keys()?)))
+        .await?;
     let mut published = Vec::with_capacity(stored.len());
     let mut current = None;
     for key in &stored {
@@ -275,7 +279,7 @@ async fn load(store: &Store, vault: &Vault) -> Result<KeyRing, KeyManagerError> 
     published.reverse();
     let jwks = Jwks { keys: published };
     let body = serde_json::to_vec(&jwks).map_err(|e| KeyManagerError::Corrupt(e.to_string()))?;
-    let etag = crate::strong_etag(&body);
+    let etag = strong_etag(&body);
     Ok(KeyRing {
         current_kid,
         encoding_key,

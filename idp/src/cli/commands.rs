@@ -4,22 +4,23 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::config::{ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs, UsersCommand};
-use crate::keys::{unix_now, KeyManager};
-use crate::store::db_seconds;
+use super::args::{ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs, UsersCommand};
+use crate::clients;
+use crate::server;
+use crate::signing_keys::KeyManager;
 use crate::store::Store;
+use crate::unix_now;
 use crate::vault::Vault;
-use crate::{clients, Config};
 
 /// Runs one subcommand to completion.
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
-            let config = Config::from_args(&args)?;
+            let config = args.config()?;
             let listener = tokio::net::TcpListener::bind(args.bind)
                 .await
                 .with_context(|| format!("binding {}", args.bind))?;
-            let server = crate::start(config, listener).await?;
+            let server = server::start(config, listener).await?;
             // Scripts wait for this line; keep its shape.
             println!(
                 "idp listening on {} (issuer {})",
@@ -68,16 +69,17 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             db,
         }) => {
             let store = open_store(&db).await?;
-            let registered = clients::register(&store, &id, &scope, admin, now()).await?;
+            let registered = clients::register(&store, &id, &scope, admin, unix_now()).await?;
             println!("client_id: {}", registered.client_id);
-            println!("client_secret: {}", registered.client_secret);
+            println!("client_secret: {}", registered.client_secret.expose());
             println!("scope: {}", registered.scope);
             eprintln!("the secret is shown only this once: store it now");
             Ok(())
         }
         Command::Clients(ClientsCommand::Delete { id, db }) => {
             let store = open_store(&db).await?;
-            if !store.delete_client(id.clone()).await? {
+            let client_id = id.clone();
+            if !store.run(move |db| db.delete_client(&client_id)).await? {
                 anyhow::bail!("no client {id:?}");
             }
             println!("deleted {id}");
@@ -85,25 +87,25 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Clients(ClientsCommand::List { db }) => {
             let store = open_store(&db).await?;
-            for c in store.list_clients().await? {
+            for c in store.run(|db| db.list_clients()).await? {
                 println!("{}\tadmin={}\tscope={}", c.client_id, c.admin, c.scope);
             }
             Ok(())
         }
         Command::Users(UsersCommand::Grant { email, scope, db }) => {
             let store = open_store(&db).await?;
-            let scope = clients::parse_scope(&scope)?.join(" ");
-            if !store.set_user_scope(email.clone(), scope.clone()).await? {
+            let scope = crate::scope::parse_scope(&scope)?.join(" ");
+            let (user, granted) = (email.clone(), scope.clone());
+            if !store
+                .run(move |db| db.set_user_scope(&user, &granted))
+                .await?
+            {
                 anyhow::bail!("no user {email:?}");
             }
             println!("{email}: profile {scope}");
             Ok(())
         }
     }
-}
-
-fn now() -> i64 {
-    db_seconds(unix_now())
 }
 
 async fn open_store(db: &DbArgs) -> anyhow::Result<Store> {

@@ -1,0 +1,310 @@
+//! The command line: flags and subcommands, parsed by clap. Every flag
+//! reads an environment variable too, and every default works out of the
+//! box: `idp serve` with no flags listens on 127.0.0.1:8080 with an SQLite
+//! file in the working directory.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::store::{redact_url, DbLocation};
+
+/// RSA/JWKS identity provider.
+#[derive(Debug, Parser)]
+#[command(name = "idp", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage OAuth 2.0 clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+/// Where the data lives.
+#[derive(Clone, Args)]
+pub struct DbArgs {
+    /// SQLite database file (created with owner-only permissions), or a
+    /// PostgreSQL URL `postgres://user:password@host:port/dbname` shared by
+    /// any number of IdP instances (no TLS to the database yet).
+    #[arg(long, env = "IDP_DB", default_value = "idp.db", hide_env_values = true)]
+    pub db: String,
+    /// Base64 of 32 random bytes; when set, private keys are stored
+    /// encrypted with AES-256-GCM. Read from the environment only.
+    #[arg(skip = std::env::var("IDP_KEY_ENCRYPTION_KEY").ok())]
+    pub key_encryption_key: Option<String>,
+}
+
+/// Shows the URL without its password, and whether a key is set.
+impl std::fmt::Debug for DbArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbArgs")
+            .field("db", &redact_url(&self.db))
+            .field("key_encryption_key", &self.key_encryption_key.is_some())
+            .finish()
+    }
+}
+
+impl DbArgs {
+    /// The database `--db` names: a PostgreSQL URL, or else an SQLite file.
+    /// A malformed URL, or one that asks for TLS, is refused here, with its
+    /// password redacted from the message.
+    pub fn location(&self) -> anyhow::Result<DbLocation> {
+        Ok(DbLocation::parse(&self.db)?)
+    }
+}
+
+/// Token and cache lifetimes that key rotation must respect.
+#[derive(Debug, Clone, Args)]
+pub struct LifetimeArgs {
+    /// Access-token lifetime, seconds.
+    #[arg(long, env = "IDP_ACCESS_TTL", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub access_ttl: u64,
+    /// `Cache-Control: max-age` of `/jwks`, seconds.
+    #[arg(long, env = "IDP_JWKS_MAX_AGE", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub jwks_max_age: u64,
+    /// Extra seconds a retired key stays published, for clock skew and
+    /// validators that refresh late.
+    #[arg(long, env = "IDP_PRUNE_MARGIN", default_value_t = keys::RotationPolicy::DEFAULT_MARGIN)]
+    pub prune_margin: u64,
+}
+
+impl LifetimeArgs {
+    /// The rotation policy these lifetimes imply.
+    pub fn policy(&self) -> keys::RotationPolicy {
+        keys::RotationPolicy {
+            access_ttl: self.access_ttl,
+            jwks_max_age: self.jwks_max_age,
+            margin: self.prune_margin,
+        }
+    }
+}
+
+/// `idp serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "IDP_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Issuer URL (`iss` of every token). Default: `http://` followed by the
+    /// bound address.
+    #[arg(long, env = "IDP_ISSUER")]
+    pub issuer: Option<String>,
+    /// Audience (`aud`) of access tokens. Default: the issuer.
+    #[arg(long, env = "IDP_AUDIENCE")]
+    pub audience: Option<String>,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub lifetimes: LifetimeArgs,
+    /// Refresh-token lifetime, seconds.
+    #[arg(long, env = "IDP_REFRESH_TTL", default_value_t = 1_209_600, value_parser = clap::value_parser!(u64).range(60..))]
+    pub refresh_ttl: u64,
+    /// Rotate keys on this schedule (e.g. `30d`, `12h`), pruning as well.
+    #[arg(long, env = "IDP_ROTATE_EVERY", value_parser = parse_duration)]
+    pub rotate_every: Option<Duration>,
+    /// RSA modulus size for new keys.
+    #[arg(long, env = "IDP_KEY_BITS", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(2048..=8192))]
+    pub key_bits: u32,
+    /// bcrypt cost for new password hashes.
+    #[arg(long, env = "IDP_BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub bcrypt_cost: u32,
+    /// Login attempts per minute from one client address (burst of 30);
+    /// 0 turns the per-address limit off (behind a proxy that hides client
+    /// addresses, say). Failures per email are limited regardless.
+    #[arg(long, env = "IDP_LOGIN_RATE", default_value_t = 60)]
+    pub login_rate: u32,
+    /// How often to check the database for key changes, seconds.
+    #[arg(long, env = "IDP_KEY_POLL", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub key_poll: u64,
+}
+
+impl ServeArgs {
+    /// The configuration these flags describe.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        Ok(Config {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            db: self.db.location()?,
+            key_encryption_key: self.db.key_encryption_key.clone(),
+            access_ttl: self.lifetimes.access_ttl,
+            refresh_ttl: self.refresh_ttl,
+            jwks_max_age: self.lifetimes.jwks_max_age,
+            prune_margin: self.lifetimes.prune_margin,
+            rotate_every: self.rotate_every,
+            key_bits: self.key_bits,
+            bcrypt_cost: self.bcrypt_cost,
+            key_poll: Duration::from_secs(self.key_poll),
+            login_rate: self.login_rate,
+        })
+    }
+}
+
+/// `idp keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Promote next -> current, current -> retired, and generate a new next.
+    Rotate {
+        /// Rotate even if the next key was published less than a JWKS max-age ago.
+        #[arg(long)]
+        force: bool,
+        /// RSA modulus size for the new next key.
+        #[arg(long, env = "IDP_KEY_BITS", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(2048..=8192))]
+        key_bits: u32,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        lifetimes: LifetimeArgs,
+    },
+    /// List every key with its state and dates.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        lifetimes: LifetimeArgs,
+    },
+    /// Remove retired keys whose tokens have expired and caches refreshed.
+    Prune {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        lifetimes: LifetimeArgs,
+    },
+}
+
+/// `idp clients ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints its secret once.
+    Create {
+        /// Client id.
+        #[arg(long)]
+        id: String,
+        /// Scopes the client may request, space-separated.
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// Allow the client to manage clients and keys (grants scope `admin`).
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Remove a client.
+    Delete {
+        /// Client id.
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List clients.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// `idp users ...`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Set the scopes a user gets at login besides `profile`.
+    Grant {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        /// Scopes, space-separated (replaces the previous grant).
+        #[arg(long)]
+        scope: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// Parses `30d`, `12h`, `90m`, `45s` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let parsed = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string())?,
+    };
+    if parsed < Duration::from_secs(60) {
+        return Err("must be at least one minute".into());
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn db_names_a_file_or_a_postgres_database() {
+        let db = |text: &str| DbArgs {
+            db: text.into(),
+            key_encryption_key: None,
+        };
+        assert_eq!(
+            db("data/idp.db").location().expect("path"),
+            DbLocation::Sqlite("data/idp.db".into())
+        );
+        for url in [
+            "postgres://idp:hunter2@db/idp",
+            "postgresql://idp@db:5433/idp",
+        ] {
+            assert!(db(url).location().expect(url).is_postgres());
+        }
+        let err = db("postgres://idp:hunter2@db/idp?sslmode=require")
+            .location()
+            .expect_err("TLS is refused");
+        let err = format!("{err:#}");
+        assert!(err.contains("TLS") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let args = DbArgs {
+            db: "postgres://idp:hunter2@db/idp".into(),
+            key_encryption_key: Some("c2VjcmV0IGtleSBtYXRlcmlhbA==".into()),
+        };
+        let shown = format!("{args:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn defaults_need_no_flags() {
+        let cli = Cli::try_parse_from(["idp", "serve"]).expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve expected")
+        };
+        assert_eq!(args.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(args.lifetimes.access_ttl, 900);
+        assert_eq!(args.bcrypt_cost, 12);
+    }
+}

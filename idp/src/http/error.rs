@@ -1,0 +1,80 @@
+//! The one place an [`Error`] becomes an HTTP answer, and the safety net
+//! that gives every other error response the same JSON shape.
+
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::StatusCode;
+use serde::Serialize;
+
+use crate::error::Error;
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+/// `{"error": CODE, "error_description": TEXT}` with the error's status,
+/// challenge and `Retry-After`.
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let description = self.to_string();
+        let mut response = (
+            self.status(),
+            Json(Body {
+                error: self.code(),
+                error_description: &description,
+            }),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        if let Some(challenge) = self.challenge().and_then(|c| HeaderValue::try_from(c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// Turns any error response that is not JSON (a 404 from routing, a 405, a
+/// 413 from the body limit, a 415) into the API's JSON error shape, so no
+/// endpoint ever answers with plain text or HTML. Headers that matter to
+/// the client (`Allow`, `WWW-Authenticate`, `Retry-After`) are kept.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let error = match status {
+        StatusCode::NOT_FOUND => Error::NotFound("no such endpoint"),
+        StatusCode::METHOD_NOT_ALLOWED => Error::MethodNotAllowed,
+        StatusCode::REQUEST_TIMEOUT => Error::RequestTimeout,
+        StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge(super::BODY_LIMIT),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType("application/json"),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            Error::Unavailable("the service is unavailable, retry shortly".into())
+        }
+        s if s.is_server_error() => Error::Internal,
+        _ => Error::invalid_request("the request could not be handled"),
+    };
+    let (parts, _) = response.into_parts();
+    let mut fresh = error.into_response();
+    *fresh.status_mut() = status;
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            fresh.headers_mut().insert(name, v.clone());
+        }
+    }
+    fresh
+}

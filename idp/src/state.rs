@@ -1,0 +1,159 @@
+//! [`AppState`]: everything a handler needs, assembled once at start-up
+//! from a [`Config`] and cheap to clone (one `Arc` inside).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::passwords::Passwords;
+use crate::revocations::Revocations;
+use crate::signer;
+use crate::signing_keys::KeyManager;
+use crate::store::Store;
+use crate::throttle::LoginThrottle;
+use crate::tokens::TokenIssuer;
+use crate::vault::Vault;
+
+/// Settings handlers read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `iss` of every token, exactly as configured.
+    pub issuer: String,
+    /// `aud` of every token.
+    pub audience: String,
+    /// Access-token lifetime.
+    pub access_ttl: u64,
+    /// Refresh-token lifetime.
+    pub refresh_ttl: u64,
+    /// `/jwks` max-age.
+    pub jwks_max_age: u64,
+}
+
+/// Shared state of all handlers; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    settings: Settings,
+    store: Store,
+    keys: Arc<KeyManager>,
+    tokens: TokenIssuer,
+    passwords: Passwords,
+    revocations: Arc<Revocations>,
+    /// The IdP's own keys, handed to its validator in-process.
+    local_keys: resource_server::LocalKeys,
+    validator: resource_server::Validator,
+    metrics: Metrics,
+    login_throttle: LoginThrottle,
+}
+
+impl AppState {
+    /// Opens the database and key set described by `config`, for an IdP
+    /// reachable at `issuer`.
+    pub async fn open(config: &Config, issuer: String) -> anyhow::Result<Self> {
+        signer::install();
+        let vault = Vault::from_secret(config.key_encryption_key.as_deref())?;
+        let location = config.db.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&location))
+            .await
+            .context("opening the database")?
+            .with_context(|| format!("opening the database {}", config.db))?;
+        tracing::info!(db = %config.db, "database opened");
+        let keys = Arc::new(
+            KeyManager::start(
+                store.clone(),
+                vault,
+                config.key_bits,
+                config.rotation_policy(),
+            )
+            .await
+            .context("loading signing keys")?,
+        );
+        let cost = config.bcrypt_cost;
+        let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let passwords = tokio::task::spawn_blocking(move || {
+            Passwords::new(cost, slots, Duration::from_secs(10))
+        })
+        .await
+        .context("preparing the password hasher")??;
+        let audience = config.audience.clone().unwrap_or_else(|| issuer.clone());
+        let tokens = TokenIssuer::new(
+            issuer.clone(),
+            audience.clone(),
+            config.access_ttl,
+            Arc::clone(&keys),
+        );
+        let revocations = Arc::new(Revocations::load(store.clone(), config.access_ttl).await?);
+        let local_keys = resource_server::LocalKeys::new();
+        local_keys
+            .set_json(&keys.ring().jwks_body)
+            .context("publishing keys to the in-process validator")?;
+        let validator = resource_server::Validator::builder(issuer.clone(), local_keys.clone())
+            .audience(audience.clone())
+            .revocations(revocations.list().clone())
+            .build();
+        Ok(Self(Arc::new(Inner {
+            settings: Settings {
+                issuer,
+                audience,
+                access_ttl: config.access_ttl,
+                refresh_ttl: config.refresh_ttl,
+                jwks_max_age: config.jwks_max_age,
+            },
+            store,
+            keys,
+            tokens,
+            passwords,
+            revocations,
+            local_keys,
+            validator,
+            metrics: Metrics::default(),
+            login_throttle: LoginThrottle::with_address_rate(config.login_rate),
+        })))
+    }
+
+    /// Settings.
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+    /// The signing keys.
+    pub fn keys(&self) -> &Arc<KeyManager> {
+        &self.0.keys
+    }
+    /// The token issuer.
+    pub fn tokens(&self) -> &TokenIssuer {
+        &self.0.tokens
+    }
+    /// The password hasher.
+    pub fn passwords(&self) -> &Passwords {
+        &self.0.passwords
+    }
+    /// Revoked access tokens.
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.0.revocations
+    }
+    /// Limits on `/login` attempts.
+    pub fn login_throttle(&self) -> &LoginThrottle {
+        &self.0.login_throttle
+    }
+    /// Counters for `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+    /// Validates this IdP's access tokens in-process.
+    pub fn validator(&self) -> &resource_server::Validator {
+        &self.0.validator
+    }
+    /// The key set the in-process validator trusts.
+    pub fn local_keys(&self) -> &resource_server::LocalKeys {
+        &self.0.local_keys
+    }
+}

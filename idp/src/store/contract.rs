@@ -1,0 +1,126 @@
+//! The storage contract: every query the IdP makes of its database.
+//!
+//! Each trait covers one group of tables; [`Repository`] is all of them,
+//! and is what [`Store::run`](super::Store::run) hands to its closure. Both
+//! backends implement every trait on their connection type, in their own
+//! folder (`sqlite/`, `postgres/`), one file per group. Every method is one
+//! atomic step: where it reads before it writes, it takes the backend's
+//! write lock first, so two IdP processes on one database cannot interleave
+//! inside it. Times are Unix seconds.
+//!
+//! `idp/tests/store.rs` runs one suite, written against these traits,
+//! on every backend.
+
+use keys::rotation::RotationPolicy;
+
+use super::error::StoreError;
+use super::refresh_policy::PresentedRefresh;
+use super::rows::{
+    ClientRow, EndedSession, KeyChange, RefreshOutcome, RefreshRow, RevokedToken, StoredKey,
+    UserRow,
+};
+
+/// Users who sign up and log in.
+pub trait Users {
+    /// Stores a new user; [`StoreError::Conflict`] if the email is taken,
+    /// whatever its case.
+    fn insert_user(&mut self, user: &UserRow) -> Result<(), StoreError>;
+    /// The user with this email, ignoring case.
+    fn user_by_email(&mut self, email: &str) -> Result<Option<UserRow>, StoreError>;
+    /// The user with this id.
+    fn user_by_id(&mut self, id: &str) -> Result<Option<UserRow>, StoreError>;
+    /// Replaces the extra scopes of the user with this email; whether one
+    /// was found.
+    fn set_user_scope(&mut self, email: &str, scope: &str) -> Result<bool, StoreError>;
+}
+
+/// Registered OAuth 2.0 clients.
+pub trait Clients {
+    /// Registers a client; [`StoreError::Conflict`] if the id is taken.
+    fn insert_client(&mut self, client: &ClientRow) -> Result<(), StoreError>;
+    /// The client with this id.
+    fn client(&mut self, client_id: &str) -> Result<Option<ClientRow>, StoreError>;
+    /// Every client, ordered by id byte-wise.
+    fn list_clients(&mut self) -> Result<Vec<ClientRow>, StoreError>;
+    /// Removes a client; whether it existed.
+    fn delete_client(&mut self, client_id: &str) -> Result<bool, StoreError>;
+}
+
+/// Signing keys. The changes run under a lock on the key set, so two
+/// processes rotating at once cannot both promote.
+pub trait SigningKeys {
+    /// Every stored key, oldest first (ties by kid, byte-wise).
+    fn list_keys(&mut self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Fills in the initial key set where it is missing: `current` if there
+    /// is no current key, `next` if there is no next key. The candidates
+    /// are generated beforehand; the ones not needed are dropped. Returns
+    /// how many were stored.
+    fn ensure_keys(&mut self, current: &StoredKey, next: &StoredKey) -> Result<usize, StoreError>;
+    /// Rotates as `policy` allows at `now`: `next` → `current`, `current` →
+    /// `retired`, `new_next` becomes the next key.
+    fn rotate_keys(
+        &mut self,
+        policy: RotationPolicy,
+        now: u64,
+        force: bool,
+        new_next: &StoredKey,
+    ) -> Result<KeyChange, StoreError>;
+    /// Deletes retired keys past their grace period; returns their kids.
+    fn prune_keys(&mut self, policy: RotationPolicy, now: u64) -> Result<Vec<String>, StoreError>;
+}
+
+/// Refresh-token families: one per login session. Only SHA-256 digests of
+/// tokens are stored.
+pub trait RefreshTokens {
+    /// Stores a new refresh token.
+    fn insert_refresh(
+        &mut self,
+        token_hash: &[u8],
+        row: &RefreshRow,
+        now: u64,
+    ) -> Result<(), StoreError>;
+    /// Uses a presented refresh token as
+    /// [`refresh_policy::decide`](super::refresh_policy::decide) says, in one
+    /// transaction: two concurrent uses of one token give one `Rotated` and
+    /// one `Reused`.
+    fn use_refresh(&mut self, presented: &PresentedRefresh) -> Result<RefreshOutcome, StoreError>;
+    /// The live session of a refresh token, without using it.
+    fn refresh_family(
+        &mut self,
+        token_hash: &[u8],
+        now: u64,
+    ) -> Result<Option<RefreshRow>, StoreError>;
+    /// Revokes every refresh token of a session.
+    fn revoke_family(&mut self, family_id: &str, now: u64) -> Result<(), StoreError>;
+    /// Sessions revoked after `since`, each with its latest revocation time.
+    fn sessions_revoked_since(&mut self, since: u64) -> Result<Vec<EndedSession>, StoreError>;
+}
+
+/// Revoked access tokens, kept until they would have expired anyway.
+pub trait RevokedTokens {
+    /// Records an access token as revoked until `exp`; a repeat is ignored.
+    fn revoke_access_token(&mut self, jti: &str, exp: u64, now: u64) -> Result<(), StoreError>;
+    /// Revoked access tokens not yet expired, by expiry; expired entries and
+    /// dead refresh tokens are deleted on the way.
+    fn live_revocations(&mut self, now: u64) -> Result<Vec<RevokedToken>, StoreError>;
+}
+
+/// What running instances poll.
+pub trait Health {
+    /// Checks that the database answers.
+    fn ping(&mut self) -> Result<(), StoreError>;
+    /// The value of a change counter (`signing_keys`, `revocations`), which
+    /// every write to those tables bumps, in any process.
+    fn change_counter(&mut self, name: &str) -> Result<i64, StoreError>;
+}
+
+/// The whole contract: what a backend's connection implements.
+pub trait Repository:
+    Users + Clients + SigningKeys + RefreshTokens + RevokedTokens + Health + Send
+{
+}
+
+impl<T> Repository for T where
+    T: Users + Clients + SigningKeys + RefreshTokens + RevokedTokens + Health + Send
+{
+}

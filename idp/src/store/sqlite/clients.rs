@@ -1,0 +1,57 @@
+//! OAuth 2.0 clients on SQLite.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::conflict_on_unique;
+use crate::store::contract::Clients;
+use crate::store::error::StoreError;
+use crate::store::rows::ClientRow;
+
+const COLUMNS: &str = "client_id, secret_hash, scope, admin, created_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<ClientRow> {
+    Ok(ClientRow {
+        client_id: r.get(0)?,
+        secret_hash: r.get(1)?,
+        scope: r.get(2)?,
+        admin: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+impl Clients for Connection {
+    fn insert_client(&mut self, client: &ClientRow) -> Result<(), StoreError> {
+        self.execute(
+            &format!("INSERT INTO clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+            params![
+                client.client_id,
+                client.secret_hash,
+                client.scope,
+                client.admin,
+                client.created_at
+            ],
+        )
+        .map_err(conflict_on_unique)?;
+        Ok(())
+    }
+
+    fn client(&mut self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
+        Ok(self
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM clients WHERE client_id = ?1"
+            ))?
+            .query_row([client_id], from_row)
+            .optional()?)
+    }
+
+    fn list_clients(&mut self) -> Result<Vec<ClientRow>, StoreError> {
+        let mut stmt =
+            self.prepare(&format!("SELECT {COLUMNS} FROM clients ORDER BY client_id"))?;
+        let rows = stmt.query_map([], from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn delete_client(&mut self, client_id: &str) -> Result<bool, StoreError> {
+        Ok(self.execute("DELETE FROM clients WHERE client_id = ?1", [client_id])? == 1)
+    }
+}

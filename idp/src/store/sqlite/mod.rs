@@ -1,0 +1,217 @@
+//! The SQLite backend, the default: one file, no server to install.
+//!
+//! One connection, shared behind a mutex: SQLite allows one writer at a
+//! time anyway, and WAL lets readers in other processes (the `idp` CLI on
+//! the same file) go on. The file runs with `synchronous=FULL`, so a write
+//! that has been answered survives a crash of the process or the machine.
+//! Migrations are the numbered files under `migrations/sqlite/`, recorded
+//! in `PRAGMA user_version`.
+//!
+//! The contract is implemented on `rusqlite::Connection` itself, one file
+//! per group of tables; every method that reads before it writes opens its
+//! transaction with `BEGIN IMMEDIATE`, which takes the write lock first.
+
+mod clients;
+mod keys;
+mod sessions;
+mod users;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::contract::Health;
+use super::error::StoreError;
+
+/// The schema, one entry per migration, in order.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../../migrations/sqlite/0002_revoked_sessions.sql"),
+];
+
+/// How long a writer waits for another process's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The one connection of this process.
+#[derive(Clone)]
+pub(super) struct Sqlite {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Sqlite {
+    /// Opens (creating if needed, with owner-only permissions) the database
+    /// at `path` and applies pending migrations. Blocks.
+    pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private_file(path)?;
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub(super) async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock poisons it; the connection itself
+            // is still consistent (SQLite rolls back the open transaction).
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|_| StoreError::Task)?
+    }
+}
+
+impl Health for Connection {
+    fn ping(&mut self) -> Result<(), StoreError> {
+        Ok(self.query_row("SELECT 1", [], |_| Ok(()))?)
+    }
+
+    fn change_counter(&mut self, name: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .prepare_cached("SELECT value FROM change_counters WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))?)
+    }
+}
+
+/// Creates the file with mode 0600 if it does not exist, so that the private
+/// keys inside are never readable by other users, not even for a moment.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map(drop).map_err(open_err)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// A busy or locked database is worth a retry; anything else is not.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::DatabaseBusy
+                    || f.code == rusqlite::ErrorCode::DatabaseLocked =>
+            {
+                StoreError::Unavailable("the SQLite database is busy".into())
+            }
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::ToSqlConversionFailure(..) => {
+                StoreError::OutOfRange("a stored value does not fit its type")
+            }
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
+/// Maps a uniqueness violation to [`StoreError::Conflict`].
+fn conflict_on_unique(err: rusqlite::Error) -> StoreError {
+    match err {
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            StoreError::Conflict
+        }
+        other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_reopen_cleanly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("idp.db");
+        drop(Sqlite::open(&path).expect("first open"));
+        let store = Sqlite::open(&path).expect("second open");
+        let conn = store.conn.lock().expect("lock");
+        let version: usize = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, MIGRATIONS.len());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn database_file_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("idp.db");
+        drop(Sqlite::open(&path).expect("open"));
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("idp.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.pragma_update(None, "user_version", 99).expect("set");
+        }
+        assert!(matches!(
+            Sqlite::open(&path),
+            Err(StoreError::SchemaTooNew { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn a_locked_database_is_unavailable_not_broken() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("idp.db");
+        let store = Sqlite::open(&path).expect("open");
+        let other = Connection::open(&path).expect("second connection");
+        other.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+        let conn = store.conn.lock().expect("lock");
+        conn.busy_timeout(Duration::from_millis(10))
+            .expect("timeout");
+        let err = conn
+            .execute("DELETE FROM revoked_tokens", [])
+            .map_err(StoreError::from)
+            .expect_err("locked");
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    }
+}

@@ -1,0 +1,155 @@
+//! Refresh-token families and revoked access tokens on SQLite.
+//!
+//! Using a refresh token opens its transaction with `BEGIN IMMEDIATE`,
+//! which takes the write lock before the read, so two uses of one token are
+//! serialized and the second sees the first's `used_at`.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use crate::store::contract::{RefreshTokens, RevokedTokens};
+use crate::store::error::StoreError;
+use crate::store::refresh_policy::{decide, Decision, Found, PresentedRefresh};
+use crate::store::rows::{EndedSession, RefreshOutcome, RefreshRow, RevokedToken};
+
+fn insert_row(
+    conn: &Connection,
+    token_hash: &[u8],
+    row: &RefreshRow,
+    now: u64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO refresh_tokens
+           (token_hash, family_id, user_id, client_id, scope, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        token_hash,
+        row.family_id,
+        row.user_id,
+        row.client_id,
+        row.scope,
+        now,
+        row.expires_at
+    ])?;
+    Ok(())
+}
+
+fn revoke_family_rows(conn: &Connection, family_id: &str, now: u64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
+        params![family_id, now],
+    )?;
+    Ok(())
+}
+
+/// Reads `family_id, user_id, client_id, scope, expires_at`, the first
+/// five columns of every refresh-token query.
+fn refresh_row(r: &Row<'_>) -> rusqlite::Result<RefreshRow> {
+    Ok(RefreshRow {
+        family_id: r.get(0)?,
+        user_id: r.get(1)?,
+        client_id: r.get(2)?,
+        scope: r.get(3)?,
+        expires_at: r.get(4)?,
+    })
+}
+
+impl RefreshTokens for Connection {
+    fn insert_refresh(
+        &mut self,
+        token_hash: &[u8],
+        row: &RefreshRow,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        insert_row(self, token_hash, row, now)
+    }
+
+    fn use_refresh(&mut self, p: &PresentedRefresh) -> Result<RefreshOutcome, StoreError> {
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found = tx
+            .prepare_cached(
+                "SELECT family_id, user_id, client_id, scope, expires_at, used_at, revoked_at
+                 FROM refresh_tokens WHERE token_hash = ?1",
+            )?
+            .query_row([&p.token_hash], |r| {
+                Ok(Found {
+                    row: refresh_row(r)?,
+                    used_at: r.get(5)?,
+                    revoked_at: r.get(6)?,
+                })
+            })
+            .optional()?;
+        let outcome = match decide(found, p) {
+            Decision::Answer(outcome) => outcome,
+            Decision::RevokeFamily(family_id) => {
+                revoke_family_rows(&tx, &family_id, p.now)?;
+                RefreshOutcome::Reused { family_id }
+            }
+            Decision::Rotate(successor) => {
+                tx.prepare_cached("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1")?
+                    .execute(params![p.token_hash, p.now])?;
+                insert_row(&tx, &p.successor_hash, &successor, p.now)?;
+                RefreshOutcome::Rotated(successor)
+            }
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    fn refresh_family(
+        &mut self,
+        token_hash: &[u8],
+        now: u64,
+    ) -> Result<Option<RefreshRow>, StoreError> {
+        Ok(self
+            .prepare_cached(
+                "SELECT family_id, user_id, client_id, scope, expires_at FROM refresh_tokens
+                 WHERE token_hash = ?1 AND revoked_at IS NULL AND used_at IS NULL
+                   AND expires_at > ?2",
+            )?
+            .query_row(params![token_hash, now], refresh_row)
+            .optional()?)
+    }
+
+    fn revoke_family(&mut self, family_id: &str, now: u64) -> Result<(), StoreError> {
+        revoke_family_rows(self, family_id, now)
+    }
+
+    fn sessions_revoked_since(&mut self, since: u64) -> Result<Vec<EndedSession>, StoreError> {
+        let mut stmt = self.prepare_cached(
+            "SELECT family_id, MAX(revoked_at) FROM refresh_tokens
+             WHERE revoked_at > ?1 GROUP BY family_id",
+        )?;
+        let rows = stmt.query_map([since], |r| {
+            Ok(EndedSession {
+                family_id: r.get(0)?,
+                revoked_at: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl RevokedTokens for Connection {
+    fn revoke_access_token(&mut self, jti: &str, exp: u64, now: u64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT OR IGNORE INTO revoked_tokens (jti, expires_at, revoked_at) VALUES (?1, ?2, ?3)",
+            params![jti, exp, now],
+        )?;
+        Ok(())
+    }
+
+    fn live_revocations(&mut self, now: u64) -> Result<Vec<RevokedToken>, StoreError> {
+        self.execute("DELETE FROM revoked_tokens WHERE expires_at <= ?1", [now])?;
+        self.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?1", [now])?;
+        let mut stmt =
+            self.prepare_cached("SELECT jti, expires_at FROM revoked_tokens ORDER BY expires_at")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RevokedToken {
+                jti: r.get(0)?,
+                exp: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
