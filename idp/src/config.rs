@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::store::DbLocation;
+use crate::store::{DbLocation, StoreOptions};
 
 /// Everything `idp serve` is configured with.
 #[derive(Clone)]
@@ -35,6 +35,8 @@ pub struct Config {
     pub key_poll: Duration,
     /// Login attempts per minute per client address; 0 = unlimited.
     pub login_rate: u32,
+    /// PostgreSQL connections this instance keeps at most.
+    pub db_pool_size: u32,
 }
 
 /// Everything but the encryption key, which is only said to be set or not.
@@ -57,6 +59,7 @@ impl std::fmt::Debug for Config {
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("key_poll", &self.key_poll)
             .field("login_rate", &self.login_rate)
+            .field("db_pool_size", &self.db_pool_size)
             .finish()
     }
 }
@@ -77,11 +80,19 @@ impl Default for Config {
             bcrypt_cost: 12,
             key_poll: Duration::from_secs(2),
             login_rate: 60,
+            db_pool_size: StoreOptions::default().pool_size,
         }
     }
 }
 
 impl Config {
+    /// How the store is opened.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            pool_size: self.db_pool_size,
+        }
+    }
+
     /// The rotation policy these lifetimes imply.
     pub fn rotation_policy(&self) -> ::keys::RotationPolicy {
         ::keys::RotationPolicy {

@@ -129,6 +129,9 @@ pub struct ServeArgs {
     /// addresses, say). Failures per email are limited regardless.
     #[arg(long, env = "IDP_LOGIN_RATE", default_value_t = 60)]
     pub login_rate: u32,
+    /// PostgreSQL connections this instance keeps at most (SQLite uses one).
+    #[arg(long, env = "IDP_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
     /// How often to check the database for key changes, seconds.
     #[arg(long, env = "IDP_KEY_POLL", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub key_poll: u64,
@@ -151,6 +154,7 @@ impl ServeArgs {
             bcrypt_cost: self.bcrypt_cost,
             key_poll: Duration::from_secs(self.key_poll),
             login_rate: self.login_rate,
+            db_pool_size: self.db_pool_size,
         })
     }
 }

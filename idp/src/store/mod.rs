@@ -49,6 +49,21 @@ pub use rows::{
     UserRow,
 };
 
+/// How the database is used, beyond where it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// PostgreSQL: connections per IdP process. Requests queue for one
+    /// beyond that; the server's `max_connections` (100 by default) bounds
+    /// instances × this. SQLite uses one connection whatever this says.
+    pub pool_size: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { pool_size: 10 }
+    }
+}
+
 /// A handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -80,9 +95,14 @@ impl Store {
     /// This blocks (file and network I/O): call it from
     /// `tokio::task::spawn_blocking` in async code.
     pub fn open(location: &DbLocation) -> Result<Self, StoreError> {
+        Self::open_with(location, &StoreOptions::default())
+    }
+
+    /// [`open`](Self::open) with options.
+    pub fn open_with(location: &DbLocation, options: &StoreOptions) -> Result<Self, StoreError> {
         let backend = match location {
             DbLocation::Sqlite(path) => Backend::Sqlite(sqlite::Sqlite::open(path)?),
-            DbLocation::Postgres(url) => Backend::Postgres(postgres::Postgres::open(url)?),
+            DbLocation::Postgres(url) => Backend::Postgres(postgres::Postgres::open(url, options)?),
         };
         Ok(Self {
             backend,
@@ -97,11 +117,13 @@ impl Store {
 
     /// Runs `f` with a connection on the blocking pool. Each contract method
     /// is atomic on its own; several calls inside one `f` share the
-    /// connection (one blocking hop) but not a transaction.
+    /// connection (one blocking hop) but not a transaction. `f` may run a
+    /// second time, on a fresh connection, when the first one turns out to
+    /// have been closed by the server before `f` sent anything.
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut dyn Repository) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&mut dyn Repository) -> Result<T, StoreError> + Send + 'static,
     {
         match &self.backend {
             Backend::Sqlite(db) => db.call(move |conn| f(conn)).await,

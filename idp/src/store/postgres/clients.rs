@@ -1,8 +1,9 @@
 //! OAuth 2.0 clients on PostgreSQL.
 
-use postgres::{Client, Row};
+use postgres::Row;
 
-use super::{conflict_on_unique, from_db, to_db};
+use super::conn::PgConn;
+use super::{from_db, to_db};
 use crate::store::contract::Clients;
 use crate::store::error::StoreError;
 use crate::store::rows::ClientRow;
@@ -19,9 +20,9 @@ fn from_row(r: &Row) -> Result<ClientRow, StoreError> {
     })
 }
 
-impl Clients for Client {
+impl Clients for PgConn {
     fn insert_client(&mut self, client: &ClientRow) -> Result<(), StoreError> {
-        self.execute(
+        self.db().execute(
             &format!("INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"),
             &[
                 &client.client_id,
@@ -30,33 +31,37 @@ impl Clients for Client {
                 &client.admin,
                 &to_db(client.created_at, "client created_at")?,
             ],
-        )
-        .map_err(conflict_on_unique)?;
+        )?;
         Ok(())
     }
 
     fn client(&mut self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
-        self.query_opt(
-            &format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1"),
-            &[&client_id],
-        )?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+        self.db()
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1"),
+                &[&client_id],
+            )?
+            .as_ref()
+            .map(from_row)
+            .transpose()
     }
 
     /// Ordered byte-wise (`COLLATE "C"`), as SQLite orders text.
     fn list_clients(&mut self) -> Result<Vec<ClientRow>, StoreError> {
-        self.query(
-            &format!("SELECT {COLUMNS} FROM clients ORDER BY client_id COLLATE \"C\""),
-            &[],
-        )?
-        .iter()
-        .map(from_row)
-        .collect()
+        self.db()
+            .query(
+                &format!("SELECT {COLUMNS} FROM clients ORDER BY client_id COLLATE \"C\""),
+                &[],
+            )?
+            .iter()
+            .map(from_row)
+            .collect()
     }
 
     fn delete_client(&mut self, client_id: &str) -> Result<bool, StoreError> {
-        Ok(self.execute("DELETE FROM clients WHERE client_id = $1", &[&client_id])? == 1)
+        Ok(self
+            .db()
+            .execute("DELETE FROM clients WHERE client_id = $1", &[&client_id])?
+            == 1)
     }
 }

@@ -9,9 +9,10 @@
 //! partial unique indexes (one `current`, one `next`) stay as a backstop.
 
 use keys::rotation::{KeyRecord, KeyState, RotationPolicy};
-use postgres::{Client, GenericClient, Row, Transaction};
+use postgres::{Row, Transaction};
 use zeroize::Zeroizing;
 
+use super::conn::{Cached, PgConn, Target};
 use super::{from_db, to_db};
 use crate::store::contract::SigningKeys;
 use crate::store::error::StoreError;
@@ -44,7 +45,7 @@ fn from_row(r: &Row) -> Result<StoredKey, StoreError> {
 }
 
 /// Oldest first; kids compare byte-wise (`COLLATE "C"`), as in SQLite.
-fn list(c: &mut impl GenericClient) -> Result<Vec<StoredKey>, StoreError> {
+fn list<C: Target>(c: &mut Cached<'_, C>) -> Result<Vec<StoredKey>, StoreError> {
     c.query(
         "SELECT kid, state, private_key, encrypted, public_jwk, created_at, activated_at, retired_at, bits
          FROM signing_keys ORDER BY created_at, kid COLLATE \"C\"",
@@ -55,7 +56,7 @@ fn list(c: &mut impl GenericClient) -> Result<Vec<StoredKey>, StoreError> {
     .collect()
 }
 
-fn insert(tx: &mut Transaction<'_>, key: &StoredKey) -> Result<(), StoreError> {
+fn insert(tx: &mut Cached<'_, Transaction<'_>>, key: &StoredKey) -> Result<(), StoreError> {
     let bits = i32::try_from(key.bits).map_err(|_| StoreError::OutOfRange("key bits"))?;
     let activated_at = key
         .record
@@ -87,7 +88,7 @@ fn insert(tx: &mut Transaction<'_>, key: &StoredKey) -> Result<(), StoreError> {
 }
 
 /// Makes other key writers wait until this transaction ends.
-fn lock_key_set(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+fn lock_key_set(tx: &mut Cached<'_, Transaction<'_>>) -> Result<(), StoreError> {
     tx.execute(
         "SELECT value FROM change_counters WHERE name = 'signing_keys' FOR UPDATE",
         &[],
@@ -95,9 +96,9 @@ fn lock_key_set(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl SigningKeys for Client {
+impl SigningKeys for PgConn {
     fn list_keys(&mut self) -> Result<Vec<StoredKey>, StoreError> {
-        list(self)
+        list(&mut self.db())
     }
 
     fn ensure_keys(&mut self, current: &StoredKey, next: &StoredKey) -> Result<usize, StoreError> {

@@ -4,8 +4,9 @@
 //! It uses the synchronous `postgres` crate with a small r2d2 connection
 //! pool, and runs every call on tokio's blocking pool exactly like the
 //! SQLite backend, so no blocking call lands on the async executor. The
-//! contract is implemented on `postgres::Client`, one file per group of
-//! tables, beside the SQLite backend's files of the same names.
+//! contract is implemented on [`conn::PgConn`] (a client with its
+//! prepared statements), one file per group of tables, beside the SQLite
+//! backend's files of the same names.
 //!
 //! Several instances start, rotate keys and use refresh tokens at the same
 //! time on one database, so everything that reads before it writes takes a
@@ -22,6 +23,7 @@
 //! rather than silently downgraded. Keep the database on a trusted network.
 
 mod clients;
+mod conn;
 mod keys;
 mod sessions;
 mod users;
@@ -31,10 +33,11 @@ use std::time::Duration;
 
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
-use r2d2_postgres::PostgresConnectionManager;
 
+use self::conn::{Manager, PgConn};
 use super::contract::Health;
 use super::error::StoreError;
+use super::StoreOptions;
 
 /// The schema, one entry per migration, in order. Version N is
 /// `MIGRATIONS[N - 1]`, recorded in `schema_migrations` once applied.
@@ -46,10 +49,6 @@ const MIGRATIONS: &[&str] = &[
 /// The advisory lock migrations hold (per database): "idp-migr" in ASCII.
 const MIGRATION_LOCK: i64 = 0x6964_702d_6d69_6772;
 
-/// Connections per IdP process. Requests queue for one beyond that; the
-/// server's `max_connections` (100 by default) bounds instances × this.
-const POOL_SIZE: u32 = 10;
-
 /// How long a request waits for a free (or new) connection before it is
 /// answered 503.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,7 +57,10 @@ const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 /// (`connect_timeout=`): a black-holed host must not hang start-up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+/// How connections are encrypted.
+type MakeTls = NoTls;
+
+type Pool = r2d2::Pool<Manager>;
 
 /// A pool of connections to one database; cheap to clone.
 #[derive(Clone)]
@@ -89,7 +91,7 @@ impl Drop for PoolOwner {
 
 impl Postgres {
     /// Connects, applies pending migrations and sets up the pool. Blocks.
-    pub(super) fn open(url: &str) -> Result<Self, StoreError> {
+    pub(super) fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let config = connection_config(url)?;
         // One direct connection first: an unreachable server or a wrong
         // password fails here at once with the server's own reason, where a
@@ -100,31 +102,44 @@ impl Postgres {
         migrate(&mut client)?;
         drop(client);
         let pool = r2d2::Pool::builder()
-            .max_size(POOL_SIZE)
+            .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(CHECKOUT_TIMEOUT)
+            .test_on_check_out(false)
             .error_handler(Box::new(LogConnectionErrors))
-            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+            .build_unchecked(Manager { config, tls: NoTls });
         Ok(Self {
             pool: Arc::new(PoolOwner(Some(pool))),
         })
     }
 
-    /// Runs `f` with a pooled connection on the blocking pool.
+    /// Runs `f` with a pooled connection on the blocking pool. When the
+    /// connection turns out to have been dropped by the server before `f`
+    /// sent anything (a restart, a failover), it is thrown away and `f` runs
+    /// again on another: nothing had happened, so nothing happens twice.
+    /// After a restart every pooled connection may be dead, so this goes on
+    /// for at most the pool's size plus one (a new connection).
     pub(super) async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Client) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&mut PgConn) -> Result<T, StoreError> + Send + 'static,
     {
         let owner = Arc::clone(&self.pool);
         tokio::task::spawn_blocking(move || {
             let pool = owner.0.as_ref().ok_or(StoreError::Task)?;
-            // r2d2 checks the connection before handing it out and replaces
-            // it if the server dropped it (a restart, a failover).
-            let mut conn = pool
-                .get()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            f(&mut conn)
+            let mut tries = 0;
+            loop {
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                conn.checked_out();
+                let result = f(&mut conn);
+                tries += 1;
+                if result.is_ok() || !conn.dead_on_arrival() || tries > pool.max_size() {
+                    return result;
+                }
+                tracing::info!("a PostgreSQL connection was closed by the server; trying another");
+            }
         })
         .await
         .map_err(|_| StoreError::Task)?
@@ -209,14 +224,15 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl Health for Client {
+impl Health for PgConn {
     fn ping(&mut self) -> Result<(), StoreError> {
-        self.batch_execute("SELECT 1")?;
+        self.db().query_one("SELECT 1", &[])?;
         Ok(())
     }
 
     fn change_counter(&mut self, name: &str) -> Result<i64, StoreError> {
         Ok(self
+            .db()
             .query_one(
                 "SELECT value FROM change_counters WHERE name = $1",
                 &[&name],
@@ -238,7 +254,9 @@ pub fn redact_url(url: &str) -> String {
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
-        if is_unavailable(&e) {
+        if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+            StoreError::Conflict
+        } else if is_unavailable(&e) {
             StoreError::Unavailable(describe(&e))
         } else {
             StoreError::Backend(describe(&e))
@@ -267,7 +285,7 @@ fn describe(e: &postgres::Error) -> String {
 /// Whether the error means "the database cannot serve right now, try again"
 /// rather than "this statement is wrong": a lost connection, a server
 /// shutting down or out of connections, a serialization failure.
-fn is_unavailable(e: &postgres::Error) -> bool {
+pub(super) fn is_unavailable(e: &postgres::Error) -> bool {
     if e.is_closed() {
         return true;
     }
@@ -283,15 +301,6 @@ fn is_unavailable(e: &postgres::Error) -> bool {
         }
         // No SQLSTATE: the socket failed.
         None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
-    }
-}
-
-/// Maps a uniqueness violation to [`StoreError::Conflict`].
-fn conflict_on_unique(e: postgres::Error) -> StoreError {
-    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-        StoreError::Conflict
-    } else {
-        e.into()
     }
 }
 

@@ -4,16 +4,17 @@
 //! token at once, the second waits for the first to commit and then reads
 //! the row as the first left it (used), so it is detected as reuse.
 
-use postgres::{Client, GenericClient, Row};
+use postgres::Row;
 
+use super::conn::{Cached, PgConn, Target};
 use super::{from_db, to_db};
 use crate::store::contract::{RefreshTokens, RevokedTokens};
 use crate::store::error::StoreError;
 use crate::store::refresh_policy::{decide, Decision, Found, PresentedRefresh};
 use crate::store::rows::{EndedSession, RefreshOutcome, RefreshRow, RevokedToken};
 
-fn insert_row(
-    c: &mut impl GenericClient,
+fn insert_row<C: Target>(
+    c: &mut Cached<'_, C>,
     token_hash: &[u8],
     row: &RefreshRow,
     now: u64,
@@ -35,8 +36,8 @@ fn insert_row(
     Ok(())
 }
 
-fn revoke_family_rows(
-    c: &mut impl GenericClient,
+fn revoke_family_rows<C: Target>(
+    c: &mut Cached<'_, C>,
     family_id: &str,
     now: u64,
 ) -> Result<(), StoreError> {
@@ -65,14 +66,14 @@ fn optional_time(r: &Row, index: usize, what: &'static str) -> Result<Option<u64
         .transpose()
 }
 
-impl RefreshTokens for Client {
+impl RefreshTokens for PgConn {
     fn insert_refresh(
         &mut self,
         token_hash: &[u8],
         row: &RefreshRow,
         now: u64,
     ) -> Result<(), StoreError> {
-        insert_row(self, token_hash, row, now)
+        insert_row(&mut self.db(), token_hash, row, now)
     }
 
     fn use_refresh(&mut self, p: &PresentedRefresh) -> Result<RefreshOutcome, StoreError> {
@@ -115,39 +116,41 @@ impl RefreshTokens for Client {
         token_hash: &[u8],
         now: u64,
     ) -> Result<Option<RefreshRow>, StoreError> {
-        self.query_opt(
-            "SELECT family_id, user_id, client_id, scope, expires_at FROM refresh_tokens
+        self.db()
+            .query_opt(
+                "SELECT family_id, user_id, client_id, scope, expires_at FROM refresh_tokens
              WHERE token_hash = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2",
-            &[&token_hash, &to_db(now, "now")?],
-        )?
-        .map(|r| refresh_row(&r))
-        .transpose()
+                &[&token_hash, &to_db(now, "now")?],
+            )?
+            .map(|r| refresh_row(&r))
+            .transpose()
     }
 
     fn revoke_family(&mut self, family_id: &str, now: u64) -> Result<(), StoreError> {
-        revoke_family_rows(self, family_id, now)
+        revoke_family_rows(&mut self.db(), family_id, now)
     }
 
     fn sessions_revoked_since(&mut self, since: u64) -> Result<Vec<EndedSession>, StoreError> {
-        self.query(
-            "SELECT family_id, MAX(revoked_at) FROM refresh_tokens
+        self.db()
+            .query(
+                "SELECT family_id, MAX(revoked_at) FROM refresh_tokens
              WHERE revoked_at > $1 GROUP BY family_id",
-            &[&to_db(since, "since")?],
-        )?
-        .iter()
-        .map(|r| {
-            Ok(EndedSession {
-                family_id: r.try_get(0)?,
-                revoked_at: from_db(r.try_get(1)?, "session revoked_at")?,
+                &[&to_db(since, "since")?],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(EndedSession {
+                    family_id: r.try_get(0)?,
+                    revoked_at: from_db(r.try_get(1)?, "session revoked_at")?,
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 }
 
-impl RevokedTokens for Client {
+impl RevokedTokens for PgConn {
     fn revoke_access_token(&mut self, jti: &str, exp: u64, now: u64) -> Result<(), StoreError> {
-        self.execute(
+        self.db().execute(
             "INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3)
              ON CONFLICT (jti) DO NOTHING",
             &[
@@ -161,19 +164,22 @@ impl RevokedTokens for Client {
 
     fn live_revocations(&mut self, now: u64) -> Result<Vec<RevokedToken>, StoreError> {
         let now = to_db(now, "now")?;
-        self.execute("DELETE FROM revoked_tokens WHERE expires_at <= $1", &[&now])?;
-        self.execute("DELETE FROM refresh_tokens WHERE expires_at <= $1", &[&now])?;
-        self.query(
-            "SELECT jti, expires_at FROM revoked_tokens ORDER BY expires_at",
-            &[],
-        )?
-        .iter()
-        .map(|r| {
-            Ok(RevokedToken {
-                jti: r.try_get(0)?,
-                exp: from_db(r.try_get(1)?, "token exp")?,
+        self.db()
+            .execute("DELETE FROM revoked_tokens WHERE expires_at <= $1", &[&now])?;
+        self.db()
+            .execute("DELETE FROM refresh_tokens WHERE expires_at <= $1", &[&now])?;
+        self.db()
+            .query(
+                "SELECT jti, expires_at FROM revoked_tokens ORDER BY expires_at",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(RevokedToken {
+                    jti: r.try_get(0)?,
+                    exp: from_db(r.try_get(1)?, "token exp")?,
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 }

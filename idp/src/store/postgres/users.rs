@@ -2,9 +2,10 @@
 //! unique index that also keeps two spellings of one address from signing
 //! up twice.
 
-use postgres::{Client, Row};
+use postgres::Row;
 
-use super::{conflict_on_unique, from_db, to_db};
+use super::conn::PgConn;
+use super::{from_db, to_db};
 use crate::store::contract::Users;
 use crate::store::error::StoreError;
 use crate::store::rows::UserRow;
@@ -22,9 +23,9 @@ fn from_row(r: &Row) -> Result<UserRow, StoreError> {
     })
 }
 
-impl Users for Client {
+impl Users for PgConn {
     fn insert_user(&mut self, user: &UserRow) -> Result<(), StoreError> {
-        self.execute(
+        self.db().execute(
             &format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
             &[
                 &user.id,
@@ -34,33 +35,34 @@ impl Users for Client {
                 &user.scope,
                 &to_db(user.created_at, "user created_at")?,
             ],
-        )
-        .map_err(conflict_on_unique)?;
+        )?;
         Ok(())
     }
 
     fn user_by_email(&mut self, email: &str) -> Result<Option<UserRow>, StoreError> {
-        self.query_opt(
-            &format!("SELECT {COLUMNS} FROM users WHERE lower(email) = lower($1)"),
-            &[&email],
-        )?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+        self.db()
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM users WHERE lower(email) = lower($1)"),
+                &[&email],
+            )?
+            .as_ref()
+            .map(from_row)
+            .transpose()
     }
 
     fn user_by_id(&mut self, id: &str) -> Result<Option<UserRow>, StoreError> {
-        self.query_opt(
-            &format!("SELECT {COLUMNS} FROM users WHERE id = $1"),
-            &[&id],
-        )?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+        self.db()
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM users WHERE id = $1"),
+                &[&id],
+            )?
+            .as_ref()
+            .map(from_row)
+            .transpose()
     }
 
     fn set_user_scope(&mut self, email: &str, scope: &str) -> Result<bool, StoreError> {
-        Ok(self.execute(
+        Ok(self.db().execute(
             "UPDATE users SET scope = $2 WHERE lower(email) = lower($1)",
             &[&email, &scope],
         )? == 1)

@@ -2,7 +2,6 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::conflict_on_unique;
 use crate::store::contract::Clients;
 use crate::store::error::StoreError;
 use crate::store::rows::ClientRow;
@@ -30,8 +29,7 @@ impl Clients for Connection {
                 client.admin,
                 client.created_at
             ],
-        )
-        .map_err(conflict_on_unique)?;
+        )?;
         Ok(())
     }
 

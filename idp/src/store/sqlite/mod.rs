@@ -123,7 +123,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A busy or locked database is worth a retry; anything else is not.
+/// A busy or locked database is worth a retry; a uniqueness violation is
+/// a conflict; anything else is a backend failure.
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match &e {
@@ -133,6 +134,12 @@ impl From<rusqlite::Error> for StoreError {
             {
                 StoreError::Unavailable("the SQLite database is busy".into())
             }
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                StoreError::Conflict
+            }
             rusqlite::Error::FromSqlConversionFailure(..)
             | rusqlite::Error::IntegralValueOutOfRange(..)
             | rusqlite::Error::ToSqlConversionFailure(..) => {
@@ -140,19 +147,6 @@ impl From<rusqlite::Error> for StoreError {
             }
             _ => StoreError::Backend(e.to_string()),
         }
-    }
-}
-
-/// Maps a uniqueness violation to [`StoreError::Conflict`].
-fn conflict_on_unique(err: rusqlite::Error) -> StoreError {
-    match err {
-        rusqlite::Error::SqliteFailure(e, _)
-            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
-        {
-            StoreError::Conflict
-        }
-        other => other.into(),
     }
 }
 

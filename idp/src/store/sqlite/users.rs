@@ -4,7 +4,6 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::conflict_on_unique;
 use crate::store::contract::Users;
 use crate::store::error::StoreError;
 use crate::store::rows::UserRow;
@@ -34,8 +33,7 @@ impl Users for Connection {
                 user.scope,
                 user.created_at
             ],
-        )
-        .map_err(conflict_on_unique)?;
+        )?;
         Ok(())
     }
 
