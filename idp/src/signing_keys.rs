@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use jsonwebtoken::EncodingKey;
-use keys::rotation::{KeyState, RotationError, RotationPlan, RotationPolicy};
+use keys::rotation::{
+    KeyRecord, KeyState, RotationError, RotationPlan, RotationPolicy, RotationTrigger,
+};
 use keys::{Jwks, PublicJwk, SigningKey};
 use tokio::sync::watch;
 
@@ -60,6 +62,17 @@ pub struct KeyRing {
     pub etag: String,
     /// The database change counter this snapshot reflects.
     pub version: i64,
+    /// Every stored key's state and dates, oldest first.
+    pub records: Vec<KeyRecord>,
+}
+
+impl KeyRing {
+    /// When a schedule of one rotation `every` seconds wants the next one,
+    /// as the database says (not as this process remembers): restarts
+    /// neither skip nor repeat a rotation.
+    pub fn rotation_due_at(&self, every: u64) -> Option<u64> {
+        RotationPolicy::rotation_due_at(&self.records, every)
+    }
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -158,14 +171,15 @@ impl KeyManager {
         Ok(())
     }
 
-    /// Rotates: `next` → `current` → `retired`, plus a fresh `next`.
-    pub async fn rotate(&self, force: bool) -> Result<RotationPlan, KeyManagerError> {
+    /// Rotates: `next` → `current` → `retired`, plus a fresh `next`, if
+    /// the rules allow it for `trigger`.
+    pub async fn rotate(&self, trigger: RotationTrigger) -> Result<RotationPlan, KeyManagerError> {
         let now = unix_now();
         let new_next = generate(&self.vault, self.bits, KeyState::Next, now).await?;
         let policy = self.policy;
         match self
             .store
-            .run(move |db| db.rotate_keys(policy, now, force, &new_next))
+            .run(move |db| db.rotate_keys(policy, now, trigger, &new_next))
             .await?
         {
             KeyChange::Rotated(plan) => {
@@ -287,5 +301,6 @@ async fn load(store: &Store, vault: &Vault) -> Result<KeyRing, KeyManagerError> 
         jwks_body: body.into(),
         etag,
         version,
+        records: stored.into_iter().map(|k| k.record).collect(),
     })
 }

@@ -5,10 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use keys::rotation::{RotationError, RotationTrigger};
 use tokio::task::JoinHandle;
 
-use crate::signing_keys::KeyManager;
+use crate::signing_keys::{KeyManager, KeyManagerError};
 use crate::state::AppState;
+use crate::unix_now;
 
 /// The running background tasks; dropping this does not stop them, [`stop`](Self::stop) does.
 #[derive(Debug)]
@@ -28,6 +30,7 @@ impl Tasks {
             tasks.push(tokio::spawn(scheduled_rotation(
                 Arc::clone(state.keys()),
                 every,
+                poll,
             )));
         }
         Self(tasks)
@@ -52,19 +55,66 @@ async fn sync_local_keys(state: AppState) {
     }
 }
 
-/// Rotates every `every`, and prunes. Not forced: a schedule shorter than
-/// the JWKS max-age would outrun validators' caches, so such a rotation is
-/// skipped with a warning.
-async fn scheduled_rotation(keys: Arc<KeyManager>, every: Duration) {
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+/// Rotates once the current key has been signing for `every`, and prunes.
+///
+/// The schedule is read from the database (when the current key was
+/// activated), not from this process's start, so restarting an instance
+/// neither skips nor repeats a rotation. Every instance sharing the
+/// database runs this; the store decides under its lock, so of instances
+/// finding a rotation due at once one rotates and the others find it done.
+/// Never forced: a rotation refused because the next key is too young for
+/// validators' caches waits and is tried again a minute later.
+async fn scheduled_rotation(keys: Arc<KeyManager>, every: Duration, poll: Duration) {
+    let period = every.as_secs();
+    let mut tick = tokio::time::interval(poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut quiet_until = tokio::time::Instant::now();
+    let mut next_prune = tokio::time::Instant::now();
     loop {
         tick.tick().await;
-        match keys.rotate(false).await {
-            Ok(plan) => tracing::info!(promoted = %plan.promote, "scheduled rotation done"),
-            Err(e) => tracing::warn!(error = %e, "scheduled rotation skipped"),
+        let now = tokio::time::Instant::now();
+        if now >= next_prune {
+            next_prune = now + PRUNE_EVERY;
+            if let Err(e) = keys.prune().await {
+                tracing::warn!(error = %e, "scheduled prune failed");
+            }
         }
-        if let Err(e) = keys.prune().await {
-            tracing::warn!(error = %e, "scheduled prune failed");
+        if now < quiet_until || !rotation_due(&keys, period) {
+            continue;
+        }
+        // Another instance may have rotated since the last poll: look at
+        // the database before paying for a new key.
+        if let Err(e) = keys.reload_if_changed().await {
+            tracing::warn!(error = %e, "checking the key set failed");
+            continue;
+        }
+        if !rotation_due(&keys, period) {
+            continue;
+        }
+        match keys
+            .rotate(RotationTrigger::Scheduled { every: period })
+            .await
+        {
+            Ok(plan) => tracing::info!(promoted = %plan.promote, "scheduled rotation done"),
+            Err(KeyManagerError::Rotation(RotationError::NotDue { .. })) => {
+                tracing::debug!("another instance did the scheduled rotation");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduled rotation refused; retrying in a minute");
+                quiet_until = tokio::time::Instant::now() + RETRY_REFUSED;
+            }
         }
     }
+}
+
+/// How often the schedule prunes retired keys past their grace period.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How long a refused scheduled rotation waits before it is tried again.
+const RETRY_REFUSED: Duration = Duration::from_secs(60);
+
+/// Whether the key set this process holds says a rotation is due.
+fn rotation_due(keys: &KeyManager, period: u64) -> bool {
+    keys.ring()
+        .rotation_due_at(period)
+        .is_none_or(|due| due <= unix_now())
 }

@@ -23,7 +23,7 @@ fn states(db: &Path) -> Vec<(String, String)> {
     stdout(&out)
         .lines()
         .skip(1)
-        .filter(|l| !l.starts_with("retired keys"))
+        .take_while(|l| !l.is_empty())
         .map(|l| {
             let mut cols = l.split_whitespace();
             (
@@ -40,6 +40,16 @@ fn rotate_needs_force_while_next_is_young_and_prune_waits_for_the_grace_period()
     let db = dir.path().join("idp.db");
     let initial = states(&db);
     assert_eq!(initial.len(), 2);
+
+    let schedule = stdout(&idp(&db, &["keys", "list"]));
+    assert!(schedule.contains("no rotation schedule"), "{schedule}");
+    let schedule = stdout(&idp(&db, &["keys", "list", "--rotate-every", "30d"]));
+    let due = schedule
+        .lines()
+        .find_map(|l| l.strip_prefix("next scheduled rotation: "))
+        .expect("the next rotation is shown");
+    assert!(due.ends_with("(every 30days)"), "{due}");
+    assert!(due.starts_with("20"), "an RFC 3339 date: {due}");
 
     let refused = idp(&db, &["keys", "rotate"]);
     assert!(!refused.status.success());

@@ -14,7 +14,7 @@ use idp::store::{
     StoredKey, UserRow,
 };
 use idp::DbLocation;
-use keys::rotation::{KeyRecord, KeyState, RotationPolicy};
+use keys::rotation::{KeyRecord, KeyState, RotationPolicy, RotationTrigger};
 use zeroize::Zeroizing;
 
 /// A database for one test: where it lives, and stores opened on it.
@@ -130,6 +130,7 @@ const POLICY: RotationPolicy = RotationPolicy {
     jwks_max_age: 300,
     margin: 0,
 };
+const MANUAL: RotationTrigger = RotationTrigger::Manual { force: false };
 
 fn session(family: &str, user: &str, client: &str, expires_at: u64) -> RefreshRow {
     RefreshRow {
@@ -227,12 +228,12 @@ contract_tests! {
 
         // The next key is younger than the JWKS max-age: refused unless forced.
         let refused = store
-            .run(|r| r.rotate_keys(POLICY, 100, false, &key("n3", KeyState::Next, 100)))
+            .run(|r| r.rotate_keys(POLICY, 100, MANUAL, &key("n3", KeyState::Next, 100)))
             .await
             .expect("rotate");
         assert!(matches!(refused, KeyChange::Refused(_)), "{refused:?}");
         let rotated = store
-            .run(|r| r.rotate_keys(POLICY, 1000, false, &key("n3", KeyState::Next, 1000)))
+            .run(|r| r.rotate_keys(POLICY, 1000, MANUAL, &key("n3", KeyState::Next, 1000)))
             .await
             .expect("rotate");
         let KeyChange::Rotated(plan) = rotated else { panic!("expected a rotation") };
@@ -280,7 +281,7 @@ contract_tests! {
             async move {
                 let next = key(&format!("new-{i}"), KeyState::Next, 1000);
                 store
-                    .run(move |r| r.rotate_keys(POLICY, 1000, false, &next))
+                    .run(move |r| r.rotate_keys(POLICY, 1000, MANUAL, &next))
                     .await
                     .expect("rotate")
             }

@@ -116,18 +116,37 @@ impl RotationPolicy {
         key.state == KeyState::Next && now >= key.created_at.saturating_add(self.jwks_max_age)
     }
 
+    /// When a schedule of one rotation `every` seconds wants the next one:
+    /// once the current key has been signing that long. `None` without a
+    /// current key (a schedule then rotates at once).
+    pub fn rotation_due_at(keys: &[KeyRecord], every: u64) -> Option<u64> {
+        keys.iter()
+            .find(|k| k.state == KeyState::Current)
+            .map(|k| k.activated_at.unwrap_or(k.created_at).saturating_add(every))
+    }
+
     /// Plans a rotation: `next` → `current`, `current` → `retired`. The caller
     /// then generates a fresh `next` in the same transaction.
     ///
-    /// Without `force`, a `next` key younger than the JWKS max-age is refused:
-    /// validators may not have seen it yet.
+    /// A `next` key younger than the JWKS max-age is refused unless a manual
+    /// rotation is forced: validators may not have seen it yet. A scheduled
+    /// rotation is refused until it is due, so that of several instances
+    /// sharing one schedule the first to find it due rotates and the others
+    /// find it done.
     pub fn plan_rotation(
         &self,
         keys: &[KeyRecord],
         now: u64,
-        force: bool,
+        trigger: RotationTrigger,
     ) -> Result<RotationPlan, RotationError> {
         check_invariants(keys)?;
+        if let RotationTrigger::Scheduled { every } = trigger {
+            match Self::rotation_due_at(keys, every) {
+                Some(due_at) if now < due_at => return Err(RotationError::NotDue { due_at }),
+                _ => {}
+            }
+        }
+        let force = trigger == RotationTrigger::Manual { force: true };
         let next = keys
             .iter()
             .find(|k| k.state == KeyState::Next)
@@ -155,6 +174,23 @@ impl RotationPolicy {
     }
 }
 
+/// What asks for a rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationTrigger {
+    /// An operator (`idp keys rotate`, the admin API); `force` rotates even
+    /// while the next key is younger than the JWKS max-age.
+    Manual {
+        /// Rotate anyway.
+        force: bool,
+    },
+    /// The `--rotate-every` schedule: only once the current key has been
+    /// signing for `every` seconds, never forced.
+    Scheduled {
+        /// The schedule's period, seconds.
+        every: u64,
+    },
+}
+
 /// The state changes one rotation makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotationPlan {
@@ -179,6 +215,13 @@ pub enum RotationError {
         published_for: u64,
         /// Seconds it must be published first.
         needed: u64,
+    },
+    /// A scheduled rotation is not due yet (another instance may have just
+    /// done it).
+    #[error("the next scheduled rotation is due at {due_at}")]
+    NotDue {
+        /// Unix seconds.
+        due_at: u64,
     },
     /// The key set breaks an invariant (several current keys, several next).
     #[error("inconsistent key set: {0}")]
@@ -217,11 +260,34 @@ mod tests {
         jwks_max_age: 300,
         margin: 300,
     };
+    const MANUAL: RotationTrigger = RotationTrigger::Manual { force: false };
+    const FORCED: RotationTrigger = RotationTrigger::Manual { force: true };
+
+    #[test]
+    fn a_scheduled_rotation_waits_until_the_current_key_has_signed_its_period() {
+        let mut keys = vec![key("a", KeyState::Current, 0), key("b", KeyState::Next, 0)];
+        keys[0].activated_at = Some(1000);
+        assert_eq!(RotationPolicy::rotation_due_at(&keys, 600), Some(1600));
+        let scheduled = RotationTrigger::Scheduled { every: 600 };
+        assert_eq!(
+            POLICY.plan_rotation(&keys, 1599, scheduled),
+            Err(RotationError::NotDue { due_at: 1600 })
+        );
+        let plan = POLICY.plan_rotation(&keys, 1600, scheduled).expect("due");
+        assert_eq!(plan.promote, "b");
+        // Due, but the next key is too young: a schedule is never forced.
+        keys[1].created_at = 1500;
+        assert!(matches!(
+            POLICY.plan_rotation(&keys, 1700, scheduled),
+            Err(RotationError::NextTooYoung { .. })
+        ));
+        assert_eq!(RotationPolicy::rotation_due_at(&keys[1..], 600), None);
+    }
 
     #[test]
     fn rotation_promotes_next_and_retires_current() {
         let keys = [key("a", KeyState::Current, 0), key("b", KeyState::Next, 0)];
-        let plan = POLICY.plan_rotation(&keys, 300, false).expect("allowed");
+        let plan = POLICY.plan_rotation(&keys, 300, MANUAL).expect("allowed");
         assert_eq!(plan.promote, "b");
         assert_eq!(plan.retire.as_deref(), Some("a"));
     }
@@ -233,7 +299,7 @@ mod tests {
             key("b", KeyState::Next, 100),
         ];
         let err = POLICY
-            .plan_rotation(&keys, 399, false)
+            .plan_rotation(&keys, 399, MANUAL)
             .expect_err("must be refused");
         assert_eq!(
             err,
@@ -243,15 +309,15 @@ mod tests {
                 needed: 300
             }
         );
-        assert!(POLICY.plan_rotation(&keys, 399, true).is_ok());
-        assert!(POLICY.plan_rotation(&keys, 400, false).is_ok());
+        assert!(POLICY.plan_rotation(&keys, 399, FORCED).is_ok());
+        assert!(POLICY.plan_rotation(&keys, 400, MANUAL).is_ok());
     }
 
     #[test]
     fn rotation_without_next_is_refused() {
         let keys = [key("a", KeyState::Current, 0)];
         assert_eq!(
-            POLICY.plan_rotation(&keys, 10_000, true),
+            POLICY.plan_rotation(&keys, 10_000, FORCED),
             Err(RotationError::NoNextKey)
         );
     }
@@ -264,7 +330,7 @@ mod tests {
             key("c", KeyState::Next, 0),
         ];
         assert!(matches!(
-            POLICY.plan_rotation(&keys, 10_000, true),
+            POLICY.plan_rotation(&keys, 10_000, FORCED),
             Err(RotationError::Inconsistent(_))
         ));
     }

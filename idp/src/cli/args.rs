@@ -175,12 +175,17 @@ pub enum KeysCommand {
         #[command(flatten)]
         lifetimes: LifetimeArgs,
     },
-    /// List every key with its state and dates.
+    /// List every key with its state and dates, and when the schedule
+    /// rotates next.
     List {
         #[command(flatten)]
         db: DbArgs,
         #[command(flatten)]
         lifetimes: LifetimeArgs,
+        /// The schedule `idp serve --rotate-every` runs, to show when it
+        /// rotates next (the same environment variable).
+        #[arg(long, env = "IDP_ROTATE_EVERY", value_parser = parse_duration)]
+        rotate_every: Option<Duration>,
     },
     /// Remove retired keys whose tokens have expired and caches refreshed.
     Prune {

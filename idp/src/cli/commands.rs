@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use keys::rotation::RotationTrigger;
 
 use super::args::{ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs, UsersCommand};
 use crate::clients;
@@ -37,7 +38,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             lifetimes,
         }) => {
             let keys = key_manager(&db, &lifetimes, key_bits).await?;
-            let plan = keys.rotate(force).await?;
+            let plan = keys.rotate(RotationTrigger::Manual { force }).await?;
             println!(
                 "rotated: {} is now current{}",
                 plan.promote,
@@ -47,9 +48,15 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             );
             print_keys(&keys, &lifetimes).await
         }
-        Command::Keys(KeysCommand::List { db, lifetimes }) => {
+        Command::Keys(KeysCommand::List {
+            db,
+            lifetimes,
+            rotate_every,
+        }) => {
             let keys = key_manager(&db, &lifetimes, keys::MIN_RSA_BITS).await?;
-            print_keys(&keys, &lifetimes).await
+            print_keys(&keys, &lifetimes).await?;
+            print_schedule(&keys, rotate_every);
+            Ok(())
         }
         Command::Keys(KeysCommand::Prune { db, lifetimes }) => {
             let keys = key_manager(&db, &lifetimes, keys::MIN_RSA_BITS).await?;
@@ -148,6 +155,7 @@ async fn print_keys(keys: &KeyManager, lifetimes: &LifetimeArgs) -> anyhow::Resu
             if policy.prunable(r, now) { "yes" } else { "no" }
         );
     }
+    println!();
     println!(
         "retired keys are pruned {}s after retirement (access ttl {}s + jwks max-age {}s + margin {}s)",
         policy.retirement_grace(),
@@ -156,6 +164,22 @@ async fn print_keys(keys: &KeyManager, lifetimes: &LifetimeArgs) -> anyhow::Resu
         policy.margin
     );
     Ok(())
+}
+
+/// When the `--rotate-every` schedule rotates next, from the database.
+fn print_schedule(keys: &KeyManager, rotate_every: Option<std::time::Duration>) {
+    let Some(every) = rotate_every else {
+        println!("no rotation schedule (--rotate-every / IDP_ROTATE_EVERY is not set)");
+        return;
+    };
+    let period = humantime::format_duration(every);
+    match keys.ring().rotation_due_at(every.as_secs()) {
+        Some(due) if due > unix_now() => println!(
+            "next scheduled rotation: {} (every {period})",
+            time(Some(due))
+        ),
+        _ => println!("next scheduled rotation: due now (every {period})"),
+    }
 }
 
 /// RFC 3339 UTC, or `-`.

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use keys::rotation::RotationTrigger;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -122,7 +123,12 @@ async fn rotate(
     } else {
         parse_json(&headers, &body)?
     };
-    let plan = state.keys().rotate(request.force).await?;
+    let plan = state
+        .keys()
+        .rotate(RotationTrigger::Manual {
+            force: request.force,
+        })
+        .await?;
     Ok(Json(json!({
         "promoted": plan.promote,
         "retired": plan.retire,

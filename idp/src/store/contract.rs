@@ -11,7 +11,7 @@
 //! `idp/tests/store.rs` runs one suite, written against these traits,
 //! on every backend.
 
-use keys::rotation::RotationPolicy;
+use keys::rotation::{RotationPolicy, RotationTrigger};
 
 use super::error::StoreError;
 use super::refresh_policy::PresentedRefresh;
@@ -56,13 +56,15 @@ pub trait SigningKeys {
     /// are generated beforehand; the ones not needed are dropped. Returns
     /// how many were stored.
     fn ensure_keys(&mut self, current: &StoredKey, next: &StoredKey) -> Result<usize, StoreError>;
-    /// Rotates as `policy` allows at `now`: `next` → `current`, `current` →
-    /// `retired`, `new_next` becomes the next key.
+    /// Rotates as `policy` allows for `trigger` at `now`, deciding on the
+    /// key set as it stands under the lock: `next` → `current`, `current` →
+    /// `retired`, `new_next` becomes the next key. Of several scheduled
+    /// rotations racing, one rotates and the others find it not due.
     fn rotate_keys(
         &mut self,
         policy: RotationPolicy,
         now: u64,
-        force: bool,
+        trigger: RotationTrigger,
         new_next: &StoredKey,
     ) -> Result<KeyChange, StoreError>;
     /// Deletes retired keys past their grace period; returns their kids.

@@ -8,7 +8,7 @@
 //! two instances starting on an empty database generate one key set. The
 //! partial unique indexes (one `current`, one `next`) stay as a backstop.
 
-use keys::rotation::{KeyRecord, KeyState, RotationPolicy};
+use keys::rotation::{KeyRecord, KeyState, RotationPolicy, RotationTrigger};
 use postgres::{Row, Transaction};
 use zeroize::Zeroizing;
 
@@ -124,13 +124,13 @@ impl SigningKeys for PgConn {
         &mut self,
         policy: RotationPolicy,
         now: u64,
-        force: bool,
+        trigger: RotationTrigger,
         new_next: &StoredKey,
     ) -> Result<KeyChange, StoreError> {
         let mut tx = self.transaction()?;
         lock_key_set(&mut tx)?;
         let records: Vec<KeyRecord> = list(&mut tx)?.into_iter().map(|k| k.record).collect();
-        let plan = match policy.plan_rotation(&records, now, force) {
+        let plan = match policy.plan_rotation(&records, now, trigger) {
             Ok(plan) => plan,
             // Dropping the transaction rolls it back and releases the lock.
             Err(refused) => return Ok(KeyChange::Refused(refused)),

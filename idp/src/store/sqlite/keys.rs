@@ -3,7 +3,7 @@
 //! write lock before reading the set: two processes rotating at once take
 //! turns, and the second sees the first's result.
 
-use keys::rotation::{KeyRecord, KeyState, RotationPolicy};
+use keys::rotation::{KeyRecord, KeyState, RotationPolicy, RotationTrigger};
 use rusqlite::{params, Connection, Row, TransactionBehavior};
 use zeroize::Zeroizing;
 
@@ -90,11 +90,11 @@ impl SigningKeys for Connection {
         &mut self,
         policy: RotationPolicy,
         now: u64,
-        force: bool,
+        trigger: RotationTrigger,
         new_next: &StoredKey,
     ) -> Result<KeyChange, StoreError> {
         let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let plan = match policy.plan_rotation(&records(&tx)?, now, force) {
+        let plan = match policy.plan_rotation(&records(&tx)?, now, trigger) {
             Ok(plan) => plan,
             Err(refused) => return Ok(KeyChange::Refused(refused)),
         };
