@@ -44,9 +44,12 @@ pub async fn open(state: &AppState, user: &UserRow, now: u64) -> Result<TokenRes
         .store()
         .run(move |db| db.insert_refresh(&hash, &row, now))
         .await?;
-    let issued = state
-        .tokens()
-        .issue(subject(user, family_id), LOGIN_CLIENT_ID, &scope, now)?;
+    let issued = state.tokens().issue(
+        subject(user, family_id, LOGIN_CLIENT_ID, &scope),
+        LOGIN_CLIENT_ID,
+        &scope,
+        now,
+    )?;
     Ok(TokenResponse::new(
         issued,
         state.tokens().ttl(),
@@ -126,7 +129,7 @@ pub async fn refresh(
         return Err(Error::invalid_grant("the account no longer exists"));
     };
     let issued = state.tokens().issue(
-        subject(&user, session.family_id.clone()),
+        subject(&user, session.family_id.clone(), &session.client_id, &scope),
         &session.client_id,
         &scope,
         now,
@@ -139,12 +142,14 @@ pub async fn refresh(
     ))
 }
 
-/// The token subject for a user in a session.
-pub fn subject(user: &UserRow, session: String) -> Subject {
+/// The token subject for a user in a session, with the claims `scope`
+/// discloses to `client_id`.
+pub fn subject(user: &UserRow, session: String, client_id: &str, scope: &str) -> Subject {
+    let disclosed = crate::disclosure::disclose(user, scope, client_id);
     Subject::User {
         id: user.id.clone(),
-        email: user.email.clone(),
-        name: user.name.clone(),
+        email: disclosed.email,
+        name: disclosed.name,
         session,
     }
 }

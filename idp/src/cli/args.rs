@@ -115,6 +115,10 @@ pub struct ServeArgs {
     /// Refresh-token lifetime, seconds.
     #[arg(long, env = "IDP_REFRESH_TTL", default_value_t = 1_209_600, value_parser = clap::value_parser!(u64).range(60..))]
     pub refresh_ttl: u64,
+    /// Browser sign-in session lifetime, seconds: how long single sign-on
+    /// lasts before the sign-in page asks for the password again.
+    #[arg(long, env = "IDP_SESSION_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..))]
+    pub session_ttl: u64,
     /// Rotate keys on this schedule (e.g. `30d`, `12h`), pruning as well.
     #[arg(long, env = "IDP_ROTATE_EVERY", value_parser = parse_duration)]
     pub rotate_every: Option<Duration>,
@@ -147,6 +151,7 @@ impl ServeArgs {
             key_encryption_key: self.db.key_encryption_key.clone(),
             access_ttl: self.lifetimes.access_ttl,
             refresh_ttl: self.refresh_ttl,
+            session_ttl: self.session_ttl,
             jwks_max_age: self.lifetimes.jwks_max_age,
             prune_margin: self.lifetimes.prune_margin,
             rotate_every: self.rotate_every,
@@ -210,6 +215,21 @@ pub enum ClientsCommand {
         /// Allow the client to manage clients and keys (grants scope `admin`).
         #[arg(long)]
         admin: bool,
+        /// A redirect URI for browser sign-in, matched exactly (repeat for
+        /// several): https, http on loopback, or a reverse-domain scheme
+        /// such as com.example.app:/cb for native apps.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A public client (single-page or native app): no secret, PKCE
+        /// alone; its loopback redirect URIs match on any port.
+        #[arg(long)]
+        public: bool,
+        /// A third-party client: users approve its scopes once.
+        #[arg(long)]
+        consent: bool,
+        /// Where `/end_session` may send the browser back (repeatable).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
         #[command(flatten)]
         db: DbArgs,
     },

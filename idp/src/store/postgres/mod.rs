@@ -22,6 +22,7 @@
 //! (or a unix socket), and a URL that requires TLS is refused at start-up
 //! rather than silently downgraded. Keep the database on a trusted network.
 
+mod browser;
 mod clients;
 mod conn;
 mod keys;
@@ -44,6 +45,7 @@ use super::StoreOptions;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_revoked_sessions.sql"),
+    include_str!("../../../migrations/postgres/0003_browser_sign_in.sql"),
 ];
 
 /// The advisory lock migrations hold (per database): "idp-migr" in ASCII.
