@@ -62,22 +62,26 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let url = format!("http://127.0.0.1:{port}");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            profile: profile.path().to_owned(),
+            _profile: profile,
+        };
         let http = reqwest::Client::new();
         for _ in 0..200 {
-            if http.get(format!("{url}/status")).send().await.is_ok() {
-                let profile = tempfile::tempdir().expect("profile dir");
-                let path = profile.path().to_owned();
-                return Some(Self {
-                    child,
-                    url,
-                    _profile: profile,
-                    profile: path,
-                });
+            if http
+                .get(format!("{}/status", driver.url))
+                .send()
+                .await
+                .is_ok()
+            {
+                return Some(driver);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("chromedriver did not answer on {url}");
+        panic!("chromedriver did not answer on {}", driver.url);
     }
 
     /// A headless Chromium session with a fresh profile.
