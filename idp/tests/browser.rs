@@ -158,6 +158,19 @@ async fn url_of(browser: &Client) -> String {
     browser.current_url().await.expect("url").to_string()
 }
 
+/// The URL once the browser has arrived where `arrived` says (a click's
+/// navigation may still be under way when the click returns).
+async fn wait_for_url(browser: &Client, arrived: impl Fn(&str) -> bool) -> String {
+    for _ in 0..100 {
+        let url = url_of(browser).await;
+        if arrived(&url) {
+            return url;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    url_of(browser).await
+}
+
 async fn text_of(browser: &Client) -> String {
     browser
         .find(Locator::Css("body"))
@@ -215,13 +228,21 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
     screenshot(&browser, "sign-in", 390).await;
     screenshot(&browser, "sign-in", 1280).await;
     click(&browser, "a[href^=\"/signup?\"]").await;
-    assert!(url_of(&browser).await.contains("/signup?"));
+    assert!(wait_for_url(&browser, |u| u.contains("/signup?"))
+        .await
+        .contains("/signup?"));
+    screenshot(&browser, "sign-up", 390).await;
     fill(&browser, "name", "Grace Hopper").await;
     fill(&browser, "email", "grace@example.com").await;
     fill(&browser, "password", PASSWORD).await;
     click(&browser, "button[type=submit]").await;
 
     // Consent, then back at the application with a code.
+    browser
+        .wait()
+        .for_element(Locator::Css("button[value=\"allow\"]"))
+        .await
+        .expect("the consent page");
     let consent = text_of(&browser).await;
     assert!(
         consent.contains("photo-prints wants to access your account"),
@@ -231,7 +252,7 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
     screenshot(&browser, "consent", 390).await;
     screenshot(&browser, "consent", 1280).await;
     click(&browser, "button[value=\"allow\"]").await;
-    let back = url_of(&browser).await;
+    let back = wait_for_url(&browser, |u| u.starts_with(&cb)).await;
     assert!(back.starts_with(&cb), "{back}");
     assert_eq!(param(&back, "state").as_deref(), Some("st-1"));
     assert_eq!(param(&back, "iss").as_deref(), Some(idp.base.as_str()));
@@ -251,7 +272,7 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
         .goto(&authorize(&challenge2, ""))
         .await
         .expect("goto");
-    let again = url_of(&browser).await;
+    let again = wait_for_url(&browser, |u| u.starts_with(&cb)).await;
     assert!(
         again.starts_with(&cb) && param(&again, "code").is_some(),
         "{again}"
@@ -266,7 +287,7 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
         ))
         .await
         .expect("goto");
-    let out = url_of(&browser).await;
+    let out = wait_for_url(&browser, |u| u.starts_with(&bye)).await;
     assert!(
         out.starts_with(&bye) && out.ends_with("state=out-1"),
         "{out}"
@@ -284,7 +305,7 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
         .goto(&authorize(&challenge2, "&prompt=none"))
         .await
         .expect("goto");
-    let none = url_of(&browser).await;
+    let none = wait_for_url(&browser, |u| u.starts_with(&cb)).await;
     assert_eq!(
         param(&none, "error").as_deref(),
         Some("login_required"),
@@ -303,7 +324,8 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
     fill(&browser, "password", "not the passphrase").await;
     click(&browser, "button[type=submit]").await;
     let alert = browser
-        .find(Locator::Css("[role=alert]"))
+        .wait()
+        .for_element(Locator::Css("[role=alert]"))
         .await
         .expect("an error message")
         .text()
@@ -313,7 +335,7 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
     screenshot(&browser, "sign-in-error", 390).await;
     fill(&browser, "password", PASSWORD).await;
     click(&browser, "button[type=submit]").await;
-    let back = url_of(&browser).await;
+    let back = wait_for_url(&browser, |u| u.starts_with(&cb)).await;
     let code = param(&back, "code").unwrap_or_else(|| panic!("no code in {back}"));
     tokens(
         exchange(
