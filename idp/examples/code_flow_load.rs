@@ -52,17 +52,18 @@ fn csrf_cookie(response: &reqwest::Response) -> Option<String> {
 async fn flow(http: &reqwest::Client, t: &Target) -> anyhow::Result<()> {
     let verifier = idp::secret::random_secret().expose().to_owned();
     let challenge = idp::pkce::challenge_of(&verifier);
+    let request = [
+        ("response_type", "code"),
+        ("client_id", &t.client_id),
+        ("redirect_uri", &t.redirect_uri),
+        ("scope", "openid profile"),
+        ("state", "load"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ];
     let page = http
         .get(format!("{}/authorize", t.issuer))
-        .query(&[
-            ("response_type", "code"),
-            ("client_id", &t.client_id),
-            ("redirect_uri", &t.redirect_uri),
-            ("scope", "openid profile"),
-            ("state", "load"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
+        .query(&request)
         .send()
         .await?;
     if page.status() != 200 {
@@ -71,21 +72,16 @@ async fn flow(http: &reqwest::Client, t: &Target) -> anyhow::Result<()> {
     let cookie = csrf_cookie(&page).context("no CSRF cookie")?;
     let html = page.text().await?;
     let token = csrf_field(&html).context("no CSRF field")?;
+    let mut form = request.to_vec();
+    form.extend([
+        ("csrf_token", token),
+        ("email", &t.email),
+        ("password", &t.password),
+    ]);
     let signed_in = http
         .post(format!("{}/signin", t.issuer))
         .header(reqwest::header::COOKIE, format!("idp_csrf={cookie}"))
-        .form(&[
-            ("csrf_token", token),
-            ("response_type", "code"),
-            ("client_id", &t.client_id),
-            ("redirect_uri", &t.redirect_uri),
-            ("scope", "openid profile"),
-            ("state", "load"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-            ("email", &t.email),
-            ("password", &t.password),
-        ])
+        .form(&form)
         .send()
         .await?;
     let location = signed_in

@@ -230,21 +230,30 @@ pub fn with_query(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
     }
 }
 
+/// A parameter that must be sent once before anything can be sent back
+/// (`client_id`, `redirect_uri`): otherwise a page says `missing` or
+/// `repeated`.
+fn page_param(
+    params: &Params,
+    name: &str,
+    missing: &'static str,
+    repeated: &'static str,
+) -> Result<String, Rejection> {
+    match params.get(name) {
+        Ok(Some(value)) => Ok(value.to_owned()),
+        Ok(None) => Err(Rejection::Page(missing)),
+        Err(Repeated) => Err(Rejection::Page(repeated)),
+    }
+}
+
 /// Reads and checks an authorization request.
 pub async fn parse(state: &AppState, params: &Params) -> Result<AuthorizationRequest, Rejection> {
-    let client_id = match params.get("client_id") {
-        Ok(Some(id)) => id.to_owned(),
-        Ok(None) => {
-            return Err(Rejection::Page(
-                "The request names no application (client_id is missing).",
-            ))
-        }
-        Err(Repeated) => {
-            return Err(Rejection::Page(
-                "The request names more than one application.",
-            ))
-        }
-    };
+    let client_id = page_param(
+        params,
+        "client_id",
+        "The request names no application (client_id is missing).",
+        "The request names more than one application.",
+    )?;
     let lookup = client_id.clone();
     let client = state
         .store()
@@ -256,19 +265,12 @@ pub async fn parse(state: &AppState, params: &Params) -> Result<AuthorizationReq
             "The application that sent you here is not registered with this sign-in service.",
         ));
     };
-    let redirect_uri = match params.get("redirect_uri") {
-        Ok(Some(uri)) => uri.to_owned(),
-        Ok(None) => {
-            return Err(Rejection::Page(
-                "The request does not say where to return you (redirect_uri is missing).",
-            ))
-        }
-        Err(Repeated) => {
-            return Err(Rejection::Page(
-                "The request names more than one return address.",
-            ))
-        }
-    };
+    let redirect_uri = page_param(
+        params,
+        "redirect_uri",
+        "The request does not say where to return you (redirect_uri is missing).",
+        "The request names more than one return address.",
+    )?;
     if !redirect_uris::matches(&client.redirect_uris, &redirect_uri, client.public) {
         return Err(Rejection::Page("The return address in the request is not registered for this application, so you were not sent back."));
     }

@@ -31,6 +31,21 @@ pub struct CodeRedemption<'a> {
     pub code_verifier: &'a str,
 }
 
+/// Why a code that was not redeemed is refused.
+fn refusal(outcome: &CodeOutcome) -> &'static str {
+    match outcome {
+        CodeOutcome::WrongClient => "the code was issued to another client",
+        CodeOutcome::RedirectMismatch => "redirect_uri differs from the authorization request's",
+        CodeOutcome::VerifierMismatch => "code_verifier does not match the code_challenge",
+        CodeOutcome::Replayed { .. } => {
+            "the code was already used; every token issued from it has been revoked"
+        }
+        CodeOutcome::Invalid | CodeOutcome::Redeemed(_) => {
+            "the code is invalid, expired or revoked"
+        }
+    }
+}
+
 /// Redeems a code for `client` at `now`.
 pub async fn exchange(
     state: &AppState,
@@ -57,30 +72,11 @@ pub async fn exchange(
             metrics::inc(&state.metrics().code_replays);
             tracing::warn!(grant = %family_id, "authorization code replayed: its tokens are revoked");
             state.revocations().refresh_if_stale().await?;
-            return Err(Error::invalid_grant(
-                "the code was already used; every token issued from it has been revoked",
-            ));
+            return Err(Error::invalid_grant(refusal(&CodeOutcome::Replayed {
+                family_id,
+            })));
         }
-        CodeOutcome::Invalid => {
-            return Err(Error::invalid_grant(
-                "the code is invalid, expired or revoked",
-            ))
-        }
-        CodeOutcome::WrongClient => {
-            return Err(Error::invalid_grant(
-                "the code was issued to another client",
-            ))
-        }
-        CodeOutcome::RedirectMismatch => {
-            return Err(Error::invalid_grant(
-                "redirect_uri differs from the authorization request's",
-            ))
-        }
-        CodeOutcome::VerifierMismatch => {
-            return Err(Error::invalid_grant(
-                "code_verifier does not match the code_challenge",
-            ))
-        }
+        refused => return Err(Error::invalid_grant(refusal(&refused))),
     };
     let user_id = grant.user_id.clone();
     let Some(user) = state.store().run(move |db| db.user_by_id(&user_id)).await? else {

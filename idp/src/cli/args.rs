@@ -201,35 +201,56 @@ pub enum KeysCommand {
     },
 }
 
+/// What `idp clients create` registers.
+#[derive(Debug, Clone, Args)]
+pub struct NewClientArgs {
+    /// Client id.
+    #[arg(long)]
+    pub id: String,
+    /// Scopes the client may request, space-separated.
+    #[arg(long, default_value = "")]
+    pub scope: String,
+    /// Allow the client to manage clients and keys (grants scope `admin`).
+    #[arg(long)]
+    pub admin: bool,
+    /// A redirect URI for browser sign-in, matched exactly (repeat for
+    /// several): https, http on loopback, or a reverse-domain scheme
+    /// such as com.example.app:/cb for native apps.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// A public client (single-page or native app): no secret, PKCE
+    /// alone; its loopback redirect URIs match on any port.
+    #[arg(long)]
+    pub public: bool,
+    /// A third-party client: users approve its scopes once.
+    #[arg(long)]
+    pub consent: bool,
+    /// Where `/end_session` may send the browser back (repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+impl From<NewClientArgs> for crate::clients::ClientSpec {
+    fn from(a: NewClientArgs) -> Self {
+        Self {
+            client_id: a.id,
+            scope: a.scope,
+            admin: a.admin,
+            redirect_uris: a.redirect_uris,
+            public: a.public,
+            consent: a.consent,
+            post_logout_redirect_uris: a.post_logout_redirect_uris,
+        }
+    }
+}
+
 /// `idp clients ...`.
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Register a client; prints its secret once.
     Create {
-        /// Client id.
-        #[arg(long)]
-        id: String,
-        /// Scopes the client may request, space-separated.
-        #[arg(long, default_value = "")]
-        scope: String,
-        /// Allow the client to manage clients and keys (grants scope `admin`).
-        #[arg(long)]
-        admin: bool,
-        /// A redirect URI for browser sign-in, matched exactly (repeat for
-        /// several): https, http on loopback, or a reverse-domain scheme
-        /// such as com.example.app:/cb for native apps.
-        #[arg(long = "redirect-uri", value_name = "URI")]
-        redirect_uris: Vec<String>,
-        /// A public client (single-page or native app): no secret, PKCE
-        /// alone; its loopback redirect URIs match on any port.
-        #[arg(long)]
-        public: bool,
-        /// A third-party client: users approve its scopes once.
-        #[arg(long)]
-        consent: bool,
-        /// Where `/end_session` may send the browser back (repeatable).
-        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
-        post_logout_redirect_uris: Vec<String>,
+        #[command(flatten)]
+        client: NewClientArgs,
         #[command(flatten)]
         db: DbArgs,
     },

@@ -69,26 +69,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Clients(ClientsCommand::Create {
-            id,
-            scope,
-            admin,
-            redirect_uris,
-            public,
-            consent,
-            post_logout_redirect_uris,
-            db,
-        }) => {
+        Command::Clients(ClientsCommand::Create { client, db }) => {
             let store = open_store(&db).await?;
-            let spec = clients::ClientSpec {
-                client_id: id,
-                scope,
-                admin,
-                redirect_uris,
-                public,
-                consent,
-                post_logout_redirect_uris,
-            };
+            let spec = clients::ClientSpec::from(client);
             let registered = clients::register_client(&store, &spec, unix_now()).await?;
             let client = &registered.client;
             println!("client_id: {}", client.client_id);
