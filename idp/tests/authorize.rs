@@ -851,6 +851,52 @@ async fn public_clients_use_pkce_alone_and_end_session_ends_everything() {
 }
 
 #[tokio::test]
+async fn the_registry_takes_and_shows_browser_settings() {
+    let idp = TestIdp::start().await;
+    let admin_secret = idp.client("ops", "", true).await;
+    let admin = idp.client_token("ops", &admin_secret).await;
+    let body = json!({
+        "client_id": "spa",
+        "redirect_uris": ["https://spa.example/cb"],
+        "token_endpoint_auth_method": "none",
+        "consent": true,
+        "post_logout_redirect_uris": ["https://spa.example/"],
+    });
+    let r = idp.post_bearer("/clients", &admin, Some(&body)).await;
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.expect("json");
+    assert!(created.get("client_secret").is_none(), "{created}");
+    assert_eq!(created["token_endpoint_auth_method"], "none");
+    let shown: Value = idp
+        .get_bearer("/clients/spa", &admin)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(shown["redirect_uris"], json!(["https://spa.example/cb"]));
+    assert_eq!(
+        shown["post_logout_redirect_uris"],
+        json!(["https://spa.example/"])
+    );
+    assert_eq!(shown["consent"], true);
+    let web = json!({"client_id": "web", "redirect_uris": ["https://web.example/cb"]});
+    let r = idp.post_bearer("/clients", &admin, Some(&web)).await;
+    let created: Value = r.json().await.expect("json");
+    assert!(created["client_secret"].is_string());
+    assert_eq!(created["token_endpoint_auth_method"], "client_secret_basic");
+    for bad in [
+        json!({"client_id": "x", "redirect_uris": ["https://a.example/cb#f"]}),
+        json!({"client_id": "x", "redirect_uris": ["/relative"]}),
+        json!({"client_id": "x", "token_endpoint_auth_method": "private_key_jwt"}),
+        json!({"client_id": "x", "token_endpoint_auth_method": "none"}),
+        json!({"client_id": "x", "redirect_uri": "https://a.example/cb"}),
+    ] {
+        let r = idp.post_bearer("/clients", &admin, Some(&bad)).await;
+        assert_eq!(error_code(r, 400).await, "invalid_request", "{bad}");
+    }
+}
+
+#[tokio::test]
 async fn discovery_advertises_exactly_the_code_flow() {
     let idp = TestIdp::start().await;
     for path in [
