@@ -446,10 +446,12 @@ pub fn next_step(
     consent_remembered: bool,
     now: u64,
 ) -> Result<Next, AuthorizationError> {
+    // `max_age=0` asks for a password every time, like `prompt=login`
+    // (a sign-in a moment ago would otherwise pass within the second).
     let too_old = |s: &BrowserSessionRow| {
         request
             .max_age
-            .is_some_and(|max| now.saturating_sub(s.auth_time) > max)
+            .is_some_and(|max| max == 0 || now.saturating_sub(s.auth_time) > max)
     };
     let sign_in = match session {
         None => true,
@@ -644,6 +646,11 @@ mod tests {
         );
         assert_eq!(
             next_step(&fresh, Some(&session(0)), false, 101).ok(),
+            Some(Next::SignIn)
+        );
+        let zero = request(Prompt::default(), Some(0), false);
+        assert_eq!(
+            next_step(&zero, Some(&session(100)), false, 100).ok(),
             Some(Next::SignIn)
         );
     }
