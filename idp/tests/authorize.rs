@@ -178,6 +178,19 @@ async fn the_code_flow_gives_an_id_token_and_single_sign_on() {
     );
     let posted = idp.post_bearer("/userinfo", access, None).await;
     assert_eq!(posted.status(), 200);
+    // The authorization request as a form post (OIDC Core §3.1.2.1).
+    let (_, challenge3) = pkce();
+    let url = authorize_url(&idp, "web", CB, &challenge3, &[]);
+    let query = url.split_once('?').expect("query").1.to_owned();
+    let form = b
+        .post(idp.url("/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(query)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(form.status(), 303, "signed in: straight back with a code");
+    assert!(param(&location(&form), "code").is_some());
 
     // Single sign-on: the next request skips the form.
     let (verifier2, challenge2) = pkce();

@@ -50,12 +50,8 @@ struct Post {
 impl Post {
     /// Reads a form body and checks its CSRF token against the cookie.
     fn read(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Self, Box<Response>> {
-        let form = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         let issuer = &state.settings().issuer;
-        if !form {
+        if !is_form(headers) {
             return Err(Box::new(pages::message(
                 issuer,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -205,7 +201,27 @@ async fn authorize_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if !is_form(&headers) {
+        return pages::message(
+            &state.settings().issuer,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "This sign-in request could not be read",
+            "Go back to the application and try again.",
+        );
+    }
     authorize(&state, &headers, &Params::parse(&body)).await
+}
+
+/// Whether the body is `application/x-www-form-urlencoded`.
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 async fn authorize(state: &AppState, headers: &HeaderMap, params: &Params) -> Response {
