@@ -14,10 +14,10 @@ use crate::error::Error;
 use crate::id_tokens::{self, IdTokenFor};
 use crate::metrics;
 use crate::pkce;
-use crate::secret::{digest, random_secret};
-use crate::sessions::subject;
+use crate::secret::digest;
+use crate::sessions::{first_refresh_token, subject};
 use crate::state::AppState;
-use crate::store::{ClientRow, CodeOutcome, PresentedCode, RefreshRow};
+use crate::store::{ClientRow, CodeOutcome, PresentedCode};
 use crate::tokens::TokenResponse;
 
 /// What the client sent with the code.
@@ -91,20 +91,17 @@ pub async fn exchange(
     )?;
     let has = |s: &str| scope.split_ascii_whitespace().any(|t| t == s);
     let refresh_token = if has("offline_access") {
-        let refresh = random_secret();
-        let row = RefreshRow {
-            family_id: grant.family_id.clone(),
-            user_id: user.id.clone(),
-            client_id: client.client_id.clone(),
-            scope: scope.clone(),
-            expires_at: now.saturating_add(state.settings().refresh_ttl),
-        };
-        let hash = digest(refresh.expose());
-        state
-            .store()
-            .run(move |db| db.insert_refresh(&hash, &row, now))
-            .await?;
-        Some(refresh)
+        Some(
+            first_refresh_token(
+                state,
+                &grant.family_id,
+                &user.id,
+                &client.client_id,
+                &scope,
+                now,
+            )
+            .await?,
+        )
     } else {
         None
     };

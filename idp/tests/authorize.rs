@@ -52,6 +52,11 @@ async fn register(idp: &TestIdp, spec: idp::clients::ClientSpec) -> Option<Strin
         .map(|s| s.expose().to_owned())
 }
 
+/// GET `url` in the browser `b`.
+async fn open(b: &reqwest::Client, url: impl reqwest::IntoUrl) -> reqwest::Response {
+    b.get(url).send().await.expect("authorize")
+}
+
 fn header(response: &reqwest::Response, name: &str) -> String {
     response
         .headers()
@@ -78,7 +83,7 @@ async fn the_code_flow_gives_an_id_token_and_single_sign_on() {
             ("login_hint", "ann@example.com"),
         ],
     );
-    let page = b.get(&url).send().await.expect("authorize");
+    let page = open(&b, &url).await;
     assert_eq!(page.status(), 200);
     let csp = header(&page, "content-security-policy");
     assert!(
@@ -194,17 +199,11 @@ async fn the_code_flow_gives_an_id_token_and_single_sign_on() {
 
     // Single sign-on: the next request skips the form.
     let (verifier2, challenge2) = pkce();
-    let again = b
-        .get(authorize_url(
-            &idp,
-            "web",
-            CB,
-            &challenge2,
-            &[("scope", "openid")],
-        ))
-        .send()
-        .await
-        .expect("authorize");
+    let again = open(
+        &b,
+        authorize_url(&idp, "web", CB, &challenge2, &[("scope", "openid")]),
+    )
+    .await;
     assert_eq!(again.status(), 303, "no form the second time");
     let code2 = param(&location(&again), "code").expect("code");
     let t2 = tokens(exchange(&idp, ("web", Some(&secret)), &code2, CB, &verifier2).await).await;
@@ -221,29 +220,17 @@ async fn the_code_flow_gives_an_id_token_and_single_sign_on() {
     assert_eq!(info, json!({"sub": claims["sub"]}));
 
     // prompt=login asks again even with a session; prompt=none answers at once.
-    let login = b
-        .get(authorize_url(
-            &idp,
-            "web",
-            CB,
-            &challenge2,
-            &[("prompt", "login")],
-        ))
-        .send()
-        .await
-        .expect("authorize");
+    let login = open(
+        &b,
+        authorize_url(&idp, "web", CB, &challenge2, &[("prompt", "login")]),
+    )
+    .await;
     assert_eq!(login.status(), 200);
-    let none = b
-        .get(authorize_url(
-            &idp,
-            "web",
-            CB,
-            &challenge2,
-            &[("prompt", "none")],
-        ))
-        .send()
-        .await
-        .expect("authorize");
+    let none = open(
+        &b,
+        authorize_url(&idp, "web", CB, &challenge2, &[("prompt", "none")]),
+    )
+    .await;
     assert!(param(&location(&none), "code").is_some());
 }
 
@@ -274,7 +261,7 @@ async fn pkce_is_required_s256_only_and_checked() {
             "malformed",
         ),
     ] {
-        let r = b.get(base(&extra)).send().await.expect("authorize");
+        let r = open(&b, base(&extra)).await;
         assert_eq!(r.status(), 303, "{why}");
         let back = location(&r);
         assert!(back.starts_with(CB), "{why}: {back}");
@@ -359,17 +346,11 @@ async fn redirect_uris_match_exactly_and_unknown_ones_get_a_page_not_a_redirect(
         ("native", "http://localhost:5000/cb"),
     ];
     for (client, uri) in refused {
-        let r = b
-            .get(authorize_url(
-                &idp,
-                client,
-                uri,
-                &challenge,
-                &[("state", "s")],
-            ))
-            .send()
-            .await
-            .expect("authorize");
+        let r = open(
+            &b,
+            authorize_url(&idp, client, uri, &challenge, &[("state", "s")]),
+        )
+        .await;
         assert_eq!(r.status(), 400, "{client} {uri}");
         assert!(
             r.headers().get("location").is_none(),
@@ -384,11 +365,7 @@ async fn redirect_uris_match_exactly_and_unknown_ones_get_a_page_not_a_redirect(
         ("native", "http://127.0.0.1/cb"),
         ("dev", "http://127.0.0.1:8000/cb"),
     ] {
-        let r = b
-            .get(authorize_url(&idp, client, uri, &challenge, &[]))
-            .send()
-            .await
-            .expect("authorize");
+        let r = open(&b, authorize_url(&idp, client, uri, &challenge, &[])).await;
         assert_eq!(r.status(), 200, "{client} {uri}");
     }
 }
@@ -398,11 +375,7 @@ async fn every_form_needs_its_csrf_token_and_a_wrong_password_shows_the_form_aga
     let (idp, _) = idp_with_web_client().await;
     let b = browser();
     let (_, challenge) = pkce();
-    let page = b
-        .get(authorize_url(&idp, "web", CB, &challenge, &[]))
-        .send()
-        .await
-        .expect("authorize");
+    let page = open(&b, authorize_url(&idp, "web", CB, &challenge, &[])).await;
     let html = page.text().await.expect("html");
     let without: Vec<(String, String)> = common::flow::hidden_fields(&html)
         .into_iter()
@@ -639,14 +612,7 @@ async fn consent_is_asked_once_and_deny_and_prompt_none_answer_by_redirect() {
     assert_eq!(param(&back, "state").as_deref(), Some("p1"));
 
     let url = authorize_url(&idp, "partner", CB, &challenge, &[("state", "p2")]);
-    let page = b
-        .get(&url)
-        .send()
-        .await
-        .expect("authorize")
-        .text()
-        .await
-        .expect("html");
+    let page = open(&b, &url).await.text().await.expect("html");
     let consent = submit(
         &b,
         &idp,
@@ -668,65 +634,49 @@ async fn consent_is_asked_once_and_deny_and_prompt_none_answer_by_redirect() {
     assert_eq!(param(&back, "state").as_deref(), Some("p2"));
     assert_eq!(param(&back, "iss").as_deref(), Some(idp.base.as_str()));
 
-    let none = b
-        .get(authorize_url(
-            &idp,
-            "partner",
-            CB,
-            &challenge,
-            &[("prompt", "none")],
-        ))
-        .send()
-        .await
-        .expect("authorize");
+    let none = open(
+        &b,
+        authorize_url(&idp, "partner", CB, &challenge, &[("prompt", "none")]),
+    )
+    .await;
     assert_eq!(
         param(&location(&none), "error").as_deref(),
         Some("consent_required")
     );
-    let page = b.get(&url).send().await.expect("authorize");
+    let page = open(&b, &url).await;
     assert_eq!(page.status(), 200, "signed in, so straight to consent");
     let html = page.text().await.expect("html");
     let allowed = submit(&b, &idp, "/consent", &html, &[("decision", "allow")]).await;
     let code = param(&location(&allowed), "code").expect("code");
     tokens(exchange(&idp, ("partner", Some(&secret)), &code, CB, &verifier).await).await;
     // Remembered for this scope set: no page, even with prompt=none ...
-    let none = b
-        .get(authorize_url(
-            &idp,
-            "partner",
-            CB,
-            &challenge,
-            &[("prompt", "none")],
-        ))
-        .send()
-        .await
-        .expect("authorize");
+    let none = open(
+        &b,
+        authorize_url(&idp, "partner", CB, &challenge, &[("prompt", "none")]),
+    )
+    .await;
     assert!(param(&location(&none), "code").is_some());
     // ... but a new scope set asks again, and prompt=consent always does.
     for extra in [
         [("scope", "openid"), ("state", "x")],
         [("prompt", "consent"), ("state", "y")],
     ] {
-        let r = b
-            .get(authorize_url(&idp, "partner", CB, &challenge, &extra))
-            .send()
-            .await
-            .expect("authorize");
+        let r = open(&b, authorize_url(&idp, "partner", CB, &challenge, &extra)).await;
         assert_eq!(r.status(), 200, "{extra:?}");
         assert!(r.text().await.expect("html").contains(r#"value="allow""#));
     }
     // A scope the client does not have is refused by redirect.
-    let r = b
-        .get(authorize_url(
+    let r = open(
+        &b,
+        authorize_url(
             &idp,
             "partner",
             CB,
             &challenge,
             &[("scope", "openid admin")],
-        ))
-        .send()
-        .await
-        .expect("authorize");
+        ),
+    )
+    .await;
     assert_eq!(
         param(&location(&r), "error").as_deref(),
         Some("invalid_scope")
@@ -841,17 +791,11 @@ async fn public_clients_use_pkce_alone_and_end_session_ends_everything() {
     assert_eq!(error_code(r, 400).await, "invalid_grant");
     let feed = idp.get_json("/revocations").await;
     assert_eq!(feed["sessions"].as_array().map(Vec::len), Some(1), "{feed}");
-    let none = b
-        .get(authorize_url(
-            &idp,
-            "spa",
-            cb,
-            &challenge,
-            &[("prompt", "none")],
-        ))
-        .send()
-        .await
-        .expect("authorize");
+    let none = open(
+        &b,
+        authorize_url(&idp, "spa", cb, &challenge, &[("prompt", "none")]),
+    )
+    .await;
     assert_eq!(
         param(&location(&none), "error").as_deref(),
         Some("login_required")
