@@ -15,13 +15,13 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use serve::{json_error, serve, shutdown_signal, ServeConfig};
 
 use crate::error::Error;
-use crate::serve::{serve, shutdown_signal, ServeConfig};
 use crate::{require_scope, BearerAuthLayer, Claims, JwksCache, RevocationList};
 use crate::{RevocationPoller, Validator};
 
@@ -163,15 +163,6 @@ async fn profile(claims: Claims) -> Json<serde_json::Value> {
     Json(json!({
         "user": {"sub": claims.sub, "email": claims.email, "name": claims.name}
     }))
-}
-
-/// A JSON error response `{"error", "error_description"}`.
-pub(crate) fn json_error(status: StatusCode, code: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": code, "error_description": description})),
-    )
-        .into_response()
 }
 
 /// Runs the binary: builds the key cache, revocation poller and validator,

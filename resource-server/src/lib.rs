@@ -70,8 +70,6 @@ pub mod layer;
 mod local_keys;
 pub mod revocation;
 pub mod scope;
-#[cfg(feature = "server")]
-pub mod serve;
 mod token_cache;
 pub mod validator;
 

@@ -358,10 +358,10 @@ pub async fn start_api(validator: Validator) -> String {
     let app = resource_server::demo::demo_app(validator).merge(extra);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(resource_server::serve::serve(
+    tokio::spawn(serve::serve(
         listener,
         app,
-        resource_server::serve::ServeConfig::default(),
+        serve::ServeConfig::default(),
         std::future::pending(),
     ));
     url

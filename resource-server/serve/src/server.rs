@@ -1,17 +1,12 @@
-//! Serving a router over HTTP/1.1 with the timeouts `axum::serve` lacks.
-//!
-//! `axum::serve` sets no header-read timeout, so a client that trickles its
-//! request headers (slowloris) holds a connection forever. Here every
-//! connection goes through hyper's own builder with a timer and a
-//! header-read timeout, every request through tower-http's timeout, and
-//! shutdown is graceful: stop accepting, let requests in flight finish, give
-//! up after a grace period.
+//! The accept loop: one hyper HTTP/1.1 connection per client, with a
+//! header-read timeout, the peer address for `ConnectInfo`, and a graceful
+//! drain on shutdown.
 
 use std::future::Future;
 use std::time::Duration;
 
-use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
 use axum::Router;
 use http::StatusCode;
 use hyper::body::Incoming;
@@ -21,26 +16,8 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 use tower_http::timeout::TimeoutLayer;
 
-/// Timeouts of [`serve`].
-#[derive(Debug, Clone, Copy)]
-pub struct ServeConfig {
-    /// A client must send its request headers within this time.
-    pub header_read_timeout: Duration,
-    /// A request must be answered within this time (`408` otherwise).
-    pub request_timeout: Duration,
-    /// After the shutdown signal, requests in flight get this long.
-    pub shutdown_grace: Duration,
-}
-
-impl Default for ServeConfig {
-    fn default() -> Self {
-        Self {
-            header_read_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(10),
-        }
-    }
-}
+use crate::config::ServeConfig;
+use crate::error::json_error;
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains.
 pub async fn serve(
@@ -74,9 +51,7 @@ pub async fn serve(
         // Handlers that limit per client (login throttling) read the peer
         // address through axum's `ConnectInfo` extractor.
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-            request
-                .extensions_mut()
-                .insert(axum::extract::ConnectInfo(peer));
+            request.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(request)
         });
         let connection = hyper::server::conn::http1::Builder::new()
@@ -107,38 +82,9 @@ async fn json_timeout(response: Response) -> Response {
     if response.status() != StatusCode::REQUEST_TIMEOUT {
         return response;
     }
-    crate::demo::json_error(
+    json_error(
         StatusCode::REQUEST_TIMEOUT,
         "request_timeout",
         "the request took too long",
     )
-    .into_response()
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }
