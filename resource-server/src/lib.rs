@@ -59,8 +59,6 @@
 #![warn(missing_docs)]
 
 mod claims;
-#[cfg(feature = "server")]
-pub mod demo;
 mod error;
 mod fetch;
 pub mod jwks;

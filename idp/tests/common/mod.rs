@@ -221,7 +221,7 @@ impl TestRs {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(serve::serve(
             listener,
-            resource_server::demo::demo_app(validator),
+            resource_server_demo::demo_app(validator),
             serve::ServeConfig::default(),
             async {
                 let _ = rx.await;
