@@ -8,7 +8,8 @@ pub struct ServeConfig {
     /// A client must send its request headers within this time, or is
     /// disconnected.
     pub header_read_timeout: Duration,
-    /// A request must be answered within this time (`408` otherwise).
+    /// A request must be answered within this time (a JSON `408`
+    /// otherwise).
     pub request_timeout: Duration,
     /// After the shutdown signal, requests in flight get this long.
     pub shutdown_grace: Duration,

@@ -6,10 +6,15 @@
 //! request headers (slowloris) holds a connection forever. [`serve`] drives
 //! every connection through hyper's own builder with a timer and a
 //! header-read timeout, inserts the peer address for axum's `ConnectInfo`
-//! extractor, puts every request under a request timeout, and shuts down
-//! gracefully: stop accepting, let requests in flight finish, give up after
-//! a grace period. [`json_error`] builds the JSON error body the product
-//! answers with.
+//! extractor, and shuts down gracefully: stop accepting, let requests in
+//! flight finish, give up after a grace period.
+//!
+//! Every request also goes through [`with_limits`]: a request timeout whose
+//! answer, like every other error of the product, is a JSON body built by
+//! [`json_error`]. What hyper answers on its own before a request reaches
+//! the router (`400`, `414`, `431` for requests it cannot parse) has an
+//! empty body; a client that misses the header-read timeout is disconnected
+//! without an answer.
 //!
 //! ```no_run
 //! use axum::{routing::get, Router};
@@ -26,10 +31,12 @@
 
 mod config;
 mod error;
+mod limits;
 mod server;
 mod shutdown;
 
 pub use config::ServeConfig;
 pub use error::json_error;
+pub use limits::with_limits;
 pub use server::serve;
 pub use shutdown::shutdown_signal;

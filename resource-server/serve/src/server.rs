@@ -6,32 +6,25 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
-use axum::response::Response;
 use axum::Router;
-use http::StatusCode;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::config::ServeConfig;
-use crate::error::json_error;
+use crate::limits::with_limits;
 
-/// Serves `app` on `listener` until `shutdown` completes, then drains.
+/// Serves `app`, wrapped in [`with_limits`], on `listener` until `shutdown`
+/// completes, then drains.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let app = app
-        .layer(axum::middleware::map_response(json_timeout))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
-        ));
+    let app = with_limits(app, &config);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -74,17 +67,4 @@ pub async fn serve(
         }
     }
     Ok(())
-}
-
-/// The timeout layer answers with an empty body; give it the JSON shape of
-/// every other error.
-async fn json_timeout(response: Response) -> Response {
-    if response.status() != StatusCode::REQUEST_TIMEOUT {
-        return response;
-    }
-    json_error(
-        StatusCode::REQUEST_TIMEOUT,
-        "request_timeout",
-        "the request took too long",
-    )
 }
