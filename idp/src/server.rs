@@ -57,16 +57,10 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Serv
         let stop = async {
             tokio::select! {
                 _ = rx => {}
-                () = resource_server::serve::shutdown_signal() => {}
+                () = serve::shutdown_signal() => {}
             }
         };
-        let served = resource_server::serve::serve(
-            listener,
-            router,
-            resource_server::serve::ServeConfig::default(),
-            stop,
-        )
-        .await;
+        let served = serve::serve(listener, router, serve::ServeConfig::default(), stop).await;
         if let Err(e) = served {
             tracing::error!(error = %e, "server stopped");
         }
