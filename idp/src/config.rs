@@ -37,6 +37,8 @@ pub struct Config {
     pub login_rate: u32,
     /// PostgreSQL pool size and timeouts.
     pub store: StoreOptions,
+    /// Connections held at once (below the open-file limit).
+    pub max_connections: usize,
 }
 
 /// Everything but the encryption key, which is only said to be set or not.
@@ -60,6 +62,7 @@ impl std::fmt::Debug for Config {
             .field("key_poll", &self.key_poll)
             .field("login_rate", &self.login_rate)
             .field("store", &self.store)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -81,6 +84,7 @@ impl Default for Config {
             key_poll: Duration::from_secs(2),
             login_rate: 60,
             store: StoreOptions::default(),
+            max_connections: serve::ServeConfig::default().max_connections,
         }
     }
 }

@@ -140,6 +140,10 @@ pub struct ServeArgs {
     /// up (answered 503), so a stuck table fails only what needs it.
     #[arg(long, env = "IDP_DB_LOCK_TIMEOUT", default_value = "2s", value_parser = parse_timeout)]
     pub db_lock_timeout: Duration,
+    /// Connections held at once; past it a new connection is closed at once.
+    /// Lowered to fit under the open-file limit (raised to its hard limit).
+    #[arg(long, env = "IDP_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
     /// How often to check the database for key changes, seconds.
     #[arg(long, env = "IDP_KEY_POLL", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub key_poll: u64,
@@ -162,6 +166,7 @@ impl ServeArgs {
             bcrypt_cost: self.bcrypt_cost,
             key_poll: Duration::from_secs(self.key_poll),
             login_rate: self.login_rate,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             store: StoreOptions {
                 pool_size: self.db_pool_size,
                 statement_timeout: self.db_statement_timeout,

@@ -38,6 +38,10 @@ pub struct Args {
     /// Seconds between two refetches caused by tokens with unknown kids.
     #[arg(long, env = "RS_JWKS_REFETCH_COOLDOWN", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub jwks_refetch_cooldown: u64,
+    /// Connections held at once; past it a new connection is closed at once.
+    /// Lowered to fit under the open-file limit (raised to its hard limit).
+    #[arg(long, env = "RS_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
 }
 
 impl Args {

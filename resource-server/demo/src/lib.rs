@@ -61,7 +61,10 @@ pub async fn run(args: Args) -> Result<(), Error> {
     serve(
         listener,
         demo_app(validator),
-        ServeConfig::default(),
+        ServeConfig {
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            ..ServeConfig::default()
+        },
         shutdown_signal(),
     )
     .await?;

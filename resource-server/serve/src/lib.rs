@@ -5,9 +5,11 @@
 //! `axum::serve` sets no header-read timeout, so a client that trickles its
 //! request headers (slowloris) holds a connection forever. [`serve`] drives
 //! every connection through hyper's own builder with a timer and a
-//! header-read timeout, inserts the peer address for axum's `ConnectInfo`
-//! extractor, and shuts down gracefully: stop accepting, let requests in
-//! flight finish, give up after a grace period.
+//! header-read timeout (which also closes idle keep-alive connections),
+//! inserts the peer address for axum's `ConnectInfo` extractor, raises the
+//! open-file limit and caps open connections below it (`connections.rs`),
+//! and shuts down gracefully: stop accepting, let requests in flight
+//! finish, give up after a grace period.
 //!
 //! Every request also goes through [`with_limits`]: a request timeout whose
 //! answer, like every other error of the product, is a JSON body built by
@@ -30,12 +32,14 @@
 #![warn(missing_docs)]
 
 mod config;
+mod connections;
 mod error;
 mod limits;
 mod server;
 mod shutdown;
 
 pub use config::ServeConfig;
+pub use connections::raise_open_file_limit;
 pub use error::json_error;
 pub use limits::with_limits;
 pub use server::serve;

@@ -1,6 +1,6 @@
 //! The accept loop: one hyper HTTP/1.1 connection per client, with a
-//! header-read timeout, the peer address for `ConnectInfo`, and a graceful
-//! drain on shutdown.
+//! header-read timeout, the peer address for `ConnectInfo`, a cap on open
+//! connections, and a graceful drain on shutdown.
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,10 +14,13 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::config::ServeConfig;
+use crate::connections::{effective_cap, raise_open_file_limit, ConnectionLimit, RateLimitedLog};
 use crate::limits::with_limits;
 
 /// Serves `app`, wrapped in [`with_limits`], on `listener` until `shutdown`
-/// completes, then drains.
+/// completes, then drains. First raises the process's open-file soft limit
+/// to its hard limit, and holds at most
+/// [`max_connections`](ServeConfig::max_connections) connections.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -25,6 +28,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let app = with_limits(app, &config);
+    let open_files = raise_open_file_limit();
+    let cap = effective_cap(config.max_connections, open_files);
+    tracing::info!(max_connections = cap, ?open_files, "accepting connections");
+    let limit = ConnectionLimit::new(cap);
+    let accept_errors = RateLimitedLog::default();
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -33,12 +41,18 @@ pub async fn serve(
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors and the like: back off, go on.
-                    tracing::warn!(%error, "accept failed");
+                    accept_errors.record(|count| {
+                        tracing::warn!(%error, failures = count, "accept failed");
+                    });
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
+        };
+        let Some(permit) = limit.admit() else {
+            drop(stream);
+            continue;
         };
         let app = app.clone();
         // Handlers that limit per client (login throttling) read the peer
@@ -56,6 +70,7 @@ pub async fn serve(
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);
