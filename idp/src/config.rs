@@ -37,8 +37,10 @@ pub struct Config {
     pub key_poll: Duration,
     /// Login attempts per minute per client address; 0 = unlimited.
     pub login_rate: u32,
-    /// PostgreSQL connections this instance keeps at most.
-    pub db_pool_size: u32,
+    /// PostgreSQL pool size and timeouts.
+    pub store: StoreOptions,
+    /// Connections held at once (below the open-file limit).
+    pub max_connections: usize,
 }
 
 /// Everything but the encryption key, which is only said to be set or not.
@@ -62,7 +64,8 @@ impl std::fmt::Debug for Config {
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("key_poll", &self.key_poll)
             .field("login_rate", &self.login_rate)
-            .field("db_pool_size", &self.db_pool_size)
+            .field("store", &self.store)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -84,19 +87,13 @@ impl Default for Config {
             bcrypt_cost: 12,
             key_poll: Duration::from_secs(2),
             login_rate: 60,
-            db_pool_size: StoreOptions::default().pool_size,
+            store: StoreOptions::default(),
+            max_connections: serve::ServeConfig::default().max_connections,
         }
     }
 }
 
 impl Config {
-    /// How the store is opened.
-    pub fn store_options(&self) -> StoreOptions {
-        StoreOptions {
-            pool_size: self.db_pool_size,
-        }
-    }
-
     /// The rotation policy these lifetimes imply.
     pub fn rotation_policy(&self) -> ::keys::RotationPolicy {
         ::keys::RotationPolicy {

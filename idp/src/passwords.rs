@@ -66,6 +66,11 @@ pub fn validate_password(password: &str) -> Result<(), &'static str> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Err("password must be at most 72 bytes (bcrypt's limit); it is not truncated");
     }
+    if password.chars().any(char::is_control) {
+        // bcrypt stops at a NUL byte, so "secret\0x" would log in as
+        // "secret"; other control characters are typing accidents.
+        return Err("password must not contain control characters");
+    }
     Ok(())
 }
 
@@ -135,10 +140,12 @@ impl Passwords {
         };
         let matches = self
             .run(move || {
-                // A password over 72 bytes can never have been stored: it is
-                // a mismatch, without letting bcrypt truncate it to a prefix
-                // that might match.
+                // A password over 72 bytes, or with a NUL, can never have
+                // been stored: it is a mismatch, without letting bcrypt
+                // truncate it (at 72 bytes, or at the NUL) to a prefix that
+                // might match.
                 Ok(password.len() <= MAX_PASSWORD_BYTES
+                    && !password.contains('\0')
                     && bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false))
             })
             .await?;
@@ -217,6 +224,24 @@ mod tests {
             .verify(Zeroizing::new(long), Some(hash))
             .await
             .expect("verify"));
+    }
+
+    #[tokio::test]
+    async fn a_nul_byte_does_not_cut_a_password_short() {
+        let p = hasher();
+        let prefix = "a".repeat(71);
+        let with_nul = format!("{prefix}\0");
+        assert!(validate_password(&with_nul).is_err(), "refused at signup");
+        // A hash of the prefix (bcrypt reads up to the NUL) never matches
+        // the password that carries the NUL, nor the other way round.
+        let hash = p.hash(Zeroizing::new(prefix.clone())).await.expect("hash");
+        assert!(!p
+            .verify(Zeroizing::new(with_nul), Some(hash))
+            .await
+            .expect("verify"));
+        for control in ["eight ch\n", "eight\tch", "\u{7f}eight ch"] {
+            assert!(validate_password(control).is_err(), "{control:?}");
+        }
     }
 
     #[test]

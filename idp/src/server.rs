@@ -53,20 +53,18 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Serv
     let tasks = Tasks::start(&state, config.key_poll, config.rotate_every);
     let (tx, rx) = oneshot::channel::<()>();
     let router = app(state.clone());
+    let limits = serve::ServeConfig {
+        max_connections: config.max_connections,
+        ..serve::ServeConfig::default()
+    };
     let task = tokio::spawn(async move {
         let stop = async {
             tokio::select! {
                 _ = rx => {}
-                () = resource_server::serve::shutdown_signal() => {}
+                () = serve::shutdown_signal() => {}
             }
         };
-        let served = resource_server::serve::serve(
-            listener,
-            router,
-            resource_server::serve::ServeConfig::default(),
-            stop,
-        )
-        .await;
+        let served = serve::serve(listener, router, limits, stop).await;
         if let Err(e) = served {
             tracing::error!(error = %e, "server stopped");
         }

@@ -59,7 +59,7 @@ impl AppState {
     pub async fn open(config: &Config, issuer: String) -> anyhow::Result<Self> {
         signer::install();
         let vault = Vault::from_secret(config.key_encryption_key.as_deref())?;
-        let (location, options) = (config.db.clone(), config.store_options());
+        let (location, options) = (config.db.clone(), config.store);
         let store = tokio::task::spawn_blocking(move || Store::open_with(&location, &options))
             .await
             .context("opening the database")?

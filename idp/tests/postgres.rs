@@ -540,6 +540,183 @@ async fn lost_connections_are_replaced_and_an_unreachable_database_answers_503()
     assert_eq!(idp.signup("lee@example.com", PASSWORD).await.status(), 201);
 }
 
+/// A CA and a server certificate for `names`, made here: (CA PEM, server
+/// certificate PEM, server key PEM).
+fn test_pki(names: &[&str]) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "idp test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let key = KeyPair::generate().expect("server key");
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let server = CertificateParams::new(names)
+        .expect("server params")
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("server certificate");
+    (ca_cert.pem(), server.pem(), key.serialize_pem())
+}
+
+/// Writes `pem` into the server's data directory as the server's own user,
+/// owner-only as PostgreSQL wants its key (`COPY ... TO PROGRAM` runs as
+/// the server's user), returning the path.
+async fn write_server_file(db: &PgDatabase, name: &str, pem: &str) -> String {
+    let dir = db.value("SHOW data_directory").await;
+    let path = format!("{dir}/{name}");
+    let lines: Vec<String> = pem.lines().map(|l| format!("'{l}'")).collect();
+    db.execute(&format!(
+        "COPY (SELECT unnest(ARRAY[{}]::text[])) TO PROGRAM 'umask 077 && cat > {path}'",
+        lines.join(",")
+    ))
+    .await;
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_postgres_is_verified_as_sslmode_says() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    // The test server gets a certificate for "localhost" only, from a CA
+    // made here, and starts speaking TLS beside plain connections.
+    let (ca, cert, key) = test_pki(&["localhost"]);
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let cert_path = write_server_file(&db, &format!("tls-{tag}.crt"), &cert).await;
+    let key_path = write_server_file(&db, &format!("tls-{tag}.key"), &key).await;
+    db.execute(&format!("ALTER SYSTEM SET ssl_cert_file = '{cert_path}'"))
+        .await;
+    db.execute(&format!("ALTER SYSTEM SET ssl_key_file = '{key_path}'"))
+        .await;
+    db.execute("ALTER SYSTEM SET ssl = on").await;
+    db.execute("SELECT pg_reload_conf()").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db.value("SHOW ssl").await != "on" {
+        assert!(Instant::now() < deadline, "the server did not turn TLS on");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let files = tempfile::tempdir().expect("tempdir");
+    let ca_file = files.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).expect("CA file");
+    let (other_ca, _, _) = test_pki(&["localhost"]);
+    let other_ca_file = files.path().join("other-ca.pem");
+    std::fs::write(&other_ca_file, other_ca).expect("other CA file");
+    let ca_param = |file: &std::path::Path| format!("sslrootcert={}", file.display());
+    // The test URL names 127.0.0.1; the certificate names localhost.
+    let by_name = |params: &str| db.url_with(params).replace("@127.0.0.1:", "@localhost:");
+    let open = |url: String| async move {
+        let location = idp::DbLocation::parse(&url).expect("URL");
+        tokio::task::spawn_blocking(move || Store::open(&location))
+            .await
+            .expect("task")
+    };
+
+    let verified = by_name(&format!("sslmode=verify-full&{}", ca_param(&ca_file)));
+    let store = open(verified.clone())
+        .await
+        .expect("verify-full with the right CA");
+    store.run(|r| r.ping()).await.expect("ping over TLS");
+    let encrypted = db
+        .value(&format!(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+             WHERE datname = '{}' AND ssl",
+            db.name
+        ))
+        .await;
+    assert_ne!(encrypted, "0", "the IdP's connections are encrypted");
+
+    // A certificate from another CA, or for another name, is refused.
+    let wrong_ca = by_name(&format!("sslmode=verify-full&{}", ca_param(&other_ca_file)));
+    let err = open(wrong_ca).await.expect_err("an unknown CA is refused");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let wrong_name = db.url_with(&format!("sslmode=verify-full&{}", ca_param(&ca_file)));
+    open(wrong_name)
+        .await
+        .expect_err("a certificate for another name is refused by verify-full");
+    // verify-ca checks the chain, not the name; require only encrypts.
+    let chain_only = db.url_with(&format!("sslmode=verify-ca&{}", ca_param(&ca_file)));
+    open(chain_only).await.expect("verify-ca ignores the name");
+    open(db.url_with("sslmode=require"))
+        .await
+        .expect("require without a CA encrypts only");
+
+    // The whole IdP runs over it, and the password never shows.
+    let location = idp::DbLocation::parse(&verified).expect("URL");
+    let idp = TestIdp::start_with(move |c| c.db = location).await;
+    assert_eq!(idp.signup("tls@example.com", PASSWORD).await.status(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_table_fails_only_the_requests_that_need_it_and_quickly() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let location = db.location();
+    let idp = TestIdp::start_with(move |c| {
+        c.db = location;
+        c.store.lock_timeout = Duration::from_secs(1);
+        c.store.statement_timeout = Duration::from_secs(2);
+    })
+    .await;
+    assert_eq!(idp.signup("ann@example.com", PASSWORD).await.status(), 201);
+    let secret = idp.client("svc", "api:read", false).await;
+
+    // Someone holds the users table (a migration by hand, a stuck job).
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (locked, is_locked) = std::sync::mpsc::channel::<()>();
+    let url = db.url.clone();
+    let holder = std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        let mut tx = client.transaction().expect("begin");
+        tx.batch_execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            .expect("lock");
+        locked.send(()).expect("signal");
+        let _ = released.recv();
+        drop(tx);
+    });
+    is_locked.recv().expect("the table is locked");
+
+    let started = Instant::now();
+    let logins = futures_join((0..10).map(|_| {
+        let (http, url) = (idp.http.clone(), idp.url("/login"));
+        async move {
+            http.post(url)
+                .json(&serde_json::json!({"email": "ann@example.com", "password": PASSWORD}))
+                .send()
+                .await
+                .expect("login")
+                .status()
+        }
+    }));
+    let token = idp.http.post(idp.url("/token")).form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "svc"),
+        ("client_secret", &secret),
+    ]);
+    let (logins, token, ready) = tokio::join!(
+        logins,
+        token.send(),
+        idp.http.get(idp.url("/readyz")).send()
+    );
+    let waited = started.elapsed();
+    assert!(
+        logins.iter().all(|s| s.as_u16() == 503),
+        "logins needing the locked table: {logins:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(15),
+        "they failed after {waited:?}, not within the lock timeout"
+    );
+    assert_eq!(token.expect("token").status(), 200, "other tables answer");
+    assert_eq!(ready.expect("readyz").status(), 200, "the database answers");
+
+    release.send(()).expect("release");
+    holder.join().expect("holder");
+    assert_eq!(idp.login("ann@example.com", PASSWORD).await.status(), 200);
+}
+
 /// Browser sign-in across two instances on one database: a session made
 /// on one signs in on the other, a code issued by one is redeemed by the
 /// other, and its replay on the first is refused by both.

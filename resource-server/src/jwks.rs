@@ -34,8 +34,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::Error;
-use crate::http;
-use crate::key_source::{parse_jwks, usable_keys, KeySet};
+use crate::fetch;
+use crate::keyset::{parse_jwks, usable_keys, KeySet, VerifyingKey};
 
 /// Keep the set this long when the IdP sends no usable `max-age`.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
@@ -253,7 +253,7 @@ impl Inner {
     }
 
     /// One fetch: discovery if needed, then the JWKS.
-    async fn fetch(&self) -> Result<(Vec<crate::key_source::VerifyingKey>, Duration), Error> {
+    async fn fetch(&self) -> Result<(Vec<VerifyingKey>, Duration), Error> {
         let deadline = Instant::now() + self.timing.fetch_timeout;
         let url = match &self.location {
             Location::Url(url) => url.clone(),
@@ -271,7 +271,7 @@ impl Inner {
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
         let fetched =
-            http::get(&self.client, &url, remaining, self.max_response_bytes, None).await?;
+            fetch::get(&self.client, &url, remaining, self.max_response_bytes, None).await?;
         let jwks = parse_jwks(&fetched.body).map_err(|reason| Error::InvalidDocument {
             what: "JWKS",
             url: url.to_string(),
@@ -312,7 +312,7 @@ impl Inner {
         let mut last_error = None;
         for document in documents {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let fetched = match http::get(
+            let fetched = match fetch::get(
                 &self.client,
                 document,
                 remaining,
@@ -340,7 +340,7 @@ impl Inner {
                     found: found.issuer,
                 });
             }
-            return http::parse_url(&found.jwks_uri).map_err(|e| invalid(e.to_string()));
+            return fetch::parse_url(&found.jwks_uri).map_err(|e| invalid(e.to_string()));
         }
         Err(last_error.unwrap_or_else(|| Error::Fetch {
             url: issuer.to_owned(),
@@ -557,15 +557,15 @@ impl JwksCacheBuilder {
     /// URL or an HTTP client that cannot be built; never on the network.
     pub fn build(self) -> Result<JwksCache, Error> {
         let location = match self.source {
-            Source::Url(url) => Location::Url(http::parse_url(&url)?),
+            Source::Url(url) => Location::Url(fetch::parse_url(&url)?),
             Source::Issuer(issuer) => {
-                http::parse_url(&issuer)?;
+                fetch::parse_url(&issuer)?;
                 let base = issuer.trim_end_matches('/');
-                let mut documents = vec![http::parse_url(&format!(
+                let mut documents = vec![fetch::parse_url(&format!(
                     "{base}/.well-known/openid-configuration"
                 ))?];
                 // RFC 8414 §3.1 inserts the well-known segment before the path.
-                if let Ok(url) = http::parse_url(&issuer) {
+                if let Ok(url) = fetch::parse_url(&issuer) {
                     let path = url.path().trim_end_matches('/').to_owned();
                     let mut rfc8414 = url;
                     rfc8414.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
@@ -577,7 +577,7 @@ impl JwksCacheBuilder {
         };
         let client = match self.client {
             Some(client) => client,
-            None => http::default_client(self.timing.fetch_timeout)?,
+            None => fetch::default_client(self.timing.fetch_timeout)?,
         };
         let (alive, _) = watch::channel(());
         let cache = JwksCache {

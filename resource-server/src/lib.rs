@@ -59,28 +59,25 @@
 #![warn(missing_docs)]
 
 mod claims;
-#[cfg(feature = "server")]
-pub mod demo;
 mod error;
-mod http;
+mod fetch;
 pub mod jwks;
 mod key_source;
+mod keyset;
 pub mod layer;
+mod local_keys;
 pub mod revocation;
 pub mod scope;
-#[cfg(feature = "server")]
-pub mod serve;
 mod token_cache;
 pub mod validator;
 
 pub use claims::Claims;
 pub use error::{AuthError, Error, DEFAULT_REALM};
 pub use jwks::{JwksCache, JwksCacheBuilder};
-pub use key_source::{
-    Jwk, JwkSet, KeySet, KeySource, LocalKeys, VerifyingKey, MAX_KID_LEN, MAX_RSA_BITS,
-    MIN_RSA_BITS,
-};
+pub use key_source::KeySource;
+pub use keyset::{Jwk, JwkSet, KeySet, VerifyingKey, MAX_KID_LEN, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use layer::{bearer_token, BearerAuth, BearerAuthLayer};
+pub use local_keys::LocalKeys;
 pub use revocation::{
     RevocationFeed, RevocationList, RevocationPoller, RevokedSession, RevokedToken,
 };

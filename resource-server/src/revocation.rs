@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::error::Error;
-use crate::http;
+use crate::fetch;
 
 /// Default interval between two polls of the feed.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -312,13 +312,13 @@ impl RevocationPollerBuilder {
     /// Starts polling into `list` on the current Tokio runtime; the first
     /// poll happens at once. Fails only on a bad URL or a missing runtime.
     pub fn spawn(self, list: &RevocationList) -> Result<RevocationPoller, Error> {
-        let url = http::parse_url(&self.url)?;
+        let url = fetch::parse_url(&self.url)?;
         let timeout = self
             .timeout
             .unwrap_or_else(|| self.interval.min(Duration::from_secs(5)));
         let client = match self.client {
             Some(client) => client,
-            None => http::default_client(timeout)?,
+            None => fetch::default_client(timeout)?,
         };
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let weak: Weak<Inner> = Arc::downgrade(&list.inner);
@@ -328,7 +328,7 @@ impl RevocationPollerBuilder {
             let mut etag: Option<String> = None;
             let mut failing = false;
             loop {
-                let result = http::get(&client, &url, timeout, max_bytes, etag.as_deref()).await;
+                let result = fetch::get(&client, &url, timeout, max_bytes, etag.as_deref()).await;
                 let Some(inner) = weak.upgrade() else { return };
                 let list = RevocationList { inner };
                 match result.and_then(|fetched| apply_feed(&list, &url, fetched)) {
@@ -364,7 +364,7 @@ impl RevocationPollerBuilder {
 fn apply_feed(
     list: &RevocationList,
     url: &reqwest::Url,
-    fetched: http::Fetched,
+    fetched: fetch::Fetched,
 ) -> Result<Option<String>, Error> {
     if fetched.not_modified {
         return Ok(fetched.etag);

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use sha2::{Digest, Sha256};
 
 use crate::claims::Claims;
-use crate::key_source::VerifyingKey;
+use crate::keyset::VerifyingKey;
 
 /// SHA-256 of a token.
 pub(crate) type TokenDigest = [u8; 32];

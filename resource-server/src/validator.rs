@@ -36,7 +36,8 @@ use serde::Deserialize;
 
 use crate::claims::Claims;
 use crate::error::AuthError;
-use crate::key_source::{KeySource, MAX_KID_LEN};
+use crate::key_source::KeySource;
+use crate::keyset::MAX_KID_LEN;
 use crate::revocation::RevocationList;
 use crate::token_cache::{digest, TokenCache, Verified};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
-use crate::store::{redact_url, DbLocation};
+use crate::store::{redact_url, DbLocation, StoreOptions};
 
 /// RSA/JWKS identity provider.
 #[derive(Debug, Parser)]
@@ -41,7 +41,8 @@ pub enum Command {
 pub struct DbArgs {
     /// SQLite database file (created with owner-only permissions), or a
     /// PostgreSQL URL `postgres://user:password@host:port/dbname` shared by
-    /// any number of IdP instances (no TLS to the database yet).
+    /// any number of IdP instances; `?sslmode=verify-full&sslrootcert=ca.pem`
+    /// for TLS (rustls; `disable`, `prefer`, `require`, `verify-ca`, too).
     #[arg(long, env = "IDP_DB", default_value = "idp.db", hide_env_values = true)]
     pub db: String,
     /// Base64 of 32 random bytes; when set, private keys are stored
@@ -62,8 +63,8 @@ impl std::fmt::Debug for DbArgs {
 
 impl DbArgs {
     /// The database `--db` names: a PostgreSQL URL, or else an SQLite file.
-    /// A malformed URL, or one that asks for TLS, is refused here, with its
-    /// password redacted from the message.
+    /// A malformed URL (or a CA file that cannot be read) is refused here,
+    /// with its password redacted from the message.
     pub fn location(&self) -> anyhow::Result<DbLocation> {
         Ok(DbLocation::parse(&self.db)?)
     }
@@ -136,6 +137,17 @@ pub struct ServeArgs {
     /// PostgreSQL connections this instance keeps at most (SQLite uses one).
     #[arg(long, env = "IDP_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
+    /// PostgreSQL: a statement running longer is cancelled (answered 503).
+    #[arg(long, env = "IDP_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = parse_timeout)]
+    pub db_statement_timeout: Duration,
+    /// PostgreSQL: a statement waiting longer for a row or table lock gives
+    /// up (answered 503), so a stuck table fails only what needs it.
+    #[arg(long, env = "IDP_DB_LOCK_TIMEOUT", default_value = "2s", value_parser = parse_timeout)]
+    pub db_lock_timeout: Duration,
+    /// Connections held at once; past it a new connection is closed at once.
+    /// Lowered to fit under the open-file limit (raised to its hard limit).
+    #[arg(long, env = "IDP_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
     /// How often to check the database for key changes, seconds.
     #[arg(long, env = "IDP_KEY_POLL", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub key_poll: u64,
@@ -159,7 +171,12 @@ impl ServeArgs {
             bcrypt_cost: self.bcrypt_cost,
             key_poll: Duration::from_secs(self.key_poll),
             login_rate: self.login_rate,
-            db_pool_size: self.db_pool_size,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            store: StoreOptions {
+                pool_size: self.db_pool_size,
+                statement_timeout: self.db_statement_timeout,
+                lock_timeout: self.db_lock_timeout,
+            },
         })
     }
 }
@@ -285,6 +302,15 @@ pub enum UsersCommand {
     },
 }
 
+/// Parses a database timeout: `500ms`, `5s`, ... between 100 ms and 10 min.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let parsed = humantime::parse_duration(text.trim()).map_err(|e| e.to_string())?;
+    if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&parsed) {
+        return Err("must be between 100ms and 10m".into());
+    }
+    Ok(parsed)
+}
+
 /// Parses `30d`, `12h`, `90m`, `45s` or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -327,11 +353,14 @@ mod tests {
         ] {
             assert!(db(url).location().expect(url).is_postgres());
         }
-        let err = db("postgres://idp:hunter2@db/idp?sslmode=require")
+        let err = db("postgres://idp:hunter2@db/idp?sslmode=verify-full&sslrootcert=/none.pem")
             .location()
-            .expect_err("TLS is refused");
+            .expect_err("a missing CA file is refused");
         let err = format!("{err:#}");
-        assert!(err.contains("TLS") && !err.contains("hunter2"), "{err}");
+        assert!(
+            err.contains("/none.pem") && !err.contains("hunter2"),
+            "{err}"
+        );
     }
 
     #[test]

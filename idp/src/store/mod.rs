@@ -40,6 +40,7 @@ mod rows;
 mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use code_policy::PresentedCode;
 pub use contract::{
@@ -55,18 +56,26 @@ pub use rows::{
     RefreshRow, RevokedToken, StoredKey, UserRow,
 };
 
-/// How the database is used, beyond where it is.
+/// How the database is used, beyond where it is. SQLite has one
+/// connection and its own busy timeout; these are for PostgreSQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreOptions {
-    /// PostgreSQL: connections per IdP process. Requests queue for one
-    /// beyond that; the server's `max_connections` (100 by default) bounds
-    /// instances × this. SQLite uses one connection whatever this says.
+    /// Connections per IdP process. Requests queue for one beyond that; the
+    /// server's `max_connections` (100 by default) bounds instances × this.
     pub pool_size: u32,
+    /// A statement running longer is cancelled (`statement_timeout`).
+    pub statement_timeout: Duration,
+    /// A statement waiting longer for a lock gives up (`lock_timeout`).
+    pub lock_timeout: Duration,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { pool_size: 10 }
+        Self {
+            pool_size: 10,
+            statement_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(2),
+        }
     }
 }
 

@@ -224,10 +224,10 @@ impl TestRs {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(resource_server::serve::serve(
+        tokio::spawn(serve::serve(
             listener,
-            resource_server::demo::demo_app(validator),
-            resource_server::serve::ServeConfig::default(),
+            resource_server_demo::demo_app(validator),
+            serve::ServeConfig::default(),
             async {
                 let _ = rx.await;
             },

@@ -67,6 +67,32 @@ impl PgDatabase {
     pub async fn execute(&self, statement: &str) {
         admin(&self.url, statement.to_owned()).await;
     }
+
+    /// The first column of the first row `query` answers, as text, run
+    /// inside this database as the superuser.
+    pub async fn value(&self, query: &str) -> String {
+        let (url, query) = (self.url.clone(), query.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("test server");
+            client
+                .simple_query(&query)
+                .expect("query")
+                .into_iter()
+                .find_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                    _ => None,
+                })
+                .unwrap_or_default()
+        })
+        .await
+        .expect("query task")
+    }
+
+    /// This database's URL with extra query parameters.
+    pub fn url_with(&self, params: &str) -> String {
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{separator}{params}", self.url)
+    }
 }
 
 impl Drop for PgDatabase {

@@ -1,27 +1,29 @@
 //! Test fixtures: an IdP stand-in that serves a JWKS (and discovery, and a
 //! revocation feed) on 127.0.0.1:0 and counts what it is asked, a token
-//! forge that can sign anything with a trusted key, and the protected demo
-//! API on a real listener.
+//! forge that can sign anything with a trusted key, and a service guarded
+//! by the bearer layer, called in-process.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use axum::body::{to_bytes, Body};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing;
-use axum::Router;
+use axum::{Json, Router};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use keys::SigningKey;
-use resource_server::{require_scope, BearerAuthLayer, Validator};
+use resource_server::{require_scope, BearerAuthLayer, Claims, Validator};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tower::ServiceExt;
 
 /// Keys are slow to generate: three per test binary, shared.
 pub fn key(index: usize) -> &'static SigningKey {
@@ -163,7 +165,7 @@ impl TestIdp {
 
     /// A token signed by `key` with the standard header and `claims`.
     pub fn token_with(&self, key: &SigningKey, claims: &Value) -> String {
-        sign(&header_for(key), claims, key, Algorithm::RS256)
+        token_with(key, claims)
     }
 
     /// A valid token from the trusted key.
@@ -244,6 +246,11 @@ pub fn claims_for(issuer: &str) -> Value {
         "email": "alice@example.com",
         "name": "Alice",
     })
+}
+
+/// A token signed by `key` with the standard header and `claims`.
+pub fn token_with(key: &SigningKey, claims: &Value) -> String {
+    sign(&header_for(key), claims, key, Algorithm::RS256)
 }
 
 pub fn header_for(key: &SigningKey) -> Value {
@@ -345,26 +352,23 @@ fn pem(label: &str, der: &[u8]) -> String {
     )
 }
 
-/// The demo API plus a route that needs scope `api`, protected by
-/// `validator`, on a real listener. Returns its base URL.
-pub async fn start_api(validator: Validator) -> String {
-    let extra = Router::new()
+/// A service guarded the way a user guards theirs, called in-process with
+/// [`call`]: `/api/public` needs nothing; `/api/private` any valid token;
+/// `/api/private-scoped` scope `api:read`; `/api/needs-api` scope `api`.
+/// Each guarded handler answers the [`Claims`] it was handed, as JSON.
+pub fn api(validator: Validator) -> Router {
+    let claims = || routing::get(|claims: Claims| async move { Json(claims) });
+    let protected = Router::new()
+        .route("/api/private", claims())
         .route(
-            "/api/needs-api",
-            routing::get(|| async { axum::Json(json!({"ok": true})) })
-                .route_layer(require_scope("api")),
+            "/api/private-scoped",
+            claims().route_layer(require_scope("api:read")),
         )
-        .route_layer(BearerAuthLayer::new(validator.clone()));
-    let app = resource_server::demo::demo_app(validator).merge(extra);
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(resource_server::serve::serve(
-        listener,
-        app,
-        resource_server::serve::ServeConfig::default(),
-        std::future::pending(),
-    ));
-    url
+        .route("/api/needs-api", claims().route_layer(require_scope("api")))
+        .route_layer(BearerAuthLayer::new(validator));
+    Router::new()
+        .route("/api/public", routing::get(|| async { "public" }))
+        .merge(protected)
 }
 
 /// What a request got back.
@@ -378,6 +382,30 @@ pub struct Reply {
 }
 
 impl Reply {
+    pub fn new(status: StatusCode, headers: &HeaderMap, text: String) -> Self {
+        let header = |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Self {
+            status: status.as_u16(),
+            challenge: header(header::WWW_AUTHENTICATE),
+            content_type: header(header::CONTENT_TYPE),
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    /// Reads a whole response.
+    pub async fn read(response: Response) -> Self {
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, 1024 * 1024).await.expect("body");
+        let text = String::from_utf8(bytes.to_vec()).expect("a UTF-8 body");
+        Self::new(parts.status, &parts.headers, text)
+    }
+
     pub fn error(&self) -> &str {
         self.json["error"].as_str().unwrap_or_default()
     }
@@ -403,43 +431,21 @@ impl Reply {
     }
 }
 
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-}
-
-pub async fn get_with(client: &reqwest::Client, url: &str, authorization: Option<&str>) -> Reply {
-    let mut request = client.get(url);
+/// GET `path` from `app` in-process, with this `Authorization` header.
+pub async fn call_with(app: &Router, path: &str, authorization: Option<&str>) -> Reply {
+    let mut request = Request::get(path);
     if let Some(value) = authorization {
         request = request.header(header::AUTHORIZATION, value);
     }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let text_header = |name| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let challenge = text_header(header::WWW_AUTHENTICATE);
-    let content_type = text_header(header::CONTENT_TYPE);
-    let text = response.text().await.expect("body");
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply {
-        status,
-        challenge,
-        content_type,
-        text,
-        json,
-    }
+    let request = request.body(Body::empty()).expect("request");
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    Reply::read(response).await
 }
 
-pub async fn get(url: &str, token: Option<&str>) -> Reply {
+/// GET `path` from `app` in-process, with `token` as the bearer token.
+pub async fn call(app: &Router, path: &str, token: Option<&str>) -> Reply {
     let authorization = token.map(|t| format!("Bearer {t}"));
-    get_with(&client(), url, authorization.as_deref()).await
+    call_with(app, path, authorization.as_deref()).await
 }
 
 /// Polls `condition` every 20 ms for at most `limit`.

@@ -216,7 +216,7 @@ impl r2d2::ManageConnection for Manager {
     type Error = postgres::Error;
 
     fn connect(&self) -> Result<PgConn, postgres::Error> {
-        self.config.connect(self.tls).map(PgConn::new)
+        self.config.connect(self.tls.clone()).map(PgConn::new)
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {

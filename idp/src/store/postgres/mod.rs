@@ -18,24 +18,28 @@
 //!   change counter row (`keys.rs`);
 //! - a refresh token is read `FOR UPDATE` before it is used (`sessions.rs`).
 //!
-//! TLS to the database is not supported yet: the connection is plain TCP
-//! (or a unix socket), and a URL that requires TLS is refused at start-up
-//! rather than silently downgraded. Keep the database on a trusted network.
+//! Connections speak TLS (rustls) as the URL's `sslmode` says (`tls.rs`);
+//! pooled ones start with a `statement_timeout` and `lock_timeout`, so a
+//! stuck table fails the requests that need it with 503 within seconds
+//! instead of holding every pooled connection.
 
 mod browser;
 mod clients;
 mod conn;
 mod keys;
 mod sessions;
+mod tls;
 mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::{Client, NoTls};
+use postgres::Client;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use self::conn::{Manager, PgConn};
+use self::tls::TlsSettings;
 use super::contract::Health;
 use super::error::StoreError;
 use super::StoreOptions;
@@ -59,8 +63,8 @@ const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 /// (`connect_timeout=`): a black-holed host must not hang start-up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How connections are encrypted.
-type MakeTls = NoTls;
+/// How connections are encrypted (see `tls.rs`).
+type MakeTls = MakeRustlsConnect;
 
 type Pool = r2d2::Pool<Manager>;
 
@@ -94,22 +98,24 @@ impl Drop for PoolOwner {
 impl Postgres {
     /// Connects, applies pending migrations and sets up the pool. Blocks.
     pub(super) fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let config = connection_config(url)?;
-        // One direct connection first: an unreachable server or a wrong
-        // password fails here at once with the server's own reason, where a
-        // pool would keep retrying until its timeout.
+        let (mut config, tls) = connection_config(url)?;
+        // One direct connection first: an unreachable server, a wrong
+        // password or a certificate that does not check out fails here at
+        // once with the reason, where a pool would keep retrying until its
+        // timeout. Migrations run on it without the request timeouts.
         let mut client = config
-            .connect(NoTls)
+            .connect(tls.clone())
             .map_err(|e| StoreError::Unavailable(format!("cannot connect: {}", describe(&e))))?;
         migrate(&mut client)?;
         drop(client);
+        config.options(&session_options(config.get_options(), options));
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(CHECKOUT_TIMEOUT)
             .test_on_check_out(false)
             .error_handler(Box::new(LogConnectionErrors))
-            .build_unchecked(Manager { config, tls: NoTls });
+            .build_unchecked(Manager { config, tls });
         Ok(Self {
             pool: Arc::new(PoolOwner(Some(pool))),
         })
@@ -154,37 +160,42 @@ pub(super) fn check_url(url: &str) -> Result<(), StoreError> {
     connection_config(url).map(drop)
 }
 
-fn connection_config(url: &str) -> Result<postgres::Config, StoreError> {
+/// The driver's configuration and the TLS connector for `url`.
+fn connection_config(url: &str) -> Result<(postgres::Config, MakeTls), StoreError> {
     let bad = |reason: String| StoreError::BadUrl {
         url: redact_url(url),
         reason,
     };
-    // Checked before parsing: the parser does not know the `verify-*`
-    // modes, and its message would not say what to do.
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        let tls = matches!(
-            (&*key, &*value),
-            ("sslmode", "require" | "verify-ca" | "verify-full") | ("sslnegotiation", "direct")
-        );
-        if tls {
-            return Err(bad(format!(
-                "{key}={value} asks for TLS, which this build does not support for the \
-                 database yet; use sslmode=disable (or prefer) on a trusted network"
-            )));
-        }
-    }
-    let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+    let (tls, rest) = TlsSettings::extract(url).map_err(bad)?;
+    let mut config: postgres::Config = rest.parse().map_err(|e: postgres::Error| {
         // The parser's messages name an option, never its value.
         bad(describe(&e))
     })?;
+    config.ssl_mode(tls.ssl_mode());
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
     if config.get_application_name().is_none() {
         config.application_name("idp");
     }
-    Ok(config)
+    let connector = tls.connector().map_err(bad)?;
+    Ok((config, connector))
+}
+
+/// The server settings every pooled connection starts with: the URL's own
+/// `options`, then the statement and lock timeouts, so that a stuck table
+/// fails the requests that need it within seconds instead of holding every
+/// pooled connection.
+fn session_options(from_url: Option<&str>, options: &StoreOptions) -> String {
+    let timeouts = format!(
+        "-c statement_timeout={} -c lock_timeout={}",
+        options.statement_timeout.as_millis(),
+        options.lock_timeout.as_millis()
+    );
+    match from_url {
+        Some(own) if !own.trim().is_empty() => format!("{own} {timeouts}"),
+        _ => timeouts,
+    }
 }
 
 /// Applies pending migrations in one transaction. The advisory lock makes
@@ -299,7 +310,8 @@ pub(super) fn is_unavailable(e: &postgres::Error) -> bool {
                 || code.starts_with("57P") // admin/crash shutdown, cannot connect now
                 || code == SqlState::T_R_SERIALIZATION_FAILURE.code()
                 || code == SqlState::T_R_DEADLOCK_DETECTED.code()
-                || code == SqlState::QUERY_CANCELED.code()
+                || code == SqlState::QUERY_CANCELED.code() // statement_timeout
+                || code == SqlState::LOCK_NOT_AVAILABLE.code() // lock_timeout
         }
         // No SQLSTATE: the socket failed.
         None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
@@ -333,13 +345,33 @@ mod tests {
 
     #[test]
     fn urls_get_timeouts_and_a_name_but_keep_their_own() {
-        let config = connection_config("postgres://idp:pw@db/idp").expect("parses");
+        let (config, _) = connection_config("postgres://idp:pw@db/idp").expect("parses");
         assert_eq!(config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
         assert_eq!(config.get_application_name(), Some("idp"));
-        let config =
-            connection_config("postgresql://idp:pw@db/idp?connect_timeout=1&application_name=a")
-                .expect("parses");
+        assert_eq!(config.get_ssl_mode(), postgres::config::SslMode::Prefer);
+        let (config, _) = connection_config(
+            "postgresql://idp:pw@db/idp?connect_timeout=1&application_name=a&sslmode=disable",
+        )
+        .expect("parses");
         assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(1)));
         assert_eq!(config.get_application_name(), Some("a"));
+        assert_eq!(config.get_ssl_mode(), postgres::config::SslMode::Disable);
+    }
+
+    #[test]
+    fn pooled_sessions_get_the_timeouts_after_the_urls_own_options() {
+        let options = StoreOptions {
+            statement_timeout: Duration::from_millis(1500),
+            lock_timeout: Duration::from_secs(1),
+            ..StoreOptions::default()
+        };
+        assert_eq!(
+            session_options(Some("-c search_path=idp"), &options),
+            "-c search_path=idp -c statement_timeout=1500 -c lock_timeout=1000"
+        );
+        assert_eq!(
+            session_options(None, &options),
+            "-c statement_timeout=1500 -c lock_timeout=1000"
+        );
     }
 }

@@ -2,13 +2,13 @@
 //! `--bind 127.0.0.1:0`, its address read from the line it prints, talked to
 //! over HTTP, stopped with SIGTERM.
 
-#![cfg(feature = "server")]
-
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use axum::http::header::AUTHORIZATION;
 use common::*;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -52,6 +52,21 @@ async fn start(args: &[&str]) -> Running {
         child,
         url: format!("http://{addr}"),
     }
+}
+
+/// GET `url` over the network, with `token` as the bearer token.
+async fn get(url: &str, token: Option<&str>) -> Reply {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let mut request = client.get(url);
+    if let Some(token) = token {
+        request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = request.send().await.expect("request");
+    let (status, headers) = (response.status(), response.headers().clone());
+    Reply::new(status, &headers, response.text().await.expect("body"))
 }
 
 /// A loopback port with nothing listening on it.

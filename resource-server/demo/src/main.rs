@@ -1,4 +1,5 @@
-//! The `resource-server` binary: the demo API of `resource_server::demo`.
+//! The `resource-server` binary: the demo API of this crate, configured from
+//! its command line.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -14,8 +15,8 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = resource_server::demo::Args::parse();
-    match resource_server::demo::run(args).await {
+    let args = resource_server_demo::Args::parse();
+    match resource_server_demo::run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "resource-server failed");

@@ -1,0 +1,92 @@
+//! The routes of the demo API, built from the library the way any service
+//! would use it.
+//!
+//! | path | needs |
+//! |---|---|
+//! | GET `/api/public` | nothing |
+//! | GET `/api/private` | any valid token |
+//! | GET `/api/private-scoped` | scope `api:read` |
+//! | GET `/user/profile` | scope `profile`; `{"user":{"sub","email","name"}}` |
+//! | GET `/healthz` | nothing; liveness |
+//! | GET `/readyz` | nothing; `200` once signing keys are loaded, else `503` |
+//!
+//! Everything answers JSON, unknown routes and methods included.
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use resource_server::{require_scope, BearerAuthLayer, Claims, Validator};
+use serde_json::json;
+use serve::json_error;
+
+/// The demo API protected by `validator`.
+pub fn demo_app(validator: Validator) -> Router {
+    let ready_validator = validator.clone();
+    let protected = Router::new()
+        .route("/api/private", get(private))
+        .route(
+            "/api/private-scoped",
+            get(private_scoped).route_layer(require_scope("api:read")),
+        )
+        .route(
+            "/user/profile",
+            get(profile).route_layer(require_scope("profile")),
+        )
+        .route_layer(BearerAuthLayer::new(validator));
+    Router::new()
+        .route("/api/public", get(public))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route(
+            "/readyz",
+            get(move || {
+                let loaded = ready_validator.keys().is_loaded();
+                async move {
+                    if loaded {
+                        (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
+                    } else {
+                        json_error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "not_ready",
+                            "signing keys are not loaded yet",
+                        )
+                    }
+                }
+            }),
+        )
+        .merge(protected)
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such resource") })
+        .method_not_allowed_fallback(|| async {
+            json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this resource",
+            )
+        })
+}
+
+async fn public() -> Json<serde_json::Value> {
+    Json(json!({"message": "public endpoint: no token needed"}))
+}
+
+async fn private(claims: Claims) -> Json<serde_json::Value> {
+    Json(json!({
+        "message": "private endpoint: any valid token",
+        "sub": claims.sub,
+        "client_id": claims.client_id,
+    }))
+}
+
+async fn private_scoped(claims: Claims) -> Json<serde_json::Value> {
+    Json(json!({
+        "message": "scoped endpoint: token has api:read",
+        "sub": claims.sub,
+        "scope": claims.scope,
+    }))
+}
+
+async fn profile(claims: Claims) -> Json<serde_json::Value> {
+    Json(json!({
+        "user": {"sub": claims.sub, "email": claims.email, "name": claims.name}
+    }))
+}

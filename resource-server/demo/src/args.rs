@@ -1,0 +1,115 @@
+//! The command line of the `resource-server` binary, and the settings it
+//! implies where a flag is left out (audience, revocation feed, JWKS URL).
+
+/// Command line of the `resource-server` binary; every flag also reads an
+/// environment variable.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "resource-server",
+    version,
+    about = "Demo API that validates the IdP's RS256 access tokens locally"
+)]
+pub struct Args {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "RS_BIND", default_value = "127.0.0.1:8081")]
+    pub bind: String,
+    /// The IdP's issuer URL; tokens must carry exactly this `iss`.
+    #[arg(long, env = "RS_ISSUER", default_value = "http://127.0.0.1:8080")]
+    pub issuer: String,
+    /// JWKS URL [default: discovered from the issuer's
+    /// /.well-known/openid-configuration].
+    #[arg(long, env = "RS_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// Required token audience [default: the issuer URL, the IdP's default
+    /// audience].
+    #[arg(long, env = "RS_AUDIENCE")]
+    pub audience: Option<String>,
+    /// Revocation feed URL [default: {issuer}/revocations]; `off` disables
+    /// revocation checks.
+    #[arg(long, env = "RS_REVOCATIONS_URL")]
+    pub revocations_url: Option<String>,
+    /// Seconds between two polls of the revocation feed; `0` disables it.
+    #[arg(long, env = "RS_REVOCATION_POLL", default_value_t = 5)]
+    pub revocation_poll: u64,
+    /// Shortest time a fetched JWKS is kept, seconds, whatever max-age the
+    /// IdP sends.
+    #[arg(long, env = "RS_JWKS_MIN_TTL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub jwks_min_ttl: u64,
+    /// Seconds between two refetches caused by tokens with unknown kids.
+    #[arg(long, env = "RS_JWKS_REFETCH_COOLDOWN", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub jwks_refetch_cooldown: u64,
+    /// Connections held at once; past it a new connection is closed at once.
+    /// Lowered to fit under the open-file limit (raised to its hard limit).
+    #[arg(long, env = "RS_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+}
+
+impl Args {
+    fn non_empty(value: &Option<String>) -> Option<&str> {
+        value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    /// The revocation feed to poll, if any.
+    pub fn revocation_feed(&self) -> Option<String> {
+        if self.revocation_poll == 0 {
+            return None;
+        }
+        match Self::non_empty(&self.revocations_url) {
+            Some(off)
+                if ["off", "none", "false", "0"].contains(&off.to_ascii_lowercase().as_str()) =>
+            {
+                None
+            }
+            Some(url) => Some(url.to_owned()),
+            None if self.revocations_url.is_some() => None,
+            None => Some(format!("{}/revocations", self.issuer.trim_end_matches('/'))),
+        }
+    }
+
+    /// The JWKS URL, if one is given rather than discovered.
+    pub fn explicit_jwks_url(&self) -> Option<&str> {
+        Self::non_empty(&self.jwks_url)
+    }
+
+    /// The audience tokens must carry.
+    pub fn audience(&self) -> String {
+        Self::non_empty(&self.audience)
+            .unwrap_or(&self.issuer)
+            .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut argv = vec!["resource-server", "--issuer", "http://idp:8080/"];
+        argv.extend_from_slice(extra);
+        Args::try_parse_from(argv).expect("parses")
+    }
+
+    #[test]
+    fn revocation_feed_defaults_and_switches() {
+        assert_eq!(
+            args(&[]).revocation_feed().as_deref(),
+            Some("http://idp:8080/revocations")
+        );
+        assert_eq!(args(&["--revocations-url", "off"]).revocation_feed(), None);
+        assert_eq!(args(&["--revocations-url", ""]).revocation_feed(), None);
+        assert_eq!(args(&["--revocation-poll", "0"]).revocation_feed(), None);
+        assert_eq!(
+            args(&["--revocations-url", "http://x/r"])
+                .revocation_feed()
+                .as_deref(),
+            Some("http://x/r")
+        );
+    }
+
+    #[test]
+    fn audience_defaults_to_issuer() {
+        assert_eq!(args(&[]).audience(), "http://idp:8080/");
+        assert_eq!(args(&["--audience", "api"]).audience(), "api");
+    }
+}

@@ -1,0 +1,72 @@
+//! The demo API behind the `resource-server` binary: the library
+//! `resource_server` wired up the way a real service would wire it, served
+//! by `serve`.
+//!
+//! [`Args`] is the command line, [`demo_app`] the routes, and [`run`] the
+//! wiring: a JWKS cache (discovered from the issuer or given), a revocation
+//! poller, a validator, a listener.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod app;
+mod args;
+
+use std::time::Duration;
+
+use resource_server::{Error, JwksCache, RevocationList, RevocationPoller, Validator};
+use serve::{serve, shutdown_signal, ServeConfig};
+
+pub use app::demo_app;
+pub use args::Args;
+
+/// Runs the binary: builds the key cache, revocation poller and validator,
+/// binds, prints `resource-server listening on ADDR`, serves until SIGTERM or
+/// Ctrl-C. Never waits for the IdP: keys are fetched in the background and
+/// on demand.
+pub async fn run(args: Args) -> Result<(), Error> {
+    let jwks = match args.explicit_jwks_url() {
+        Some(url) => JwksCache::from_url(url),
+        None => JwksCache::from_issuer(&args.issuer),
+    }
+    .ttl_bounds(
+        Duration::from_secs(args.jwks_min_ttl),
+        Duration::from_secs(args.jwks_min_ttl.max(86_400)),
+    )
+    .unknown_kid_cooldown(Duration::from_secs(args.jwks_refetch_cooldown))
+    .build()?;
+    let audience = args.audience();
+    let mut validator = Validator::builder(&args.issuer, jwks).audience(&audience);
+    let _poller = match args.revocation_feed() {
+        Some(url) => {
+            let revocations = RevocationList::new();
+            validator = validator.revocations(revocations.clone());
+            let poller = RevocationPoller::builder(&url)
+                .interval(Duration::from_secs(args.revocation_poll))
+                .spawn(&revocations)?;
+            tracing::info!(%url, every_s = args.revocation_poll, "polling the revocation feed");
+            Some(poller)
+        }
+        None => {
+            tracing::info!("revocation feed disabled");
+            None
+        }
+    };
+    let validator = validator.build();
+    tracing::info!(issuer = %args.issuer, %audience, keys = ?validator.keys(), "validating tokens");
+
+    let listener = tokio::net::TcpListener::bind(&args.bind).await?;
+    let addr = listener.local_addr()?;
+    println!("resource-server listening on {addr}");
+    tracing::info!(%addr, "listening");
+    serve(
+        listener,
+        demo_app(validator),
+        ServeConfig {
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            ..ServeConfig::default()
+        },
+        shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}
