@@ -90,3 +90,22 @@ curl -fs -H "authorization: Bearer $TOKEN" "$RS/api/private" >/dev/null
 PUBLIC=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$RS/api/public" | rps)
 PRIVATE=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -H "Authorization: Bearer $TOKEN" "$RS/api/private" | rps)
 echo "  /api/public $PUBLIC req/s, /api/private $PRIVATE req/s, ratio private/public $(ratio "$PRIVATE" "$PUBLIC")"
+
+# ---- browser sign-in: complete OpenID Connect code flows ------------------
+# authorize (sign-in page) -> sign-in post -> code -> token, each flow a new
+# browser, on an IdP of its own with --bcrypt-cost 4 (so bcrypt is
+# negligible) and --login-rate 0 (one client address makes every request);
+# compared with the client_credentials rate measured above.
+echo "== complete code flows/s (authorize, sign-in post, code, token; bcrypt cost 4)"
+cargo build --quiet --release -p idp --example code_flow_load
+FLOW_SECRET=$(IDP_DB="$WORK/flow.db" "$BIN/idp" clients create --id bench-web \
+  --redirect-uri http://127.0.0.1:9/cb 2>/dev/null | awk '/^client_secret:/ {print $2}')
+start "$WORK/flow-idp" env IDP_DB="$WORK/flow.db" "$BIN/idp" serve --bind 127.0.0.1:0 \
+  --bcrypt-cost 4 --login-rate 0
+FLOW_IDP="http://$ADDR"
+curl -fs -o /dev/null -H 'content-type: application/json' \
+  -d '{"email":"flow@example.com","name":"Flow","password":"correct horse battery"}' "$FLOW_IDP/user"
+"$BIN/examples/code_flow_load" "$FLOW_IDP" bench-web "$FLOW_SECRET" http://127.0.0.1:9/cb \
+  flow@example.com "correct horse battery" "$DURATION" "$CONNECTIONS" | tee "$WORK/flows"
+FLOWS=$(sed -n 's/.*, \([0-9.]*\) flows\/s.*/\1/p' "$WORK/flows")
+echo "  code flow $FLOWS flows/s, client_credentials $TOKENS tokens/s, ratio $(ratio "$FLOWS" "$TOKENS")"

@@ -2,13 +2,15 @@
 # The whole flow, end to end, on loopback: build, start the identity
 # provider and the resource server on free ports with a throw-away data
 # directory, then sign up, log in, fetch /jwks, call the resource server,
-# use the client registry and client_credentials, refresh, log out, and
-# rotate keys while everything keeps running. Every step prints its HTTP
+# use the client registry and client_credentials, refresh, log out, sign in
+# through the browser flow (OpenID Connect authorization code with PKCE,
+# driven with curl: a cookie jar, form posts), and rotate keys while
+# everything keeps running. Every step prints its HTTP
 # status; any unexpected answer stops the demo with a non-zero exit.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-for tool in cargo curl jq; do
+for tool in cargo curl jq openssl; do
   command -v "$tool" >/dev/null || { echo "demo needs $tool on PATH" >&2; exit 1; }
 done
 
@@ -48,7 +50,7 @@ start() {
 step() {
   local what=$1 expected=$2; shift 2
   local status
-  status=$(curl -sS -o "$WORK/body" -w '%{http_code}' "$@")
+  status=$(curl -sS -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' "$@")
   if [ "$status" = "$expected" ]; then
     printf '  %-62s %s\n' "$what" "$status"
   else
@@ -58,6 +60,8 @@ step() {
   fi
 }
 body() { jq -r "$1" "$WORK/body"; }
+# The Location header of the last step.
+location() { awk 'tolower($1) == "location:" {print $2}' "$WORK/headers" | tr -d '\r'; }
 
 # Short cache lifetimes so that a rotation can be shown in seconds rather
 # than the production minutes; the mechanism is the same.
@@ -153,6 +157,63 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 step "GET /user/profile (logged-out token, via the revocation feed)" 401 "$RS/user/profile" -H "authorization: Bearer $USER_TOKEN"
+
+echo
+echo "== browser sign-in: OpenID Connect authorization code flow with PKCE (curl as the browser)"
+"$BIN/idp" clients create --id demo-web --scope "" --redirect-uri http://127.0.0.1:9/cb \
+  --post-logout-redirect-uri http://127.0.0.1:9/bye 2>/dev/null >"$WORK/web"
+WEB_SECRET=$(awk '/^client_secret:/ {print $2}' "$WORK/web")
+echo "  idp clients create --id demo-web --redirect-uri http://127.0.0.1:9/cb (a web app)"
+JAR="$WORK/cookies"
+VERIFIER=$(openssl rand -base64 48 | tr '+/' '-_' | tr -d '=\n')
+CHALLENGE=$(printf %s "$VERIFIER" | openssl dgst -binary -sha256 | base64 | tr '+/' '-_' | tr -d '=\n')
+AUTH_PARAMS=(--data-urlencode response_type=code --data-urlencode client_id=demo-web
+  --data-urlencode redirect_uri=http://127.0.0.1:9/cb --data-urlencode "scope=openid profile email"
+  --data-urlencode state=demo-state --data-urlencode nonce=demo-nonce
+  --data-urlencode "code_challenge=$CHALLENGE" --data-urlencode code_challenge_method=S256)
+step "GET /authorize (no session: the sign-in page)" 200 -G -c "$JAR" -b "$JAR" "$IDP/authorize" "${AUTH_PARAMS[@]}"
+CSRF=$(grep -o 'name="csrf_token" value="[^"]*"' "$WORK/body" | sed 's/.*value="//; s/"$//')
+step "POST /signin (wrong password: the form again)" 200 -c "$JAR" -b "$JAR" "$IDP/signin" \
+  "${AUTH_PARAMS[@]}" --data-urlencode "csrf_token=$CSRF" --data-urlencode "email=$EMAIL" --data-urlencode "password=wrong password"
+step "POST /signin without its CSRF token" 403 -c "$JAR" -b "$JAR" "$IDP/signin" \
+  "${AUTH_PARAMS[@]}" --data-urlencode "email=$EMAIL" --data-urlencode "password=correct horse battery"
+step "POST /signin (back to the app with a code)" 303 -c "$JAR" -b "$JAR" "$IDP/signin" \
+  "${AUTH_PARAMS[@]}" --data-urlencode "csrf_token=$CSRF" --data-urlencode "email=$EMAIL" --data-urlencode "password=correct horse battery"
+CALLBACK=$(location)
+CODE=$(sed -n 's/.*[?&]code=\([^&]*\).*/\1/p' <<<"$CALLBACK")
+echo "      $(cut -d'?' -f1 <<<"$CALLBACK")?code=…&state=$(sed -n 's/.*[?&]state=\([^&]*\).*/\1/p' <<<"$CALLBACK")&iss=…"
+step "POST /token authorization_code (+ code_verifier)" 200 -u "demo-web:$WEB_SECRET" "$IDP/token" \
+  -d grant_type=authorization_code --data-urlencode "code=$CODE" \
+  --data-urlencode redirect_uri=http://127.0.0.1:9/cb --data-urlencode "code_verifier=$VERIFIER"
+WEB_ACCESS=$(body .access_token)
+ID_TOKEN=$(body .id_token)
+payload() {
+  local p; p=$(cut -d. -f2 <<<"$1" | tr '_-' '/+')
+  while [ $(( ${#p} % 4 )) -ne 0 ]; do p="$p="; done
+  base64 -d <<<"$p"
+}
+echo "      id_token: $(payload "$ID_TOKEN" | jq -c '{aud, nonce, email, email_verified, name}')"
+step "GET /userinfo (code-flow access token)" 200 "$IDP/userinfo" -H "authorization: Bearer $WEB_ACCESS"
+echo "      $(jq -c . "$WORK/body")"
+step "GET /user/profile at the resource server" 200 "$RS/user/profile" -H "authorization: Bearer $WEB_ACCESS"
+step "POST /token with the same code again (replay)" 400 -u "demo-web:$WEB_SECRET" "$IDP/token" \
+  -d grant_type=authorization_code --data-urlencode "code=$CODE" \
+  --data-urlencode redirect_uri=http://127.0.0.1:9/cb --data-urlencode "code_verifier=$VERIFIER"
+echo "      $(body .error): $(body .error_description)"
+for _ in $(seq 1 50); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$RS/user/profile" -H "authorization: Bearer $WEB_ACCESS")
+  [ "$code" = 401 ] && break
+  sleep 0.1
+done
+step "GET /user/profile (token of the replayed code, via the feed)" 401 "$RS/user/profile" -H "authorization: Bearer $WEB_ACCESS"
+step "GET /authorize again (single sign-on: no form)" 303 -G -c "$JAR" -b "$JAR" "$IDP/authorize" "${AUTH_PARAMS[@]}"
+step "GET /end_session (id_token_hint, registered return)" 303 -G -c "$JAR" -b "$JAR" "$IDP/end_session" \
+  --data-urlencode "id_token_hint=$ID_TOKEN" --data-urlencode post_logout_redirect_uri=http://127.0.0.1:9/bye \
+  --data-urlencode state=bye
+echo "      -> $(location)"
+step "GET /authorize prompt=none (signed out)" 303 -G -c "$JAR" -b "$JAR" "$IDP/authorize" "${AUTH_PARAMS[@]}" \
+  --data-urlencode prompt=none
+echo "      error=$(sed -n 's/.*[?&]error=\([^&]*\).*/\1/p' <<<"$(location)")"
 
 echo
 echo "== key rotation while the resource server runs"

@@ -1,5 +1,8 @@
 //! The client registry: who may use the client_credentials grant, with
-//! which scopes, and how a presented secret is checked.
+//! which scopes, and how a presented secret is checked; and, for browser
+//! sign-in, where a client's users may be sent back (`redirect_uris.rs`
+//! says which URIs may be registered), whether it is public (no secret:
+//! PKCE alone) and whether its users must approve its scopes (consent).
 //!
 //! Secrets are generated here (256 random bits), shown once, and stored as
 //! SHA-256. A fast digest is right for secrets of that entropy (no dictionary
@@ -8,6 +11,7 @@
 
 use subtle::ConstantTimeEq;
 
+use crate::redirect_uris::{self, UriError};
 use crate::scope::parse_scope;
 use crate::secret::{digest, random_secret, Secret};
 use crate::store::{ClientRow, Store, StoreError};
@@ -34,9 +38,61 @@ pub enum RegistryError {
     /// The id is taken.
     #[error("a client with this id already exists")]
     Taken,
+    /// A redirect URI cannot be registered.
+    #[error("redirect URI {index}: {why}")]
+    BadRedirectUri {
+        /// Its position in the list, from 1.
+        index: usize,
+        /// Why.
+        why: UriError,
+    },
+    /// A post-logout redirect URI cannot be registered.
+    #[error("post-logout redirect URI {index}: {why}")]
+    BadPostLogoutUri {
+        /// Its position in the list, from 1.
+        index: usize,
+        /// Why.
+        why: UriError,
+    },
+    /// A public client with nothing to redirect to could never be used.
+    #[error("a public client needs at least one redirect URI")]
+    PublicWithoutRedirect,
+    /// A public client cannot hold the `admin` scope: it has no secret.
+    #[error("a public client cannot be an admin client")]
+    PublicAdmin,
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),
+}
+
+/// What a client is registered with.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSpec {
+    /// The client id.
+    pub client_id: String,
+    /// Scopes it may request, space-separated.
+    pub scope: String,
+    /// Whether it manages the registry and keys (adds `admin`).
+    pub admin: bool,
+    /// Exact redirect URIs for the authorization code flow.
+    pub redirect_uris: Vec<String>,
+    /// No secret: PKCE alone (`token_endpoint_auth_method: none`).
+    pub public: bool,
+    /// Users approve its scopes once (a third-party client).
+    pub consent: bool,
+    /// Where `/end_session` may send the browser back.
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+/// A registration, with the secret that is shown this once (its `Debug`
+/// does not show it); public clients have none.
+#[derive(Debug)]
+pub struct RegisteredClient {
+    /// The stored client (only the secret's digest).
+    pub client: ClientRow,
+    /// The secret, in clear, for the caller to hand over; `None` for a
+    /// public client.
+    pub client_secret: Option<Secret>,
 }
 
 /// A registration, with the secret that is shown this once (its `Debug`
@@ -64,7 +120,8 @@ pub fn valid_client_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
 }
 
-/// Registers a client at `now`. `admin` adds the `admin` scope.
+/// Registers a confidential service client at `now` (no browser
+/// settings). `admin` adds the `admin` scope.
 pub async fn register(
     store: &Store,
     client_id: &str,
@@ -72,40 +129,113 @@ pub async fn register(
     admin: bool,
     now: u64,
 ) -> Result<Registered, RegistryError> {
-    if !valid_client_id(client_id) {
+    let spec = ClientSpec {
+        client_id: client_id.to_owned(),
+        scope: scope.to_owned(),
+        admin,
+        ..ClientSpec::default()
+    };
+    let secret = random_secret();
+    let client = insert(store, &spec, Some(&secret), now).await?;
+    Ok(Registered {
+        client_id: client.client_id,
+        client_secret: secret,
+        scope: client.scope,
+        admin: client.admin,
+    })
+}
+
+/// Registers a client as `spec` describes, at `now`: a secret is made for
+/// a confidential client, none for a public one.
+pub async fn register_client(
+    store: &Store,
+    spec: &ClientSpec,
+    now: u64,
+) -> Result<RegisteredClient, RegistryError> {
+    let secret = (!spec.public).then(random_secret);
+    let client = insert(store, spec, secret.as_ref(), now).await?;
+    Ok(RegisteredClient {
+        client,
+        client_secret: secret,
+    })
+}
+
+/// Checks `spec` and stores it with the digest of `secret` (an empty
+/// digest, which no secret matches, for a public client).
+async fn insert(
+    store: &Store,
+    spec: &ClientSpec,
+    secret: Option<&Secret>,
+    now: u64,
+) -> Result<ClientRow, RegistryError> {
+    if !valid_client_id(&spec.client_id) {
         return Err(RegistryError::BadId);
     }
-    let mut scopes = parse_scope(scope).map_err(|_| RegistryError::BadScope)?;
-    let admin = admin || scopes.iter().any(|s| s == ADMIN_SCOPE);
+    let mut scopes = parse_scope(&spec.scope).map_err(|_| RegistryError::BadScope)?;
+    let admin = spec.admin || scopes.iter().any(|s| s == ADMIN_SCOPE);
     if admin && !scopes.iter().any(|s| s == ADMIN_SCOPE) {
         scopes.push(ADMIN_SCOPE.to_owned());
     }
-    let scope = scopes.join(" ");
-    let secret = random_secret();
+    if spec.public && admin {
+        return Err(RegistryError::PublicAdmin);
+    }
+    if spec.public && spec.redirect_uris.is_empty() {
+        return Err(RegistryError::PublicWithoutRedirect);
+    }
+    let redirect_uris = checked_uris(&spec.redirect_uris)
+        .map_err(|(index, why)| RegistryError::BadRedirectUri { index, why })?;
+    let post_logout_redirect_uris = checked_uris(&spec.post_logout_redirect_uris)
+        .map_err(|(index, why)| RegistryError::BadPostLogoutUri { index, why })?;
     let row = ClientRow {
-        client_id: client_id.to_owned(),
-        secret_hash: digest(secret.expose()),
-        scope: scope.clone(),
+        client_id: spec.client_id.clone(),
+        secret_hash: secret.map(|s| digest(s.expose())).unwrap_or_default(),
+        scope: scopes.join(" "),
         admin,
         created_at: now,
+        redirect_uris,
+        public: spec.public,
+        consent: spec.consent,
+        post_logout_redirect_uris,
     };
+    let stored = row.clone();
     store
-        .run(move |db| db.insert_client(&row))
+        .run(move |db| db.insert_client(&stored))
         .await
         .map_err(|e| match e {
             StoreError::Conflict => RegistryError::Taken,
             other => RegistryError::Store(other),
         })?;
-    Ok(Registered {
-        client_id: client_id.to_owned(),
-        client_secret: secret,
-        scope,
-        admin,
-    })
+    Ok(row)
 }
 
-/// Whether `secret` is the client's secret (constant-time).
+/// Validated URIs, duplicates dropped, order kept; or the first bad one's
+/// position (from 1) and why.
+fn checked_uris(uris: &[String]) -> Result<Vec<String>, (usize, UriError)> {
+    let mut out: Vec<String> = Vec::with_capacity(uris.len());
+    for (i, uri) in uris.iter().enumerate() {
+        redirect_uris::validate(uri).map_err(|why| (i + 1, why))?;
+        if !out.contains(uri) {
+            out.push(uri.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// `token_endpoint_auth_method` of a client, as RFC 7591 names it.
+pub fn auth_method(client: &ClientRow) -> &'static str {
+    if client.public {
+        "none"
+    } else {
+        "client_secret_basic"
+    }
+}
+
+/// Whether `secret` is the client's secret (constant-time). A public
+/// client has no secret, and nothing matches.
 pub fn secret_matches(client: &ClientRow, secret: &str) -> bool {
+    if client.public {
+        return false;
+    }
     let presented = digest(secret);
     bool::from(presented.ct_eq(&client.secret_hash))
 }
@@ -140,6 +270,10 @@ mod tests {
             scope: String::new(),
             admin: false,
             created_at: 0,
+            redirect_uris: Vec::new(),
+            public: false,
+            consent: false,
+            post_logout_redirect_uris: Vec::new(),
         };
         assert!(secret_matches(&client, secret));
         assert!(!secret_matches(&client, random_secret().expose()));

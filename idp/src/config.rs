@@ -21,6 +21,8 @@ pub struct Config {
     pub access_ttl: u64,
     /// Refresh-token lifetime, seconds.
     pub refresh_ttl: u64,
+    /// Browser sign-in session lifetime, seconds.
+    pub session_ttl: u64,
     /// `/jwks` max-age, seconds.
     pub jwks_max_age: u64,
     /// Extra seconds a retired key stays published.
@@ -54,6 +56,7 @@ impl std::fmt::Debug for Config {
             )
             .field("access_ttl", &self.access_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
+            .field("session_ttl", &self.session_ttl)
             .field("jwks_max_age", &self.jwks_max_age)
             .field("prune_margin", &self.prune_margin)
             .field("rotate_every", &self.rotate_every)
@@ -76,6 +79,7 @@ impl Default for Config {
             key_encryption_key: None,
             access_ttl: 900,
             refresh_ttl: 1_209_600,
+            session_ttl: 86_400,
             jwks_max_age: 300,
             prune_margin: ::keys::RotationPolicy::DEFAULT_MARGIN,
             rotate_every: None,

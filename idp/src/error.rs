@@ -46,7 +46,7 @@ pub enum Error {
     #[error("{0}")]
     InvalidScope(Cow<'static, str>),
     /// 400 `unsupported_grant_type`.
-    #[error("grant_type must be client_credentials or refresh_token")]
+    #[error("grant_type must be authorization_code, client_credentials or refresh_token")]
     UnsupportedGrantType,
     /// 401 `invalid_credentials`, alike for an unknown email and a wrong
     /// password, with a `Basic` challenge in this realm.

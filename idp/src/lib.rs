@@ -18,6 +18,10 @@
 //! | [`signer`], [`vault`] | signing with the parsed key; sealing private keys at rest |
 //! | [`tokens`] | RFC 9068 access tokens |
 //! | [`sessions`] | login sessions: refresh-token families and the refresh flow |
+//! | [`authorization`], [`code_grant`] | `/authorize` requests and their codes; redeeming a code at `/token` |
+//! | [`browser_sessions`], [`id_tokens`], [`disclosure`] | the sign-in cookie's sessions; ID tokens; which user claims a scope discloses |
+//! | [`redirect_uris`], [`pkce`] | which redirect URIs may be registered and match; PKCE S256 |
+//! | [`credentials`], [`signup`] | one password check and one account creation for the API and the pages |
 //! | [`clients`], [`scope`] | the client registry's rules; what scopes a request is granted |
 //! | [`passwords`], [`throttle`] | bcrypt off the executor; login limits |
 //! | [`revocations`], [`introspection`] | revoked tokens and the feed; what `/introspect` says |
@@ -43,15 +47,23 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod authorization;
+pub mod browser_sessions;
 pub mod cli;
 pub mod clients;
+pub mod code_grant;
 pub mod config;
+pub mod credentials;
+pub mod disclosure;
 pub mod error;
 pub mod etag;
 pub mod http;
+pub mod id_tokens;
 pub mod introspection;
 pub mod metrics;
 pub mod passwords;
+pub mod pkce;
+pub mod redirect_uris;
 pub mod revocations;
 pub mod scope;
 pub mod secret;
@@ -59,6 +71,7 @@ pub mod server;
 pub mod sessions;
 pub mod signer;
 pub mod signing_keys;
+pub mod signup;
 pub mod state;
 pub mod store;
 pub mod tasks;

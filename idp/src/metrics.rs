@@ -20,6 +20,12 @@ pub struct Metrics {
     pub client_credentials_tokens: AtomicU64,
     /// Access tokens issued by refresh.
     pub refreshed_tokens: AtomicU64,
+    /// Access tokens issued for authorization codes.
+    pub authorization_code_tokens: AtomicU64,
+    /// Authorization codes presented a second time (grants revoked).
+    pub code_replays: AtomicU64,
+    /// Successful sign-ins on the sign-in page.
+    pub browser_sign_ins: AtomicU64,
     /// Refresh tokens presented a second time (families revoked).
     pub refresh_reuse: AtomicU64,
     /// Failed client authentications.
@@ -54,6 +60,21 @@ impl Metrics {
                 "idp_refreshed_tokens_total",
                 "Access tokens issued by the refresh_token grant.",
                 &self.refreshed_tokens,
+            ),
+            (
+                "idp_authorization_code_tokens_total",
+                "Access tokens issued by the authorization_code grant.",
+                &self.authorization_code_tokens,
+            ),
+            (
+                "idp_authorization_code_replays_total",
+                "Used authorization codes presented again (grant revoked).",
+                &self.code_replays,
+            ),
+            (
+                "idp_browser_sign_ins_total",
+                "Successful sign-ins on the sign-in page.",
+                &self.browser_sign_ins,
             ),
             (
                 "idp_refresh_token_reuse_total",

@@ -10,7 +10,7 @@ use crate::clients::LOGIN_CLIENT_ID;
 use crate::error::Error;
 use crate::metrics;
 use crate::scope::granted_scope;
-use crate::secret::{digest, random_secret};
+use crate::secret::{digest, random_secret, Secret};
 use crate::state::AppState;
 use crate::store::{PresentedRefresh, RefreshOutcome, RefreshRow, UserRow};
 use crate::tokens::{Subject, TokenResponse};
@@ -31,12 +31,38 @@ pub fn user_scope(user: &UserRow) -> String {
 pub async fn open(state: &AppState, user: &UserRow, now: u64) -> Result<TokenResponse, Error> {
     let family_id = uuid::Uuid::new_v4().to_string();
     let scope = user_scope(user);
+    let refresh =
+        first_refresh_token(state, &family_id, &user.id, LOGIN_CLIENT_ID, &scope, now).await?;
+    let issued = state.tokens().issue(
+        subject(user, family_id, LOGIN_CLIENT_ID, &scope),
+        LOGIN_CLIENT_ID,
+        &scope,
+        now,
+    )?;
+    Ok(TokenResponse::new(
+        issued,
+        state.tokens().ttl(),
+        Some(refresh),
+    ))
+}
+
+/// Stores and returns the first refresh token of the family `family_id`
+/// (a `/login` session, or an authorization code's grant with
+/// `offline_access`), valid `--refresh-ttl` from `now`.
+pub async fn first_refresh_token(
+    state: &AppState,
+    family_id: &str,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+    now: u64,
+) -> Result<Secret, Error> {
     let refresh = random_secret();
     let row = RefreshRow {
-        family_id: family_id.clone(),
-        user_id: user.id.clone(),
-        client_id: LOGIN_CLIENT_ID.to_owned(),
-        scope: scope.clone(),
+        family_id: family_id.to_owned(),
+        user_id: user_id.to_owned(),
+        client_id: client_id.to_owned(),
+        scope: scope.to_owned(),
         expires_at: now.saturating_add(state.settings().refresh_ttl),
     };
     let hash = digest(refresh.expose());
@@ -44,14 +70,7 @@ pub async fn open(state: &AppState, user: &UserRow, now: u64) -> Result<TokenRes
         .store()
         .run(move |db| db.insert_refresh(&hash, &row, now))
         .await?;
-    let issued = state
-        .tokens()
-        .issue(subject(user, family_id), LOGIN_CLIENT_ID, &scope, now)?;
-    Ok(TokenResponse::new(
-        issued,
-        state.tokens().ttl(),
-        Some(refresh),
-    ))
+    Ok(refresh)
 }
 
 /// The live session a refresh token belongs to, without using the token.
@@ -126,7 +145,7 @@ pub async fn refresh(
         return Err(Error::invalid_grant("the account no longer exists"));
     };
     let issued = state.tokens().issue(
-        subject(&user, session.family_id.clone()),
+        subject(&user, session.family_id.clone(), &session.client_id, &scope),
         &session.client_id,
         &scope,
         now,
@@ -139,12 +158,14 @@ pub async fn refresh(
     ))
 }
 
-/// The token subject for a user in a session.
-pub fn subject(user: &UserRow, session: String) -> Subject {
+/// The token subject for a user in a session, with the claims `scope`
+/// discloses to `client_id`.
+pub fn subject(user: &UserRow, session: String, client_id: &str, scope: &str) -> Subject {
+    let disclosed = crate::disclosure::disclose(user, scope, client_id);
     Subject::User {
         id: user.id.clone(),
-        email: user.email.clone(),
-        name: user.name.clone(),
+        email: disclosed.email,
+        name: disclosed.name,
         session,
     }
 }

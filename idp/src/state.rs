@@ -28,6 +28,8 @@ pub struct Settings {
     pub access_ttl: u64,
     /// Refresh-token lifetime.
     pub refresh_ttl: u64,
+    /// Browser sign-in session lifetime.
+    pub session_ttl: u64,
     /// `/jwks` max-age.
     pub jwks_max_age: u64,
 }
@@ -102,6 +104,7 @@ impl AppState {
                 audience,
                 access_ttl: config.access_ttl,
                 refresh_ttl: config.refresh_ttl,
+                session_ttl: config.session_ttl,
                 jwks_max_age: config.jwks_max_age,
             },
             store,

@@ -36,6 +36,10 @@ pub struct TokenResponse {
     /// Opaque refresh token, for user sessions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<Secret>,
+    /// OpenID Connect ID token, for the authorization code grant with
+    /// scope `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<Secret>,
 }
 
 impl TokenResponse {
@@ -47,6 +51,7 @@ impl TokenResponse {
             expires_in: ttl,
             scope: issued.claims.scope,
             refresh_token,
+            id_token: None,
         }
     }
 }
@@ -58,10 +63,10 @@ pub enum Subject {
     User {
         /// User id.
         id: String,
-        /// Email.
-        email: String,
-        /// Display name.
-        name: String,
+        /// Email, where the scopes disclose it.
+        email: Option<String>,
+        /// Display name, where the scopes disclose it.
+        name: Option<String>,
         /// Login session.
         session: String,
     },
@@ -123,7 +128,7 @@ impl TokenIssuer {
                 email,
                 name,
                 session,
-            } => (id, Some(email), Some(name), Some(session)),
+            } => (id, email, name, Some(session)),
             Subject::Client => (client_id.to_owned(), None, None, None),
         };
         let claims = AccessClaims {

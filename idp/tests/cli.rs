@@ -144,6 +144,72 @@ fn clients_create_prints_the_secret_once_and_delete_removes_it() {
         .success());
 }
 
+#[test]
+fn browser_clients_are_created_with_redirect_uris_and_listed_with_their_settings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("idp.db");
+    let spa = idp(
+        &db,
+        &[
+            "clients",
+            "create",
+            "--id",
+            "spa",
+            "--public",
+            "--consent",
+            "--redirect-uri",
+            "https://spa.example/cb",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--post-logout-redirect-uri",
+            "https://spa.example/",
+        ],
+    );
+    assert!(
+        spa.status.success(),
+        "{}",
+        String::from_utf8_lossy(&spa.stderr)
+    );
+    let text = stdout(&spa);
+    assert!(
+        !text.contains("client_secret"),
+        "a public client has no secret: {text}"
+    );
+    assert!(text.contains("redirect_uri: http://127.0.0.1/cb"), "{text}");
+    let listed = stdout(&idp(&db, &["clients", "list"]));
+    assert!(
+        listed.contains("auth=none")
+            && listed.contains("consent=true")
+            && listed.contains("redirect_uris=https://spa.example/cb,http://127.0.0.1/cb")
+            && listed.contains("post_logout_redirect_uris=https://spa.example/"),
+        "{listed}"
+    );
+    for (bad, why) in [
+        (
+            &["--redirect-uri", "https://app.example/cb#frag"][..],
+            "fragment",
+        ),
+        (
+            &["--redirect-uri", "http://app.example/cb"][..],
+            "plain http off loopback",
+        ),
+        (
+            &["--redirect-uri", "javascript:alert(1)"][..],
+            "a dangerous scheme",
+        ),
+        (&["--public"][..], "a public client without a redirect URI"),
+    ] {
+        let mut args = vec!["clients", "create", "--id", "bad"];
+        args.extend_from_slice(bad);
+        let out = idp(&db, &args);
+        assert!(!out.status.success(), "{why} was accepted");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).is_empty(),
+            "{why}: says why"
+        );
+    }
+}
+
 /// Runs `idp` with exactly `args`, `--db` among them, and no database or
 /// key from the environment.
 fn idp_raw(args: &[&str]) -> Output {

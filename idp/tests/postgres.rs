@@ -716,3 +716,66 @@ async fn a_locked_table_fails_only_the_requests_that_need_it_and_quickly() {
     holder.join().expect("holder");
     assert_eq!(idp.login("ann@example.com", PASSWORD).await.status(), 200);
 }
+
+/// Browser sign-in across two instances on one database: a session made
+/// on one signs in on the other, a code issued by one is redeemed by the
+/// other, and its replay on the first is refused by both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_code_flow_spans_instances_sharing_a_database() {
+    use common::flow::{
+        authorize_url, browser, exchange, location, param, pkce, sign_in_for_code, tokens,
+    };
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let (a, b) = (idp_on(&db).await, idp_on(&db).await);
+    let cb = "https://app.example/cb";
+    let secret = idp::clients::register_client(
+        a.server.state.store(),
+        &idp::clients::ClientSpec {
+            client_id: "web".into(),
+            redirect_uris: vec![cb.into()],
+            ..Default::default()
+        },
+        0,
+    )
+    .await
+    .expect("client")
+    .client_secret
+    .expect("secret")
+    .expose()
+    .to_owned();
+    assert_eq!(a.signup("ann@example.com", PASSWORD).await.status(), 201);
+    let browser = browser();
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(
+        &a,
+        "web",
+        cb,
+        &challenge,
+        &[("scope", "openid offline_access")],
+    );
+    let back = sign_in_for_code(&browser, &a, &url, "ann@example.com", PASSWORD).await;
+    let code = param(&back, "code").expect("code");
+    let t = tokens(exchange(&b, ("web", Some(&secret)), &code, cb, &verifier).await).await;
+    let access = t["access_token"].as_str().expect("access");
+    assert!(t["id_token"].is_string() && t["refresh_token"].is_string());
+    // The cookie names a session both instances know.
+    let sso = browser
+        .get(authorize_url(&b, "web", cb, &challenge, &[]))
+        .send()
+        .await
+        .expect("authorize");
+    assert!(
+        param(&location(&sso), "code").is_some(),
+        "single sign-on on the other instance"
+    );
+    let replay = exchange(&a, ("web", Some(&secret)), &code, cb, &verifier).await;
+    assert_eq!(error_code(replay, 400).await, "invalid_grant");
+    eventually(
+        Duration::from_secs(5),
+        "the other instance refuses the token",
+        || async { b.get_bearer("/userinfo", access).await.status() == 401 },
+    )
+    .await;
+}

@@ -10,8 +10,8 @@ mod common;
 
 use common::postgres::PgDatabase;
 use idp::store::{
-    ClientRow, KeyChange, PresentedRefresh, RefreshOutcome, RefreshRow, Store, StoreError,
-    StoredKey, UserRow,
+    BrowserSessionRow, ClientRow, CodeOutcome, GrantRow, KeyChange, PresentedCode,
+    PresentedRefresh, RefreshOutcome, RefreshRow, Store, StoreError, StoredKey, UserRow,
 };
 use idp::DbLocation;
 use keys::rotation::{KeyRecord, KeyState, RotationPolicy, RotationTrigger};
@@ -100,6 +100,10 @@ fn client(id: &str) -> ClientRow {
         scope: "api:read".into(),
         admin: false,
         created_at: 1_700_000_000,
+        redirect_uris: Vec::new(),
+        public: false,
+        consent: false,
+        post_logout_redirect_uris: Vec::new(),
     }
 }
 
@@ -150,6 +154,56 @@ fn presented(token: &[u8], client: &str, successor: &[u8], now: u64) -> Presente
         now,
         successor_expires_at: now + 1000,
     }
+}
+
+fn browser(id: &str, user: &str, expires_at: u64) -> BrowserSessionRow {
+    BrowserSessionRow {
+        id: id.into(),
+        user_id: user.into(),
+        auth_time: 100,
+        created_at: 100,
+        expires_at,
+    }
+}
+
+fn grant(family: &str, user: &str, session: &str) -> GrantRow {
+    GrantRow {
+        family_id: family.into(),
+        client_id: "web".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        user_id: user.into(),
+        scope: "openid offline_access".into(),
+        code_challenge: "challenge".into(),
+        nonce: Some("n".into()),
+        session_id: session.into(),
+        auth_time: 100,
+        created_at: 100,
+        code_expires_at: 160,
+        expires_at: 1000,
+    }
+}
+
+fn code(hash: &[u8], client: &str, challenge: &str, now: u64) -> PresentedCode {
+    PresentedCode {
+        code_hash: hash.to_vec(),
+        client_id: client.into(),
+        redirect_uri: "https://app.example/cb".into(),
+        challenge: challenge.into(),
+        now,
+    }
+}
+
+/// The ended sessions (families) the revocation feed would carry.
+async fn ended(store: &Store, since: u64) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .run(move |r| r.sessions_revoked_since(since))
+        .await
+        .expect("ended")
+        .into_iter()
+        .map(|e| e.family_id)
+        .collect();
+    ids.sort();
+    ids
 }
 
 /// Runs the futures at once, each on its own task.
@@ -410,5 +464,129 @@ contract_tests! {
         store.run(|r| r.revoke_family("fam", 120)).await.expect("end session");
         let (keys3, revoked3) = counters(&store).await;
         assert!(revoked3 > revoked2 && keys3 == keys1);
+    }
+
+    async fn clients_keep_their_browser_settings(db) {
+        let store = db.open().await;
+        let spa = ClientRow {
+            redirect_uris: vec!["https://spa.example/cb".into(), "http://127.0.0.1/cb".into()],
+            public: true,
+            consent: true,
+            post_logout_redirect_uris: vec!["https://spa.example/bye".into()],
+            ..client("spa")
+        };
+        let row = spa.clone();
+        store.run(move |r| r.insert_client(&row)).await.expect("insert");
+        let found = store.run(|r| r.client("spa")).await.expect("read").expect("found");
+        assert_eq!(found.redirect_uris, spa.redirect_uris);
+        assert_eq!(found.post_logout_redirect_uris, spa.post_logout_redirect_uris);
+        assert!(found.public && found.consent);
+        let listed = store.run(|r| r.list_clients()).await.expect("list");
+        assert_eq!(listed[0].redirect_uris, spa.redirect_uris);
+    }
+
+    async fn browser_sessions_live_renew_and_end_with_their_grants(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store
+            .run(|r| r.insert_browser_session(&browser("s1", "u1", 500), b"cookie1"))
+            .await
+            .expect("session");
+        let live = store.run(|r| r.browser_session(b"cookie1", 200)).await.expect("read");
+        assert_eq!(live.map(|s| s.id).as_deref(), Some("s1"));
+        assert!(store.run(|r| r.browser_session(b"cookie1", 500)).await.expect("read").is_none(), "expired");
+        assert!(store.run(|r| r.browser_session(b"other", 200)).await.expect("read").is_none());
+        // Signing in again: a new cookie, a new auth_time; the old cookie is dead.
+        let renewed = BrowserSessionRow { auth_time: 300, expires_at: 900, ..browser("s1", "u1", 500) };
+        assert!(store.run(move |r| r.renew_browser_session(&renewed, b"cookie2", 300)).await.expect("renew"));
+        assert!(store.run(|r| r.browser_session(b"cookie1", 300)).await.expect("read").is_none());
+        let s = store.run(|r| r.browser_session(b"cookie2", 300)).await.expect("read").expect("live");
+        assert_eq!((s.auth_time, s.expires_at), (300, 900));
+        // Two grants in the session, one with a refresh token; another session's grant.
+        store.run(|r| r.insert_grant(&grant("g1", "u1", "s1"), b"code1")).await.expect("grant");
+        store.run(|r| r.insert_grant(&grant("g2", "u1", "s1"), b"code2")).await.expect("grant");
+        store.run(|r| r.insert_grant(&grant("g3", "u1", "s9"), b"code3")).await.expect("grant");
+        store
+            .run(|r| r.insert_refresh(b"rt", &session("g1", "u1", "web", 5000), 300))
+            .await
+            .expect("refresh");
+        assert!(ended(&store, 0).await.is_empty());
+        assert!(store.run(|r| r.end_browser_session("s1", 400)).await.expect("end"));
+        assert!(!store.run(|r| r.end_browser_session("s1", 401)).await.expect("end again"));
+        assert!(store.run(|r| r.browser_session(b"cookie2", 400)).await.expect("read").is_none());
+        assert_eq!(ended(&store, 0).await, ["g1", "g2"]);
+        assert!(store.run(|r| r.refresh_family(b"rt", 400)).await.expect("read").is_none());
+        // Renewing an ended session fails.
+        let again = browser("s1", "u1", 900);
+        assert!(!store.run(move |r| r.renew_browser_session(&again, b"c3", 410)).await.expect("renew"));
+    }
+
+    async fn a_code_is_redeemed_once_and_a_replay_revokes_its_grant(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store.run(|r| r.insert_grant(&grant("g1", "u1", "s1"), b"code")).await.expect("grant");
+        // Strangers and wrong bindings touch nothing.
+        let outcome = store.run(|r| r.redeem_code(&code(b"code", "evil", "challenge", 120))).await;
+        assert_eq!(outcome.expect("redeem"), CodeOutcome::WrongClient);
+        let outcome = store.run(|r| r.redeem_code(&code(b"code", "web", "wrong", 120))).await;
+        assert_eq!(outcome.expect("redeem"), CodeOutcome::VerifierMismatch);
+        let outcome = store.run(|r| r.redeem_code(&code(b"nope", "web", "challenge", 120))).await;
+        assert_eq!(outcome.expect("redeem"), CodeOutcome::Invalid);
+        match store.run(|r| r.redeem_code(&code(b"code", "web", "challenge", 120))).await.expect("redeem") {
+            CodeOutcome::Redeemed(g) => assert_eq!(g, grant("g1", "u1", "s1")),
+            other => panic!("expected a redemption, got {other:?}"),
+        }
+        store
+            .run(|r| r.insert_refresh(b"rt", &session("g1", "u1", "web", 5000), 120))
+            .await
+            .expect("refresh");
+        assert!(ended(&store, 0).await.is_empty());
+        let replay = store.run(|r| r.redeem_code(&code(b"code", "web", "challenge", 130))).await;
+        assert_eq!(replay.expect("redeem"), CodeOutcome::Replayed { family_id: "g1".into() });
+        assert_eq!(ended(&store, 0).await, ["g1"]);
+        assert!(store.run(|r| r.refresh_family(b"rt", 130)).await.expect("read").is_none());
+        let third = store.run(|r| r.redeem_code(&code(b"code", "web", "challenge", 131))).await;
+        assert_eq!(third.expect("redeem"), CodeOutcome::Invalid);
+    }
+
+    async fn an_expired_code_is_refused_and_expired_grants_are_forgotten(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store.run(|r| r.insert_grant(&grant("g1", "u1", "s1"), b"code")).await.expect("grant");
+        let outcome = store.run(|r| r.redeem_code(&code(b"code", "web", "challenge", 160))).await;
+        assert_eq!(outcome.expect("redeem"), CodeOutcome::Invalid);
+        store.run(|r| r.insert_browser_session(&browser("s1", "u1", 500), b"c")).await.expect("s");
+        store.run(|r| r.live_revocations(1000)).await.expect("prune");
+        // Forgotten: the code is unknown, the session is gone.
+        assert!(store.run(|r| r.browser_session(b"c", 10)).await.expect("read").is_none());
+        store.run(|r| r.insert_grant(&grant("g1", "u1", "s1"), b"code")).await.expect("id free again");
+    }
+
+    async fn concurrent_redemptions_of_one_code_let_exactly_one_through(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store.run(|r| r.insert_grant(&grant("g1", "u1", "s1"), b"code")).await.expect("grant");
+        let mut stores = Vec::new();
+        for _ in 0..4 {
+            stores.push(db.open().await);
+        }
+        let outcomes = all_at_once(stores.into_iter().map(|s| async move {
+            s.run(|r| r.redeem_code(&code(b"code", "web", "challenge", 120))).await.expect("redeem")
+        }))
+        .await;
+        let redeemed = outcomes.iter().filter(|o| matches!(o, CodeOutcome::Redeemed(_))).count();
+        assert_eq!(redeemed, 1, "{outcomes:?}");
+        assert!(outcomes.iter().any(|o| matches!(o, CodeOutcome::Replayed { .. })), "{outcomes:?}");
+    }
+
+    async fn consent_is_remembered_per_user_client_and_scope_set(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        assert!(!store.run(|r| r.has_consent("u1", "web", "email openid")).await.expect("read"));
+        store.run(|r| r.remember_consent("u1", "web", "email openid", 100)).await.expect("remember");
+        store.run(|r| r.remember_consent("u1", "web", "email openid", 101)).await.expect("repeat ignored");
+        assert!(store.run(|r| r.has_consent("u1", "web", "email openid")).await.expect("read"));
+        assert!(!store.run(|r| r.has_consent("u1", "web", "openid")).await.expect("read"));
+        assert!(!store.run(|r| r.has_consent("u1", "other", "email openid")).await.expect("read"));
     }
 }

@@ -116,6 +116,10 @@ pub struct ServeArgs {
     /// Refresh-token lifetime, seconds.
     #[arg(long, env = "IDP_REFRESH_TTL", default_value_t = 1_209_600, value_parser = clap::value_parser!(u64).range(60..))]
     pub refresh_ttl: u64,
+    /// Browser sign-in session lifetime, seconds: how long single sign-on
+    /// lasts before the sign-in page asks for the password again.
+    #[arg(long, env = "IDP_SESSION_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..))]
+    pub session_ttl: u64,
     /// Rotate keys on this schedule (e.g. `30d`, `12h`), pruning as well.
     #[arg(long, env = "IDP_ROTATE_EVERY", value_parser = parse_duration)]
     pub rotate_every: Option<Duration>,
@@ -159,6 +163,7 @@ impl ServeArgs {
             key_encryption_key: self.db.key_encryption_key.clone(),
             access_ttl: self.lifetimes.access_ttl,
             refresh_ttl: self.refresh_ttl,
+            session_ttl: self.session_ttl,
             jwks_max_age: self.lifetimes.jwks_max_age,
             prune_margin: self.lifetimes.prune_margin,
             rotate_every: self.rotate_every,
@@ -213,20 +218,56 @@ pub enum KeysCommand {
     },
 }
 
+/// What `idp clients create` registers.
+#[derive(Debug, Clone, Args)]
+pub struct NewClientArgs {
+    /// Client id.
+    #[arg(long)]
+    pub id: String,
+    /// Scopes the client may request, space-separated.
+    #[arg(long, default_value = "")]
+    pub scope: String,
+    /// Allow the client to manage clients and keys (grants scope `admin`).
+    #[arg(long)]
+    pub admin: bool,
+    /// A redirect URI for browser sign-in, matched exactly (repeat for
+    /// several): https, http on loopback, or a reverse-domain scheme
+    /// such as com.example.app:/cb for native apps.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// A public client (single-page or native app): no secret, PKCE
+    /// alone; its loopback redirect URIs match on any port.
+    #[arg(long)]
+    pub public: bool,
+    /// A third-party client: users approve its scopes once.
+    #[arg(long)]
+    pub consent: bool,
+    /// Where `/end_session` may send the browser back (repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+impl From<NewClientArgs> for crate::clients::ClientSpec {
+    fn from(a: NewClientArgs) -> Self {
+        Self {
+            client_id: a.id,
+            scope: a.scope,
+            admin: a.admin,
+            redirect_uris: a.redirect_uris,
+            public: a.public,
+            consent: a.consent,
+            post_logout_redirect_uris: a.post_logout_redirect_uris,
+        }
+    }
+}
+
 /// `idp clients ...`.
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Register a client; prints its secret once.
     Create {
-        /// Client id.
-        #[arg(long)]
-        id: String,
-        /// Scopes the client may request, space-separated.
-        #[arg(long, default_value = "")]
-        scope: String,
-        /// Allow the client to manage clients and keys (grants scope `admin`).
-        #[arg(long)]
-        admin: bool,
+        #[command(flatten)]
+        client: NewClientArgs,
         #[command(flatten)]
         db: DbArgs,
     },

@@ -69,18 +69,29 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Clients(ClientsCommand::Create {
-            id,
-            scope,
-            admin,
-            db,
-        }) => {
+        Command::Clients(ClientsCommand::Create { client, db }) => {
             let store = open_store(&db).await?;
-            let registered = clients::register(&store, &id, &scope, admin, unix_now()).await?;
-            println!("client_id: {}", registered.client_id);
-            println!("client_secret: {}", registered.client_secret.expose());
-            println!("scope: {}", registered.scope);
-            eprintln!("the secret is shown only this once: store it now");
+            let spec = clients::ClientSpec::from(client);
+            let registered = clients::register_client(&store, &spec, unix_now()).await?;
+            let client = &registered.client;
+            println!("client_id: {}", client.client_id);
+            match &registered.client_secret {
+                Some(secret) => println!("client_secret: {}", secret.expose()),
+                None => println!("token_endpoint_auth_method: none (public client, PKCE)"),
+            }
+            println!("scope: {}", client.scope);
+            for uri in &client.redirect_uris {
+                println!("redirect_uri: {uri}");
+            }
+            for uri in &client.post_logout_redirect_uris {
+                println!("post_logout_redirect_uri: {uri}");
+            }
+            if client.consent {
+                println!("consent: required");
+            }
+            if registered.client_secret.is_some() {
+                eprintln!("the secret is shown only this once: store it now");
+            }
             Ok(())
         }
         Command::Clients(ClientsCommand::Delete { id, db }) => {
@@ -95,7 +106,23 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Clients(ClientsCommand::List { db }) => {
             let store = open_store(&db).await?;
             for c in store.run(|db| db.list_clients()).await? {
-                println!("{}\tadmin={}\tscope={}", c.client_id, c.admin, c.scope);
+                let uris = |list: &[String]| {
+                    if list.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        list.join(",")
+                    }
+                };
+                println!(
+                    "{}\tadmin={}\tscope={}\tauth={}\tconsent={}\tredirect_uris={}\tpost_logout_redirect_uris={}",
+                    c.client_id,
+                    c.admin,
+                    c.scope,
+                    clients::auth_method(&c),
+                    c.consent,
+                    uris(&c.redirect_uris),
+                    uris(&c.post_logout_redirect_uris),
+                );
             }
             Ok(())
         }

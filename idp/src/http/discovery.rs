@@ -79,28 +79,40 @@ fn conditional(
     response
 }
 
-/// Authorization server metadata: every endpoint and capability.
+/// Authorization server metadata (RFC 8414) and OpenID Provider metadata
+/// (OpenID Connect Discovery 1.0): exactly what is implemented, nothing
+/// more, so standard client libraries validate it and rely on it.
 async fn metadata(State(state): State<AppState>) -> Json<Value> {
     let issuer = &state.settings().issuer;
-    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    let secret_methods = ["client_secret_basic", "client_secret_post"];
     Json(json!({
         "issuer": issuer,
-        "jwks_uri": format!("{issuer}/jwks"),
+        "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "end_session_endpoint": format!("{issuer}/end_session"),
         "revocation_endpoint": format!("{issuer}/revoke"),
         "introspection_endpoint": format!("{issuer}/introspect"),
-        "userinfo_endpoint": format!("{issuer}/userinfo"),
-        "registration_endpoint": format!("{issuer}/clients"),
-        "grant_types_supported": ["client_credentials", "refresh_token"],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": auth_methods,
-        "revocation_endpoint_auth_methods_supported": auth_methods,
-        "introspection_endpoint_auth_methods_supported": auth_methods,
-        "scopes_supported": ["profile", "admin"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": secret_methods,
+        "scopes_supported": crate::authorization::OIDC_SCOPES,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_supported": [
+            "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
+            "email", "email_verified", "name",
+        ],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
         "revocation_feed": format!("{issuer}/revocations"),
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "email", "name"],
     }))
 }

@@ -41,19 +41,21 @@ impl IntoResponse for Error {
 
 /// Turns any error response that is not JSON (a 404 from routing, a 405, a
 /// 413 from the body limit, a 415) into the API's JSON error shape, so no
-/// endpoint ever answers with plain text or HTML. Headers that matter to
-/// the client (`Allow`, `WWW-Authenticate`, `Retry-After`) are kept.
+/// endpoint ever answers with plain text. The sign-in pages' own HTML
+/// answers (`text/html`, rendered by `pages.rs`) are for people and pass
+/// through. Headers that matter to the client (`Allow`,
+/// `WWW-Authenticate`, `Retry-After`) are kept.
 pub async fn json_errors(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    let passes = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if passes {
         return response;
     }
     let error = match status {

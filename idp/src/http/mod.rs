@@ -4,20 +4,28 @@
 //! - `users.rs`: signup and `/login`;
 //! - `oauth.rs`: `/token`, `/revoke`, `/introspect`;
 //! - `account.rs`: `/userinfo`, `/logout` (bearer token);
+//! - `authorize.rs`: `/authorize`, the sign-in, sign-up and consent forms;
+//! - `end_session.rs`: `/end_session` (RP-initiated logout);
 //! - `registry.rs`: `/clients` and `/admin/keys` (bearer token, scope `admin`);
 //! - `health.rs`: `/healthz`, `/readyz`, `/metrics`.
 //!
 //! Cross-cutting pieces live beside them: `extract.rs` reads bodies and
 //! credentials, `error.rs` turns the IdP's [`Error`](crate::Error) into JSON
-//! (and gives routing and extractor failures the same shape). Timeouts and
+//! (and gives routing and extractor failures the same shape), `pages.rs`
+//! renders the sign-in pages with their security headers and serves their
+//! stylesheet, `cookies.rs` reads and writes the session and CSRF cookies. Timeouts and
 //! connection handling are the server's (the `serve` crate).
 
 mod account;
+mod authorize;
+mod cookies;
 mod discovery;
+mod end_session;
 mod error;
 mod extract;
 mod health;
 mod oauth;
+mod pages;
 mod registry;
 mod users;
 
@@ -46,6 +54,9 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(users::router())
         .merge(oauth::router())
+        .merge(authorize::router())
+        .merge(end_session::router())
+        .merge(pages::router())
         .merge(protected)
         .fallback(|| async { StatusCode::NOT_FOUND })
         .with_state(state)

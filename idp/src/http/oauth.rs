@@ -1,5 +1,9 @@
-//! The OAuth 2.0 endpoints clients talk to: `/token` (RFC 6749 §4.4 and §6),
-//! `/revoke` (RFC 7009) and `/introspect` (RFC 7662).
+//! The OAuth 2.0 endpoints clients talk to: `/token` (RFC 6749 §4.1.3,
+//! §4.4 and §6), `/revoke` (RFC 7009) and `/introspect` (RFC 7662).
+//!
+//! Public clients (`token_endpoint_auth_method: none`) identify themselves
+//! with `client_id` alone; a confidential client that sends no secret is
+//! refused with `invalid_client`.
 //!
 //! Bodies are `application/x-www-form-urlencoded`. A missing, empty or
 //! repeated parameter is `invalid_request` (RFC 6749 §3.2); errors use the
@@ -18,6 +22,7 @@ use zeroize::Zeroizing;
 use super::extract::{basic_auth, BasicAuth, Form};
 use super::no_store;
 use crate::clients::{secret_matches, LOGIN_CLIENT_ID};
+use crate::code_grant::{self, CodeRedemption};
 use crate::error::Error;
 use crate::scope::granted_scope;
 use crate::sessions;
@@ -44,6 +49,8 @@ enum AuthMethod {
 enum Caller {
     /// A registered client proved its secret.
     Client(ClientRow),
+    /// A public client named itself with `client_id` (it has no secret).
+    Public(ClientRow),
     /// No credentials at all.
     Anonymous,
 }
@@ -95,7 +102,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, form: &Form) -> Res
                 Zeroizing::new(secret.to_owned()),
             )
         }
-        (None, None) => return Ok(Caller::Anonymous),
+        (None, None) => return identify_public(state, form).await,
     };
     if let Some(body_id) = form.get("client_id") {
         if method == AuthMethod::Basic && body_id != id {
@@ -115,6 +122,21 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, form: &Form) -> Res
     }
 }
 
+/// A request without a secret: anonymous, or a public client named by
+/// `client_id`. A confidential client must authenticate.
+async fn identify_public(state: &AppState, form: &Form) -> Result<Caller, Error> {
+    let Some(id) = form.get("client_id").map(str::to_owned) else {
+        return Ok(Caller::Anonymous);
+    };
+    match state.store().run(move |db| db.client(&id)).await? {
+        Some(client) if client.public => Ok(Caller::Public(client)),
+        _ => {
+            metrics::inc(&state.metrics().client_auth_failures);
+            Err(invalid_client(None, &state.settings().issuer))
+        }
+    }
+}
+
 /// Requires an authenticated client.
 async fn require_client(
     state: &AppState,
@@ -123,7 +145,9 @@ async fn require_client(
 ) -> Result<ClientRow, Error> {
     match authenticate(state, headers, form).await? {
         Caller::Client(client) => Ok(client),
-        Caller::Anonymous => Err(invalid_client(None, &state.settings().issuer)),
+        Caller::Public(_) | Caller::Anonymous => {
+            Err(invalid_client(None, &state.settings().issuer))
+        }
     }
 }
 
@@ -136,6 +160,7 @@ async fn token(
     let form = Form::parse(&headers, &body)?;
     let grant_type = form.require("grant_type")?;
     match grant_type {
+        "authorization_code" => authorization_code(&state, &headers, &form).await,
         "client_credentials" => client_credentials(&state, &headers, &form).await,
         "refresh_token" => refresh(&state, &headers, &form).await,
         _ => Err(Error::UnsupportedGrantType),
@@ -160,11 +185,32 @@ async fn client_credentials(
     ))))
 }
 
-/// `grant_type=refresh_token`: a registered client authenticates; the
-/// IdP's own login sessions are refreshed without client credentials.
+/// `grant_type=authorization_code`: a confidential client authenticates,
+/// a public one names itself; both prove the PKCE verifier.
+async fn authorization_code(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Response, Error> {
+    let client = match authenticate(state, headers, form).await? {
+        Caller::Client(client) | Caller::Public(client) => client,
+        Caller::Anonymous => return Err(invalid_client(None, &state.settings().issuer)),
+    };
+    let presented = CodeRedemption {
+        code: form.require("code")?,
+        redirect_uri: form.require("redirect_uri")?,
+        code_verifier: form.require("code_verifier")?,
+    };
+    let tokens = code_grant::exchange(state, &client, presented, unix_now()).await?;
+    Ok(no_store(Json(tokens)))
+}
+
+/// `grant_type=refresh_token`: a registered client authenticates (a public
+/// one names itself); the IdP's own login sessions are refreshed without
+/// client credentials.
 async fn refresh(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<Response, Error> {
     let client_id = match authenticate(state, headers, form).await? {
-        Caller::Client(client) => Some(client.client_id),
+        Caller::Client(client) | Caller::Public(client) => Some(client.client_id),
         Caller::Anonymous => None,
     };
     let tokens = sessions::refresh(
@@ -190,7 +236,7 @@ async fn revoke(
     let caller = authenticate(&state, &headers, &form).await?;
     let token = form.require("token")?;
     let caller_id = match &caller {
-        Caller::Client(c) => c.client_id.as_str(),
+        Caller::Client(c) | Caller::Public(c) => c.client_id.as_str(),
         Caller::Anonymous => LOGIN_CLIENT_ID,
     };
     let now = unix_now();

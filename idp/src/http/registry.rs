@@ -30,34 +30,55 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NewClient {
     client_id: String,
     #[serde(default)]
     scope: String,
     #[serde(default)]
     admin: bool,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    /// `client_secret_basic` (the default; `client_secret_post` is the
+    /// same kind of client) or `none` for a public client.
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    consent: bool,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
 }
 
-/// `POST /clients`: 201 with the secret, shown this once.
+/// `POST /clients`: 201 with the secret, shown this once (none for a
+/// public client).
 async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewClient>,
 ) -> Result<Response, Error> {
-    let registered = clients::register(
-        state.store(),
-        &body.client_id,
-        &body.scope,
-        body.admin,
-        unix_now(),
-    )
-    .await?;
-    tracing::info!(client = %registered.client_id, admin = registered.admin, "client registered");
-    let mut response = no_store(Json(json!({
-        "client_id": registered.client_id,
-        "client_secret": registered.client_secret,
-        "scope": registered.scope,
-        "admin": registered.admin,
-    })));
+    let public = match body.token_endpoint_auth_method.as_deref() {
+        None | Some("client_secret_basic" | "client_secret_post") => false,
+        Some("none") => true,
+        Some(_) => return Err(Error::invalid_request(
+            "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none",
+        )),
+    };
+    let spec = clients::ClientSpec {
+        client_id: body.client_id,
+        scope: body.scope,
+        admin: body.admin,
+        redirect_uris: body.redirect_uris,
+        public,
+        consent: body.consent,
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
+    };
+    let registered = clients::register_client(state.store(), &spec, unix_now()).await?;
+    let client = &registered.client;
+    tracing::info!(client = %client.client_id, admin = client.admin, public = client.public, "client registered");
+    let mut body = describe(client);
+    if let Some(secret) = &registered.client_secret {
+        body["client_secret"] = json!(secret);
+    }
+    let mut response = no_store(Json(body));
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)
 }
@@ -67,6 +88,10 @@ fn describe(c: &ClientRow) -> Value {
         "client_id": c.client_id,
         "scope": c.scope,
         "admin": c.admin,
+        "redirect_uris": c.redirect_uris,
+        "token_endpoint_auth_method": clients::auth_method(c),
+        "consent": c.consent,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
         "created_at": c.created_at,
     })
 }

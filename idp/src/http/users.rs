@@ -2,7 +2,6 @@
 
 use axum::body::Bytes;
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,16 +15,11 @@ use zeroize::Zeroizing;
 
 use super::extract::{basic_auth, parse_json, ApiJson, BasicAuth};
 use super::no_store;
+use crate::credentials::check_password;
 use crate::error::Error;
-use crate::passwords::validate_password;
+use crate::signup::create_account;
 use crate::state::AppState;
-use crate::store::{StoreError, UserRow};
 use crate::{metrics, sessions, unix_now};
-
-/// Longest accepted email (RFC 5321's path limit).
-const MAX_EMAIL: usize = 254;
-/// Longest accepted display name, in characters.
-const MAX_NAME: usize = 200;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -47,35 +41,13 @@ async fn signup(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Signup>,
 ) -> Result<Response, Error> {
-    let password = Zeroizing::new(body.password);
-    let email = body.email.trim().to_owned();
-    if email.len() > MAX_EMAIL || !email_address::EmailAddress::is_valid(&email) {
-        return Err(Error::invalid_request("email is not a valid address"));
-    }
-    let name = body.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(Error::invalid_request(
-            "name must be 1 to 200 characters, without control characters",
-        ));
-    }
-    validate_password(&password).map_err(Error::invalid_request)?;
-    let password_hash = state.passwords().hash(password).await?;
-    let user = UserRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        email,
-        name,
-        password_hash,
-        scope: String::new(),
-        created_at: unix_now(),
-    };
-    let row = user.clone();
-    match state.store().run(move |db| db.insert_user(&row)).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict) => return Err(Error::EmailTaken),
-        Err(e) => return Err(e.into()),
-    }
-    metrics::inc(&state.metrics().signups);
-    tracing::info!(user = %user.id, "user signed up");
+    let user = create_account(
+        &state,
+        &body.email,
+        &body.name,
+        Zeroizing::new(body.password),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"user": {"id": user.id, "email": user.email, "name": user.name}})),
@@ -104,36 +76,8 @@ async fn login(
             (login.email, Zeroizing::new(login.password))
         }
     };
-    let started = Instant::now();
-    if let Err(wait) = state.login_throttle().admit(
-        peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
-        &email,
-        started,
-    ) {
-        metrics::inc(&state.metrics().login_failures);
-        return Err(Error::TooManyAttempts {
-            retry_after: wait.as_secs().max(1),
-        });
-    }
-    let user = if email.len() <= MAX_EMAIL {
-        let email = email.trim().to_owned();
-        state
-            .store()
-            .run(move |db| db.user_by_email(&email))
-            .await?
-    } else {
-        None
-    };
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = state.passwords().verify(password, hash).await?;
-    let Some(user) = user.filter(|_| matches) else {
-        metrics::inc(&state.metrics().login_failures);
-        state.login_throttle().failed(&email, started);
-        tracing::info!("login refused");
-        return Err(Error::InvalidCredentials {
-            realm: state.settings().issuer.clone(),
-        });
-    };
+    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let user = check_password(&state, address, &email, password).await?;
     let tokens = sessions::open(&state, &user, unix_now()).await?;
     metrics::inc(&state.metrics().logins);
     tracing::info!(user = %user.id, "user logged in");

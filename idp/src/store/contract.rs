@@ -13,11 +13,12 @@
 
 use keys::rotation::{RotationPolicy, RotationTrigger};
 
+use super::code_policy::PresentedCode;
 use super::error::StoreError;
 use super::refresh_policy::PresentedRefresh;
 use super::rows::{
-    ClientRow, EndedSession, KeyChange, RefreshOutcome, RefreshRow, RevokedToken, StoredKey,
-    UserRow,
+    BrowserSessionRow, ClientRow, CodeOutcome, EndedSession, GrantRow, KeyChange, RefreshOutcome,
+    RefreshRow, RevokedToken, StoredKey, UserRow,
 };
 
 /// Users who sign up and log in.
@@ -92,18 +93,77 @@ pub trait RefreshTokens {
         token_hash: &[u8],
         now: u64,
     ) -> Result<Option<RefreshRow>, StoreError>;
-    /// Revokes every refresh token of a session.
+    /// Revokes every refresh token of a session, and the grant of that id
+    /// if the session came from an authorization code.
     fn revoke_family(&mut self, family_id: &str, now: u64) -> Result<(), StoreError>;
-    /// Sessions revoked after `since`, each with its latest revocation time.
+    /// Sessions (refresh families and grants) revoked after `since`, each
+    /// with its latest revocation time.
     fn sessions_revoked_since(&mut self, since: u64) -> Result<Vec<EndedSession>, StoreError>;
+}
+
+/// Signed-in browsers (the session cookie's server side). Only SHA-256
+/// digests of cookies are stored.
+pub trait BrowserSessions {
+    /// Stores a new session named by the cookie whose digest is `cookie_hash`.
+    fn insert_browser_session(
+        &mut self,
+        session: &BrowserSessionRow,
+        cookie_hash: &[u8],
+    ) -> Result<(), StoreError>;
+    /// The live session (not ended, not expired at `now`) of a cookie.
+    fn browser_session(
+        &mut self,
+        cookie_hash: &[u8],
+        now: u64,
+    ) -> Result<Option<BrowserSessionRow>, StoreError>;
+    /// The user signed in again in a live session: a new cookie, a new
+    /// `auth_time` and expiry. Whether the session was live.
+    fn renew_browser_session(
+        &mut self,
+        session: &BrowserSessionRow,
+        cookie_hash: &[u8],
+        now: u64,
+    ) -> Result<bool, StoreError>;
+    /// Ends a session, in one transaction with revoking every grant made in
+    /// it and their refresh tokens (so the revocation feed carries them).
+    /// Whether it was live.
+    fn end_browser_session(&mut self, session_id: &str, now: u64) -> Result<bool, StoreError>;
+}
+
+/// Authorizations: codes and the grants their tokens belong to, and the
+/// consents users gave.
+pub trait Grants {
+    /// Stores a grant with its code's digest.
+    fn insert_grant(&mut self, grant: &GrantRow, code_hash: &[u8]) -> Result<(), StoreError>;
+    /// Redeems a presented code as
+    /// [`code_policy::decide_code`](super::code_policy::decide_code) says,
+    /// in one transaction: two concurrent uses of one code give one
+    /// `Redeemed` and one `Replayed`.
+    fn redeem_code(&mut self, presented: &PresentedCode) -> Result<CodeOutcome, StoreError>;
+    /// Whether the user approved exactly this (sorted) scope set for the client.
+    fn has_consent(
+        &mut self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+    ) -> Result<bool, StoreError>;
+    /// Remembers an approval; a repeat is ignored.
+    fn remember_consent(
+        &mut self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: u64,
+    ) -> Result<(), StoreError>;
 }
 
 /// Revoked access tokens, kept until they would have expired anyway.
 pub trait RevokedTokens {
     /// Records an access token as revoked until `exp`; a repeat is ignored.
     fn revoke_access_token(&mut self, jti: &str, exp: u64, now: u64) -> Result<(), StoreError>;
-    /// Revoked access tokens not yet expired, by expiry; expired entries and
-    /// dead refresh tokens are deleted on the way.
+    /// Revoked access tokens not yet expired, by expiry; expired entries,
+    /// dead refresh tokens, grants and browser sessions are deleted on the
+    /// way.
     fn live_revocations(&mut self, now: u64) -> Result<Vec<RevokedToken>, StoreError>;
 }
 
@@ -118,11 +178,27 @@ pub trait Health {
 
 /// The whole contract: what a backend's connection implements.
 pub trait Repository:
-    Users + Clients + SigningKeys + RefreshTokens + RevokedTokens + Health + Send
+    Users
+    + Clients
+    + SigningKeys
+    + RefreshTokens
+    + BrowserSessions
+    + Grants
+    + RevokedTokens
+    + Health
+    + Send
 {
 }
 
 impl<T> Repository for T where
-    T: Users + Clients + SigningKeys + RefreshTokens + RevokedTokens + Health + Send
+    T: Users
+        + Clients
+        + SigningKeys
+        + RefreshTokens
+        + BrowserSessions
+        + Grants
+        + RevokedTokens
+        + Health
+        + Send
 {
 }

@@ -4,8 +4,9 @@
 //! - `contract.rs` is the storage contract: one trait per group of tables,
 //!   and [`Repository`], all of them. It is the only thing the rest of the
 //!   IdP knows of the database.
-//! - `rows.rs` holds the row types, `refresh_policy.rs` the one decision
-//!   both backends share (what presenting a refresh token means), and
+//! - `rows.rs` holds the row types, `refresh_policy.rs` and
+//!   `code_policy.rs` the decisions both backends share (what presenting a
+//!   refresh token or an authorization code means), and
 //!   `error.rs` the one error type both map their driver errors into.
 //! - `sqlite/` and `postgres/` are siblings that implement the contract on
 //!   their connection type, one file per group of tables; their migrations
@@ -29,6 +30,7 @@
 //! makes are noticed through change counters that triggers bump on every
 //! write to the tables running instances cache.
 
+pub mod code_policy;
 mod contract;
 mod error;
 mod location;
@@ -40,14 +42,18 @@ mod sqlite;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use contract::{Clients, Health, RefreshTokens, Repository, RevokedTokens, SigningKeys, Users};
+pub use code_policy::PresentedCode;
+pub use contract::{
+    BrowserSessions, Clients, Grants, Health, RefreshTokens, Repository, RevokedTokens,
+    SigningKeys, Users,
+};
 pub use error::StoreError;
 pub use location::DbLocation;
 pub use postgres::redact_url;
 pub use refresh_policy::PresentedRefresh;
 pub use rows::{
-    ClientRow, EndedSession, KeyChange, RefreshOutcome, RefreshRow, RevokedToken, StoredKey,
-    UserRow,
+    BrowserSessionRow, ClientRow, CodeOutcome, EndedSession, GrantRow, KeyChange, RefreshOutcome,
+    RefreshRow, RevokedToken, StoredKey, UserRow,
 };
 
 /// How the database is used, beyond where it is. SQLite has one

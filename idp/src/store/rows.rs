@@ -46,6 +46,15 @@ pub struct ClientRow {
     pub admin: bool,
     /// Unix seconds.
     pub created_at: u64,
+    /// Where `/authorize` may send a browser back, exactly as registered.
+    pub redirect_uris: Vec<String>,
+    /// A public client (SPA, native app): no secret, PKCE alone
+    /// (`token_endpoint_auth_method: none`).
+    pub public: bool,
+    /// A third-party client: users approve its scopes once.
+    pub consent: bool,
+    /// Where `/end_session` may send a browser back.
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// Everything but the secret's digest.
@@ -55,6 +64,9 @@ impl std::fmt::Debug for ClientRow {
             .field("client_id", &self.client_id)
             .field("scope", &self.scope)
             .field("admin", &self.admin)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("public", &self.public)
+            .field("consent", &self.consent)
             .finish_non_exhaustive()
     }
 }
@@ -141,4 +153,83 @@ pub struct EndedSession {
     pub family_id: String,
     /// The latest time one of its refresh tokens was revoked, Unix seconds.
     pub revoked_at: u64,
+}
+
+/// A signed-in browser: the server side of the session cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserSessionRow {
+    /// Public session id: the `sid` of the ID tokens issued in it.
+    pub id: String,
+    /// The signed-in user.
+    pub user_id: String,
+    /// When the user last entered their password, Unix seconds.
+    pub auth_time: u64,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// When the session ends on its own, Unix seconds.
+    pub expires_at: u64,
+}
+
+/// One authorization: the code's bindings, and the grant its tokens belong
+/// to. Only the code's SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRow {
+    /// The grant id: the `sid` of its access tokens and the family of its
+    /// refresh tokens.
+    pub family_id: String,
+    /// The client the code was issued to.
+    pub client_id: String,
+    /// The redirect URI of the authorization request, exactly.
+    pub redirect_uri: String,
+    /// The user.
+    pub user_id: String,
+    /// Granted scopes.
+    pub scope: String,
+    /// The PKCE S256 challenge.
+    pub code_challenge: String,
+    /// The request's `nonce`, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// The browser session the user approved in.
+    pub session_id: String,
+    /// When the user authenticated, Unix seconds.
+    pub auth_time: u64,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// When the code stops being redeemable, Unix seconds.
+    pub code_expires_at: u64,
+    /// When the row may be forgotten (its access tokens have expired),
+    /// unless refresh tokens of the family remain.
+    pub expires_at: u64,
+}
+
+/// What presenting an authorization code led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeOutcome {
+    /// Valid: it is now used.
+    Redeemed(GrantRow),
+    /// It had been used before: the grant and every token issued from it
+    /// are now revoked.
+    Replayed {
+        /// The revoked grant.
+        family_id: String,
+    },
+    /// Unknown, expired or revoked.
+    Invalid,
+    /// Issued to another client; left untouched.
+    WrongClient,
+    /// The `redirect_uri` differs from the authorization request's; left
+    /// untouched.
+    RedirectMismatch,
+    /// The PKCE verifier does not match the challenge; left untouched.
+    VerifierMismatch,
+}
+
+/// URIs as one column: space-separated (a valid URI holds no space).
+pub(super) fn join_uris(uris: &[String]) -> String {
+    uris.join(" ")
+}
+
+/// The URIs of a column written by [`join_uris`].
+pub(super) fn split_uris(column: &str) -> Vec<String> {
+    column.split_ascii_whitespace().map(str::to_owned).collect()
 }

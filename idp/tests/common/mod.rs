@@ -1,6 +1,7 @@
 //! Shared helpers: start a real IdP on 127.0.0.1:0 with a fresh database.
 #![allow(dead_code)]
 
+pub mod flow;
 pub mod postgres;
 
 use std::path::PathBuf;

@@ -6,9 +6,10 @@ use super::conn::PgConn;
 use super::{from_db, to_db};
 use crate::store::contract::Clients;
 use crate::store::error::StoreError;
-use crate::store::rows::ClientRow;
+use crate::store::rows::{join_uris, split_uris, ClientRow};
 
-const COLUMNS: &str = "client_id, secret_hash, scope, admin, created_at";
+const COLUMNS: &str = "client_id, secret_hash, scope, admin, created_at, \
+                       redirect_uris, public, consent, post_logout_redirect_uris";
 
 fn from_row(r: &Row) -> Result<ClientRow, StoreError> {
     Ok(ClientRow {
@@ -17,19 +18,27 @@ fn from_row(r: &Row) -> Result<ClientRow, StoreError> {
         scope: r.try_get(2)?,
         admin: r.try_get(3)?,
         created_at: from_db(r.try_get(4)?, "client created_at")?,
+        redirect_uris: split_uris(r.try_get(5)?),
+        public: r.try_get(6)?,
+        consent: r.try_get(7)?,
+        post_logout_redirect_uris: split_uris(r.try_get(8)?),
     })
 }
 
 impl Clients for PgConn {
     fn insert_client(&mut self, client: &ClientRow) -> Result<(), StoreError> {
         self.db().execute(
-            &format!("INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"),
+            &format!("INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
             &[
                 &client.client_id,
                 &client.secret_hash,
                 &client.scope,
                 &client.admin,
                 &to_db(client.created_at, "client created_at")?,
+                &join_uris(&client.redirect_uris),
+                &client.public,
+                &client.consent,
+                &join_uris(&client.post_logout_redirect_uris),
             ],
         )?;
         Ok(())

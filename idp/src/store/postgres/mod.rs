@@ -23,6 +23,7 @@
 //! stuck table fails the requests that need it with 503 within seconds
 //! instead of holding every pooled connection.
 
+mod browser;
 mod clients;
 mod conn;
 mod keys;
@@ -48,6 +49,7 @@ use super::StoreOptions;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_revoked_sessions.sql"),
+    include_str!("../../../migrations/postgres/0003_browser_sign_in.sql"),
 ];
 
 /// The advisory lock migrations hold (per database): "idp-migr" in ASCII.

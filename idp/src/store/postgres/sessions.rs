@@ -1,4 +1,6 @@
-//! Refresh-token families and revoked access tokens on PostgreSQL.
+//! Refresh-token families and revoked access tokens on PostgreSQL. A
+//! family revoked also revokes the grant of the same id
+//! (authorization-code sessions), so the revocation feed carries it.
 //!
 //! A refresh token's row is read `FOR UPDATE`: of two requests using one
 //! token at once, the second waits for the first to commit and then reads
@@ -36,14 +38,20 @@ fn insert_row<C: Target>(
     Ok(())
 }
 
-fn revoke_family_rows<C: Target>(
+/// Revokes a family's refresh tokens and the grant of that id, if any.
+pub(super) fn revoke_family_rows<C: Target>(
     c: &mut Cached<'_, C>,
     family_id: &str,
     now: u64,
 ) -> Result<(), StoreError> {
+    let now = to_db(now, "revocation time")?;
     c.execute(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
-        &[&family_id, &to_db(now, "revocation time")?],
+        &[&family_id, &now],
+    )?;
+    c.execute(
+        "UPDATE grants SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+        &[&family_id, &now],
     )?;
     Ok(())
 }
@@ -60,7 +68,12 @@ fn refresh_row(r: &Row) -> Result<RefreshRow, StoreError> {
     })
 }
 
-fn optional_time(r: &Row, index: usize, what: &'static str) -> Result<Option<u64>, StoreError> {
+/// A nullable time column.
+pub(super) fn optional_time(
+    r: &Row,
+    index: usize,
+    what: &'static str,
+) -> Result<Option<u64>, StoreError> {
     r.try_get::<_, Option<i64>>(index)?
         .map(|t| from_db(t, what))
         .transpose()
@@ -127,14 +140,19 @@ impl RefreshTokens for PgConn {
     }
 
     fn revoke_family(&mut self, family_id: &str, now: u64) -> Result<(), StoreError> {
-        revoke_family_rows(&mut self.db(), family_id, now)
+        let mut tx = self.transaction()?;
+        revoke_family_rows(&mut tx, family_id, now)?;
+        tx.commit()
     }
 
     fn sessions_revoked_since(&mut self, since: u64) -> Result<Vec<EndedSession>, StoreError> {
         self.db()
             .query(
-                "SELECT family_id, MAX(revoked_at) FROM refresh_tokens
-             WHERE revoked_at > $1 GROUP BY family_id",
+                "SELECT family_id, MAX(revoked_at) FROM (
+                 SELECT family_id, revoked_at FROM refresh_tokens WHERE revoked_at > $1
+                 UNION ALL
+                 SELECT family_id, revoked_at FROM grants WHERE revoked_at > $1
+             ) AS ended GROUP BY family_id",
                 &[&to_db(since, "since")?],
             )?
             .iter()
@@ -168,6 +186,15 @@ impl RevokedTokens for PgConn {
             .execute("DELETE FROM revoked_tokens WHERE expires_at <= $1", &[&now])?;
         self.db()
             .execute("DELETE FROM refresh_tokens WHERE expires_at <= $1", &[&now])?;
+        self.db().execute(
+            "DELETE FROM grants WHERE expires_at <= $1 AND NOT EXISTS
+               (SELECT 1 FROM refresh_tokens r WHERE r.family_id = grants.family_id)",
+            &[&now],
+        )?;
+        self.db().execute(
+            "DELETE FROM browser_sessions WHERE expires_at <= $1",
+            &[&now],
+        )?;
         self.db()
             .query(
                 "SELECT jti, expires_at FROM revoked_tokens ORDER BY expires_at",

@@ -4,9 +4,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::store::contract::Clients;
 use crate::store::error::StoreError;
-use crate::store::rows::ClientRow;
+use crate::store::rows::{join_uris, split_uris, ClientRow};
 
-const COLUMNS: &str = "client_id, secret_hash, scope, admin, created_at";
+const COLUMNS: &str = "client_id, secret_hash, scope, admin, created_at, \
+                       redirect_uris, public, consent, post_logout_redirect_uris";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<ClientRow> {
     Ok(ClientRow {
@@ -15,19 +16,27 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ClientRow> {
         scope: r.get(2)?,
         admin: r.get(3)?,
         created_at: r.get(4)?,
+        redirect_uris: split_uris(&r.get::<_, String>(5)?),
+        public: r.get(6)?,
+        consent: r.get(7)?,
+        post_logout_redirect_uris: split_uris(&r.get::<_, String>(8)?),
     })
 }
 
 impl Clients for Connection {
     fn insert_client(&mut self, client: &ClientRow) -> Result<(), StoreError> {
         self.execute(
-            &format!("INSERT INTO clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+            &format!("INSERT INTO clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
             params![
                 client.client_id,
                 client.secret_hash,
                 client.scope,
                 client.admin,
-                client.created_at
+                client.created_at,
+                join_uris(&client.redirect_uris),
+                client.public,
+                client.consent,
+                join_uris(&client.post_logout_redirect_uris),
             ],
         )?;
         Ok(())

@@ -11,6 +11,7 @@
 //! per group of tables; every method that reads before it writes opens its
 //! transaction with `BEGIN IMMEDIATE`, which takes the write lock first.
 
+mod browser;
 mod clients;
 mod keys;
 mod sessions;
@@ -29,6 +30,7 @@ use super::error::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_revoked_sessions.sql"),
+    include_str!("../../../migrations/sqlite/0003_browser_sign_in.sql"),
 ];
 
 /// How long a writer waits for another process's lock before giving up.

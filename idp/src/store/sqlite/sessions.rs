@@ -1,4 +1,6 @@
-//! Refresh-token families and revoked access tokens on SQLite.
+//! Refresh-token families and revoked access tokens on SQLite. A family
+//! revoked also revokes the grant of the same id (authorization-code
+//! sessions), so the revocation feed carries it either way.
 //!
 //! Using a refresh token opens its transaction with `BEGIN IMMEDIATE`,
 //! which takes the write lock before the read, so two uses of one token are
@@ -34,11 +36,20 @@ fn insert_row(
     Ok(())
 }
 
-fn revoke_family_rows(conn: &Connection, family_id: &str, now: u64) -> Result<(), StoreError> {
-    conn.execute(
+/// Revokes a family's refresh tokens and the grant of that id, if any.
+pub(super) fn revoke_family_rows(
+    conn: &Connection,
+    family_id: &str,
+    now: u64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
         "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
-        params![family_id, now],
-    )?;
+    )?
+    .execute(params![family_id, now])?;
+    conn.prepare_cached(
+        "UPDATE grants SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
+    )?
+    .execute(params![family_id, now])?;
     Ok(())
 }
 
@@ -112,13 +123,19 @@ impl RefreshTokens for Connection {
     }
 
     fn revoke_family(&mut self, family_id: &str, now: u64) -> Result<(), StoreError> {
-        revoke_family_rows(self, family_id, now)
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        revoke_family_rows(&tx, family_id, now)?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn sessions_revoked_since(&mut self, since: u64) -> Result<Vec<EndedSession>, StoreError> {
         let mut stmt = self.prepare_cached(
-            "SELECT family_id, MAX(revoked_at) FROM refresh_tokens
-             WHERE revoked_at > ?1 GROUP BY family_id",
+            "SELECT family_id, MAX(revoked_at) FROM (
+                 SELECT family_id, revoked_at FROM refresh_tokens WHERE revoked_at > ?1
+                 UNION ALL
+                 SELECT family_id, revoked_at FROM grants WHERE revoked_at > ?1
+             ) GROUP BY family_id",
         )?;
         let rows = stmt.query_map([since], |r| {
             Ok(EndedSession {
@@ -142,6 +159,12 @@ impl RevokedTokens for Connection {
     fn live_revocations(&mut self, now: u64) -> Result<Vec<RevokedToken>, StoreError> {
         self.execute("DELETE FROM revoked_tokens WHERE expires_at <= ?1", [now])?;
         self.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?1", [now])?;
+        self.execute(
+            "DELETE FROM grants WHERE expires_at <= ?1 AND NOT EXISTS
+               (SELECT 1 FROM refresh_tokens r WHERE r.family_id = grants.family_id)",
+            [now],
+        )?;
+        self.execute("DELETE FROM browser_sessions WHERE expires_at <= ?1", [now])?;
         let mut stmt =
             self.prepare_cached("SELECT jti, expires_at FROM revoked_tokens ORDER BY expires_at")?;
         let rows = stmt.query_map([], |r| {

@@ -1,0 +1,131 @@
+//! `POST /token grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636
+//! §4.6, OpenID Connect Core §3.1.3): a code, its PKCE verifier and its
+//! redirect URI become an access token, an ID token (scope `openid`) and a
+//! refresh token (scope `offline_access`).
+//!
+//! The store redeems the code in one transaction under the rules of
+//! `store::code_policy`. A code presented twice revokes its grant: the
+//! access tokens issued from it carry the grant's id as `sid`, and its
+//! refresh tokens belong to the family of that id, so the revocation feed
+//! reaches every resource server before the answer goes out.
+
+use crate::disclosure::disclose;
+use crate::error::Error;
+use crate::id_tokens::{self, IdTokenFor};
+use crate::metrics;
+use crate::pkce;
+use crate::secret::digest;
+use crate::sessions::{first_refresh_token, subject};
+use crate::state::AppState;
+use crate::store::{ClientRow, CodeOutcome, PresentedCode};
+use crate::tokens::TokenResponse;
+
+/// What the client sent with the code.
+#[derive(Debug)]
+pub struct CodeRedemption<'a> {
+    /// The code.
+    pub code: &'a str,
+    /// The `redirect_uri` parameter.
+    pub redirect_uri: &'a str,
+    /// The PKCE verifier.
+    pub code_verifier: &'a str,
+}
+
+/// Why a code that was not redeemed is refused.
+fn refusal(outcome: &CodeOutcome) -> &'static str {
+    match outcome {
+        CodeOutcome::WrongClient => "the code was issued to another client",
+        CodeOutcome::RedirectMismatch => "redirect_uri differs from the authorization request's",
+        CodeOutcome::VerifierMismatch => "code_verifier does not match the code_challenge",
+        CodeOutcome::Replayed { .. } => {
+            "the code was already used; every token issued from it has been revoked"
+        }
+        CodeOutcome::Invalid | CodeOutcome::Redeemed(_) => {
+            "the code is invalid, expired or revoked"
+        }
+    }
+}
+
+/// Redeems a code for `client` at `now`.
+pub async fn exchange(
+    state: &AppState,
+    client: &ClientRow,
+    presented: CodeRedemption<'_>,
+    now: u64,
+) -> Result<TokenResponse, Error> {
+    if !pkce::valid_verifier(presented.code_verifier) {
+        return Err(Error::invalid_request(
+            "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~",
+        ));
+    }
+    let code = PresentedCode {
+        code_hash: digest(presented.code),
+        client_id: client.client_id.clone(),
+        redirect_uri: presented.redirect_uri.to_owned(),
+        challenge: pkce::challenge_of(presented.code_verifier),
+        now,
+    };
+    let outcome = state.store().run(move |db| db.redeem_code(&code)).await?;
+    let grant = match outcome {
+        CodeOutcome::Redeemed(grant) => grant,
+        CodeOutcome::Replayed { family_id } => {
+            metrics::inc(&state.metrics().code_replays);
+            tracing::warn!(grant = %family_id, "authorization code replayed: its tokens are revoked");
+            state.revocations().refresh_if_stale().await?;
+            return Err(Error::invalid_grant(refusal(&CodeOutcome::Replayed {
+                family_id,
+            })));
+        }
+        refused => return Err(Error::invalid_grant(refusal(&refused))),
+    };
+    let user_id = grant.user_id.clone();
+    let Some(user) = state.store().run(move |db| db.user_by_id(&user_id)).await? else {
+        return Err(Error::invalid_grant("the account no longer exists"));
+    };
+    let scope = grant.scope.clone();
+    let issued = state.tokens().issue(
+        subject(&user, grant.family_id.clone(), &client.client_id, &scope),
+        &client.client_id,
+        &scope,
+        now,
+    )?;
+    let has = |s: &str| scope.split_ascii_whitespace().any(|t| t == s);
+    let refresh_token = if has("offline_access") {
+        Some(
+            first_refresh_token(
+                state,
+                &grant.family_id,
+                &user.id,
+                &client.client_id,
+                &scope,
+                now,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let id_token = if has("openid") {
+        Some(id_tokens::sign(
+            &state.keys().ring(),
+            IdTokenFor {
+                issuer: &state.settings().issuer,
+                user_id: &user.id,
+                client_id: &client.client_id,
+                auth_time: grant.auth_time,
+                nonce: grant.nonce.as_deref(),
+                access_token: issued.token.expose(),
+                session_id: &grant.session_id,
+                disclosed: disclose(&user, &scope, &client.client_id),
+                ttl: state.tokens().ttl(),
+            },
+            now,
+        )?)
+    } else {
+        None
+    };
+    metrics::inc(&state.metrics().authorization_code_tokens);
+    let mut response = TokenResponse::new(issued, state.tokens().ttl(), refresh_token);
+    response.id_token = id_token;
+    Ok(response)
+}

@@ -1,0 +1,73 @@
+//! What a token, an ID token or `/userinfo` says about a user, by scope
+//! (OpenID Connect Core §5.4): `profile` discloses the name, `email` the
+//! email address and whether it is verified.
+//!
+//! The IdP's own `/login` sessions (client `login`, scope `profile`) have
+//! always carried the email with the name; they keep doing so.
+
+use crate::clients::LOGIN_CLIENT_ID;
+use crate::store::UserRow;
+
+/// The user claims a scope set discloses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Disclosed {
+    /// `email`.
+    pub email: Option<String>,
+    /// `email_verified`, present with `email`.
+    pub email_verified: Option<bool>,
+    /// `name`.
+    pub name: Option<String>,
+}
+
+/// Whether the user's email address has been verified. Every address is
+/// unverified until the IdP verifies addresses; this is the one place to
+/// read that flag from once it does.
+pub fn email_verified(_user: &UserRow) -> bool {
+    false
+}
+
+/// What `scope` (space-separated), granted to `client_id`, discloses of `user`.
+pub fn disclose(user: &UserRow, scope: &str, client_id: &str) -> Disclosed {
+    let has = |s: &str| scope.split_ascii_whitespace().any(|t| t == s);
+    let profile = has("profile");
+    let email = has("email") || (profile && client_id == LOGIN_CLIENT_ID);
+    Disclosed {
+        email: email.then(|| user.email.clone()),
+        email_verified: email.then(|| email_verified(user)),
+        name: profile.then(|| user.name.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ann() -> UserRow {
+        UserRow {
+            id: "u1".into(),
+            email: "ann@example.com".into(),
+            name: "Ann".into(),
+            password_hash: String::new(),
+            scope: String::new(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn each_scope_discloses_its_claims_only() {
+        let user = ann();
+        assert_eq!(disclose(&user, "openid", "web"), Disclosed::default());
+        let profile = disclose(&user, "openid profile", "web");
+        assert_eq!(
+            (profile.name.as_deref(), profile.email),
+            (Some("Ann"), None)
+        );
+        let email = disclose(&user, "openid email", "web");
+        assert_eq!(
+            (email.email.as_deref(), email.email_verified, email.name),
+            (Some("ann@example.com"), Some(false), None)
+        );
+        let login = disclose(&user, "profile", LOGIN_CLIENT_ID);
+        assert!(login.email.is_some() && login.name.is_some());
+    }
+}

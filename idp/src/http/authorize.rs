@@ -1,0 +1,480 @@
+//! Browser sign-in over HTTP: `/authorize` (GET and POST, OpenID Connect
+//! Core §3.1.2.1), the sign-in and sign-up forms and the consent form.
+//!
+//! The request logic lives in `authorization.rs`; this module reads
+//! cookies and forms, renders pages (`pages.rs`) and redirects. Every form
+//! post is checked for its CSRF token first, then the authorization
+//! request it carries is checked again from scratch.
+//!
+//! Signing in is two calls: [`check_password`] then [`signed_in`]. A second
+//! factor slots in between them, as a page of its own whose post ends in
+//! [`signed_in`] too.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use zeroize::Zeroizing;
+
+use super::cookies;
+use super::pages::{self, ConsentPage, SignInPage, SignUpPage};
+use crate::authorization::{self, AuthorizationRequest, Next, Params, Rejection};
+use crate::browser_sessions;
+use crate::credentials::check_password;
+use crate::error::Error;
+use crate::redirect_uris::csp_source;
+use crate::signup::create_account;
+use crate::state::AppState;
+use crate::store::{BrowserSessionRow, UserRow};
+use crate::{metrics, unix_now};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/authorize", get(authorize_get).post(authorize_post))
+        .route("/signin", post(sign_in))
+        .route("/signup", get(sign_up_page).post(sign_up))
+        .route("/consent", post(consent))
+}
+
+type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+/// A form post's fields, or the page saying why it was refused.
+struct Post {
+    fields: Params,
+}
+
+impl Post {
+    /// Reads a form body and checks its CSRF token against the cookie.
+    fn read(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Self, Box<Response>> {
+        let issuer = &state.settings().issuer;
+        if !is_form(headers) {
+            return Err(Box::new(pages::message(
+                issuer,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "This form could not be read",
+                "Go back to the application and try again.",
+            )));
+        }
+        let fields = Params::parse(body);
+        let token = fields.get(cookies::CSRF_FIELD).ok().flatten();
+        if !cookies::csrf_matches(headers, token) {
+            return Err(Box::new(pages::message(
+                issuer,
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "The form was not sent from this site, or it is too old. Go back to the application and sign in again.",
+            )));
+        }
+        Ok(Self { fields })
+    }
+
+    /// A field's value (empty when absent or repeated).
+    fn field(&self, name: &str) -> &str {
+        self.fields.get(name).ok().flatten().unwrap_or_default()
+    }
+}
+
+/// Whether cookies must be `Secure`.
+fn secure(state: &AppState) -> bool {
+    state.settings().issuer.starts_with("https://")
+}
+
+/// The answer for a refused request.
+fn rejected(state: &AppState, rejection: Rejection) -> Response {
+    let issuer = &state.settings().issuer;
+    match rejection {
+        Rejection::Page(text) => pages::message(
+            issuer,
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is not valid",
+            text,
+        ),
+        Rejection::Redirect(error) => pages::see_other(&error.location(issuer)),
+        Rejection::Failed(error) => pages::failure(issuer, &error),
+    }
+}
+
+/// Adds `Set-Cookie` headers.
+fn with_cookies(
+    mut response: Response,
+    cookies: impl IntoIterator<Item = HeaderValue>,
+) -> Response {
+    for cookie in cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The origins a form about `request` may end up redirecting to.
+fn form_targets(request: &AuthorizationRequest) -> Vec<String> {
+    csp_source(&request.redirect_uri).into_iter().collect()
+}
+
+/// The sign-in page for `request`, with `error` shown, and a CSRF cookie.
+fn sign_in_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    status: StatusCode,
+    email: Option<&str>,
+    error: Option<String>,
+) -> Response {
+    let (csrf, set) = cookies::csrf_token(headers, secure(state));
+    let page = SignInPage {
+        service: pages::service_name(&state.settings().issuer),
+        client: request.client.client_id.clone(),
+        params: request.params.clone(),
+        query: request.query(),
+        csrf,
+        email: email
+            .or(request.login_hint.as_deref())
+            .unwrap_or_default()
+            .to_owned(),
+        error,
+    };
+    with_cookies(pages::page(status, &page, &form_targets(request)), set)
+}
+
+/// The consent page for `request` and `user`.
+fn consent_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    user: &UserRow,
+) -> Response {
+    let (csrf, set) = cookies::csrf_token(headers, secure(state));
+    let page = ConsentPage {
+        service: pages::service_name(&state.settings().issuer),
+        client: request.client.client_id.clone(),
+        user: user.email.clone(),
+        scopes: request
+            .scope
+            .iter()
+            .map(|s| pages::describe_scope(s))
+            .collect(),
+        params: request.params.clone(),
+        csrf,
+    };
+    with_cookies(
+        pages::page(StatusCode::OK, &page, &form_targets(request)),
+        set,
+    )
+}
+
+/// The browser's live session and its user, if any.
+async fn current_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    now: u64,
+) -> Result<Option<(BrowserSessionRow, UserRow)>, Error> {
+    let Some(cookie) = cookies::read(headers, cookies::SESSION) else {
+        return Ok(None);
+    };
+    let Some(session) = browser_sessions::find(state, &cookie, now).await? else {
+        return Ok(None);
+    };
+    let user_id = session.user_id.clone();
+    let user = state.store().run(move |db| db.user_by_id(&user_id)).await?;
+    Ok(user.map(|user| (session, user)))
+}
+
+/// `GET /authorize`.
+async fn authorize_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    authorize(&state, &headers, &params).await
+}
+
+/// `POST /authorize`: the same request as a form body (OpenID Connect
+/// Core §3.1.2.1). An application's form posts here, not a page of this
+/// IdP, so there is no CSRF token to check: nothing is changed until the
+/// user acts on a page.
+async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_form(&headers) {
+        return pages::message(
+            &state.settings().issuer,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "This sign-in request could not be read",
+            "Go back to the application and try again.",
+        );
+    }
+    authorize(&state, &headers, &Params::parse(&body)).await
+}
+
+/// Whether the body is `application/x-www-form-urlencoded`.
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+async fn authorize(state: &AppState, headers: &HeaderMap, params: &Params) -> Response {
+    let request = match authorization::parse(state, params).await {
+        Ok(request) => request,
+        Err(rejection) => return rejected(state, rejection),
+    };
+    let now = unix_now();
+    let result = async {
+        let current = current_session(state, headers, now).await?;
+        let remembered = match &current {
+            Some((_, user)) => authorization::consent_remembered(state, &request, &user.id).await?,
+            None => false,
+        };
+        Ok::<_, Error>((current, remembered))
+    }
+    .await;
+    let (current, remembered) = match result {
+        Ok(found) => found,
+        Err(e) => return pages::failure(&state.settings().issuer, &e),
+    };
+    match authorization::next_step(&request, current.as_ref().map(|(s, _)| s), remembered, now) {
+        Err(error) => pages::see_other(&error.location(&state.settings().issuer)),
+        Ok(Next::SignIn) => sign_in_page(state, headers, &request, StatusCode::OK, None, None),
+        Ok(Next::Consent) => match &current {
+            Some((_, user)) => consent_page(state, headers, &request, user),
+            None => sign_in_page(state, headers, &request, StatusCode::OK, None, None),
+        },
+        Ok(Next::Issue) => match &current {
+            Some((session, user)) => issue(state, &request, user, session, now).await,
+            None => sign_in_page(state, headers, &request, StatusCode::OK, None, None),
+        },
+    }
+}
+
+/// Redirects to the client with a new code.
+async fn issue(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    user: &UserRow,
+    session: &BrowserSessionRow,
+    now: u64,
+) -> Response {
+    match authorization::issue_code(state, request, user, session, now).await {
+        Ok(location) => pages::see_other(&location),
+        Err(e) => pages::failure(&state.settings().issuer, &e),
+    }
+}
+
+/// Reads a posted form and the authorization request it carries.
+async fn posted_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Post, AuthorizationRequest), Box<Response>> {
+    let post = Post::read(state, headers, body)?;
+    let request = authorization::parse(state, &post.fields)
+        .await
+        .map_err(|r| Box::new(rejected(state, r)))?;
+    Ok((post, request))
+}
+
+/// `POST /signin`: the sign-in form. The same throttle and password check
+/// as `POST /login`; a refusal shows the form again, saying the same for
+/// an unknown email and a wrong password.
+async fn sign_in(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (post, request) = match posted_request(&state, &headers, &body).await {
+        Ok(found) => found,
+        Err(response) => return *response,
+    };
+    let email = post.field("email").to_owned();
+    let password = Zeroizing::new(post.field("password").to_owned());
+    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    match check_password(&state, address, &email, password).await {
+        Ok(user) => signed_in(&state, &headers, &request, user).await,
+        Err(Error::InvalidCredentials { .. }) => sign_in_page(
+            &state,
+            &headers,
+            &request,
+            StatusCode::OK,
+            Some(&email),
+            Some("The email or password is incorrect.".into()),
+        ),
+        Err(Error::TooManyAttempts { retry_after }) => {
+            let mut response = sign_in_page(
+                &state,
+                &headers,
+                &request,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&email),
+                Some(format!(
+                    "Too many attempts. Wait {retry_after} seconds, then try again."
+                )),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            response
+        }
+        Err(e) => pages::failure(&state.settings().issuer, &e),
+    }
+}
+
+/// The user proved who they are: open (or renew) the browser session,
+/// then ask for consent or go back to the application with a code.
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    user: UserRow,
+) -> Response {
+    let now = unix_now();
+    let issuer = &state.settings().issuer;
+    let opened = async {
+        let current = current_session(state, headers, now).await?.map(|(s, _)| s);
+        let (session, cookie) = browser_sessions::sign_in(state, &user, current, now).await?;
+        let remembered = authorization::consent_remembered(state, request, &user.id).await?;
+        Ok::<_, Error>((session, cookie, remembered))
+    }
+    .await;
+    let (session, cookie, remembered) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return pages::failure(issuer, &e),
+    };
+    metrics::inc(&state.metrics().browser_sign_ins);
+    let set = cookies::set_session(&cookie, secure(state), state.settings().session_ttl);
+    let response = match authorization::after_sign_in(request, remembered) {
+        Err(error) => pages::see_other(&error.location(issuer)),
+        Ok(Next::Consent) => consent_page(state, headers, request, &user),
+        Ok(Next::SignIn | Next::Issue) => issue(state, request, &user, &session, now).await,
+    };
+    with_cookies(response, [set])
+}
+
+/// `GET /signup`: the sign-up page for an authorization request.
+async fn sign_up_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    match authorization::parse(&state, &params).await {
+        Ok(request) => sign_up_form(&state, &headers, &request, StatusCode::OK, "", "", None),
+        Err(rejection) => rejected(&state, rejection),
+    }
+}
+
+fn sign_up_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    status: StatusCode,
+    name: &str,
+    email: &str,
+    error: Option<String>,
+) -> Response {
+    let (csrf, set) = cookies::csrf_token(headers, secure(state));
+    let page = SignUpPage {
+        service: pages::service_name(&state.settings().issuer),
+        client: request.client.client_id.clone(),
+        params: request.params.clone(),
+        query: request.query(),
+        csrf,
+        name: name.to_owned(),
+        email: email.to_owned(),
+        error,
+    };
+    with_cookies(pages::page(status, &page, &form_targets(request)), set)
+}
+
+/// `POST /signup`: creates the account with the rules of `POST /user`,
+/// signs the browser in and continues the authorization request.
+async fn sign_up(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (post, request) = match posted_request(&state, &headers, &body).await {
+        Ok(found) => found,
+        Err(response) => return *response,
+    };
+    let (name, email) = (post.field("name"), post.field("email"));
+    let password = Zeroizing::new(post.field("password").to_owned());
+    let again = |status, message: String| {
+        sign_up_form(
+            &state,
+            &headers,
+            &request,
+            status,
+            name,
+            email,
+            Some(message),
+        )
+    };
+    match create_account(&state, email, name, password).await {
+        Ok(user) => signed_in(&state, &headers, &request, user).await,
+        Err(Error::EmailTaken) => again(
+            StatusCode::CONFLICT,
+            "An account with this email already exists. Sign in instead.".into(),
+        ),
+        Err(Error::InvalidRequest(why)) => {
+            let mut text = why.into_owned();
+            if let Some(first) = text.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            again(StatusCode::BAD_REQUEST, format!("{text}."))
+        }
+        Err(e) => pages::failure(&state.settings().issuer, &e),
+    }
+}
+
+/// `POST /consent`: `decision=allow` remembers the approval and issues the
+/// code; `decision=deny` sends `access_denied` back.
+async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (post, request) = match posted_request(&state, &headers, &body).await {
+        Ok(found) => found,
+        Err(response) => return *response,
+    };
+    let now = unix_now();
+    let issuer = &state.settings().issuer;
+    let current = match current_session(&state, &headers, now).await {
+        Ok(current) => current,
+        Err(e) => return pages::failure(issuer, &e),
+    };
+    let Some((session, user)) = current else {
+        // The session ended while the page was open: sign in again.
+        return sign_in_page(
+            &state,
+            &headers,
+            &request,
+            StatusCode::OK,
+            None,
+            Some("Your session ended. Please sign in again.".into()),
+        );
+    };
+    match post.field("decision") {
+        "allow" => {
+            if let Err(e) = authorization::remember_consent(&state, &request, &user.id, now).await {
+                return pages::failure(issuer, &e);
+            }
+            issue(&state, &request, &user, &session, now).await
+        }
+        "deny" => pages::see_other(
+            &request
+                .error("access_denied", "the user denied the request")
+                .location(issuer),
+        ),
+        _ => pages::message(
+            issuer,
+            StatusCode::BAD_REQUEST,
+            "This form could not be read",
+            "Choose Allow or Deny.",
+        ),
+    }
+}

@@ -1,0 +1,127 @@
+//! The two cookies of the sign-in pages, read and written in one place.
+//!
+//! - `idp_session` names the browser session (`browser_sessions.rs`):
+//!   `HttpOnly`, `SameSite=Lax` (so it comes along on the top-level GET that
+//!   brings the browser back to `/authorize` from an application), `Secure`
+//!   when the issuer is https, for the session's lifetime.
+//! - `idp_csrf` holds the CSRF token every form repeats in its hidden
+//!   `csrf_token` field (double submit). `SameSite=Lax` already keeps it
+//!   off cross-site POSTs; the field check refuses any POST a page of this
+//!   IdP did not render, whatever the browser does with `SameSite`.
+
+use axum::http::{header, HeaderMap, HeaderValue};
+use cookie::{Cookie, SameSite};
+use subtle::ConstantTimeEq as _;
+
+use crate::secret::{random_secret, Secret};
+
+/// The session cookie's name.
+pub const SESSION: &str = "idp_session";
+/// The CSRF cookie's name.
+pub const CSRF: &str = "idp_csrf";
+/// The hidden form field that repeats the CSRF cookie.
+pub const CSRF_FIELD: &str = "csrf_token";
+
+/// The value of cookie `name`, if the request sent exactly one that looks
+/// like ours (43 base64url characters): a value of another shape is
+/// treated as absent.
+pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut found = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| Cookie::split_parse(v.to_owned()))
+        .filter_map(Result::ok)
+        .filter(|c| c.name() == name)
+        .map(|c| c.value().to_owned());
+    let value = found.next()?;
+    let well_formed = value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (well_formed && found.next().is_none()).then_some(value)
+}
+
+/// A `Set-Cookie` value.
+fn set(name: &'static str, value: String, secure: bool, max_age: Option<u64>) -> HeaderValue {
+    let mut cookie = Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .build();
+    if let Some(seconds) = max_age {
+        cookie.set_max_age(cookie::time::Duration::seconds(
+            i64::try_from(seconds).unwrap_or(i64::MAX),
+        ));
+    }
+    // A cookie built from base64url text always is a valid header value.
+    HeaderValue::from_str(&cookie.to_string()).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// Sets the session cookie for `ttl` seconds.
+pub fn set_session(value: &Secret, secure: bool, ttl: u64) -> HeaderValue {
+    set(SESSION, value.expose().to_owned(), secure, Some(ttl))
+}
+
+/// Removes the session cookie.
+pub fn clear_session(secure: bool) -> HeaderValue {
+    set(SESSION, String::new(), secure, Some(0))
+}
+
+/// The browser's CSRF token, and the `Set-Cookie` that gives it one when
+/// it has none yet.
+pub fn csrf_token(headers: &HeaderMap, secure: bool) -> (String, Option<HeaderValue>) {
+    match read(headers, CSRF) {
+        Some(token) => (token, None),
+        None => {
+            let token = random_secret().expose().to_owned();
+            let cookie = set(CSRF, token.clone(), secure, None);
+            (token, Some(cookie))
+        }
+    }
+}
+
+/// Whether the form's `submitted` token is the browser's CSRF cookie.
+pub fn csrf_matches(headers: &HeaderMap, submitted: Option<&str>) -> bool {
+    match (read(headers, CSRF), submitted) {
+        (Some(cookie), Some(field)) => bool::from(cookie.as_bytes().ct_eq(field.as_bytes())),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cookie(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_str(value).expect("ascii"));
+        h
+    }
+
+    #[test]
+    fn reads_only_well_formed_single_values() {
+        let token = "a".repeat(43);
+        let h = with_cookie(&format!("other=1; {CSRF}={token}"));
+        assert_eq!(read(&h, CSRF).as_deref(), Some(token.as_str()));
+        assert!(csrf_matches(&h, Some(&token)));
+        assert!(!csrf_matches(&h, Some(&"b".repeat(43))));
+        assert!(!csrf_matches(&h, None));
+        assert!(read(&with_cookie(&format!("{CSRF}=short")), CSRF).is_none());
+        let twice = with_cookie(&format!("{CSRF}={token}; {CSRF}={token}"));
+        assert!(read(&twice, CSRF).is_none());
+    }
+
+    #[test]
+    fn cookies_are_http_only_lax_and_secure_on_https() {
+        let secret = Secret::new("v".repeat(43));
+        let set = set_session(&secret, true, 60);
+        let text = set.to_str().expect("ascii");
+        for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=60"] {
+            assert!(text.contains(part), "{text}");
+        }
+        let plain = set_session(&secret, false, 60);
+        assert!(!plain.to_str().expect("ascii").contains("Secure"));
+    }
+}

@@ -1,0 +1,251 @@
+//! The server-rendered pages of browser sign-in: templates (askama,
+//! checked at compile time, under `idp/templates/`), the one stylesheet,
+//! and the headers every page carries.
+//!
+//! Every page answers with `Content-Security-Policy` (nothing but this
+//! IdP's stylesheet loads, no script at all, `frame-ancestors 'none'`
+//! against clickjacking, forms may post only here and redirect only to the
+//! application the page is for), `Referrer-Policy: no-referrer` (URLs
+//! carry codes and state), `Cache-Control: no-store` and
+//! `X-Content-Type-Options: nosniff`. Pages are the one exception to "every
+//! error is JSON": a person reads them.
+
+use askama::Template;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::error::Error;
+use crate::state::AppState;
+
+/// The stylesheet, served at `/assets/idp.css`.
+const STYLESHEET: &str = include_str!("../../assets/idp.css");
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/assets/idp.css", get(stylesheet))
+}
+
+/// The stylesheet; it changes only with a new release.
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// The sign-in page.
+#[derive(Template)]
+#[template(path = "signin.html")]
+pub struct SignInPage {
+    /// Who runs the sign-in (the issuer's host).
+    pub service: String,
+    /// The application's name.
+    pub client: String,
+    /// The authorization request, as hidden fields.
+    pub params: Vec<(&'static str, String)>,
+    /// The request as a query string, for the sign-up link.
+    pub query: String,
+    /// The CSRF token.
+    pub csrf: String,
+    /// Pre-filled email.
+    pub email: String,
+    /// What went wrong with the last attempt.
+    pub error: Option<String>,
+}
+
+/// The sign-up page.
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignUpPage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// The application's name.
+    pub client: String,
+    /// The authorization request, as hidden fields.
+    pub params: Vec<(&'static str, String)>,
+    /// The request as a query string, for the sign-in link.
+    pub query: String,
+    /// The CSRF token.
+    pub csrf: String,
+    /// Pre-filled name.
+    pub name: String,
+    /// Pre-filled email.
+    pub email: String,
+    /// What went wrong with the last attempt.
+    pub error: Option<String>,
+}
+
+/// The consent page.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// The application's name.
+    pub client: String,
+    /// The signed-in user's email.
+    pub user: String,
+    /// Each requested scope in words: title and detail.
+    pub scopes: Vec<(String, String)>,
+    /// The authorization request, as hidden fields.
+    pub params: Vec<(&'static str, String)>,
+    /// The CSRF token.
+    pub csrf: String,
+}
+
+/// The confirmation asked before signing out without an `id_token_hint`.
+#[derive(Template)]
+#[template(path = "end_session.html")]
+pub struct EndSessionPage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// The logout request, as hidden fields.
+    pub params: Vec<(&'static str, String)>,
+    /// The CSRF token.
+    pub csrf: String,
+}
+
+/// A page that only says something: an error, or "signed out".
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// Heading.
+    pub title: String,
+    /// Text.
+    pub message: String,
+}
+
+/// A scope in words, for the consent page.
+pub fn describe_scope(scope: &str) -> (String, String) {
+    let (title, detail) = match scope {
+        "openid" => ("Know who you are", "Your account ID on this service"),
+        "profile" => ("See your name", ""),
+        "email" => ("See your email address", ""),
+        "offline_access" => (
+            "Stay connected",
+            "Keep access to the items below while you are not using the application",
+        ),
+        other => {
+            return (
+                format!("Use “{other}”"),
+                "Access granted by this service".into(),
+            )
+        }
+    };
+    (title.to_owned(), detail.to_owned())
+}
+
+/// The issuer's host, for the page footer.
+pub fn service_name(issuer: &str) -> String {
+    url::Url::parse(issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| issuer.to_owned())
+}
+
+/// A rendered page with `status`, every security header, and a
+/// `form-action` that also allows `form_targets` (the origins a form's
+/// answer may redirect to).
+pub fn page(status: StatusCode, template: &impl Template, form_targets: &[String]) -> Response {
+    let body = match template.render() {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a page failed");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response();
+        }
+    };
+    let mut response = (status, body).into_response();
+    let form_action = std::iter::once("'self'".to_owned())
+        .chain(form_targets.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    security_headers(&mut response);
+    response
+}
+
+/// `Referrer-Policy`, `Cache-Control: no-store`, `nosniff` and
+/// `X-Frame-Options`, for pages and for the redirects that carry codes.
+pub fn security_headers(response: &mut Response) {
+    let h = response.headers_mut();
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+/// A message page.
+pub fn message(issuer: &str, status: StatusCode, title: &str, text: &str) -> Response {
+    page(
+        status,
+        &MessagePage {
+            service: service_name(issuer),
+            title: title.to_owned(),
+            message: text.to_owned(),
+        },
+        &[],
+    )
+}
+
+/// The page for an IdP failure: the error's status, a sentence a person
+/// can act on, and `Retry-After` where waiting helps.
+pub fn failure(issuer: &str, error: &Error) -> Response {
+    let text = match error.status() {
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+            "The service is busy. Please try again in a moment."
+        }
+        s if s.is_server_error() => "Something went wrong on our side. Please try again.",
+        _ => "The request could not be handled. Go back to the application and try again.",
+    };
+    let mut response = message(issuer, error.status(), "Sign-in is not available", text);
+    if let Some(seconds) = error.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// A `303 See Other` to `location` (a form's answer becomes a GET), with
+/// the page security headers.
+pub fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        Err(_) => return (StatusCode::BAD_REQUEST, "bad redirect").into_response(),
+    }
+    security_headers(&mut response);
+    response
+}

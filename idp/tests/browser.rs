@@ -1,0 +1,353 @@
+//! Browser sign-in in a real headless Chromium, driven through WebDriver
+//! (`fantoccini` talking to Debian's `chromedriver`, which this test
+//! starts on a free port): sign up, consent, single sign-on, a wrong
+//! password, `/end_session`, and `prompt=none` answering `login_required`.
+//! Screenshots of the sign-in and consent pages at phone (390 px) and
+//! laptop (1280 px) widths go to `target/screenshots/` for people
+//! reviewing the pages.
+//!
+//! Skipped, saying so, only where `/usr/bin/chromedriver` is absent; CI
+//! (`.ci/run`) installs `chromium` and `chromium-driver`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::flow::{exchange, param, pkce, tokens};
+use common::{jwt_part, TestIdp};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const PASSWORD: &str = "a long passphrase";
+
+/// A chromedriver process, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+    profile: PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    /// Starts chromedriver on a free port, or `None` (after saying so)
+    /// where it is not installed.
+    async fn start() -> Option<Self> {
+        if !std::path::Path::new(CHROMEDRIVER).exists() {
+            eprintln!(
+                "{CHROMEDRIVER} is absent: the browser tests were skipped \
+                 (apt-get install chromium chromium-driver; .ci/run does)"
+            );
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            profile: profile.path().to_owned(),
+            _profile: profile,
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if http
+                .get(format!("{}/status", driver.url))
+                .send()
+                .await
+                .is_ok()
+            {
+                return Some(driver);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("chromedriver did not answer on {}", driver.url);
+    }
+
+    /// A headless Chromium session with a fresh profile.
+    async fn browser(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,900",
+                    format!("--user-data-dir={}", self.profile.display()),
+                ],
+            }),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+/// A relying party's callback pages on 127.0.0.1: `/cb` and `/bye`.
+async fn relying_party() -> SocketAddr {
+    let app = axum::Router::new()
+        .route("/cb", axum::routing::get(|| async { "signed in" }))
+        .route("/bye", axum::routing::get(|| async { "signed out" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// Saves a screenshot of the current page at `width` px as
+/// `target/screenshots/NAME-WIDTH.png`.
+async fn screenshot(browser: &Client, name: &str, width: u32) {
+    browser
+        .set_window_size(width, if width < 600 { 844 } else { 900 })
+        .await
+        .expect("resize");
+    let png = browser.screenshot().await.expect("screenshot");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    std::fs::write(dir.join(format!("{name}-{width}.png")), png).expect("write screenshot");
+    browser.set_window_size(1280, 900).await.expect("resize");
+}
+
+async fn fill(browser: &Client, name: &str, value: &str) {
+    let input = browser
+        .find(Locator::Css(&format!("input[name=\"{name}\"]")))
+        .await
+        .unwrap_or_else(|e| panic!("input {name}: {e}"));
+    input.clear().await.expect("clear");
+    input.send_keys(value).await.expect("type");
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+async fn url_of(browser: &Client) -> String {
+    browser.current_url().await.expect("url").to_string()
+}
+
+/// The URL once the browser has arrived where `arrived` says (a click's
+/// navigation may still be under way when the click returns).
+async fn wait_for_url(browser: &Client, arrived: impl Fn(&str) -> bool) -> String {
+    for _ in 0..100 {
+        let url = url_of(browser).await;
+        if arrived(&url) {
+            return url;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    url_of(browser).await
+}
+
+async fn text_of(browser: &Client) -> String {
+    browser
+        .find(Locator::Css("body"))
+        .await
+        .expect("body")
+        .text()
+        .await
+        .expect("text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromium() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let idp = TestIdp::start_with(|c| c.key_poll = Duration::from_millis(200)).await;
+    let rp = relying_party().await;
+    let cb = format!("http://{rp}/cb");
+    let bye = format!("http://{rp}/bye");
+    let secret = idp::clients::register_client(
+        idp.server.state.store(),
+        &idp::clients::ClientSpec {
+            client_id: "photo-prints".into(),
+            redirect_uris: vec![cb.clone()],
+            consent: true,
+            post_logout_redirect_uris: vec![bye.clone()],
+            ..Default::default()
+        },
+        0,
+    )
+    .await
+    .expect("client")
+    .client_secret
+    .expect("confidential")
+    .expose()
+    .to_owned();
+    let authorize = |challenge: &str, extra: &str| {
+        format!(
+            "{}/authorize?response_type=code&client_id=photo-prints&redirect_uri={}\
+             &scope=openid%20profile%20email&state=st-1&nonce=nc-1\
+             &code_challenge={challenge}&code_challenge_method=S256{extra}",
+            idp.base,
+            form_urlencoded::byte_serialize(cb.as_bytes()).collect::<String>()
+        )
+    };
+    let browser = driver.browser().await;
+
+    // Sign up from the sign-in page's link.
+    let (verifier, challenge) = pkce();
+    browser
+        .goto(&authorize(&challenge, ""))
+        .await
+        .expect("goto");
+    assert!(text_of(&browser).await.contains("Sign in"));
+    screenshot(&browser, "sign-in", 390).await;
+    screenshot(&browser, "sign-in", 1280).await;
+    click(&browser, "a[href^=\"/signup?\"]").await;
+    assert!(wait_for_url(&browser, |u| u.contains("/signup?"))
+        .await
+        .contains("/signup?"));
+    screenshot(&browser, "sign-up", 390).await;
+    fill(&browser, "name", "Grace Hopper").await;
+    fill(&browser, "email", "grace@example.com").await;
+    fill(&browser, "password", PASSWORD).await;
+    click(&browser, "button[type=submit]").await;
+
+    // Consent, then back at the application with a code.
+    browser
+        .wait()
+        .for_element(Locator::Css("button[value=\"allow\"]"))
+        .await
+        .expect("the consent page");
+    let consent = text_of(&browser).await;
+    assert!(
+        consent.contains("photo-prints wants to access your account"),
+        "{consent}"
+    );
+    assert!(consent.contains("See your email address"));
+    screenshot(&browser, "consent", 390).await;
+    screenshot(&browser, "consent", 1280).await;
+    click(&browser, "button[value=\"allow\"]").await;
+    let back = wait_for_url(&browser, |u| u.starts_with(&cb)).await;
+    assert!(back.starts_with(&cb), "{back}");
+    assert_eq!(param(&back, "state").as_deref(), Some("st-1"));
+    assert_eq!(param(&back, "iss").as_deref(), Some(idp.base.as_str()));
+    let code = param(&back, "code").expect("code");
+    let t =
+        tokens(exchange(&idp, ("photo-prints", Some(&secret)), &code, &cb, &verifier).await).await;
+    let id_token = t["id_token"].as_str().expect("id_token").to_owned();
+    let claims = jwt_part(&id_token, 1);
+    assert_eq!(
+        (claims["nonce"].as_str(), claims["name"].as_str()),
+        (Some("nc-1"), Some("Grace Hopper"))
+    );
+
+    // Single sign-on: straight back, no page.
+    let (_, challenge2) = pkce();
+    browser
+        .goto(&authorize(&challenge2, ""))
+        .await
+        .expect("goto");
+    let again = wait_for_url(&browser, |u| u.starts_with(&cb)).await;
+    assert!(
+        again.starts_with(&cb) && param(&again, "code").is_some(),
+        "{again}"
+    );
+
+    // RP-initiated logout with the ID token: back at the application.
+    browser
+        .goto(&format!(
+            "{}/end_session?id_token_hint={id_token}&post_logout_redirect_uri={}&state=out-1",
+            idp.base,
+            form_urlencoded::byte_serialize(bye.as_bytes()).collect::<String>()
+        ))
+        .await
+        .expect("goto");
+    let out = wait_for_url(&browser, |u| u.starts_with(&bye)).await;
+    assert!(
+        out.starts_with(&bye) && out.ends_with("state=out-1"),
+        "{out}"
+    );
+    assert_eq!(
+        idp.get_bearer("/userinfo", t["access_token"].as_str().expect("access"))
+            .await
+            .status(),
+        401,
+        "the session's tokens are revoked"
+    );
+
+    // prompt=none without a session: login_required, by redirect.
+    browser
+        .goto(&authorize(&challenge2, "&prompt=none"))
+        .await
+        .expect("goto");
+    let none = wait_for_url(&browser, |u| u.starts_with(&cb)).await;
+    assert_eq!(
+        param(&none, "error").as_deref(),
+        Some("login_required"),
+        "{none}"
+    );
+    assert_eq!(param(&none, "state").as_deref(), Some("st-1"));
+
+    // A wrong password shows the form again with a message; then the right
+    // one goes straight back (consent is remembered).
+    let (verifier3, challenge3) = pkce();
+    browser
+        .goto(&authorize(&challenge3, ""))
+        .await
+        .expect("goto");
+    fill(&browser, "email", "grace@example.com").await;
+    fill(&browser, "password", "not the passphrase").await;
+    click(&browser, "button[type=submit]").await;
+    let alert = browser
+        .wait()
+        .for_element(Locator::Css("[role=alert]"))
+        .await
+        .expect("an error message")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(alert, "The email or password is incorrect.");
+    screenshot(&browser, "sign-in-error", 390).await;
+    fill(&browser, "password", PASSWORD).await;
+    click(&browser, "button[type=submit]").await;
+    let back = wait_for_url(&browser, |u| u.starts_with(&cb)).await;
+    let code = param(&back, "code").unwrap_or_else(|| panic!("no code in {back}"));
+    tokens(
+        exchange(
+            &idp,
+            ("photo-prints", Some(&secret)),
+            &code,
+            &cb,
+            &verifier3,
+        )
+        .await,
+    )
+    .await;
+
+    browser.close().await.expect("close");
+}
