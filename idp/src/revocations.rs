@@ -151,7 +151,12 @@ impl Revocations {
             .map(|r| r.exp)
             .chain(sessions.iter().map(|s| s.exp))
             .min();
-        let body = serde_json::to_vec(&RevocationFeed { revoked, sessions }).unwrap_or_default();
+        let body = serde_json::to_vec(&RevocationFeed {
+            revoked,
+            sessions,
+            ..RevocationFeed::default()
+        })
+        .unwrap_or_default();
         let etag = strong_etag(&body);
         self.feed.store(Arc::new(FeedSnapshot {
             body: body.into(),
