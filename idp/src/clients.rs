@@ -104,6 +104,17 @@ pub async fn register(
     })
 }
 
+/// Deletes a client at `now`: it can no longer obtain tokens, its refresh
+/// tokens are gone, and every token it holds is cut off (refused here and,
+/// through the revocation feed, at every resource server); whether it
+/// existed.
+pub async fn delete(store: &Store, client_id: &str, now: u64) -> Result<bool, StoreError> {
+    let id = client_id.to_owned();
+    store
+        .run(move |db| db.delete_client(&id, crate::revocations::cutoff_for(now)))
+        .await
+}
+
 /// Whether `secret` is the client's secret (constant-time).
 pub fn secret_matches(client: &ClientRow, secret: &str) -> bool {
     let presented = digest(secret);

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::mail::MailConfig;
 use crate::store::{DbLocation, StoreOptions};
 
 /// Everything `idp serve` is configured with.
@@ -37,6 +38,11 @@ pub struct Config {
     pub login_rate: u32,
     /// PostgreSQL pool size and timeouts.
     pub store: StoreOptions,
+    /// Where mail goes: an SMTP relay or the outbox directory.
+    pub mail: MailConfig,
+    /// Accounts sign in only once their email is verified, and signup
+    /// answers alike for new and taken addresses.
+    pub require_email_verification: bool,
 }
 
 /// Everything but the encryption key, which is only said to be set or not.
@@ -60,6 +66,11 @@ impl std::fmt::Debug for Config {
             .field("key_poll", &self.key_poll)
             .field("login_rate", &self.login_rate)
             .field("store", &self.store)
+            .field("mail", &self.mail)
+            .field(
+                "require_email_verification",
+                &self.require_email_verification,
+            )
             .finish()
     }
 }
@@ -81,6 +92,8 @@ impl Default for Config {
             key_poll: Duration::from_secs(2),
             login_rate: 60,
             store: StoreOptions::default(),
+            mail: MailConfig::default(),
+            require_email_verification: false,
         }
     }
 }

@@ -20,6 +20,8 @@
 //! | [`sessions`] | login sessions: refresh-token families and the refresh flow |
 //! | [`clients`], [`scope`] | the client registry's rules; what scopes a request is granted |
 //! | [`passwords`], [`throttle`] | bcrypt off the executor; login limits |
+//! | [`accounts`] | sign-in decisions, signup, lifecycle, password change and reset, email verification, TOTP |
+//! | [`mail`] | outgoing mail: SMTP (lettre) or the outbox directory |
 //! | [`revocations`], [`introspection`] | revoked tokens and the feed; what `/introspect` says |
 //! | [`metrics`], [`etag`], [`secret`] | counters; ETags; secrets whose `Debug` shows nothing |
 //!
@@ -43,6 +45,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod cli;
 pub mod clients;
 pub mod config;
@@ -50,6 +53,7 @@ pub mod error;
 pub mod etag;
 pub mod http;
 pub mod introspection;
+pub mod mail;
 pub mod metrics;
 pub mod passwords;
 pub mod revocations;

@@ -6,6 +6,7 @@
 //! Each use rotates the token; presenting a used one again revokes the
 //! whole session (the rules are `store::refresh_policy`).
 
+use crate::accounts::sign_in::may_sign_in;
 use crate::clients::LOGIN_CLIENT_ID;
 use crate::error::Error;
 use crate::metrics;
@@ -13,7 +14,7 @@ use crate::scope::granted_scope;
 use crate::secret::{digest, random_secret};
 use crate::state::AppState;
 use crate::store::{PresentedRefresh, RefreshOutcome, RefreshRow, UserRow};
-use crate::tokens::{Subject, TokenResponse};
+use crate::tokens::{AuthMethods, Subject, TokenResponse};
 
 /// The scopes a user's tokens carry: `profile` plus what they were granted.
 pub fn user_scope(user: &UserRow) -> String {
@@ -26,9 +27,14 @@ pub fn user_scope(user: &UserRow) -> String {
     scopes.join(" ")
 }
 
-/// Opens a session for `user`: a new refresh-token family and its first
-/// access token.
-pub async fn open(state: &AppState, user: &UserRow, now: u64) -> Result<TokenResponse, Error> {
+/// Opens a session for `user`, who proved who they are with `auth`: a new
+/// refresh-token family and its first access token.
+pub async fn open(
+    state: &AppState,
+    user: &UserRow,
+    auth: AuthMethods,
+    now: u64,
+) -> Result<TokenResponse, Error> {
     let family_id = uuid::Uuid::new_v4().to_string();
     let scope = user_scope(user);
     let refresh = random_secret();
@@ -38,15 +44,17 @@ pub async fn open(state: &AppState, user: &UserRow, now: u64) -> Result<TokenRes
         client_id: LOGIN_CLIENT_ID.to_owned(),
         scope: scope.clone(),
         expires_at: now.saturating_add(state.settings().refresh_ttl),
+        amr: auth.as_stored().to_owned(),
     };
     let hash = digest(refresh.expose());
     state
         .store()
         .run(move |db| db.insert_refresh(&hash, &row, now))
         .await?;
-    let issued = state
-        .tokens()
-        .issue(subject(user, family_id), LOGIN_CLIENT_ID, &scope, now)?;
+    let issued =
+        state
+            .tokens()
+            .issue(subject(user, family_id, auth), LOGIN_CLIENT_ID, &scope, now)?;
     Ok(TokenResponse::new(
         issued,
         state.tokens().ttl(),
@@ -125,8 +133,17 @@ pub async fn refresh(
     let Some(user) = state.store().run(move |db| db.user_by_id(&user_id)).await? else {
         return Err(Error::invalid_grant("the account no longer exists"));
     };
+    // A disabled account's sessions were ended; this keeps it so even for
+    // one that slipped through (a refresh racing the disabling).
+    if may_sign_in(&user, state.settings().sign_in).is_err() {
+        return Err(Error::invalid_grant("the account may not sign in"));
+    }
     let issued = state.tokens().issue(
-        subject(&user, session.family_id.clone()),
+        subject(
+            &user,
+            session.family_id.clone(),
+            AuthMethods::from_stored(&session.amr),
+        ),
         &session.client_id,
         &scope,
         now,
@@ -139,12 +156,14 @@ pub async fn refresh(
     ))
 }
 
-/// The token subject for a user in a session.
-pub fn subject(user: &UserRow, session: String) -> Subject {
+/// The token subject for a user in a session opened with `auth`.
+pub fn subject(user: &UserRow, session: String, auth: AuthMethods) -> Subject {
     Subject::User {
         id: user.id.clone(),
         email: user.email.clone(),
         name: user.name.clone(),
         session,
+        auth,
+        not_before: user.tokens_not_before,
     }
 }

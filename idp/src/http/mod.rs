@@ -1,10 +1,13 @@
 //! The HTTP API: one module per resource, each with a `router()`.
 //!
 //! - `discovery.rs`: `/jwks`, the metadata documents, `/revocations`;
-//! - `users.rs`: signup and `/login`;
+//! - `users.rs`: signup, `/login` and `/login/mfa`;
 //! - `oauth.rs`: `/token`, `/revoke`, `/introspect`;
-//! - `account.rs`: `/userinfo`, `/logout` (bearer token);
+//! - `account.rs`: `/userinfo`, `/logout`, `/account/password`,
+//!   `/account/totp...` (bearer token);
+//! - `recovery.rs`: password reset and email verification by mailed link;
 //! - `registry.rs`: `/clients` and `/admin/keys` (bearer token, scope `admin`);
+//! - `admin_users.rs`: `/admin/users` (bearer token, scope `admin`);
 //! - `health.rs`: `/healthz`, `/readyz`, `/metrics`.
 //!
 //! Cross-cutting pieces live beside them: `extract.rs` reads bodies and
@@ -13,11 +16,13 @@
 //! connection handling are the server's (the `serve` crate).
 
 mod account;
+mod admin_users;
 mod discovery;
 mod error;
 mod extract;
 mod health;
 mod oauth;
+mod recovery;
 mod registry;
 mod users;
 
@@ -40,11 +45,13 @@ pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(account::router())
         .merge(registry::router())
+        .merge(admin_users::router())
         .route_layer(bearer);
     Router::new()
         .merge(discovery::router())
         .merge(health::router())
         .merge(users::router())
+        .merge(recovery::router())
         .merge(oauth::router())
         .merge(protected)
         .fallback(|| async { StatusCode::NOT_FOUND })

@@ -1,8 +1,9 @@
-//! Signup and login.
+//! Signup, login, and the second step of a login with a second factor.
+//! The decisions are the `accounts` module's; this reads requests and
+//! shapes answers.
 
 use axum::body::Bytes;
-use std::net::SocketAddr;
-use std::time::Instant;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,22 +17,23 @@ use zeroize::Zeroizing;
 
 use super::extract::{basic_auth, parse_json, ApiJson, BasicAuth};
 use super::no_store;
+use crate::accounts::sign_in::{self, PasswordSignIn};
+use crate::accounts::signup::{sign_up, SignUp};
 use crate::error::Error;
-use crate::passwords::validate_password;
 use crate::state::AppState;
-use crate::store::{StoreError, UserRow};
-use crate::{metrics, sessions, unix_now};
-
-/// Longest accepted email (RFC 5321's path limit).
-const MAX_EMAIL: usize = 254;
-/// Longest accepted display name, in characters.
-const MAX_NAME: usize = 200;
+use crate::unix_now;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/user", post(signup))
         .route("/users", post(signup))
         .route("/login", post(login))
+        .route("/login/mfa", post(login_mfa))
+}
+
+/// The client's address, when the server knows it.
+pub(super) fn address(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAddr> {
+    peer.map(|Extension(ConnectInfo(addr))| addr.ip())
 }
 
 #[derive(Deserialize)]
@@ -42,45 +44,26 @@ struct Signup {
 }
 
 /// `POST /user`: creates an account. 201 with the user, 409 if the email is
-/// taken. The answer is sent only after the row is durably committed.
+/// taken; with `--require-email-verification`, 202 `{"status":
+/// "verification_sent"}` either way. The answer is sent only after the row
+/// is durably committed.
 async fn signup(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Signup>,
 ) -> Result<Response, Error> {
     let password = Zeroizing::new(body.password);
-    let email = body.email.trim().to_owned();
-    if email.len() > MAX_EMAIL || !email_address::EmailAddress::is_valid(&email) {
-        return Err(Error::invalid_request("email is not a valid address"));
+    match sign_up(&state, &body.email, &body.name, password, unix_now()).await? {
+        SignUp::Created(user) => Ok((
+            StatusCode::CREATED,
+            Json(json!({"user": {"id": user.id, "email": user.email, "name": user.name}})),
+        )
+            .into_response()),
+        SignUp::CheckYourMail => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"status": "verification_sent"})),
+        )
+            .into_response()),
     }
-    let name = body.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(Error::invalid_request(
-            "name must be 1 to 200 characters, without control characters",
-        ));
-    }
-    validate_password(&password).map_err(Error::invalid_request)?;
-    let password_hash = state.passwords().hash(password).await?;
-    let user = UserRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        email,
-        name,
-        password_hash,
-        scope: String::new(),
-        created_at: unix_now(),
-    };
-    let row = user.clone();
-    match state.store().run(move |db| db.insert_user(&row)).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict) => return Err(Error::EmailTaken),
-        Err(e) => return Err(e.into()),
-    }
-    metrics::inc(&state.metrics().signups);
-    tracing::info!(user = %user.id, "user signed up");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"user": {"id": user.id, "email": user.email, "name": user.name}})),
-    )
-        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -91,6 +74,7 @@ struct Login {
 
 /// `POST /login`: JSON `{email, password}` or HTTP Basic. An unknown email
 /// and a wrong password get the same answer, after the same bcrypt work.
+/// With a second factor enrolled: `401 mfa_required` with an `mfa_token`.
 async fn login(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -104,39 +88,28 @@ async fn login(
             (login.email, Zeroizing::new(login.password))
         }
     };
-    let started = Instant::now();
-    if let Err(wait) = state.login_throttle().admit(
-        peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
-        &email,
-        started,
-    ) {
-        metrics::inc(&state.metrics().login_failures);
-        return Err(Error::TooManyAttempts {
-            retry_after: wait.as_secs().max(1),
-        });
+    match sign_in::with_password(&state, address(peer), &email, password, unix_now()).await? {
+        PasswordSignIn::SignedIn(tokens) => Ok(no_store(Json(tokens))),
+        PasswordSignIn::SecondFactorRequired { mfa_token } => Err(Error::MfaRequired { mfa_token }),
     }
-    let user = if email.len() <= MAX_EMAIL {
-        let email = email.trim().to_owned();
-        state
-            .store()
-            .run(move |db| db.user_by_email(&email))
-            .await?
-    } else {
-        None
-    };
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = state.passwords().verify(password, hash).await?;
-    let Some(user) = user.filter(|_| matches) else {
-        metrics::inc(&state.metrics().login_failures);
-        state.login_throttle().failed(&email, started);
-        tracing::info!("login refused");
-        return Err(Error::InvalidCredentials {
-            realm: state.settings().issuer.clone(),
-        });
-    };
-    let tokens = sessions::open(&state, &user, unix_now()).await?;
-    metrics::inc(&state.metrics().logins);
-    tracing::info!(user = %user.id, "user logged in");
+}
+
+#[derive(Deserialize)]
+struct SecondStep {
+    mfa_token: String,
+    code: String,
+}
+
+/// `POST /login/mfa` `{mfa_token, code}`: a TOTP code or a recovery code
+/// finishes the login. Wrong or reused codes: `401 invalid_code`.
+async fn login_mfa(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ApiJson(body): ApiJson<SecondStep>,
+) -> Result<Response, Error> {
+    let (token, code) = (Zeroizing::new(body.mfa_token), Zeroizing::new(body.code));
+    let tokens =
+        sign_in::with_second_factor(&state, address(peer), &token, &code, unix_now()).await?;
     Ok(no_store(Json(tokens)))
 }
 

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod postgres;
+pub mod smtp;
 
 use std::path::PathBuf;
 
@@ -25,6 +26,10 @@ impl TestIdp {
         let mut config = idp::Config {
             db: dir.path().join("idp.db").into(),
             bcrypt_cost: 4,
+            mail: idp::mail::MailConfig {
+                outbox: dir.path().join("outbox"),
+                ..idp::mail::MailConfig::default()
+            },
             ..idp::Config::default()
         };
         tweak(&mut config);
@@ -268,6 +273,7 @@ pub fn spawn_idp(db: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> (std::proce
         .arg(db)
         .args(extra)
         .env("IDP_LOG", "warn")
+        .env("IDP_OUTBOX", std::env::temp_dir().join("idp-tests-outbox"))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -1,0 +1,54 @@
+//! Accounts that can be managed: what a user, an administrator and the
+//! sign-in pages can do with an account, as domain functions the HTTP API,
+//! the CLI and (later) the hosted pages all call.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`sign_in`] | the one decision "may this user sign in", password login, the second step |
+//! | [`signup`] | creating an account, alike for new and taken addresses when verification is required |
+//! | [`lifecycle`] | disable, enable, delete, sign out everywhere: each ends the user's tokens everywhere |
+//! | [`password`] | change (other sessions end) and reset by a mailed, single-use link (every session ends) |
+//! | [`email`] | verification links |
+//! | [`second_factor`] | TOTP enrolment, confirmation, recovery codes, checking a code |
+//! | [`totp`] | RFC 6238 itself: codes, time steps, secrets, `otpauth://` URIs, QR codes |
+//! | [`limits`] | the one place attempts are throttled (passwords and codes alike) |
+//!
+//! Everything that ends a user's sessions also cuts off their access
+//! tokens, here and at every resource server (see [`crate::revocations`]).
+
+pub mod email;
+pub mod lifecycle;
+pub mod limits;
+pub mod password;
+pub mod second_factor;
+pub mod sign_in;
+pub mod signup;
+pub mod totp;
+
+use crate::error::Error;
+use crate::state::AppState;
+use crate::store::UserRow;
+
+/// Single-use links mailed to users carry their token in this query
+/// parameter.
+pub const LINK_TOKEN_PARAMETER: &str = "token";
+
+/// The user a bearer token's subject names: a client token (or a deleted
+/// user's) has none.
+pub async fn user_of_token(state: &AppState, sub: &str) -> Result<UserRow, Error> {
+    let sub = sub.to_owned();
+    state
+        .store()
+        .run(move |db| db.user_by_id(&sub))
+        .await?
+        .ok_or(Error::NotFound("the token's subject is not a user"))
+}
+
+/// `{issuer}{path}?token=...`: the link a mail carries.
+pub fn link(state: &AppState, path: &str, token: &str) -> String {
+    format!(
+        "{}{path}?{LINK_TOKEN_PARAMETER}={}",
+        state.settings().issuer,
+        percent_encoding::utf8_percent_encode(token, percent_encoding::NON_ALPHANUMERIC)
+    )
+}
