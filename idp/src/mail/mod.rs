@@ -163,12 +163,9 @@ impl Mailer {
         let to: Mailbox = to
             .parse()
             .map_err(|_| MailError::BadAddress("the recipient".into()))?;
-        let body = message.body();
-        let body = Body::new_with_encoding(
-            body.clone(),
-            lettre::message::header::ContentTransferEncoding::SevenBit,
-        )
-        .unwrap_or_else(|_| Body::new(body));
+        // lettre picks the transfer encoding (quoted-printable for long
+        // link lines), as mail clients expect.
+        let body = Body::new(message.body());
         let email = Message::builder()
             .from(self.from.clone())
             .to(to)

@@ -162,6 +162,13 @@ impl TestIdp {
             .expect("JSON body")
     }
 
+    /// GET with a bearer token, answered 200 with JSON.
+    pub async fn get_json_bearer(&self, path: &str, token: &str) -> Value {
+        let response = self.get_bearer(path, token).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
     /// GET with a bearer token.
     pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
         self.http

@@ -78,16 +78,49 @@ impl SmtpSink {
 }
 
 impl Received {
+    /// The text of the body, decoded from quoted-printable when the
+    /// message says it is (RFC 2045 §6.7: `=XX` escapes, `=` soft breaks).
+    pub fn body(&self) -> String {
+        let (headers, body) = self.data.split_once("\n\n").unwrap_or(("", &self.data));
+        if !headers
+            .to_ascii_lowercase()
+            .contains("content-transfer-encoding: quoted-printable")
+        {
+            return body.to_owned();
+        }
+        let joined = body.replace("=\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (bytes[i], hex) {
+                (b'=', Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (other, _) => {
+                    out.push(other);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).expect("UTF-8 body")
+    }
+
     /// The `token` query parameter of the first link in the message to
     /// `path` (an absolute URL ending in `path?token=...`).
     pub fn token_for(&self, path: &str) -> String {
+        let body = self.body();
         let marker = format!("{path}?token=");
-        let start = self
-            .data
+        let start = body
             .find(&marker)
-            .unwrap_or_else(|| panic!("no {marker} link in {}", self.data))
+            .unwrap_or_else(|| panic!("no {marker} link in {body}"))
             + marker.len();
-        self.data[start..]
+        body[start..]
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_' || *c == '%')
             .collect()
