@@ -44,9 +44,9 @@ pub async fn user_of_token(state: &AppState, sub: &str) -> Result<UserRow, Error
         .ok_or(Error::NotFound("the token's subject is not a user"))
 }
 
-/// What a query value may carry unescaped: RFC 3986's unreserved
+/// What a URL component may carry unescaped: RFC 3986's unreserved
 /// characters (base64url tokens pass through as they are).
-const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+pub(crate) const URL_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
@@ -57,6 +57,6 @@ pub fn link(state: &AppState, path: &str, token: &str) -> String {
     format!(
         "{}{path}?{LINK_TOKEN_PARAMETER}={}",
         state.settings().issuer,
-        percent_encoding::utf8_percent_encode(token, QUERY_VALUE)
+        percent_encoding::utf8_percent_encode(token, URL_COMPONENT)
     )
 }

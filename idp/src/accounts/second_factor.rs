@@ -38,6 +38,21 @@ fn sealing_label(user_id: &str) -> String {
     format!("totp:{user_id}")
 }
 
+/// How authenticator apps name this IdP: the issuer's host (and port), or
+/// the issuer itself when it has none.
+fn issuer_label(issuer: &str) -> String {
+    url::Url::parse(issuer)
+        .ok()
+        .and_then(|url| {
+            let host = url.host_str()?.to_owned();
+            Some(match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| issuer.to_owned())
+}
+
 /// Whether the user has a confirmed factor (login then asks for a code).
 pub async fn is_enrolled(state: &AppState, user_id: &str) -> Result<bool, Error> {
     let id = user_id.to_owned();
@@ -61,7 +76,11 @@ pub async fn enrol(state: &AppState, user: &UserRow, now: u64) -> Result<Enrolme
     if !started {
         return Err(Error::TotpEnrolled);
     }
-    let uri = totp::otpauth_uri(&state.settings().issuer, &user.email, &secret);
+    let uri = totp::otpauth_uri(
+        &issuer_label(&state.settings().issuer),
+        &user.email,
+        &secret,
+    );
     let qr_svg = totp::qr_svg(&uri).ok_or_else(|| Error::internal(&"QR code rendering failed"))?;
     tracing::info!(user = %user.id, "TOTP enrolment started");
     Ok(Enrolment {
@@ -191,6 +210,13 @@ fn normalize_recovery_code(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn authenticator_apps_see_the_issuers_host() {
+        assert_eq!(issuer_label("https://id.example.com"), "id.example.com");
+        assert_eq!(issuer_label("http://127.0.0.1:8080/"), "127.0.0.1:8080");
+        assert_eq!(issuer_label("not a url"), "not a url");
+    }
 
     #[test]
     fn recovery_codes_are_grouped_random_and_typed_loosely() {

@@ -85,9 +85,9 @@ pub fn base32(secret: &[u8]) -> Zeroizing<String> {
 /// from a QR code): labelled `issuer:account`, with the issuer repeated as a
 /// parameter and the algorithm, digits and period spelled out.
 pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> Zeroizing<String> {
-    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-    let issuer = utf8_percent_encode(issuer, NON_ALPHANUMERIC).to_string();
-    let account = utf8_percent_encode(account, NON_ALPHANUMERIC).to_string();
+    use percent_encoding::utf8_percent_encode;
+    let issuer = utf8_percent_encode(issuer, super::URL_COMPONENT).to_string();
+    let account = utf8_percent_encode(account, super::URL_COMPONENT).to_string();
     Zeroizing::new(format!(
         "otpauth://totp/{issuer}:{account}?secret={}&issuer={issuer}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECONDS}",
         base32(secret).as_str()
@@ -167,13 +167,13 @@ mod tests {
     #[test]
     fn uris_and_qr_codes() {
         let uri = otpauth_uri(
-            "https://idp.test",
+            "idp.test:8443",
             "ann+x@example.com",
             b"12345678901234567890",
         );
         assert_eq!(
             uri.as_str(),
-            "otpauth://totp/https%3A%2F%2Fidp%2Etest:ann%2Bx%40example%2Ecom?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=https%3A%2F%2Fidp%2Etest&algorithm=SHA1&digits=6&period=30"
+            "otpauth://totp/idp.test%3A8443:ann%2Bx%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=idp.test%3A8443&algorithm=SHA1&digits=6&period=30"
         );
         let svg = qr_svg(&uri).expect("renders");
         assert!(svg.contains("<svg") && !svg.contains("<script"), "{svg}");
