@@ -4,10 +4,10 @@
 //! `email_verified`, and which `--require-email-verification` makes a
 //! condition of signing in.
 
-use super::link;
+use super::{mail_link, MailedLink};
 use crate::error::Error;
 use crate::mail::Outgoing;
-use crate::secret::{digest, random_secret};
+use crate::secret::digest;
 use crate::state::AppState;
 use crate::store::{AccountTokenPurpose, UserRow};
 
@@ -31,28 +31,14 @@ pub fn send_verification_later(state: &AppState, user: &UserRow, now: u64) {
 /// Mails `user` a verification link now (unless one went out within
 /// [`VERIFY_MAIL_INTERVAL`]); whether one was sent.
 pub async fn send_verification(state: &AppState, user: &UserRow, now: u64) -> Result<bool, Error> {
-    let token = random_secret();
-    let (hash, id) = (digest(token.expose()), user.id.clone());
-    let stored = state
-        .store()
-        .run(move |db| {
-            db.insert_account_token(
-                &hash,
-                AccountTokenPurpose::EmailVerification,
-                &id,
-                now,
-                now.saturating_add(VERIFY_TTL),
-                VERIFY_MAIL_INTERVAL,
-            )
-        })
-        .await?;
-    if stored {
-        let url = link(state, VERIFY_PATH, token.expose());
-        state
-            .mailer()
-            .send_later(&user.email, Outgoing::email_verification(&url));
-    }
-    Ok(stored)
+    let what = MailedLink {
+        purpose: AccountTokenPurpose::EmailVerification,
+        ttl: VERIFY_TTL,
+        min_interval: VERIFY_MAIL_INTERVAL,
+        path: VERIFY_PATH,
+        message: Outgoing::email_verification,
+    };
+    mail_link(state, user, now, what).await
 }
 
 /// Follows a verification link: once, within [`VERIFY_TTL`]. A used,

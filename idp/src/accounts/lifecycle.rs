@@ -32,17 +32,6 @@ pub fn describe(user: &UserRow) -> Value {
     })
 }
 
-/// The user an administrator names: an email address, or else an id.
-pub async fn find(store: &Store, email_or_id: &str) -> Result<Option<UserRow>, StoreError> {
-    let key = email_or_id.trim().to_owned();
-    store
-        .run(move |db| match db.user_by_email(&key)? {
-            Some(user) => Ok(Some(user)),
-            None => db.user_by_id(&key),
-        })
-        .await
-}
-
 /// A page of users after `after`, and the cursor of the next page (`None`
 /// on the last one).
 pub async fn list(

@@ -26,8 +26,10 @@ pub mod signup;
 pub mod totp;
 
 use crate::error::Error;
+use crate::mail::Outgoing;
+use crate::secret::{digest, random_secret};
 use crate::state::AppState;
-use crate::store::UserRow;
+use crate::store::{AccountTokenPurpose, UserRow};
 
 /// Single-use links mailed to users carry their token in this query
 /// parameter.
@@ -59,4 +61,41 @@ pub fn link(state: &AppState, path: &str, token: &str) -> String {
         state.settings().issuer,
         percent_encoding::utf8_percent_encode(token, URL_COMPONENT)
     )
+}
+
+/// A mailed single-use link: what it is for, how long it works, how often
+/// one may be mailed, where it points, and the message that carries it.
+struct MailedLink {
+    purpose: AccountTokenPurpose,
+    ttl: u64,
+    min_interval: u64,
+    path: &'static str,
+    message: fn(&str) -> Outgoing,
+}
+
+/// Stores a new single-use token for `user` (its digest only) and mails
+/// them the link, in the background; `false` when one was mailed less than
+/// `min_interval` ago (nothing is sent then).
+async fn mail_link(
+    state: &AppState,
+    user: &UserRow,
+    now: u64,
+    what: MailedLink,
+) -> Result<bool, Error> {
+    let token = random_secret();
+    let (hash, id) = (digest(token.expose()), user.id.clone());
+    let (purpose, expires_at, interval) = (
+        what.purpose,
+        now.saturating_add(what.ttl),
+        what.min_interval,
+    );
+    let stored = state
+        .store()
+        .run(move |db| db.insert_account_token(&hash, purpose, &id, now, expires_at, interval))
+        .await?;
+    if stored {
+        let url = link(state, what.path, token.expose());
+        state.mailer().send_later(&user.email, (what.message)(&url));
+    }
+    Ok(stored)
 }

@@ -11,12 +11,12 @@ use std::net::IpAddr;
 
 use zeroize::Zeroizing;
 
-use super::{limits, link, user_of_token};
+use super::{limits, mail_link, user_of_token, MailedLink};
 use crate::error::Error;
 use crate::mail::Outgoing;
 use crate::passwords::validate_password;
 use crate::revocations::cutoff_for;
-use crate::secret::{digest, random_secret};
+use crate::secret::digest;
 use crate::state::AppState;
 use crate::store::AccountTokenPurpose;
 
@@ -82,29 +82,16 @@ async fn mail_reset_link(state: &AppState, email: &str, now: u64) -> Result<(), 
     else {
         return Ok(());
     };
-    let token = random_secret();
-    let (hash, id) = (digest(token.expose()), user.id.clone());
-    let stored = state
-        .store()
-        .run(move |db| {
-            db.insert_account_token(
-                &hash,
-                AccountTokenPurpose::PasswordReset,
-                &id,
-                now,
-                now.saturating_add(RESET_TTL),
-                RESET_MAIL_INTERVAL,
-            )
-        })
-        .await?;
-    if !stored {
+    let what = MailedLink {
+        purpose: AccountTokenPurpose::PasswordReset,
+        ttl: RESET_TTL,
+        min_interval: RESET_MAIL_INTERVAL,
+        path: RESET_PATH,
+        message: |url| Outgoing::password_reset(url, RESET_TTL / 60),
+    };
+    if !mail_link(state, &user, now, what).await? {
         tracing::info!(user = %user.id, "a reset link was mailed moments ago; not again");
-        return Ok(());
     }
-    let url = link(state, RESET_PATH, token.expose());
-    state
-        .mailer()
-        .send_later(&user.email, Outgoing::password_reset(&url, RESET_TTL / 60));
     Ok(())
 }
 

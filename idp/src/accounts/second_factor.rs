@@ -181,6 +181,24 @@ pub async fn check(state: &AppState, user: &UserRow, code: &str, now: u64) -> Re
     }
 }
 
+/// [`check`], counted against the account like a password attempt from
+/// `address`: a wrong code uses up some of its budget, and once that is
+/// spent the answer is `429` whatever the code.
+pub async fn check_attempt(
+    state: &AppState,
+    address: Option<IpAddr>,
+    user: &UserRow,
+    code: &str,
+    now: u64,
+) -> Result<(), Error> {
+    let attempt = limits::admit(state, address, &user.email)?;
+    let checked = check(state, user, code, now).await;
+    if checked.is_err() {
+        attempt.failed(state);
+    }
+    checked
+}
+
 /// Removes the user's factor and recovery codes; whether there was one.
 pub async fn remove(state: &AppState, user_id: &str) -> Result<bool, Error> {
     let id = user_id.to_owned();

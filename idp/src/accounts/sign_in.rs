@@ -142,9 +142,10 @@ pub async fn with_second_factor(
     if pending.failures >= MFA_TOKEN_MAX_FAILURES {
         return Err(spent());
     }
-    let attempt = limits::admit(state, address, &user.email)?;
-    if let Err(wrong) = second_factor::check(state, &user, code, now).await {
-        attempt.failed(state);
+    if let Err(wrong) = second_factor::check_attempt(state, address, &user, code, now).await {
+        if !matches!(wrong, Error::InvalidCode) {
+            return Err(wrong);
+        }
         let failed = hash.clone();
         state
             .store()

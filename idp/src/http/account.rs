@@ -169,12 +169,8 @@ async fn remove_totp(
     ApiJson(body): ApiJson<Code>,
 ) -> Result<Response, Error> {
     let user = user_of_token(&state, &claims.sub).await?;
-    let attempt = crate::accounts::limits::admit(&state, address(peer), &user.email)?;
     let code = Zeroizing::new(body.code);
-    if let Err(wrong) = second_factor::check(&state, &user, &code, unix_now()).await {
-        attempt.failed(&state);
-        return Err(wrong);
-    }
+    second_factor::check_attempt(&state, address(peer), &user, &code, unix_now()).await?;
     second_factor::remove(&state, &user.id).await?;
     tracing::info!(user = %user.id, "TOTP removed");
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -101,6 +101,7 @@ async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
         "revocation_feed": format!("{issuer}/revocations"),
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "email", "name"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "email", "name", "sid", "amr", "acr"],
+        "acr_values_supported": ["aal1", "aal2"],
     }))
 }
