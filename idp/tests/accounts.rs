@@ -619,6 +619,20 @@ async fn verification_links_work_once_expire_and_show_in_userinfo() {
         .expect("valid until then");
 }
 
+/// The default `smtp://` mode upgrades with STARTTLS and checks the
+/// server's certificate (here against the test CA given with `ca=`).
+#[tokio::test]
+async fn mail_goes_over_starttls_by_default() {
+    let sink = SmtpSink::start_tls().await;
+    assert!(!sink.url().contains("tls=none"));
+    let idp = idp_with_mail(&sink).await;
+    assert_eq!(idp.signup("tess@example.com", PASSWORD).await.status(), 201);
+    let mail = sink.wait_for(1).await.pop().expect("verification mail");
+    assert!(mail.over_tls, "delivered after STARTTLS");
+    assert_eq!(mail.to, ["tess@example.com"]);
+    assert!(!mail.token_for("/account/email/verify").is_empty());
+}
+
 /// Alternates known and unknown addresses and compares median times: the
 /// answer, and how long it takes, must not tell them apart.
 #[tokio::test]

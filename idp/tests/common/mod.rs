@@ -310,3 +310,22 @@ pub fn jwt_part(token: &str, part: usize) -> Value {
     )
     .expect("JSON")
 }
+
+/// A CA and a server certificate for `names`, made here: (CA PEM, server
+/// certificate PEM, server key PEM).
+pub fn test_pki(names: &[&str]) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "idp test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let key = KeyPair::generate().expect("server key");
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let server = CertificateParams::new(names)
+        .expect("server params")
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("server certificate");
+    (ca_cert.pem(), server.pem(), key.serialize_pem())
+}

@@ -1,19 +1,26 @@
 //! A small SMTP server for tests: it speaks enough of RFC 5321 for a real
 //! client (lettre, as the IdP runs it) to deliver mail, and keeps every
-//! message it receives for the test to read. Loopback only, no TLS.
+//! message it receives for the test to read. Loopback only; with
+//! [`SmtpSink::start_tls`] it offers STARTTLS (RFC 3207) with a
+//! certificate from a CA made for the test, and refuses mail before the
+//! upgrade.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio_rustls::rustls;
+use tokio_rustls::TlsAcceptor;
 
-/// One received message: who it was for, and its text (headers and body).
+/// One received message: who it was for, its text (headers and body), and
+/// whether it came over TLS.
 #[derive(Debug, Clone)]
 pub struct Received {
     pub to: Vec<String>,
     pub data: String,
+    pub over_tls: bool,
 }
 
 #[derive(Debug, Default)]
@@ -28,6 +35,8 @@ pub struct SmtpSink {
     pub port: u16,
     inbox: Arc<Inbox>,
     task: tokio::task::JoinHandle<()>,
+    /// The CA that signed the STARTTLS certificate, where there is one.
+    ca_file: Option<tempfile::NamedTempFile>,
 }
 
 impl Drop for SmtpSink {
@@ -37,22 +46,59 @@ impl Drop for SmtpSink {
 }
 
 impl SmtpSink {
+    /// A plain sink (no TLS offered).
     pub async fn start() -> Self {
+        Self::listen(None, None).await
+    }
+
+    /// A sink that offers STARTTLS for 127.0.0.1 and takes mail only after it.
+    pub async fn start_tls() -> Self {
+        let (ca, cert, key) = super::test_pki(&["127.0.0.1"]);
+        use rustls::pki_types::pem::PemObject as _;
+        let certs = vec![
+            rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes())
+                .expect("certificate"),
+        ];
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+        let ca_file = tempfile::NamedTempFile::new().expect("CA file");
+        std::fs::write(ca_file.path(), ca).expect("CA written");
+        Self::listen(Some(TlsAcceptor::from(Arc::new(config))), Some(ca_file)).await
+    }
+
+    async fn listen(tls: Option<TlsAcceptor>, ca_file: Option<tempfile::NamedTempFile>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let inbox = Arc::new(Inbox::default());
         let shared = Arc::clone(&inbox);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(session(stream, Arc::clone(&shared)));
+                tokio::spawn(session(stream, Arc::clone(&shared), tls.clone()));
             }
         });
-        Self { port, inbox, task }
+        Self {
+            port,
+            inbox,
+            task,
+            ca_file,
+        }
     }
 
-    /// The URL the IdP sends through (plain SMTP: this is loopback).
+    /// The URL the IdP sends through: plain SMTP for a plain sink (this is
+    /// loopback), the default (STARTTLS required) trusting the test CA for
+    /// a TLS one.
     pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}?tls=none", self.port)
+        match &self.ca_file {
+            None => format!("smtp://127.0.0.1:{}?tls=none", self.port),
+            Some(ca) => format!("smtp://127.0.0.1:{}?ca={}", self.port, ca.path().display()),
+        }
     }
 
     /// Every message so far.
@@ -134,63 +180,91 @@ impl Received {
     }
 }
 
-async fn session(stream: tokio::net::TcpStream, inbox: Arc<Inbox>) {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    let reply = |text: &'static str| text.as_bytes();
-    if write
-        .write_all(reply("220 sink ESMTP ready\r\n"))
-        .await
-        .is_err()
-    {
+/// One connection: a conversation in the clear, and after STARTTLS a new
+/// one over TLS (RFC 3207).
+async fn session(tcp: tokio::net::TcpStream, inbox: Arc<Inbox>, tls: Option<TlsAcceptor>) {
+    let mut tcp = tcp;
+    if tcp.write_all(b"220 sink ESMTP ready\r\n").await.is_err() {
         return;
     }
+    let Some(tcp) = conversation(tcp, &inbox, tls.is_some(), false).await else {
+        return;
+    };
+    let Some(acceptor) = tls else { return };
+    if let Ok(secure) = acceptor.accept(tcp).await {
+        conversation(secure, &inbox, false, true).await;
+    }
+}
+
+/// Commands until QUIT or the connection ends; the stream back when the
+/// client asked for STARTTLS (and `offer_tls`), to be upgraded.
+async fn conversation<S>(stream: S, inbox: &Inbox, offer_tls: bool, over_tls: bool) -> Option<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut stream = BufReader::new(stream);
     let mut to = Vec::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let verb = line.get(..4).unwrap_or(&line).to_ascii_uppercase();
-        let answer: &[u8] = match verb.as_str() {
-            "EHLO" => reply("250-sink\r\n250 8BITMIME\r\n"),
-            "HELO" | "MAIL" | "RSET" | "NOOP" => reply("250 OK\r\n"),
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match stream.read_line(&mut line).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        let command = line.trim_end().to_owned();
+        let verb = command.get(..4).unwrap_or(&command).to_ascii_uppercase();
+        let answer: String = match verb.as_str() {
+            "EHLO" if offer_tls => "250-sink\r\n250-STARTTLS\r\n250 8BITMIME\r\n".into(),
+            "EHLO" => "250-sink\r\n250 8BITMIME\r\n".into(),
+            "STAR" if offer_tls => {
+                stream.write_all(b"220 go ahead\r\n").await.ok()?;
+                return Some(stream.into_inner());
+            }
+            "MAIL" | "RCPT" | "DATA" if offer_tls => "530 must issue STARTTLS first\r\n".into(),
+            "HELO" | "MAIL" | "RSET" | "NOOP" => "250 OK\r\n".into(),
             "RCPT" => {
-                let address = line
+                let address = command
                     .split_once(':')
                     .map(|(_, a)| a.trim().trim_matches(['<', '>']).to_owned())
                     .unwrap_or_default();
                 to.push(address);
-                reply("250 OK\r\n")
+                "250 OK\r\n".into()
             }
             "DATA" => {
-                if write.write_all(reply("354 go ahead\r\n")).await.is_err() {
-                    return;
-                }
+                stream.write_all(b"354 go ahead\r\n").await.ok()?;
                 let mut data = String::new();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if line == "." {
+                loop {
+                    line.clear();
+                    match stream.read_line(&mut line).await {
+                        Ok(0) | Err(_) => return None,
+                        Ok(_) => {}
+                    }
+                    let text = line.trim_end_matches(['\r', '\n']);
+                    if text == "." {
                         break;
                     }
                     // Undo dot-stuffing (RFC 5321 §4.5.2).
                     data.push_str(
-                        line.strip_prefix('.')
-                            .filter(|_| line.starts_with(".."))
-                            .unwrap_or(&line),
+                        text.strip_prefix('.')
+                            .filter(|_| text.starts_with(".."))
+                            .unwrap_or(text),
                     );
                     data.push('\n');
                 }
                 inbox.messages.lock().expect("inbox").push(Received {
                     to: std::mem::take(&mut to),
                     data,
+                    over_tls,
                 });
                 inbox.arrived.notify_waiters();
-                reply("250 OK queued\r\n")
+                "250 OK queued\r\n".into()
             }
             "QUIT" => {
-                let _ = write.write_all(reply("221 bye\r\n")).await;
-                return;
+                let _ = stream.write_all(b"221 bye\r\n").await;
+                return None;
             }
-            _ => reply("502 not implemented\r\n"),
+            _ => "502 not implemented\r\n".into(),
         };
-        if write.write_all(answer).await.is_err() {
-            return;
-        }
+        stream.write_all(answer.as_bytes()).await.ok()?;
     }
 }
