@@ -22,8 +22,8 @@ use crate::store::UserRow;
 /// Recovery codes handed out at confirmation.
 pub const RECOVERY_CODES: usize = 10;
 
-/// What enrolment hands back, once.
-#[derive(Debug)]
+/// What enrolment hands back, once. Its `Debug` shows none of it: the QR
+/// code encodes the secret as much as the URI does.
 pub struct Enrolment {
     /// `otpauth://totp/...` for authenticator apps.
     pub otpauth_uri: Secret,
@@ -31,6 +31,12 @@ pub struct Enrolment {
     pub secret: Secret,
     /// The URI as an SVG QR code.
     pub qr_svg: String,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrolment(<redacted>)")
+    }
 }
 
 /// The associated data a user's sealed secret is bound to.
