@@ -4,13 +4,15 @@
 # directory, then sign up, log in, fetch /jwks, call the resource server,
 # use the client registry and client_credentials, refresh, log out, sign in
 # through the browser flow (OpenID Connect authorization code with PKCE,
-# driven with curl: a cookie jar, form posts), and rotate keys while
-# everything keeps running. Every step prints its HTTP
-# status; any unexpected answer stops the demo with a non-zero exit.
+# driven with curl: a cookie jar, form posts), rotate keys while everything
+# keeps running, disable a user (the resource server refuses their token)
+# and log in with a TOTP second factor whose codes are computed here. Every
+# step prints its HTTP status; any unexpected answer stops the demo with a
+# non-zero exit.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-for tool in cargo curl jq openssl; do
+for tool in cargo curl jq openssl python3; do
   command -v "$tool" >/dev/null || { echo "demo needs $tool on PATH" >&2; exit 1; }
 done
 
@@ -65,7 +67,7 @@ location() { awk 'tolower($1) == "location:" {print $2}' "$WORK/headers" | tr -d
 
 # Short cache lifetimes so that a rotation can be shown in seconds rather
 # than the production minutes; the mechanism is the same.
-export IDP_DB="$WORK/idp.db" IDP_BCRYPT_COST=10 IDP_LOG=warn RUST_LOG=warn
+export IDP_DB="$WORK/idp.db" IDP_OUTBOX="$WORK/outbox" IDP_BCRYPT_COST=10 IDP_LOG=warn RUST_LOG=warn
 export IDP_JWKS_MAX_AGE=2 IDP_KEY_POLL=1
 
 echo "== identity provider"
@@ -232,6 +234,78 @@ step "GET /user/profile (token from before the rotation)" 200 "$RS/user/profile"
 step "GET /user/profile (token from after the rotation)" 200 "$RS/user/profile" -H "authorization: Bearer $AFTER"
 step "GET /jwks (retired, current and next published)" 200 "$IDP/jwks"
 echo "      $(body '.keys | length') keys"
+
+echo
+echo "== accounts: an administrator disables a user"
+step "POST /login" 200 -X POST "$IDP/login" -u "$EMAIL:correct horse battery"
+USER_TOKEN=$(body .access_token)
+step "GET /userinfo" 200 "$IDP/userinfo" -H "authorization: Bearer $USER_TOKEN"
+USER_ID=$(body .sub)
+step "GET /user/profile (before)" 200 "$RS/user/profile" -H "authorization: Bearer $USER_TOKEN"
+step "POST /token client_credentials (admin client)" 200 -u "demo-admin:$ADMIN_SECRET" \
+  -d grant_type=client_credentials "$IDP/token"
+ADMIN_TOKEN=$(body .access_token)
+step "GET /admin/users" 200 "$IDP/admin/users?limit=10" -H "authorization: Bearer $ADMIN_TOKEN"
+echo "      $(body '.users | length') user(s)"
+step "PATCH /admin/users/{id} {\"disabled\": true}" 200 -X PATCH "$IDP/admin/users/$USER_ID" \
+  -H "authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' -d '{"disabled":true}'
+for _ in $(seq 1 50); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$RS/user/profile" -H "authorization: Bearer $USER_TOKEN")
+  [ "$code" = 401 ] && break
+  sleep 0.1
+done
+step "GET /user/profile (disabled user's token, via the feed)" 401 "$RS/user/profile" -H "authorization: Bearer $USER_TOKEN"
+step "POST /login (disabled, right password)" 403 -X POST "$IDP/login" -u "$EMAIL:correct horse battery"
+echo "      $(body .error)"
+step "PATCH /admin/users/{id} {\"disabled\": false}" 200 -X PATCH "$IDP/admin/users/$USER_ID" \
+  -H "authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' -d '{"disabled":false}'
+
+# An authenticator app's code (RFC 6238: HMAC-SHA-1, 30 s steps, 6 digits)
+# for the base32 secret $1, $2 steps from now.
+totp() {
+  python3 - "$1" "$2" <<'PY'
+import base64, hashlib, hmac, struct, sys, time
+secret = sys.argv[1]
+key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+step = int(time.time()) // 30 + int(sys.argv[2])
+mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+offset = mac[-1] & 0x0F
+value = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
+print(f"{value % 1_000_000:06d}")
+PY
+}
+
+echo
+echo "== a TOTP second factor"
+step "POST /login" 200 -X POST "$IDP/login" -u "$EMAIL:correct horse battery"
+USER_TOKEN=$(body .access_token)
+step "POST /account/totp {}" 200 -X POST "$IDP/account/totp" \
+  -H "authorization: Bearer $USER_TOKEN" -H 'content-type: application/json' -d '{}'
+SECRET=$(body .secret)
+echo "      $(body .otpauth_uri | sed 's/secret=[A-Z0-9]*/secret=.../')"
+step "POST /account/totp/confirm (code from the secret)" 200 -X POST "$IDP/account/totp/confirm" \
+  -H "authorization: Bearer $USER_TOKEN" -H 'content-type: application/json' \
+  -d "{\"code\":\"$(totp "$SECRET" 0)\"}"
+echo "      $(body '.recovery_codes | length') recovery codes"
+step "POST /login (password only)" 401 -X POST "$IDP/login" -u "$EMAIL:correct horse battery"
+echo "      $(body .error)"
+MFA_TOKEN=$(body .mfa_token)
+NEXT_CODE=$(totp "$SECRET" 1)
+step "POST /login/mfa (next code)" 200 -X POST "$IDP/login/mfa" -H 'content-type: application/json' \
+  -d "{\"mfa_token\":\"$MFA_TOKEN\",\"code\":\"$NEXT_CODE\"}"
+STRONG_TOKEN=$(body .access_token)
+claims() {
+  local p; p=$(cut -d. -f2 <<<"$1" | tr '_-' '/+')
+  while [ $(( ${#p} % 4 )) -ne 0 ]; do p="$p="; done
+  base64 -d <<<"$p"
+}
+echo "      amr: $(claims "$STRONG_TOKEN" | jq -c .amr), acr: $(claims "$STRONG_TOKEN" | jq -r .acr)"
+step "GET /user/profile (two-factor token)" 200 "$RS/user/profile" -H "authorization: Bearer $STRONG_TOKEN"
+step "POST /login" 401 -X POST "$IDP/login" -u "$EMAIL:correct horse battery"
+MFA_TOKEN=$(body .mfa_token)
+step "POST /login/mfa (the same code again)" 401 -X POST "$IDP/login/mfa" -H 'content-type: application/json' \
+  -d "{\"mfa_token\":\"$MFA_TOKEN\",\"code\":\"$NEXT_CODE\"}"
+echo "      $(body .error)"
 
 echo
 echo "demo finished: every step answered as expected"

@@ -230,6 +230,17 @@ pub fn auth_method(client: &ClientRow) -> &'static str {
     }
 }
 
+/// Deletes a client at `now`: it can no longer obtain tokens, its refresh
+/// tokens are gone, and every token it holds is cut off (refused here and,
+/// through the revocation feed, at every resource server); whether it
+/// existed.
+pub async fn delete(store: &Store, client_id: &str, now: u64) -> Result<bool, StoreError> {
+    let id = client_id.to_owned();
+    store
+        .run(move |db| db.delete_client(&id, crate::revocations::cutoff_for(now)))
+        .await
+}
+
 /// Whether `secret` is the client's secret (constant-time). A public
 /// client has no secret, and nothing matches.
 pub fn secret_matches(client: &ClientRow, secret: &str) -> bool {

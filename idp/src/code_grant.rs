@@ -9,6 +9,7 @@
 //! refresh tokens belong to the family of that id, so the revocation feed
 //! reaches every resource server before the answer goes out.
 
+use crate::accounts::sign_in::may_sign_in;
 use crate::disclosure::disclose;
 use crate::error::Error;
 use crate::id_tokens::{self, IdTokenFor};
@@ -18,6 +19,7 @@ use crate::secret::digest;
 use crate::sessions::{first_refresh_token, subject};
 use crate::state::AppState;
 use crate::store::{ClientRow, CodeOutcome, PresentedCode};
+use crate::tokens::AuthMethods;
 use crate::tokens::TokenResponse;
 
 /// What the client sent with the code.
@@ -82,9 +84,21 @@ pub async fn exchange(
     let Some(user) = state.store().run(move |db| db.user_by_id(&user_id)).await? else {
         return Err(Error::invalid_grant("the account no longer exists"));
     };
+    // Disabled (or no longer allowed) between sign-in and redemption.
+    if may_sign_in(&user, state.settings().sign_in).is_err() {
+        return Err(Error::invalid_grant("the account may not sign in"));
+    }
+    // The hosted sign-in form asks for the password alone.
+    let auth = AuthMethods::Password;
     let scope = grant.scope.clone();
     let issued = state.tokens().issue(
-        subject(&user, grant.family_id.clone(), &client.client_id, &scope),
+        subject(
+            &user,
+            grant.family_id.clone(),
+            &client.client_id,
+            &scope,
+            auth,
+        ),
         &client.client_id,
         &scope,
         now,
@@ -98,6 +112,7 @@ pub async fn exchange(
                 &user.id,
                 &client.client_id,
                 &scope,
+                auth,
                 now,
             )
             .await?,

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::mail::MailConfig;
 use crate::store::{DbLocation, StoreOptions};
 
 /// Everything `idp serve` is configured with.
@@ -41,6 +42,11 @@ pub struct Config {
     pub store: StoreOptions,
     /// Connections held at once (below the open-file limit).
     pub max_connections: usize,
+    /// Where mail goes: an SMTP relay or the outbox directory.
+    pub mail: MailConfig,
+    /// Accounts sign in only once their email is verified, and signup
+    /// answers alike for new and taken addresses.
+    pub require_email_verification: bool,
 }
 
 /// Everything but the encryption key, which is only said to be set or not.
@@ -66,6 +72,11 @@ impl std::fmt::Debug for Config {
             .field("login_rate", &self.login_rate)
             .field("store", &self.store)
             .field("max_connections", &self.max_connections)
+            .field("mail", &self.mail)
+            .field(
+                "require_email_verification",
+                &self.require_email_verification,
+            )
             .finish()
     }
 }
@@ -89,6 +100,8 @@ impl Default for Config {
             login_rate: 60,
             store: StoreOptions::default(),
             max_connections: serve::ServeConfig::default().max_connections,
+            mail: MailConfig::default(),
+            require_email_verification: false,
         }
     }
 }

@@ -19,13 +19,6 @@ pub struct Disclosed {
     pub name: Option<String>,
 }
 
-/// Whether the user's email address has been verified. Every address is
-/// unverified until the IdP verifies addresses; this is the one place to
-/// read that flag from once it does.
-pub fn email_verified(_user: &UserRow) -> bool {
-    false
-}
-
 /// What `scope` (space-separated), granted to `client_id`, discloses of `user`.
 pub fn disclose(user: &UserRow, scope: &str, client_id: &str) -> Disclosed {
     let has = |s: &str| scope.split_ascii_whitespace().any(|t| t == s);
@@ -33,7 +26,7 @@ pub fn disclose(user: &UserRow, scope: &str, client_id: &str) -> Disclosed {
     let email = has("email") || (profile && client_id == LOGIN_CLIENT_ID);
     Disclosed {
         email: email.then(|| user.email.clone()),
-        email_verified: email.then(|| email_verified(user)),
+        email_verified: email.then_some(user.email_verified),
         name: profile.then(|| user.name.clone()),
     }
 }
@@ -43,14 +36,13 @@ mod tests {
     use super::*;
 
     fn ann() -> UserRow {
-        UserRow {
-            id: "u1".into(),
-            email: "ann@example.com".into(),
-            name: "Ann".into(),
-            password_hash: String::new(),
-            scope: String::new(),
-            created_at: 0,
-        }
+        UserRow::new(
+            "u1".into(),
+            "ann@example.com".into(),
+            "Ann".into(),
+            String::new(),
+            0,
+        )
     }
 
     #[test]

@@ -14,8 +14,10 @@ use std::borrow::Cow;
 use http::StatusCode;
 
 use crate::clients::RegistryError;
+use crate::mail::MailError;
 use crate::passwords::PasswordError;
 use crate::scope::ScopeError;
+use crate::secret::Secret;
 use crate::signing_keys::KeyManagerError;
 use crate::store::StoreError;
 use crate::tokens::SignError;
@@ -64,6 +66,29 @@ pub enum Error {
     /// 409 `email_taken`.
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// 403 `account_disabled`: the right password of a disabled account.
+    #[error("this account is disabled")]
+    AccountDisabled,
+    /// 403 `email_not_verified`: the right password of an account whose
+    /// address is not confirmed yet, where `--require-email-verification`
+    /// asks for it.
+    #[error("confirm your email address first: follow the link mailed to you")]
+    EmailNotVerified,
+    /// 401 `mfa_required`: the password was right and the account has a
+    /// second factor; the body carries the `mfa_token` to send with the
+    /// code to `/login/mfa`.
+    #[error("a second factor is required: send a code with this mfa_token to /login/mfa")]
+    MfaRequired {
+        /// Single-use, short-lived: proves the password step.
+        mfa_token: Secret,
+    },
+    /// 401 `invalid_code`: a wrong, expired or already used one-time code.
+    #[error("the code is wrong, expired or already used")]
+    InvalidCode,
+    /// 409 `totp_enrolled`: a second factor is enrolled already.
+    #[error("a TOTP second factor is enrolled already; remove it first")]
+    TotpEnrolled,
+
     /// 409 `client_exists`.
     #[error("a client with this id already exists")]
     ClientExists,
@@ -122,9 +147,12 @@ impl Error {
                 StatusCode::UNAUTHORIZED
             }
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::EmailTaken | Self::ClientExists | Self::RotationRefused(_) => {
-                StatusCode::CONFLICT
-            }
+            Self::EmailTaken
+            | Self::ClientExists
+            | Self::RotationRefused(_)
+            | Self::TotpEnrolled => StatusCode::CONFLICT,
+            Self::AccountDisabled | Self::EmailNotVerified => StatusCode::FORBIDDEN,
+            Self::MfaRequired { .. } | Self::InvalidCode => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -146,6 +174,11 @@ impl Error {
             Self::InvalidCredentials { .. } => "invalid_credentials",
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::EmailTaken => "email_taken",
+            Self::AccountDisabled => "account_disabled",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::MfaRequired { .. } => "mfa_required",
+            Self::InvalidCode => "invalid_code",
+            Self::TotpEnrolled => "totp_enrolled",
             Self::ClientExists => "client_exists",
             Self::RotationRefused(_) => "rotation_refused",
             Self::NotFound(_) => "not_found",
@@ -222,6 +255,12 @@ impl From<KeyManagerError> for Error {
     }
 }
 
+impl From<MailError> for Error {
+    fn from(e: MailError) -> Self {
+        Self::internal(&e)
+    }
+}
+
 impl From<ScopeError> for Error {
     fn from(e: ScopeError) -> Self {
         Self::invalid_scope(e.to_string())
@@ -263,6 +302,17 @@ mod tests {
                 "too_many_attempts",
             ),
             (Error::EmailTaken, 409, "email_taken"),
+            (Error::AccountDisabled, 403, "account_disabled"),
+            (Error::EmailNotVerified, 403, "email_not_verified"),
+            (
+                Error::MfaRequired {
+                    mfa_token: Secret::new("t".into()),
+                },
+                401,
+                "mfa_required",
+            ),
+            (Error::InvalidCode, 401, "invalid_code"),
+            (Error::TotpEnrolled, 409, "totp_enrolled"),
             (Error::ClientExists, 409, "client_exists"),
             (Error::RotationRefused("x".into()), 409, "rotation_refused"),
             (Error::NotFound("x"), 404, "not_found"),

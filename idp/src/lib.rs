@@ -21,9 +21,10 @@
 //! | [`authorization`], [`code_grant`] | `/authorize` requests and their codes; redeeming a code at `/token` |
 //! | [`browser_sessions`], [`id_tokens`], [`disclosure`] | the sign-in cookie's sessions; ID tokens; which user claims a scope discloses |
 //! | [`redirect_uris`], [`pkce`] | which redirect URIs may be registered and match; PKCE S256 |
-//! | [`credentials`], [`signup`] | one password check and one account creation for the API and the pages |
 //! | [`clients`], [`scope`] | the client registry's rules; what scopes a request is granted |
 //! | [`passwords`], [`throttle`] | bcrypt off the executor; login limits |
+//! | [`accounts`] | sign-in (the one password check, for the API and the pages), signup, lifecycle, password change and reset, email verification, TOTP |
+//! | [`mail`] | outgoing mail: SMTP (lettre) or the outbox directory |
 //! | [`revocations`], [`introspection`] | revoked tokens and the feed; what `/introspect` says |
 //! | [`metrics`], [`etag`], [`secret`] | counters; ETags; secrets whose `Debug` shows nothing |
 //!
@@ -47,19 +48,20 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod authorization;
 pub mod browser_sessions;
 pub mod cli;
 pub mod clients;
 pub mod code_grant;
 pub mod config;
-pub mod credentials;
 pub mod disclosure;
 pub mod error;
 pub mod etag;
 pub mod http;
 pub mod id_tokens;
 pub mod introspection;
+pub mod mail;
 pub mod metrics;
 pub mod passwords;
 pub mod pkce;
@@ -71,7 +73,6 @@ pub mod server;
 pub mod sessions;
 pub mod signer;
 pub mod signing_keys;
-pub mod signup;
 pub mod state;
 pub mod store;
 pub mod tasks;

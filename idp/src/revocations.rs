@@ -10,6 +10,14 @@
 //! refresh token is published too, by its id (the `sid` claim), for one
 //! access-token lifetime after it ended: every token of that session is
 //! then refused, not only the one that was presented.
+//!
+//! A deleted client, and a user disabled, deleted, signed out everywhere or
+//! whose password changed, is published as a cut-off: every token of that
+//! client (or subject) issued before a time is refused, but for the one
+//! session a password change spares. The store records it in the same
+//! transaction as the change ([`cutoff_for`] says when it falls); it stays
+//! in the feed until every token it covers has expired, plus
+//! [`CUTOFF_GRACE`].
 //! Instances sharing a database notice each other's revocations through a
 //! change counter, polled like the key set; the IdP's own bearer layer reads
 //! the same set in-process.
@@ -19,11 +27,25 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use resource_server::{RevocationFeed, RevocationList, RevokedSession, RevokedToken};
+use resource_server::{
+    RevocationFeed, RevocationList, RevokedClient, RevokedSession, RevokedSubject, RevokedToken,
+};
 
 use crate::etag::strong_etag;
-use crate::store::{Store, StoreError};
+use crate::store::{CutoffKind, Store, StoreError};
 use crate::unix_now;
+
+/// How long past the expiry of the last token it covers a cut-off stays in
+/// the feed: validators accept a token a little past `exp` (clock leeway).
+pub const CUTOFF_GRACE: u64 = 60;
+
+/// The cut-off for an event at `now`: tokens issued before the next second
+/// are refused, so that one issued in the very second of the event is
+/// caught too. (Tokens issued afterwards get an `iat` of at least this:
+/// see `tokens`.)
+pub fn cutoff_for(now: u64) -> u64 {
+    now.saturating_add(1)
+}
 
 /// The serialized feed.
 #[derive(Debug)]
@@ -119,15 +141,37 @@ impl Revocations {
         let since = now.saturating_sub(self.access_ttl);
         // One trip to the database: the counter first, so a revocation
         // racing with this read is seen again at the next poll, not lost.
-        let (version, live, ended) = self
+        let ttl = self.access_ttl;
+        let cutoffs_since = now.saturating_sub(ttl.saturating_add(CUTOFF_GRACE));
+        let (version, live, ended, cutoffs) = self
             .store
             .run(move |db| {
                 let version = db.change_counter("revocations")?;
                 let live = db.live_revocations(now)?;
                 let ended = db.sessions_revoked_since(since)?;
-                Ok((version, live, ended))
+                let cutoffs = db.cutoffs_since(cutoffs_since)?;
+                Ok((version, live, ended, cutoffs))
             })
             .await?;
+        let cutoff_exp = |before: u64| before.saturating_add(ttl).saturating_add(CUTOFF_GRACE);
+        let mut clients = Vec::new();
+        let mut subjects = Vec::new();
+        for cutoff in cutoffs {
+            let exp = cutoff_exp(cutoff.issued_before);
+            match cutoff.kind {
+                CutoffKind::Client => clients.push(RevokedClient {
+                    client_id: cutoff.id,
+                    before: cutoff.issued_before,
+                    exp,
+                }),
+                CutoffKind::Subject => subjects.push(RevokedSubject {
+                    sub: cutoff.id,
+                    before: cutoff.issued_before,
+                    exp,
+                    except_sid: cutoff.except_sid,
+                }),
+            }
+        }
         let revoked: Vec<RevokedToken> = live
             .into_iter()
             .map(|r| RevokedToken {
@@ -142,16 +186,22 @@ impl Revocations {
                 exp: s.revoked_at.saturating_add(self.access_ttl),
             })
             .collect();
-        self.list.replace_all(
-            revoked.iter().map(|r| (r.jti.clone(), r.exp)),
-            sessions.iter().map(|s| (s.sid.clone(), s.exp)),
-        );
-        let next_expiry = revoked
+        let feed = RevocationFeed {
+            revoked,
+            sessions,
+            clients,
+            subjects,
+        };
+        self.list.replace_feed(&feed);
+        let next_expiry = feed
+            .revoked
             .iter()
             .map(|r| r.exp)
-            .chain(sessions.iter().map(|s| s.exp))
+            .chain(feed.sessions.iter().map(|s| s.exp))
+            .chain(feed.clients.iter().map(|c| c.exp))
+            .chain(feed.subjects.iter().map(|s| s.exp))
             .min();
-        let body = serde_json::to_vec(&RevocationFeed { revoked, sessions }).unwrap_or_default();
+        let body = serde_json::to_vec(&feed).unwrap_or_default();
         let etag = strong_etag(&body);
         self.feed.store(Arc::new(FeedSnapshot {
             body: body.into(),

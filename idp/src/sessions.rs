@@ -6,6 +6,7 @@
 //! Each use rotates the token; presenting a used one again revokes the
 //! whole session (the rules are `store::refresh_policy`).
 
+use crate::accounts::sign_in::may_sign_in;
 use crate::clients::LOGIN_CLIENT_ID;
 use crate::error::Error;
 use crate::metrics;
@@ -13,7 +14,7 @@ use crate::scope::granted_scope;
 use crate::secret::{digest, random_secret, Secret};
 use crate::state::AppState;
 use crate::store::{PresentedRefresh, RefreshOutcome, RefreshRow, UserRow};
-use crate::tokens::{Subject, TokenResponse};
+use crate::tokens::{AuthMethods, Subject, TokenResponse};
 
 /// The scopes a user's tokens carry: `profile` plus what they were granted.
 pub fn user_scope(user: &UserRow) -> String {
@@ -26,15 +27,28 @@ pub fn user_scope(user: &UserRow) -> String {
     scopes.join(" ")
 }
 
-/// Opens a session for `user`: a new refresh-token family and its first
-/// access token.
-pub async fn open(state: &AppState, user: &UserRow, now: u64) -> Result<TokenResponse, Error> {
+/// Opens a session for `user`, who proved who they are with `auth`: a new
+/// refresh-token family and its first access token.
+pub async fn open(
+    state: &AppState,
+    user: &UserRow,
+    auth: AuthMethods,
+    now: u64,
+) -> Result<TokenResponse, Error> {
     let family_id = uuid::Uuid::new_v4().to_string();
     let scope = user_scope(user);
-    let refresh =
-        first_refresh_token(state, &family_id, &user.id, LOGIN_CLIENT_ID, &scope, now).await?;
+    let refresh = first_refresh_token(
+        state,
+        &family_id,
+        &user.id,
+        LOGIN_CLIENT_ID,
+        &scope,
+        auth,
+        now,
+    )
+    .await?;
     let issued = state.tokens().issue(
-        subject(user, family_id, LOGIN_CLIENT_ID, &scope),
+        subject(user, family_id, LOGIN_CLIENT_ID, &scope, auth),
         LOGIN_CLIENT_ID,
         &scope,
         now,
@@ -48,13 +62,15 @@ pub async fn open(state: &AppState, user: &UserRow, now: u64) -> Result<TokenRes
 
 /// Stores and returns the first refresh token of the family `family_id`
 /// (a `/login` session, or an authorization code's grant with
-/// `offline_access`), valid `--refresh-ttl` from `now`.
+/// `offline_access`) of a user who signed in with `auth`, valid
+/// `--refresh-ttl` from `now`.
 pub async fn first_refresh_token(
     state: &AppState,
     family_id: &str,
     user_id: &str,
     client_id: &str,
     scope: &str,
+    auth: AuthMethods,
     now: u64,
 ) -> Result<Secret, Error> {
     let refresh = random_secret();
@@ -64,6 +80,7 @@ pub async fn first_refresh_token(
         client_id: client_id.to_owned(),
         scope: scope.to_owned(),
         expires_at: now.saturating_add(state.settings().refresh_ttl),
+        amr: auth.as_stored().to_owned(),
     };
     let hash = digest(refresh.expose());
     state
@@ -144,8 +161,19 @@ pub async fn refresh(
     let Some(user) = state.store().run(move |db| db.user_by_id(&user_id)).await? else {
         return Err(Error::invalid_grant("the account no longer exists"));
     };
+    // A disabled account's sessions were ended; this keeps it so even for
+    // one that slipped through (a refresh racing the disabling).
+    if may_sign_in(&user, state.settings().sign_in).is_err() {
+        return Err(Error::invalid_grant("the account may not sign in"));
+    }
     let issued = state.tokens().issue(
-        subject(&user, session.family_id.clone(), &session.client_id, &scope),
+        subject(
+            &user,
+            session.family_id.clone(),
+            &session.client_id,
+            &scope,
+            AuthMethods::from_stored(&session.amr),
+        ),
         &session.client_id,
         &scope,
         now,
@@ -158,14 +186,22 @@ pub async fn refresh(
     ))
 }
 
-/// The token subject for a user in a session, with the claims `scope`
-/// discloses to `client_id`.
-pub fn subject(user: &UserRow, session: String, client_id: &str, scope: &str) -> Subject {
+/// The token subject for a user in a session opened with `auth`, with the
+/// claims `scope` discloses to `client_id`.
+pub fn subject(
+    user: &UserRow,
+    session: String,
+    client_id: &str,
+    scope: &str,
+    auth: AuthMethods,
+) -> Subject {
     let disclosed = crate::disclosure::disclose(user, scope, client_id);
     Subject::User {
         id: user.id.clone(),
         email: disclosed.email,
         name: disclosed.name,
         session,
+        auth,
+        not_before: user.tokens_not_before,
     }
 }

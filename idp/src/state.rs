@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::accounts::sign_in::SignInPolicy;
 use crate::config::Config;
+use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::passwords::Passwords;
 use crate::revocations::Revocations;
@@ -32,6 +34,8 @@ pub struct Settings {
     pub session_ttl: u64,
     /// `/jwks` max-age.
     pub jwks_max_age: u64,
+    /// Who may sign in (`--require-email-verification`).
+    pub sign_in: SignInPolicy,
 }
 
 /// Shared state of all handlers; cheap to clone.
@@ -51,6 +55,9 @@ struct Inner {
     validator: resource_server::Validator,
     metrics: Metrics,
     login_throttle: LoginThrottle,
+    mailer: Mailer,
+    /// Seals TOTP secrets at rest, as it seals private keys.
+    vault: Vault,
 }
 
 impl AppState {
@@ -65,10 +72,11 @@ impl AppState {
             .context("opening the database")?
             .with_context(|| format!("opening the database {}", config.db))?;
         tracing::info!(db = %config.db, "database opened");
+        let mailer = Mailer::new(&config.mail).context("setting up mail")?;
         let keys = Arc::new(
             KeyManager::start(
                 store.clone(),
-                vault,
+                vault.clone(),
                 config.key_bits,
                 config.rotation_policy(),
             )
@@ -83,13 +91,14 @@ impl AppState {
         .await
         .context("preparing the password hasher")??;
         let audience = config.audience.clone().unwrap_or_else(|| issuer.clone());
+        let revocations = Arc::new(Revocations::load(store.clone(), config.access_ttl).await?);
         let tokens = TokenIssuer::new(
             issuer.clone(),
             audience.clone(),
             config.access_ttl,
             Arc::clone(&keys),
+            revocations.list().clone(),
         );
-        let revocations = Arc::new(Revocations::load(store.clone(), config.access_ttl).await?);
         let local_keys = resource_server::LocalKeys::new();
         local_keys
             .set_json(&keys.ring().jwks_body)
@@ -106,6 +115,9 @@ impl AppState {
                 refresh_ttl: config.refresh_ttl,
                 session_ttl: config.session_ttl,
                 jwks_max_age: config.jwks_max_age,
+                sign_in: SignInPolicy {
+                    require_email_verification: config.require_email_verification,
+                },
             },
             store,
             keys,
@@ -116,6 +128,8 @@ impl AppState {
             validator,
             metrics: Metrics::default(),
             login_throttle: LoginThrottle::with_address_rate(config.login_rate),
+            mailer,
+            vault,
         })))
     }
 
@@ -146,6 +160,14 @@ impl AppState {
     /// Limits on `/login` attempts.
     pub fn login_throttle(&self) -> &LoginThrottle {
         &self.0.login_throttle
+    }
+    /// Outgoing mail.
+    pub fn mailer(&self) -> &Mailer {
+        &self.0.mailer
+    }
+    /// Seals secrets at rest (`IDP_KEY_ENCRYPTION_KEY`).
+    pub fn vault(&self) -> &Vault {
+        &self.0.vault
     }
     /// Counters for `/metrics`.
     pub fn metrics(&self) -> &Metrics {

@@ -2,13 +2,21 @@
 //!
 //! Header `{"alg":"RS256","typ":"at+jwt","kid":...}`; claims `iss`, `sub`,
 //! `aud`, `exp`, `iat`, `nbf`, `jti`, `client_id`, `scope`, plus `email`,
-//! `name` and the session id `sid` for user tokens. Claims are a typed struct
+//! `name`, the session id `sid`, and how the user signed in (`amr`, `acr`,
+//! see [`AuthMethods`]) for user tokens. Claims are a typed struct
 //! serialized by serde, never formatted by hand. The time is passed in, so
 //! expiry is tested without sleeping.
+//!
+//! A token is never issued with an `iat` its own cut-off would refuse: when
+//! a user's or client's earlier tokens were cut off (tokens issued before
+//! `T` are refused, `T` one second past the event), a token issued in that
+//! same second gets `iat` `T`, so a login right after a password reset is
+//! not caught by the reset. `nbf` stays the real time.
 
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, Header};
+use resource_server::RevocationList;
 use serde::Serialize;
 
 use crate::secret::Secret;
@@ -56,6 +64,60 @@ impl TokenResponse {
     }
 }
 
+/// How a user proved who they are: the `amr` (RFC 8176) and `acr` of
+/// their tokens.
+///
+/// | methods | `amr` | `acr` |
+/// |---|---|---|
+/// | password | `["pwd"]` | `aal1` |
+/// | password, then a TOTP or recovery code | `["pwd","otp"]` | `aal2` |
+///
+/// The `acr` values are NIST SP 800-63B's authenticator assurance levels: a
+/// memorized secret alone is AAL1, with a one-time code (an OTP device, or
+/// a single-use recovery code, a look-up secret) AAL2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethods {
+    /// A password.
+    Password,
+    /// A password and a second factor.
+    PasswordAndOtp,
+}
+
+impl AuthMethods {
+    /// The `amr` claim.
+    pub fn amr(self) -> &'static [&'static str] {
+        match self {
+            Self::Password => &["pwd"],
+            Self::PasswordAndOtp => &["pwd", "otp"],
+        }
+    }
+
+    /// The `acr` claim.
+    pub fn acr(self) -> &'static str {
+        match self {
+            Self::Password => "aal1",
+            Self::PasswordAndOtp => "aal2",
+        }
+    }
+
+    /// As a session stores it: the `amr` values, space-separated.
+    pub fn as_stored(self) -> &'static str {
+        match self {
+            Self::Password => "pwd",
+            Self::PasswordAndOtp => "pwd otp",
+        }
+    }
+
+    /// From a session's record; anything unknown reads as the weakest.
+    pub fn from_stored(text: &str) -> Self {
+        if text.split_ascii_whitespace().any(|m| m == "otp") {
+            Self::PasswordAndOtp
+        } else {
+            Self::Password
+        }
+    }
+}
+
 /// Who a token is for.
 #[derive(Debug, Clone)]
 pub enum Subject {
@@ -69,6 +131,10 @@ pub enum Subject {
         name: Option<String>,
         /// Login session.
         session: String,
+        /// How they signed in.
+        auth: AuthMethods,
+        /// The earliest `iat` their tokens may carry (their latest cut-off).
+        not_before: u64,
     },
     /// A client using client_credentials.
     Client,
@@ -86,6 +152,19 @@ pub struct TokenIssuer {
     audience: String,
     ttl: u64,
     keys: Arc<KeyManager>,
+    /// The cut-offs this instance knows, so that no token is issued into one.
+    cutoffs: RevocationList,
+}
+
+/// What is signed: the shared claims, and `amr`/`acr` for user tokens.
+#[derive(Serialize)]
+struct SignedClaims<'a> {
+    #[serde(flatten)]
+    claims: &'a AccessClaims,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amr: Option<&'static [&'static str]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'static str>,
 }
 
 /// A freshly signed token and what it says. Its `Debug` shows the claims,
@@ -99,13 +178,22 @@ pub struct Issued {
 }
 
 impl TokenIssuer {
-    /// An issuer for `issuer`/`audience` whose tokens live `ttl` seconds.
-    pub fn new(issuer: String, audience: String, ttl: u64, keys: Arc<KeyManager>) -> Self {
+    /// An issuer for `issuer`/`audience` whose tokens live `ttl` seconds;
+    /// `cutoffs` is the revocation list whose client and subject cut-offs
+    /// its tokens' `iat` must clear.
+    pub fn new(
+        issuer: String,
+        audience: String,
+        ttl: u64,
+        keys: Arc<KeyManager>,
+        cutoffs: RevocationList,
+    ) -> Self {
         Self {
             issuer,
             audience,
             ttl,
             keys,
+            cutoffs,
         }
     }
 
@@ -122,21 +210,32 @@ impl TokenIssuer {
         scope: &str,
         now: u64,
     ) -> Result<Issued, SignError> {
-        let (sub, email, name, sid) = match subject {
+        let (sub, email, name, sid, auth, not_before) = match subject {
             Subject::User {
                 id,
                 email,
                 name,
                 session,
-            } => (id, email, name, Some(session)),
-            Subject::Client => (client_id.to_owned(), None, None, None),
+                auth,
+                not_before,
+            } => (id, email, name, Some(session), Some(auth), not_before),
+            Subject::Client => (client_id.to_owned(), None, None, None, None, 0),
         };
+        let iat = [
+            now,
+            not_before,
+            self.cutoffs.client_cutoff(client_id).unwrap_or(0),
+            self.cutoffs.subject_cutoff(&sub).unwrap_or(0),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(now);
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub,
             aud: vec![self.audience.clone()],
-            exp: now + self.ttl,
-            iat: now,
+            exp: iat + self.ttl,
+            iat,
             nbf: Some(now),
             jti: uuid::Uuid::new_v4().to_string(),
             client_id: client_id.to_owned(),
@@ -151,8 +250,13 @@ impl TokenIssuer {
             kid: Some(ring.current_kid.clone()),
             ..Header::new(Algorithm::RS256)
         };
+        let signed = SignedClaims {
+            claims: &claims,
+            amr: auth.map(AuthMethods::amr),
+            acr: auth.map(AuthMethods::acr),
+        };
         let token =
-            jsonwebtoken::encode(&header, &claims, &ring.encoding_key).map_err(|_| SignError)?;
+            jsonwebtoken::encode(&header, &signed, &ring.encoding_key).map_err(|_| SignError)?;
         Ok(Issued {
             token: Secret::new(token),
             claims,
@@ -162,8 +266,19 @@ impl TokenIssuer {
 
 #[cfg(test)]
 mod tests {
+    use super::AuthMethods;
     use jsonwebtoken::EncodingKey;
     use keys::SigningKey;
+
+    #[test]
+    fn auth_methods_round_trip_through_the_session_record() {
+        for methods in [AuthMethods::Password, AuthMethods::PasswordAndOtp] {
+            assert_eq!(AuthMethods::from_stored(methods.as_stored()), methods);
+        }
+        assert_eq!(AuthMethods::from_stored("unknown"), AuthMethods::Password);
+        assert_eq!(AuthMethods::PasswordAndOtp.amr(), ["pwd", "otp"]);
+        assert_eq!(AuthMethods::Password.acr(), "aal1");
+    }
 
     /// RFC 7520 §4.1: RS256 is deterministic, so signing the example's
     /// header and payload with the §3.4 key reproduces Figure 13 exactly.

@@ -415,6 +415,10 @@ async fn a_restart_keeps_users_and_keys() {
     let config = || idp::Config {
         db: db.clone().into(),
         bcrypt_cost: 4,
+        mail: idp::mail::MailConfig {
+            outbox: db.with_file_name("outbox"),
+            ..idp::mail::MailConfig::default()
+        },
         ..idp::Config::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -258,3 +258,119 @@ fn a_postgres_url_with_a_missing_ca_file_is_refused_clearly() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn users_are_listed_shown_disabled_enabled_signed_out_and_deleted() {
+    use idp::store::{CutoffKind, RefreshRow, Store, UserRow};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("idp.db");
+    let path = db.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&path.into()))
+        .await
+        .expect("task")
+        .expect("store");
+    let session = |family: &'static str| RefreshRow {
+        family_id: family.into(),
+        user_id: "u-ann".into(),
+        client_id: "login".into(),
+        scope: "profile".into(),
+        expires_at: u64::MAX / 4,
+        amr: "pwd".into(),
+    };
+    store
+        .run(move |r| {
+            r.insert_user(&UserRow::new(
+                "u-ann".into(),
+                "ann@example.com".into(),
+                "Ann".into(),
+                "$2b$04$x".into(),
+                1,
+            ))?;
+            r.insert_refresh(b"t1", &session("s1"), 1)
+        })
+        .await
+        .expect("seeded");
+    let ok = |args: &[&str]| {
+        let out = idp(&db, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    let listed = ok(&["users", "list"]);
+    assert!(
+        listed.contains("u-ann\tann@example.com\tenabled\tunverified"),
+        "{listed}"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&["users", "show", "--email", "ANN@example.com"])).expect("json");
+    assert_eq!(
+        (shown["id"].as_str(), shown["disabled"].as_bool()),
+        (Some("u-ann"), Some(false))
+    );
+    assert!(!shown.to_string().contains("$2b$"), "no hash shown");
+
+    ok(&[
+        "users",
+        "grant",
+        "--email",
+        "ann@example.com",
+        "--scope",
+        "reports",
+    ]);
+    ok(&["users", "disable", "--email", "ann@example.com"]);
+    let ann = store
+        .run(|r| r.user_by_id("u-ann"))
+        .await
+        .expect("get")
+        .expect("found");
+    assert!(ann.disabled_at.is_some() && ann.scope == "reports");
+    assert!(
+        store
+            .run(|r| r.refresh_family(b"t1", 2))
+            .await
+            .expect("find")
+            .is_none(),
+        "sessions ended"
+    );
+    assert!(ok(&["users", "list"]).contains("\tdisabled\t"));
+    ok(&["users", "enable", "--email", "ann@example.com"]);
+    let ann = store
+        .run(|r| r.user_by_id("u-ann"))
+        .await
+        .expect("get")
+        .expect("found");
+    assert!(ann.disabled_at.is_none());
+
+    store
+        .run(move |r| r.insert_refresh(b"t2", &session("s2"), 2))
+        .await
+        .expect("session");
+    ok(&["users", "revoke-sessions", "--email", "ann@example.com"]);
+    assert!(store
+        .run(|r| r.refresh_family(b"t2", 3))
+        .await
+        .expect("find")
+        .is_none());
+
+    ok(&["users", "delete", "--email", "ann@example.com"]);
+    assert!(store
+        .run(|r| r.user_by_id("u-ann"))
+        .await
+        .expect("get")
+        .is_none());
+    let cutoffs = store.run(|r| r.cutoffs_since(0)).await.expect("cutoffs");
+    assert!(cutoffs
+        .iter()
+        .any(|c| c.kind == CutoffKind::Subject && c.id == "u-ann"));
+    for command in ["show", "disable", "enable", "delete", "revoke-sessions"] {
+        let out = idp(&db, &["users", command, "--email", "ann@example.com"]);
+        assert!(!out.status.success(), "{command}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no user"),
+            "{command}"
+        );
+    }
+}

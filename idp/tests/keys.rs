@@ -17,6 +17,10 @@ fn config(db: &std::path::Path, key: Option<&str>) -> idp::Config {
         db: db.into(),
         bcrypt_cost: 4,
         key_encryption_key: key.map(str::to_owned),
+        mail: idp::mail::MailConfig {
+            outbox: db.with_file_name("outbox"),
+            ..idp::mail::MailConfig::default()
+        },
         ..idp::Config::default()
     }
 }

@@ -23,7 +23,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::postgres::PgDatabase;
-use common::{error_code, jwt_part, TestIdp};
+use common::{error_code, jwt_part, test_pki, TestIdp};
 use idp::store::{Store, StoreError};
 use serde_json::Value;
 
@@ -538,25 +538,6 @@ async fn lost_connections_are_replaced_and_an_unreachable_database_answers_503()
     ))
     .await;
     assert_eq!(idp.signup("lee@example.com", PASSWORD).await.status(), 201);
-}
-
-/// A CA and a server certificate for `names`, made here: (CA PEM, server
-/// certificate PEM, server key PEM).
-fn test_pki(names: &[&str]) -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "idp test CA");
-    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
-    let key = KeyPair::generate().expect("server key");
-    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-    let server = CertificateParams::new(names)
-        .expect("server params")
-        .signed_by(&key, &ca_cert, &ca_key)
-        .expect("server certificate");
-    (ca_cert.pem(), server.pem(), key.serialize_pem())
 }
 
 /// Writes `pem` into the server's data directory as the server's own user,

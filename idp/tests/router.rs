@@ -18,6 +18,10 @@ async fn router() -> (Router, idp::AppState, tempfile::TempDir) {
     let config = idp::Config {
         db: dir.path().join("idp.db").into(),
         bcrypt_cost: 4,
+        mail: idp::mail::MailConfig {
+            outbox: dir.path().join("outbox"),
+            ..idp::mail::MailConfig::default()
+        },
         ..idp::Config::default()
     };
     let state = idp::AppState::open(&config, ISSUER.into())

@@ -15,6 +15,10 @@ async fn instance(db: &Path, every: Duration) -> idp::Server {
         rotate_every: Some(every),
         key_poll: Duration::from_millis(200),
         bcrypt_cost: 4,
+        mail: idp::mail::MailConfig {
+            outbox: db.with_file_name("outbox"),
+            ..idp::mail::MailConfig::default()
+        },
         ..idp::Config::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -10,8 +10,9 @@ mod common;
 
 use common::postgres::PgDatabase;
 use idp::store::{
-    BrowserSessionRow, ClientRow, CodeOutcome, GrantRow, KeyChange, PresentedCode,
-    PresentedRefresh, RefreshOutcome, RefreshRow, Store, StoreError, StoredKey, UserRow,
+    AccountTokenPurpose, BrowserSessionRow, ClientRow, CodeOutcome, CutoffKind, GrantRow,
+    KeyChange, PresentedCode, PresentedRefresh, RefreshOutcome, RefreshRow, Store, StoreError,
+    StoredKey, TokenCutoff, UserCursor, UserRow,
 };
 use idp::DbLocation;
 use keys::rotation::{KeyRecord, KeyState, RotationPolicy, RotationTrigger};
@@ -83,14 +84,13 @@ macro_rules! contract_tests {
 }
 
 fn user(id: &str, email: &str) -> UserRow {
-    UserRow {
-        id: id.into(),
-        email: email.into(),
-        name: "Ann".into(),
-        password_hash: "$2b$04$hash".into(),
-        scope: String::new(),
-        created_at: 1_700_000_000,
-    }
+    UserRow::new(
+        id.into(),
+        email.into(),
+        "Ann".into(),
+        "$2b$04$hash".into(),
+        1_700_000_000,
+    )
 }
 
 fn client(id: &str) -> ClientRow {
@@ -143,6 +143,7 @@ fn session(family: &str, user: &str, client: &str, expires_at: u64) -> RefreshRo
         client_id: client.into(),
         scope: "profile".into(),
         expires_at,
+        amr: "pwd".into(),
     }
 }
 
@@ -262,8 +263,8 @@ contract_tests! {
         assert_eq!(ids, ["Alpha", "alpha", "beta"]);
         let beta = store.run(|r| r.client("beta")).await.expect("get").expect("found");
         assert_eq!((beta.secret_hash, beta.scope.as_str()), (vec![7; 32], "api:read"));
-        assert!(store.run(|r| r.delete_client("beta")).await.expect("delete"));
-        assert!(!store.run(|r| r.delete_client("beta")).await.expect("delete"));
+        assert!(store.run(|r| r.delete_client("beta", 0)).await.expect("delete"));
+        assert!(!store.run(|r| r.delete_client("beta", 0)).await.expect("delete"));
         assert!(store.run(|r| r.client("beta")).await.expect("get").is_none());
     }
 
@@ -588,5 +589,196 @@ contract_tests! {
         assert!(store.run(|r| r.has_consent("u1", "web", "email openid")).await.expect("read"));
         assert!(!store.run(|r| r.has_consent("u1", "web", "openid")).await.expect("read"));
         assert!(!store.run(|r| r.has_consent("u1", "other", "email openid")).await.expect("read"));
+    }
+
+    async fn users_are_listed_by_creation_in_pages(db) {
+        let store = db.open().await;
+        for (i, id) in ["c", "a", "b", "d"].iter().enumerate() {
+            let mut row = user(id, &format!("{id}@example.com"));
+            row.created_at = if i < 3 { 100 } else { 50 };
+            store.run(move |r| r.insert_user(&row)).await.expect("insert");
+        }
+        let ids = |rows: Vec<UserRow>| rows.into_iter().map(|u| u.id).collect::<Vec<_>>();
+        let first = store.run(|r| r.list_users(None, 2)).await.expect("list");
+        assert_eq!(ids(first), ["d", "a"]);
+        let cursor = UserCursor { created_at: 100, id: "a".into() };
+        let rest = store.run(move |r| r.list_users(Some(&cursor), 10)).await.expect("list");
+        assert_eq!(ids(rest), ["b", "c"]);
+    }
+
+    async fn disabling_ends_sessions_and_cuts_off_tokens_until_they_age_out(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store
+            .run(|r| r.insert_refresh(b"t1", &session("fam", "u1", "login", 5000), 100))
+            .await
+            .expect("session");
+        let revoked_before = store.run(|r| r.change_counter("revocations")).await.expect("counter");
+        assert!(store.run(|r| r.disable_user("u1", 200, 201)).await.expect("disable"));
+        assert!(!store.run(|r| r.disable_user("nobody", 200, 201)).await.expect("disable"));
+        let ann = store.run(|r| r.user_by_id("u1")).await.expect("get").expect("found");
+        assert_eq!((ann.disabled_at, ann.tokens_not_before), (Some(200), 201));
+        assert!(store.run(|r| r.refresh_family(b"t1", 200)).await.expect("find").is_none());
+        let after = store.run(|r| r.change_counter("revocations")).await.expect("counter");
+        assert!(after > revoked_before, "running instances notice the cut-off");
+        let cutoffs = store.run(|r| r.cutoffs_since(0)).await.expect("cutoffs");
+        assert_eq!(
+            cutoffs,
+            [TokenCutoff {
+                kind: CutoffKind::Subject,
+                id: "u1".into(),
+                issued_before: 201,
+                except_sid: None
+            }]
+        );
+        assert!(store.run(|r| r.enable_user("u1")).await.expect("enable"));
+        let ann = store.run(|r| r.user_by_id("u1")).await.expect("get").expect("found");
+        assert_eq!(ann.disabled_at, None);
+        assert!(store.run(|r| r.refresh_family(b"t1", 200)).await.expect("find").is_none(), "ended sessions stay ended");
+        // Entries whose tokens have all expired leave.
+        assert!(store.run(|r| r.cutoffs_since(201)).await.expect("cutoffs").is_empty());
+        assert!(store.run(|r| r.cutoffs_since(0)).await.expect("cutoffs").is_empty());
+    }
+
+    async fn a_password_change_ends_the_other_sessions_only_and_cutoffs_only_move_forward(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        for (token, family) in [(b"t1", "keep"), (b"t2", "other")] {
+            store
+                .run(move |r| r.insert_refresh(token, &session(family, "u1", "login", 5000), 100))
+                .await
+                .expect("session");
+        }
+        assert!(store.run(|r| r.set_password("u1", "$2b$new", Some("keep"), 301)).await.expect("set"));
+        let ann = store.run(|r| r.user_by_id("u1")).await.expect("get").expect("found");
+        assert_eq!((ann.password_hash.as_str(), ann.tokens_not_before), ("$2b$new", 301));
+        assert!(store.run(|r| r.refresh_family(b"t1", 300)).await.expect("find").is_some());
+        assert!(store.run(|r| r.refresh_family(b"t2", 300)).await.expect("find").is_none());
+        let cutoffs = store.run(|r| r.cutoffs_since(0)).await.expect("cutoffs");
+        assert_eq!(cutoffs[0].except_sid.as_deref(), Some("keep"));
+        // An older cut-off (another instance's clock behind) changes nothing.
+        assert!(store.run(|r| r.end_user_sessions("u1", None, 250)).await.expect("end"));
+        let cutoffs = store.run(|r| r.cutoffs_since(0)).await.expect("cutoffs");
+        assert_eq!((cutoffs[0].issued_before, cutoffs[0].except_sid.as_deref()), (301, Some("keep")));
+        let ann = store.run(|r| r.user_by_id("u1")).await.expect("get").expect("found");
+        assert_eq!(ann.tokens_not_before, 301);
+        assert!(store.run(|r| r.refresh_family(b"t1", 300)).await.expect("find").is_none(), "but it ends every session");
+        assert!(store.run(|r| r.end_user_sessions("u1", None, 400)).await.expect("end"));
+        let cutoffs = store.run(|r| r.cutoffs_since(0)).await.expect("cutoffs");
+        assert_eq!((cutoffs[0].issued_before, cutoffs[0].except_sid.as_deref()), (400, None));
+    }
+
+    async fn deleting_a_user_leaves_nothing_but_the_cutoff(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store
+            .run(|r| r.insert_refresh(b"t1", &session("fam", "u1", "login", 5000), 100))
+            .await
+            .expect("session");
+        store.run(|r| r.start_totp("u1", b"secret", false, 100)).await.expect("totp");
+        store
+            .run(|r| r.insert_account_token(b"a1", AccountTokenPurpose::PasswordReset, "u1", 100, 900, 0))
+            .await
+            .expect("token");
+        assert!(store.run(|r| r.delete_user("u1", 201)).await.expect("delete"));
+        assert!(!store.run(|r| r.delete_user("u1", 202)).await.expect("delete"));
+        assert!(store.run(|r| r.user_by_email("ann@example.com")).await.expect("get").is_none());
+        assert!(store.run(|r| r.refresh_family(b"t1", 150)).await.expect("find").is_none());
+        assert!(store.run(|r| r.totp_factor("u1")).await.expect("totp").is_none());
+        assert!(store
+            .run(|r| r.account_token(b"a1", AccountTokenPurpose::PasswordReset, 150))
+            .await
+            .expect("token")
+            .is_none());
+        let cutoffs = store.run(|r| r.cutoffs_since(0)).await.expect("cutoffs");
+        assert_eq!((cutoffs.len(), cutoffs[0].id.as_str()), (1, "u1"));
+        // The address is free again.
+        store.run(|r| r.insert_user(&user("u2", "ann@example.com"))).await.expect("again");
+    }
+
+    async fn deleting_a_client_ends_its_sessions_and_cuts_off_its_tokens(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store.run(|r| r.insert_client(&client("web"))).await.expect("client");
+        store
+            .run(|r| r.insert_refresh(b"t1", &session("fam", "u1", "web", 5000), 100))
+            .await
+            .expect("session");
+        assert!(store.run(|r| r.delete_client("web", 201)).await.expect("delete"));
+        assert!(!store.run(|r| r.delete_client("web", 202)).await.expect("delete"));
+        assert!(store.run(|r| r.refresh_family(b"t1", 150)).await.expect("find").is_none());
+        let cutoffs = store.run(|r| r.cutoffs_since(0)).await.expect("cutoffs");
+        assert_eq!((cutoffs[0].kind, cutoffs[0].id.as_str(), cutoffs[0].issued_before), (CutoffKind::Client, "web", 201));
+    }
+
+    async fn account_tokens_work_once_expire_and_are_not_mailed_twice_a_minute(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        let reset = AccountTokenPurpose::PasswordReset;
+        assert!(store.run(move |r| r.insert_account_token(b"r1", reset, "u1", 100, 1000, 60)).await.expect("insert"));
+        assert!(!store.run(move |r| r.insert_account_token(b"r2", reset, "u1", 130, 1000, 60)).await.expect("insert"), "within the interval");
+        assert!(store.run(move |r| r.insert_account_token(b"r3", reset, "u1", 161, 1000, 60)).await.expect("insert"));
+        assert!(store.run(move |r| r.account_token(b"r1", AccountTokenPurpose::Mfa, 200)).await.expect("get").is_none(), "purpose matters");
+        let live = store.run(move |r| r.account_token(b"r1", reset, 200)).await.expect("get").expect("live");
+        assert_eq!((live.user_id.as_str(), live.failures), ("u1", 0));
+        assert_eq!(store.run(|r| r.note_account_token_failure(b"r1")).await.expect("fail"), 1);
+        assert!(store.run(move |r| r.account_token(b"r1", reset, 1000)).await.expect("get").is_none(), "expired");
+        store
+            .run(|r| r.insert_refresh(b"t1", &session("fam", "u1", "login", 5000), 100))
+            .await
+            .expect("session");
+        let who = store.run(|r| r.reset_password(b"r1", "$2b$reset", 300, 301)).await.expect("reset");
+        assert_eq!(who.as_deref(), Some("u1"));
+        assert_eq!(store.run(|r| r.reset_password(b"r1", "$2b$again", 302, 303)).await.expect("reset"), None, "once");
+        assert_eq!(store.run(|r| r.reset_password(b"r3", "$2b$again", 302, 303)).await.expect("reset"), None, "other links die with it");
+        let ann = store.run(|r| r.user_by_id("u1")).await.expect("get").expect("found");
+        assert_eq!((ann.password_hash.as_str(), ann.tokens_not_before), ("$2b$reset", 301));
+        assert!(store.run(|r| r.refresh_family(b"t1", 300)).await.expect("find").is_none());
+
+        let verify = AccountTokenPurpose::EmailVerification;
+        assert!(store.run(move |r| r.insert_account_token(b"v1", verify, "u1", 100, 1000, 0)).await.expect("insert"));
+        assert_eq!(store.run(|r| r.verify_email(b"v1", 1000)).await.expect("verify"), None, "expired");
+        assert!(store.run(move |r| r.insert_account_token(b"v2", verify, "u1", 900, 2000, 0)).await.expect("insert"));
+        assert_eq!(store.run(|r| r.verify_email(b"v2", 1000)).await.expect("verify").as_deref(), Some("u1"));
+        assert_eq!(store.run(|r| r.verify_email(b"v2", 1001)).await.expect("verify"), None, "once");
+        assert!(store.run(|r| r.user_by_id("u1")).await.expect("get").expect("found").email_verified);
+        let mfa = AccountTokenPurpose::Mfa;
+        assert!(store.run(move |r| r.insert_account_token(b"m1", mfa, "u1", 900, 2000, 0)).await.expect("insert"));
+        let uses = all_at_once((0..4).map(|_| {
+            let store = store.clone();
+            async move { store.run(move |r| r.use_account_token(b"m1", mfa, 1000)).await.expect("use") }
+        }))
+        .await;
+        assert_eq!(uses.iter().filter(|u| u.is_some()).count(), 1, "{uses:?}");
+    }
+
+    async fn totp_steps_and_recovery_codes_are_accepted_once(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        assert!(store.run(|r| r.start_totp("u1", b"first", false, 100)).await.expect("start"));
+        assert!(store.run(|r| r.start_totp("u1", b"second", true, 110)).await.expect("restart"));
+        let pending = store.run(|r| r.totp_factor("u1")).await.expect("get").expect("found");
+        assert_eq!((&pending.secret[..], pending.encrypted, pending.confirmed), (&b"second"[..], true, false));
+        assert!(!store.run(|r| r.use_totp_step("u1", 5)).await.expect("use"), "not confirmed yet");
+        let codes = vec![b"c1".to_vec(), b"c2".to_vec()];
+        assert!(store.run(move |r| r.confirm_totp("u1", 10, &codes, 120)).await.expect("confirm"));
+        assert!(!store.run(|r| r.confirm_totp("u1", 11, &[], 120)).await.expect("confirm"), "once");
+        assert!(!store.run(|r| r.start_totp("u1", b"third", false, 130)).await.expect("start"), "confirmed factors stay");
+        let factor = store.run(|r| r.totp_factor("u1")).await.expect("get").expect("found");
+        assert_eq!((factor.confirmed, factor.last_step), (true, 10));
+        assert!(!store.run(|r| r.use_totp_step("u1", 10)).await.expect("use"), "the confirming code is spent");
+        assert!(!store.run(|r| r.use_totp_step("u1", 9)).await.expect("use"), "older steps too");
+        let racing = all_at_once((0..4).map(|_| {
+            let store = store.clone();
+            async move { store.run(|r| r.use_totp_step("u1", 11)).await.expect("use") }
+        }))
+        .await;
+        assert_eq!(racing.iter().filter(|ok| **ok).count(), 1, "{racing:?}");
+        assert!(store.run(|r| r.use_recovery_code("u1", b"c1", 130)).await.expect("use"));
+        assert!(!store.run(|r| r.use_recovery_code("u1", b"c1", 131)).await.expect("use"), "once");
+        assert!(!store.run(|r| r.use_recovery_code("u1", b"zz", 131)).await.expect("use"));
+        assert!(store.run(|r| r.remove_totp("u1")).await.expect("remove"));
+        assert!(!store.run(|r| r.use_recovery_code("u1", b"c2", 131)).await.expect("use"), "gone with the factor");
+        assert!(store.run(|r| r.totp_factor("u1")).await.expect("get").is_none());
     }
 }

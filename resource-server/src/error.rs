@@ -43,6 +43,12 @@ pub enum AuthError {
     /// fault and retrying will help.
     #[error("signing keys are not available yet")]
     KeysUnavailable,
+    /// The revocation list has not been confirmed current for longer than
+    /// the configured maximum staleness (the IdP's feed is unreachable), and
+    /// the validator was told to fail closed then: `503` with
+    /// `Retry-After`.
+    #[error("the revocation list is out of date; retry shortly")]
+    RevocationsStale,
 }
 
 impl AuthError {
@@ -52,7 +58,7 @@ impl AuthError {
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::KeysUnavailable | Self::RevocationsStale => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -65,7 +71,7 @@ impl AuthError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidToken(_) => "invalid_token",
             Self::InsufficientScope { .. } => "insufficient_scope",
-            Self::KeysUnavailable => "temporarily_unavailable",
+            Self::KeysUnavailable | Self::RevocationsStale => "temporarily_unavailable",
         }
     }
 
@@ -83,7 +89,7 @@ impl AuthError {
                 "Bearer realm={realm}, error=\"insufficient_scope\", error_description={description}, scope={}",
                 quoted(scope)
             )),
-            Self::KeysUnavailable => None,
+            Self::KeysUnavailable | Self::RevocationsStale => None,
         }
     }
 
@@ -106,7 +112,7 @@ impl AuthError {
                 .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
             headers.insert(WWW_AUTHENTICATE, value);
         }
-        if matches!(self, Self::KeysUnavailable) {
+        if matches!(self, Self::KeysUnavailable | Self::RevocationsStale) {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
@@ -276,6 +282,7 @@ mod tests {
                 "insufficient_scope",
             ),
             (AuthError::KeysUnavailable, 503, "temporarily_unavailable"),
+            (AuthError::RevocationsStale, 503, "temporarily_unavailable"),
         ] {
             assert_eq!(error.status_code().as_u16(), status);
             assert_eq!(error.code(), code);

@@ -79,7 +79,8 @@ pub use keyset::{Jwk, JwkSet, KeySet, VerifyingKey, MAX_KID_LEN, MAX_RSA_BITS, M
 pub use layer::{bearer_token, BearerAuth, BearerAuthLayer};
 pub use local_keys::LocalKeys;
 pub use revocation::{
-    RevocationFeed, RevocationList, RevocationPoller, RevokedSession, RevokedToken,
+    Refusal, RevocationFeed, RevocationList, RevocationPoller, RevokedClient, RevokedSession,
+    RevokedSubject, RevokedToken,
 };
 pub use scope::{require_scope, RequireScope, RequireScopeLayer};
 pub use validator::{Validator, ValidatorBuilder};

@@ -1,31 +1,51 @@
-//! Revoked access tokens, by `jti`, and revoked login sessions, by `sid`.
+//! Revoked access tokens, by `jti`; revoked login sessions, by `sid`; and
+//! every token of a client or of a user issued before a point in time.
 //!
-//! Signed tokens stay valid until they expire; revocation is how a logout or
-//! an RFC 7009 `/revoke` takes effect sooner. The IdP publishes the `jti`s of
-//! revoked, not yet expired access tokens at `GET {issuer}/revocations`,
-//! and the `sid`s of ended sessions (a logout, or a refresh token replayed),
-//! whose every access token is then refused:
+//! Signed tokens stay valid until they expire; revocation is how a logout,
+//! an RFC 7009 `/revoke`, a deleted client or a disabled user takes effect
+//! sooner. The IdP publishes at `GET {issuer}/revocations`:
 //!
 //! ```json
-//! {"revoked": [{"jti": "…", "exp": 1234567890}],
-//!  "sessions": [{"sid": "…", "exp": 1234567890}]}
+//! {"revoked":  [{"jti": "…", "exp": 1234567890}],
+//!  "sessions": [{"sid": "…", "exp": 1234567890}],
+//!  "clients":  [{"client_id": "…", "before": 1234567000, "exp": 1234567990}],
+//!  "subjects": [{"sub": "…", "before": 1234567000, "exp": 1234567990,
+//!                "except_sid": "…"}]}
 //! ```
 //!
-//! where `exp` is when the last token concerned expires, after which the
-//! entry leaves the feed (the token is refused as expired anyway). A [`RevocationList`] holds
+//! * `revoked`: one token, by its `jti`;
+//! * `sessions`: every token carrying this `sid` (a logout, a replayed
+//!   refresh token);
+//! * `clients`: every token whose `client_id` is this one and whose `iat` is
+//!   before `before` (the client was deleted);
+//! * `subjects`: every token whose `sub` is this one and whose `iat` is
+//!   before `before` (the user was disabled or deleted, changed or reset
+//!   their password, or was signed out everywhere), except tokens of the
+//!   session `except_sid` when it is given (the session that changed the
+//!   password goes on).
+//!
+//! `exp` is when the last token concerned expires, after which the entry
+//! leaves the feed (the token is refused as expired anyway). `clients` and
+//! `subjects` are optional members: a feed without them parses, and a
+//! poller that does not know them ignores them. A [`RevocationList`] holds
 //! the set; the validator consults it on every request, cached or not.
 //! Two ways fill it:
 //!
 //! * a [`RevocationPoller`] fetches the feed every few seconds and swaps in
-//!   the new set, keeping the last good one when a fetch fails;
-//! * the IdP, in-process, calls [`RevocationList::insert`] or
-//!   [`RevocationList::replace`].
+//!   the new set, keeping the last good one when a fetch fails, and records
+//!   when the list was last known to be current
+//!   ([`RevocationList::staleness`]), so that a validator built with
+//!   [`revocation_max_staleness`](crate::ValidatorBuilder::revocation_max_staleness)
+//!   can fail closed when the feed has been unreachable too long;
+//! * the IdP, in-process, calls [`RevocationList::insert`],
+//!   [`RevocationList::replace`] or [`RevocationList::replace_feed`].
 //!
 //! Reads are lock-free (an `ArcSwap` snapshot); writes copy the set, which
 //! stays small because entries leave it when their tokens expire.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -33,6 +53,7 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::claims::Claims;
 use crate::error::Error;
 use crate::fetch;
 
@@ -64,6 +85,34 @@ pub struct RevokedSession {
     pub exp: u64,
 }
 
+/// Every token of one client issued before a time: the client was deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedClient {
+    /// The `client_id` of the tokens.
+    pub client_id: String,
+    /// Tokens whose `iat` is before this (Unix seconds) are refused.
+    pub before: u64,
+    /// When the last token concerned expires, Unix seconds.
+    pub exp: u64,
+}
+
+/// Every token of one subject issued before a time: the user was disabled
+/// or deleted, their password changed or was reset, or they were signed out
+/// everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedSubject {
+    /// The `sub` of the tokens.
+    pub sub: String,
+    /// Tokens whose `iat` is before this (Unix seconds) are refused.
+    pub before: u64,
+    /// When the last token concerned expires, Unix seconds.
+    pub exp: u64,
+    /// Tokens of this session (`sid`) are spared: the session that changed
+    /// the password goes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub except_sid: Option<String>,
+}
+
 /// The feed document served at `GET {issuer}/revocations`. The IdP can
 /// serialize this very type to stay in step with the poller.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,15 +123,63 @@ pub struct RevocationFeed {
     /// feeds of IdPs that do not revoke by session).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<RevokedSession>,
+    /// Deleted clients whose tokens have not all expired yet (absent from
+    /// feeds of IdPs that do not revoke by client).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<RevokedClient>,
+    /// Subjects whose earlier tokens are refused, while those have not all
+    /// expired (absent from feeds of IdPs that do not revoke by subject).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<RevokedSubject>,
+}
+
+/// Why the list refuses a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its `jti` was revoked.
+    Token,
+    /// Its session (`sid`) ended.
+    Session,
+    /// Its client was deleted after the token was issued.
+    Client,
+    /// Its subject's earlier tokens were revoked (account disabled or
+    /// deleted, password changed, signed out everywhere).
+    Subject,
+}
+
+impl Refusal {
+    /// A fixed description, safe to send back and to log.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Token => "token has been revoked",
+            Self::Session => "the token's session has ended",
+            Self::Client => "the token's client no longer exists",
+            Self::Subject => "the token was issued before its account's sessions were ended",
+        }
+    }
 }
 
 /// `id` -> `exp`, for tokens and for sessions.
 type Entries = HashMap<Box<str>, u64>;
 
+/// A cut-off: tokens issued before `before` are refused, except those of
+/// the session `except_sid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cutoff {
+    before: u64,
+    exp: u64,
+    except_sid: Option<Box<str>>,
+}
+
+/// `id` -> cut-off, for clients and for subjects.
+type Cutoffs = HashMap<Box<str>, Cutoff>;
+
 #[derive(Debug, Default, Clone)]
 struct Sets {
     tokens: Entries,
     sessions: Entries,
+    clients: Cutoffs,
+    subjects: Cutoffs,
 }
 
 #[derive(Default)]
@@ -91,9 +188,14 @@ struct Inner {
     writer: Mutex<()>,
     /// Pollers watch this; it closes when the last list handle is dropped.
     alive: Mutex<Option<watch::Sender<()>>>,
+    /// When a poller started feeding this list, Unix seconds; 0 while none
+    /// has (the list is then filled in-process and never stale).
+    watched_since: AtomicU64,
+    /// When a fetch last confirmed the list current, Unix seconds; 0 never.
+    confirmed_at: AtomicU64,
 }
 
-/// The set of revoked `jti`s. Cheap to clone; clones share the set.
+/// The set of revocations. Cheap to clone; clones share the set.
 ///
 /// ```
 /// use resource_server::RevocationList;
@@ -124,10 +226,92 @@ impl RevocationList {
         self.inner.revoked.load().sessions.contains_key(sid)
     }
 
-    /// How many revocations (tokens and sessions) are held.
+    /// Tokens of `client_id` issued before this time (Unix seconds) are
+    /// refused, if such a cut-off is held.
+    pub fn client_cutoff(&self, client_id: &str) -> Option<u64> {
+        self.inner
+            .revoked
+            .load()
+            .clients
+            .get(client_id)
+            .map(|c| c.before)
+    }
+
+    /// Tokens of `sub` issued before this time (Unix seconds) are refused
+    /// (but those of its excepted session), if such a cut-off is held.
+    pub fn subject_cutoff(&self, sub: &str) -> Option<u64> {
+        self.inner
+            .revoked
+            .load()
+            .subjects
+            .get(sub)
+            .map(|c| c.before)
+    }
+
+    /// Why the token with these claims is refused, if it is: its `jti`,
+    /// its session, its client (when it names one) or its subject.
+    pub fn refusal(&self, claims: &Claims) -> Option<Refusal> {
+        let sets = self.inner.revoked.load();
+        let sid = claims.sid.as_deref();
+        if !claims.jti.is_empty() && sets.tokens.contains_key(claims.jti.as_str()) {
+            return Some(Refusal::Token);
+        }
+        if sid.is_some_and(|sid| sets.sessions.contains_key(sid)) {
+            return Some(Refusal::Session);
+        }
+        let client = Some(claims.client_id.as_str()).filter(|c| !c.is_empty());
+        if client
+            .and_then(|c| sets.clients.get(c))
+            .is_some_and(|cut| cut.refuses(claims.iat, sid))
+        {
+            return Some(Refusal::Client);
+        }
+        if sets
+            .subjects
+            .get(claims.sub.as_str())
+            .is_some_and(|cut| cut.refuses(claims.iat, sid))
+        {
+            return Some(Refusal::Subject);
+        }
+        None
+    }
+
+    /// How many revocations (tokens, sessions, clients, subjects) are held.
     pub fn len(&self) -> usize {
         let sets = self.inner.revoked.load();
-        sets.tokens.len() + sets.sessions.len()
+        sets.tokens.len() + sets.sessions.len() + sets.clients.len() + sets.subjects.len()
+    }
+
+    /// How long ago a poller last confirmed this list current, at `now`
+    /// (Unix seconds): since its last successful fetch, or since it started
+    /// when no fetch has succeeded yet. `None` when no poller feeds the list
+    /// (the IdP fills its own in-process, and it is never stale).
+    pub fn staleness(&self, now: u64) -> Option<Duration> {
+        let since = self.inner.watched_since.load(Ordering::Acquire);
+        if since == 0 {
+            return None;
+        }
+        let confirmed = self.inner.confirmed_at.load(Ordering::Acquire);
+        Some(Duration::from_secs(
+            now.saturating_sub(since.max(confirmed)),
+        ))
+    }
+
+    /// Records that the list is current as of `now` (Unix seconds): a fetch
+    /// of the feed succeeded.
+    pub fn confirm_current(&self, now: u64) {
+        self.inner.confirmed_at.fetch_max(now, Ordering::AcqRel);
+    }
+
+    /// Marks the list as fed by a poller from `now` on, so that its
+    /// staleness counts.
+    pub(crate) fn watched_from(&self, now: u64) {
+        let _ = self.inner.watched_since.compare_exchange(
+            0,
+            now.max(1),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 
     /// Whether no revocation is held.
@@ -160,25 +344,117 @@ impl RevocationList {
         });
     }
 
+    /// Refuses every token of `client_id` issued before `before` (Unix
+    /// seconds); `exp` is when the last of them expires.
+    pub fn insert_client_cutoff(&self, client_id: impl Into<String>, before: u64, exp: u64) {
+        let id: Box<str> = client_id.into().into_boxed_str();
+        let cutoff = Cutoff {
+            before,
+            exp,
+            except_sid: None,
+        };
+        self.update(|current| {
+            let mut next = current.clone();
+            next.clients.insert(id, cutoff);
+            next
+        });
+    }
+
+    /// Refuses every token of `sub` issued before `before` (Unix seconds),
+    /// except those of the session `except_sid`; `exp` is when the last of
+    /// them expires.
+    pub fn insert_subject_cutoff(
+        &self,
+        sub: impl Into<String>,
+        before: u64,
+        exp: u64,
+        except_sid: Option<String>,
+    ) {
+        let id: Box<str> = sub.into().into_boxed_str();
+        let cutoff = Cutoff {
+            before,
+            exp,
+            except_sid: except_sid.map(String::into_boxed_str),
+        };
+        self.update(|current| {
+            let mut next = current.clone();
+            next.subjects.insert(id, cutoff);
+            next
+        });
+    }
+
     /// Replaces the revoked tokens, e.g. with the IdP's current revocations;
-    /// revoked sessions are kept.
+    /// everything else is kept.
     pub fn replace(&self, entries: impl IntoIterator<Item = (String, u64)>) {
         let tokens = collect(entries);
         self.update(|current| Sets {
             tokens,
-            sessions: current.sessions.clone(),
+            ..current.clone()
         });
     }
 
-    /// Replaces both sets at once, e.g. with a fetched feed.
+    /// Replaces the revoked tokens and sessions at once; the client and
+    /// subject cut-offs are kept (see [`replace_feed`](Self::replace_feed)
+    /// to replace everything).
     pub fn replace_all(
         &self,
         tokens: impl IntoIterator<Item = (String, u64)>,
         sessions: impl IntoIterator<Item = (String, u64)>,
     ) {
+        let (tokens, sessions) = (collect(tokens), collect(sessions));
+        self.update(|current| Sets {
+            tokens,
+            sessions,
+            ..current.clone()
+        });
+    }
+
+    /// Replaces everything with what `feed` says, e.g. a fetched feed or the
+    /// IdP's own. Entries with an empty or overlong id are skipped.
+    pub fn replace_feed(&self, feed: &RevocationFeed) {
+        let usable = |id: &str| !id.is_empty() && id.len() <= MAX_ID_LEN;
+        let cutoff = |before, exp, except_sid: Option<&String>| Cutoff {
+            before,
+            exp,
+            except_sid: except_sid
+                .filter(|sid| usable(sid))
+                .map(|sid| sid.clone().into_boxed_str()),
+        };
         let next = Sets {
-            tokens: collect(tokens),
-            sessions: collect(sessions),
+            tokens: collect(
+                feed.revoked
+                    .iter()
+                    .filter(|t| usable(&t.jti))
+                    .map(|t| (t.jti.clone(), t.exp)),
+            ),
+            sessions: collect(
+                feed.sessions
+                    .iter()
+                    .filter(|s| usable(&s.sid))
+                    .map(|s| (s.sid.clone(), s.exp)),
+            ),
+            clients: feed
+                .clients
+                .iter()
+                .filter(|c| usable(&c.client_id))
+                .map(|c| {
+                    (
+                        c.client_id.clone().into_boxed_str(),
+                        cutoff(c.before, c.exp, None),
+                    )
+                })
+                .collect(),
+            subjects: feed
+                .subjects
+                .iter()
+                .filter(|s| usable(&s.sub))
+                .map(|s| {
+                    (
+                        s.sub.clone().into_boxed_str(),
+                        cutoff(s.before, s.exp, s.except_sid.as_ref()),
+                    )
+                })
+                .collect(),
         };
         self.update(|_| next);
     }
@@ -213,6 +489,13 @@ fn collect(entries: impl IntoIterator<Item = (String, u64)>) -> Entries {
         .collect()
 }
 
+impl Cutoff {
+    /// Whether a token issued at `iat` in session `sid` falls under it.
+    fn refuses(&self, iat: u64, sid: Option<&str>) -> bool {
+        iat < self.before && !(sid.is_some() && sid == self.except_sid.as_deref())
+    }
+}
+
 /// The entries of `sets` still relevant at `cutoff`.
 fn pruned(sets: &Sets, cutoff: u64) -> Sets {
     let keep = |entries: &Entries| -> Entries {
@@ -222,9 +505,18 @@ fn pruned(sets: &Sets, cutoff: u64) -> Sets {
             .map(|(id, exp)| (id.clone(), *exp))
             .collect()
     };
+    let keep_cutoffs = |entries: &Cutoffs| -> Cutoffs {
+        entries
+            .iter()
+            .filter(|(_, c)| c.exp >= cutoff)
+            .map(|(id, c)| (id.clone(), c.clone()))
+            .collect()
+    };
     Sets {
         tokens: keep(&sets.tokens),
         sessions: keep(&sets.sessions),
+        clients: keep_cutoffs(&sets.clients),
+        subjects: keep_cutoffs(&sets.subjects),
     }
 }
 
@@ -252,6 +544,7 @@ impl fmt::Debug for RevocationList {
 #[derive(Debug)]
 pub struct RevocationPoller {
     task: tokio::task::JoinHandle<()>,
+    list: Weak<Inner>,
 }
 
 impl RevocationPoller {
@@ -264,6 +557,15 @@ impl RevocationPoller {
             max_bytes: DEFAULT_MAX_FEED_BYTES,
             client: None,
         }
+    }
+
+    /// How long ago the list was last confirmed current by a successful
+    /// fetch (or, before the first one, since polling started). It grows
+    /// past the poll interval only while the feed is unreachable or
+    /// answers nonsense. `None` once the list itself is gone.
+    pub fn staleness(&self) -> Option<Duration> {
+        let inner = self.list.upgrade()?;
+        RevocationList { inner }.staleness(crate::unix_now())
     }
 
     /// Stops polling. Dropping the poller does not stop it: polling ends by
@@ -321,7 +623,9 @@ impl RevocationPollerBuilder {
             None => fetch::default_client(timeout)?,
         };
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        list.watched_from(crate::unix_now());
         let weak: Weak<Inner> = Arc::downgrade(&list.inner);
+        let handle = weak.clone();
         let mut alive = list.alive();
         let (interval, max_bytes) = (self.interval, self.max_bytes);
         let task = runtime.spawn(async move {
@@ -333,6 +637,7 @@ impl RevocationPollerBuilder {
                 let list = RevocationList { inner };
                 match result.and_then(|fetched| apply_feed(&list, &url, fetched)) {
                     Ok(new_etag) => {
+                        list.confirm_current(crate::unix_now());
                         if failing {
                             tracing::info!(%url, "revocation feed recovered");
                         }
@@ -356,7 +661,7 @@ impl RevocationPollerBuilder {
                 }
             }
         });
-        Ok(RevocationPoller { task })
+        Ok(RevocationPoller { task, list: handle })
     }
 }
 
@@ -376,17 +681,7 @@ fn apply_feed(
             reason: e.to_string(),
         })?;
     let before = list.len();
-    let usable = |id: &str| !id.is_empty() && id.len() <= MAX_ID_LEN;
-    list.replace_all(
-        feed.revoked
-            .into_iter()
-            .filter(|t| usable(&t.jti))
-            .map(|t| (t.jti, t.exp)),
-        feed.sessions
-            .into_iter()
-            .filter(|s| usable(&s.sid))
-            .map(|s| (s.sid, s.exp)),
-    );
+    list.replace_feed(&feed);
     if list.len() != before {
         tracing::debug!(revoked = list.len(), "revocation list updated");
     }
@@ -462,6 +757,172 @@ mod tests {
         let clone = list.clone();
         clone.insert("a", u64::MAX);
         assert!(list.is_revoked("a"));
+    }
+
+    fn claims(sub: &str, client_id: &str, iat: u64, sid: Option<&str>) -> Claims {
+        serde_json::from_value(serde_json::json!({
+            "iss": "i", "sub": sub, "aud": "a", "exp": iat + 900, "iat": iat,
+            "jti": format!("j-{sub}-{iat}"), "client_id": client_id, "sid": sid,
+        }))
+        .expect("claims")
+    }
+
+    #[test]
+    fn a_client_cutoff_refuses_that_clients_earlier_tokens_only() {
+        let list = RevocationList::new();
+        list.insert_client_cutoff("gone", 1_000, u64::MAX);
+        assert_eq!(
+            list.refusal(&claims("gone", "gone", 999, None)),
+            Some(Refusal::Client)
+        );
+        assert_eq!(
+            list.refusal(&claims("u1", "gone", 999, Some("s"))),
+            Some(Refusal::Client)
+        );
+        assert_eq!(
+            list.refusal(&claims("gone", "gone", 1_000, None)),
+            None,
+            "issued at the cut-off"
+        );
+        assert_eq!(list.refusal(&claims("other", "other", 10, None)), None);
+        assert_eq!(list.client_cutoff("gone"), Some(1_000));
+        assert_eq!(list.client_cutoff("other"), None);
+    }
+
+    #[test]
+    fn a_subject_cutoff_spares_its_excepted_session() {
+        let list = RevocationList::new();
+        list.insert_subject_cutoff("u1", 1_000, u64::MAX, Some("keep".into()));
+        assert_eq!(
+            list.refusal(&claims("u1", "login", 999, Some("other"))),
+            Some(Refusal::Subject)
+        );
+        assert_eq!(
+            list.refusal(&claims("u1", "login", 999, None)),
+            Some(Refusal::Subject)
+        );
+        assert_eq!(
+            list.refusal(&claims("u1", "login", 999, Some("keep"))),
+            None
+        );
+        assert_eq!(
+            list.refusal(&claims("u1", "login", 1_001, Some("other"))),
+            None
+        );
+        assert_eq!(
+            list.refusal(&claims("u2", "login", 999, Some("other"))),
+            None
+        );
+        assert_eq!(list.subject_cutoff("u1"), Some(1_000));
+        // The jti and session checks come first and say so.
+        list.insert_session("keep", u64::MAX);
+        assert_eq!(
+            list.refusal(&claims("u1", "login", 999, Some("keep"))),
+            Some(Refusal::Session)
+        );
+    }
+
+    #[test]
+    fn cutoffs_are_pruned_with_their_tokens() {
+        let list = RevocationList::new();
+        list.insert_client_cutoff("c", 100, 200);
+        list.insert_subject_cutoff("s", 100, 300, None);
+        assert_eq!(list.len(), 2);
+        list.prune(250);
+        assert_eq!(
+            (list.client_cutoff("c"), list.subject_cutoff("s")),
+            (None, Some(100))
+        );
+    }
+
+    #[test]
+    fn a_feed_with_every_member_replaces_everything_and_round_trips() {
+        let json = r#"{"revoked":[{"jti":"j","exp":9}],"sessions":[{"sid":"s","exp":9}],"clients":[{"client_id":"c","before":5,"exp":9}],"subjects":[{"sub":"u","before":5,"exp":9,"except_sid":"k"},{"sub":"v","before":6,"exp":9}]}"#;
+        let feed: RevocationFeed = serde_json::from_str(json).expect("parses");
+        assert_eq!(serde_json::to_string(&feed).expect("ser"), json);
+        let list = RevocationList::new();
+        list.insert_client_cutoff("stale", 1, u64::MAX);
+        list.replace_feed(&feed);
+        assert_eq!(list.len(), 5);
+        assert_eq!(list.client_cutoff("stale"), None, "replaced, not merged");
+        assert!(list.is_revoked("j") && list.is_session_revoked("s"));
+        assert_eq!(list.refusal(&claims("u", "x", 4, Some("k"))), None);
+        assert_eq!(
+            list.refusal(&claims("v", "x", 4, Some("k"))),
+            Some(Refusal::Subject)
+        );
+        // An older feed shape (no cut-offs) keeps working, and so does an
+        // older poller reading a newer feed: unknown members are ignored.
+        let old: RevocationFeed = serde_json::from_str(r#"{"revoked":[]}"#).expect("old feed");
+        assert!(old.clients.is_empty() && old.subjects.is_empty());
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct OldFeed {
+            revoked: Vec<RevokedToken>,
+            #[serde(default)]
+            sessions: Vec<RevokedSession>,
+        }
+        let seen_by_old: OldFeed = serde_json::from_str(json).expect("an old poller parses it");
+        assert_eq!(seen_by_old.revoked.len(), 1);
+    }
+
+    #[test]
+    fn empty_and_overlong_ids_are_skipped() {
+        let long = "x".repeat(MAX_ID_LEN + 1);
+        let feed = RevocationFeed {
+            clients: vec![
+                RevokedClient {
+                    client_id: String::new(),
+                    before: 5,
+                    exp: 9,
+                },
+                RevokedClient {
+                    client_id: long.clone(),
+                    before: 5,
+                    exp: 9,
+                },
+            ],
+            subjects: vec![RevokedSubject {
+                sub: long,
+                before: 5,
+                exp: 9,
+                except_sid: None,
+            }],
+            ..RevocationFeed::default()
+        };
+        let list = RevocationList::new();
+        list.replace_feed(&feed);
+        assert!(list.is_empty());
+    }
+
+    #[test]
+    fn staleness_counts_from_the_last_confirmation_of_a_watched_list() {
+        let list = RevocationList::new();
+        assert_eq!(
+            list.staleness(1_000),
+            None,
+            "filled in-process: never stale"
+        );
+        list.watched_from(1_000);
+        assert_eq!(
+            list.staleness(1_030),
+            Some(Duration::from_secs(30)),
+            "no fetch yet"
+        );
+        list.confirm_current(1_040);
+        assert_eq!(list.staleness(1_045), Some(Duration::from_secs(5)));
+        list.confirm_current(1_010);
+        assert_eq!(
+            list.staleness(1_045),
+            Some(Duration::from_secs(5)),
+            "time only moves on"
+        );
+        list.watched_from(2_000);
+        assert_eq!(
+            list.staleness(1_045),
+            Some(Duration::from_secs(5)),
+            "the first poller counts"
+        );
     }
 
     #[test]

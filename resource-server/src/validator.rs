@@ -75,6 +75,7 @@ struct Inner {
     accept_jwt_typ: bool,
     max_token_bytes: usize,
     revocations: Option<RevocationList>,
+    max_staleness: Option<Duration>,
     cache: Option<TokenCache>,
     jwt: Validation,
 }
@@ -92,6 +93,7 @@ impl Validator {
             accept_jwt_typ: false,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             revocations: None,
+            max_staleness: None,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
         }
     }
@@ -161,7 +163,7 @@ impl Validator {
             return Err(AuthError::InvalidToken("token lacks a required claim"));
         }
         check_time(claims.exp, claims.nbf, now, inner.leeway)?;
-        self.check_revoked(&claims)?;
+        self.check_revoked(&claims, now)?;
 
         if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
             let verified = Verified {
@@ -198,27 +200,27 @@ impl Validator {
         let claims = &hit.claims;
         Some(
             check_time(claims.exp, claims.nbf, now, self.inner.leeway)
-                .and_then(|()| self.check_revoked(claims))
+                .and_then(|()| self.check_revoked(claims, now))
                 .map(|()| Claims::clone(claims)),
         )
     }
 
-    /// Refuses a token revoked by its `jti`, or one of an ended session.
-    fn check_revoked(&self, claims: &Claims) -> Result<(), AuthError> {
+    /// Refuses a token the revocation list refuses (by `jti`, session,
+    /// client or subject), and every token while the list is staler than
+    /// the configured maximum.
+    fn check_revoked(&self, claims: &Claims, now: u64) -> Result<(), AuthError> {
         let Some(list) = &self.inner.revocations else {
             return Ok(());
         };
-        if list.is_revoked(&claims.jti) {
-            return Err(AuthError::InvalidToken("token has been revoked"));
+        if let (Some(max), Some(stale)) = (self.inner.max_staleness, list.staleness(now)) {
+            if stale > max {
+                return Err(AuthError::RevocationsStale);
+            }
         }
-        if claims
-            .sid
-            .as_deref()
-            .is_some_and(|sid| list.is_session_revoked(sid))
-        {
-            return Err(AuthError::InvalidToken("the token's session has ended"));
+        match list.refusal(claims) {
+            Some(refusal) => Err(AuthError::InvalidToken(refusal.description())),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -233,6 +235,7 @@ impl fmt::Debug for Validator {
             .field("max_token_bytes", &inner.max_token_bytes)
             .field("keys", &inner.keys)
             .field("revocations", &inner.revocations)
+            .field("revocation_max_staleness", &inner.max_staleness)
             .field(
                 "cache_capacity",
                 &inner.cache.as_ref().map(TokenCache::capacity),
@@ -252,6 +255,7 @@ pub struct ValidatorBuilder {
     accept_jwt_typ: bool,
     max_token_bytes: usize,
     revocations: Option<RevocationList>,
+    max_staleness: Option<Duration>,
     cache_capacity: usize,
 }
 
@@ -284,9 +288,22 @@ impl ValidatorBuilder {
         self
     }
 
-    /// Refuse tokens whose `jti` is in `revocations`.
+    /// Refuse the tokens `revocations` refuses: by `jti`, by session, by
+    /// client and by subject.
     pub fn revocations(mut self, revocations: RevocationList) -> Self {
         self.revocations = Some(revocations);
+        self
+    }
+
+    /// Fail closed: while the revocation list has not been confirmed
+    /// current by its poller for longer than `max` (the feed unreachable),
+    /// refuse every token with `503` ([`AuthError::RevocationsStale`])
+    /// rather than accept one that may have been revoked meanwhile. Off by
+    /// default (the last good list keeps serving). Choose `max` above the
+    /// poll interval; it applies only to a list a
+    /// [`RevocationPoller`](crate::RevocationPoller) feeds.
+    pub fn revocation_max_staleness(mut self, max: Duration) -> Self {
+        self.max_staleness = Some(max);
         self
     }
 
@@ -327,6 +344,7 @@ impl ValidatorBuilder {
                 accept_jwt_typ: self.accept_jwt_typ,
                 max_token_bytes: self.max_token_bytes,
                 revocations: self.revocations,
+                max_staleness: self.max_staleness,
                 cache: (self.cache_capacity > 0)
                     .then(|| TokenCache::new(self.cache_capacity.max(2))),
                 jwt,
@@ -678,6 +696,61 @@ mod tests {
                 validate(&validator, &t, T0),
                 Err(AuthError::InvalidToken("token has been revoked"))
             );
+        }
+
+        #[test]
+        fn tokens_of_a_deleted_client_or_an_ended_account_are_refused_cached_or_not() {
+            let (_, revocations, validator) = setup();
+            // `token()` issues at T0 for client `c` and subject `u`.
+            let t = token(key(0), T0 + 100, None, "j7");
+            assert!(validate(&validator, &t, T0).is_ok());
+            revocations.insert_client_cutoff("c", T0 + 1, u64::MAX);
+            assert_eq!(
+                validate(&validator, &t, T0),
+                Err(AuthError::InvalidToken(
+                    "the token's client no longer exists"
+                ))
+            );
+            revocations.replace_feed(&crate::RevocationFeed::default());
+            assert!(validate(&validator, &t, T0).is_ok());
+            revocations.insert_subject_cutoff("u", T0 + 1, u64::MAX, None);
+            assert!(matches!(
+                validate(&validator, &t, T0),
+                Err(AuthError::InvalidToken(_))
+            ));
+            revocations.insert_subject_cutoff("u", T0, u64::MAX, None);
+            assert!(
+                validate(&validator, &t, T0).is_ok(),
+                "issued at the cut-off"
+            );
+        }
+
+        #[test]
+        fn a_stale_list_fails_closed_only_when_asked_to() {
+            let local = LocalKeys::new();
+            local.set(&jwks(&[key(0)]));
+            let revocations = RevocationList::new();
+            let strict = Validator::builder(ISSUER, local.clone())
+                .audience("api")
+                .revocations(revocations.clone())
+                .revocation_max_staleness(std::time::Duration::from_secs(60))
+                .build();
+            let lenient = Validator::builder(ISSUER, local)
+                .audience("api")
+                .revocations(revocations.clone())
+                .build();
+            let t = token(key(0), T0 + 1000, None, "j8");
+            assert!(validate(&strict, &t, T0).is_ok(), "not polled: never stale");
+            revocations.watched_from(T0);
+            revocations.confirm_current(T0 + 10);
+            assert!(validate(&strict, &t, T0 + 70).is_ok());
+            assert_eq!(
+                validate(&strict, &t, T0 + 71),
+                Err(AuthError::RevocationsStale)
+            );
+            assert!(validate(&lenient, &t, T0 + 71).is_ok());
+            revocations.confirm_current(T0 + 71);
+            assert!(validate(&strict, &t, T0 + 71).is_ok(), "fresh again");
         }
 
         #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
+use crate::mail::MailConfig;
 use crate::store::{redact_url, DbLocation, StoreOptions};
 
 /// RSA/JWKS identity provider.
@@ -24,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -151,6 +152,42 @@ pub struct ServeArgs {
     /// How often to check the database for key changes, seconds.
     #[arg(long, env = "IDP_KEY_POLL", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub key_poll: u64,
+    #[command(flatten)]
+    pub mail: MailArgs,
+    /// Accounts sign in only after following the link mailed at signup, and
+    /// signup answers 202 alike for new and taken addresses (the owner of a
+    /// taken one is mailed instead).
+    #[arg(long, env = "IDP_REQUIRE_EMAIL_VERIFICATION")]
+    pub require_email_verification: bool,
+}
+
+/// Where mail goes.
+#[derive(Clone, Args)]
+pub struct MailArgs {
+    /// SMTP relay: `smtp://[user:password@]host[:587]` (STARTTLS required;
+    /// `?tls=opportunistic`, or `?tls=none` for a relay on this machine) or
+    /// `smtps://host[:465]` (TLS); `&ca=/path/ca.pem` adds a trusted root.
+    /// Unset: mail is written to --outbox.
+    #[arg(long, env = "IDP_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From: address of the IdP's mail.
+    #[arg(long, env = "IDP_MAIL_FROM", default_value = "idp <noreply@localhost>")]
+    pub mail_from: String,
+    /// Where mail is written (one .eml file per message, directory created
+    /// owner-only) when no --smtp-url is set.
+    #[arg(long, env = "IDP_OUTBOX", default_value = "outbox")]
+    pub outbox: std::path::PathBuf,
+}
+
+/// The SMTP URL without its credentials.
+impl std::fmt::Debug for MailArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailArgs")
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("mail_from", &self.mail_from)
+            .field("outbox", &self.outbox)
+            .finish()
+    }
 }
 
 impl ServeArgs {
@@ -177,6 +214,16 @@ impl ServeArgs {
                 statement_timeout: self.db_statement_timeout,
                 lock_timeout: self.db_lock_timeout,
             },
+            mail: MailConfig {
+                smtp_url: self
+                    .mail
+                    .smtp_url
+                    .clone()
+                    .filter(|url| !url.trim().is_empty()),
+                from: self.mail.mail_from.clone(),
+                outbox: self.mail.outbox.clone(),
+            },
+            require_email_verification: self.require_email_verification,
         })
     }
 }
@@ -286,9 +333,47 @@ pub enum ClientsCommand {
     },
 }
 
-/// `idp users ...`.
+/// `idp users ...`. Changes that end sessions are picked up by running
+/// instances (and published in their revocation feed) within --key-poll.
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
+    /// List users: id, email, state, scopes.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Show one user.
+    Show {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Disable a user: no sign-in by any path, every session and token ends.
+    Disable {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Delete a user and their personal data; every session and token ends.
+    Delete {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Set the scopes a user gets at login besides `profile`.
     Grant {
         /// The user's email.
@@ -297,6 +382,14 @@ pub enum UsersCommand {
         /// Scopes, space-separated (replaces the previous grant).
         #[arg(long)]
         scope: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Sign a user out everywhere: every session and access token ends.
+    RevokeSessions {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
         #[command(flatten)]
         db: DbArgs,
     },

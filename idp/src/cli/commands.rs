@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use keys::rotation::RotationTrigger;
 
 use super::args::{ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs, UsersCommand};
+use crate::accounts::lifecycle;
 use crate::clients;
 use crate::server;
 use crate::signing_keys::KeyManager;
@@ -96,11 +97,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Clients(ClientsCommand::Delete { id, db }) => {
             let store = open_store(&db).await?;
-            let client_id = id.clone();
-            if !store.run(move |db| db.delete_client(&client_id)).await? {
+            if !clients::delete(&store, &id, unix_now()).await? {
                 anyhow::bail!("no client {id:?}");
             }
-            println!("deleted {id}");
+            println!("deleted {id}; its tokens are refused from now on");
             Ok(())
         }
         Command::Clients(ClientsCommand::List { db }) => {
@@ -126,7 +126,78 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Users(UsersCommand::Grant { email, scope, db }) => {
+        Command::Users(command) => users(command).await,
+    }
+}
+
+/// `idp users ...`.
+async fn users(command: UsersCommand) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::List { db } => {
+            let store = open_store(&db).await?;
+            let mut after = None;
+            loop {
+                let (page, next) = lifecycle::list(&store, after, lifecycle::MAX_PAGE).await?;
+                for user in &page {
+                    println!(
+                        "{}\t{}\t{}\t{}\tscope=profile {}",
+                        user.id,
+                        user.email,
+                        if user.disabled_at.is_some() {
+                            "disabled"
+                        } else {
+                            "enabled"
+                        },
+                        if user.email_verified {
+                            "verified"
+                        } else {
+                            "unverified"
+                        },
+                        user.scope
+                    );
+                }
+                match next {
+                    Some(cursor) => after = Some(cursor),
+                    None => return Ok(()),
+                }
+            }
+        }
+        UsersCommand::Show { email, db } => {
+            let store = open_store(&db).await?;
+            let user = find_user(&store, &email).await?;
+            let shown = lifecycle::describe(&user);
+            println!("{}", serde_json::to_string_pretty(&shown)?);
+            Ok(())
+        }
+        UsersCommand::Disable { email, db } => {
+            let store = open_store(&db).await?;
+            let user = find_user(&store, &email).await?;
+            lifecycle::disable(&store, &user.id, unix_now()).await?;
+            println!("{email}: disabled; every session and token ended");
+            Ok(())
+        }
+        UsersCommand::Enable { email, db } => {
+            let store = open_store(&db).await?;
+            let user = find_user(&store, &email).await?;
+            lifecycle::enable(&store, &user.id).await?;
+            println!("{email}: enabled");
+            Ok(())
+        }
+        UsersCommand::Delete { email, db } => {
+            let store = open_store(&db).await?;
+            let user = find_user(&store, &email).await?;
+            lifecycle::delete(&store, &user.id, unix_now()).await?;
+            println!("{email}: deleted with its personal data; every session and token ended");
+            Ok(())
+        }
+        UsersCommand::RevokeSessions { email, db } => {
+            let store = open_store(&db).await?;
+            let user = find_user(&store, &email).await?;
+            lifecycle::sign_out_everywhere(&store, &user.id, unix_now()).await?;
+            println!("{email}: signed out everywhere");
+            Ok(())
+        }
+        UsersCommand::Grant { email, scope, db } => {
             let store = open_store(&db).await?;
             let scope = crate::scope::parse_scope(&scope)?.join(" ");
             let (user, granted) = (email.clone(), scope.clone());
@@ -140,6 +211,15 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The user with this email, or a clear error.
+async fn find_user(store: &Store, email: &str) -> anyhow::Result<crate::store::UserRow> {
+    let key = email.trim().to_owned();
+    store
+        .run(move |db| db.user_by_email(&key))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user {email:?}"))
 }
 
 async fn open_store(db: &DbArgs) -> anyhow::Result<Store> {

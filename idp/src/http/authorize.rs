@@ -22,12 +22,13 @@ use zeroize::Zeroizing;
 
 use super::cookies;
 use super::pages::{self, ConsentPage, SignInPage, SignUpPage};
+use crate::accounts::second_factor;
+use crate::accounts::sign_in::check_password;
+use crate::accounts::signup::{sign_up as create_account, SignUp};
 use crate::authorization::{self, AuthorizationRequest, Next, Params, Rejection};
 use crate::browser_sessions;
-use crate::credentials::check_password;
 use crate::error::Error;
 use crate::redirect_uris::csp_source;
-use crate::signup::create_account;
 use crate::state::AppState;
 use crate::store::{BrowserSessionRow, UserRow};
 use crate::{metrics, unix_now};
@@ -300,8 +301,28 @@ async fn sign_in(
     let email = post.field("email").to_owned();
     let password = Zeroizing::new(post.field("password").to_owned());
     let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let refused = |message: &str| {
+        sign_in_page(
+            &state,
+            &headers,
+            &request,
+            StatusCode::OK,
+            Some(&email),
+            Some(message.into()),
+        )
+    };
     match check_password(&state, address, &email, password).await {
-        Ok(user) => signed_in(&state, &headers, &request, user).await,
+        Ok(user) => match second_factor::is_enrolled(&state, &user.id).await {
+            Ok(false) => signed_in(&state, &headers, &request, user).await,
+            Ok(true) => refused(
+                "This account signs in with a second factor, which this page does not ask for yet.",
+            ),
+            Err(e) => pages::failure(&state.settings().issuer, &e),
+        },
+        Err(Error::AccountDisabled) => refused("This account is disabled."),
+        Err(Error::EmailNotVerified) => {
+            refused("Confirm your email address first: follow the link in the mail we sent you.")
+        }
         Err(Error::InvalidCredentials { .. }) => sign_in_page(
             &state,
             &headers,
@@ -417,8 +438,14 @@ async fn sign_up(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             Some(message),
         )
     };
-    match create_account(&state, email, name, password).await {
-        Ok(user) => signed_in(&state, &headers, &request, user).await,
+    match create_account(&state, email, name, password, unix_now()).await {
+        Ok(SignUp::Created(user)) => signed_in(&state, &headers, &request, user).await,
+        Ok(SignUp::CheckYourMail) => pages::message(
+            &state.settings().issuer,
+            StatusCode::ACCEPTED,
+            "Check your mail",
+            "Follow the link we mailed to your address to finish, then sign in.",
+        ),
         Err(Error::EmailTaken) => again(
             StatusCode::CONFLICT,
             "An account with this email already exists. Sign in instead.".into(),

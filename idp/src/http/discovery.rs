@@ -107,12 +107,13 @@ async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": [
             "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
-            "email", "email_verified", "name",
+            "email", "email_verified", "name", "amr", "acr",
         ],
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
         "revocation_feed": format!("{issuer}/revocations"),
+        "acr_values_supported": ["aal1", "aal2"],
     }))
 }

@@ -13,6 +13,9 @@ use crate::error::Error;
 struct Body<'a> {
     error: &'a str,
     error_description: &'a str,
+    /// Only in `mfa_required`: what to send on to `/login/mfa`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_token: Option<&'a str>,
 }
 
 /// `{"error": CODE, "error_description": TEXT}` with the error's status,
@@ -25,10 +28,17 @@ impl IntoResponse for Error {
             Json(Body {
                 error: self.code(),
                 error_description: &description,
+                mfa_token: match &self {
+                    Error::MfaRequired { mfa_token } => Some(mfa_token.expose()),
+                    _ => None,
+                },
             }),
         )
             .into_response();
         let headers = response.headers_mut();
+        if matches!(self, Error::MfaRequired { .. }) {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
         if let Some(challenge) = self.challenge().and_then(|c| HeaderValue::try_from(c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }

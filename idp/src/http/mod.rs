@@ -1,12 +1,16 @@
 //! The HTTP API: one module per resource, each with a `router()`.
 //!
 //! - `discovery.rs`: `/jwks`, the metadata documents, `/revocations`;
-//! - `users.rs`: signup and `/login`;
+//! - `users.rs`: signup, `/login` and `/login/mfa`;
 //! - `oauth.rs`: `/token`, `/revoke`, `/introspect`;
 //! - `account.rs`: `/userinfo`, `/logout` (bearer token);
 //! - `authorize.rs`: `/authorize`, the sign-in, sign-up and consent forms;
 //! - `end_session.rs`: `/end_session` (RP-initiated logout);
+//! - `account.rs`: `/userinfo`, `/logout`, `/account/password`,
+//!   `/account/totp...` (bearer token);
+//! - `recovery.rs`: password reset and email verification by mailed link;
 //! - `registry.rs`: `/clients` and `/admin/keys` (bearer token, scope `admin`);
+//! - `admin_users.rs`: `/admin/users` (bearer token, scope `admin`);
 //! - `health.rs`: `/healthz`, `/readyz`, `/metrics`.
 //!
 //! Cross-cutting pieces live beside them: `extract.rs` reads bodies and
@@ -17,6 +21,7 @@
 //! connection handling are the server's (the `serve` crate).
 
 mod account;
+mod admin_users;
 mod authorize;
 mod cookies;
 mod discovery;
@@ -26,6 +31,7 @@ mod extract;
 mod health;
 mod oauth;
 mod pages;
+mod recovery;
 mod registry;
 mod users;
 
@@ -48,11 +54,13 @@ pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(account::router())
         .merge(registry::router())
+        .merge(admin_users::router())
         .route_layer(bearer);
     Router::new()
         .merge(discovery::router())
         .merge(health::router())
         .merge(users::router())
+        .merge(recovery::router())
         .merge(oauth::router())
         .merge(authorize::router())
         .merge(end_session::router())

@@ -117,17 +117,14 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
 }
 
 /// `DELETE /clients/{id}`: 204; the client can no longer obtain tokens, and
-/// introspection stops vouching for the ones it holds.
+/// the tokens it holds are refused here at once and by resource servers at
+/// their next poll of the revocation feed.
 async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
-    let client_id = id.clone();
-    if !state
-        .store()
-        .run(move |db| db.delete_client(&client_id))
-        .await?
-    {
+    if !clients::delete(state.store(), &id, unix_now()).await? {
         return Err(NO_SUCH_CLIENT);
     }
-    tracing::info!(client = %id, "client deleted");
+    state.revocations().refresh_if_stale().await?;
+    tracing::info!(client = %id, "client deleted; its tokens are cut off");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

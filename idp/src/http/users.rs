@@ -1,7 +1,9 @@
-//! Signup and login.
+//! Signup, login, and the second step of a login with a second factor.
+//! The decisions are the `accounts` module's; this reads requests and
+//! shapes answers.
 
 use axum::body::Bytes;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -15,17 +17,23 @@ use zeroize::Zeroizing;
 
 use super::extract::{basic_auth, parse_json, ApiJson, BasicAuth};
 use super::no_store;
-use crate::credentials::check_password;
+use crate::accounts::sign_in::{self, PasswordSignIn};
+use crate::accounts::signup::{sign_up, SignUp};
 use crate::error::Error;
-use crate::signup::create_account;
 use crate::state::AppState;
-use crate::{metrics, sessions, unix_now};
+use crate::unix_now;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/user", post(signup))
         .route("/users", post(signup))
         .route("/login", post(login))
+        .route("/login/mfa", post(login_mfa))
+}
+
+/// The client's address, when the server knows it.
+pub(super) fn address(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAddr> {
+    peer.map(|Extension(ConnectInfo(addr))| addr.ip())
 }
 
 #[derive(Deserialize)]
@@ -36,23 +44,26 @@ struct Signup {
 }
 
 /// `POST /user`: creates an account. 201 with the user, 409 if the email is
-/// taken. The answer is sent only after the row is durably committed.
+/// taken; with `--require-email-verification`, 202 `{"status":
+/// "verification_sent"}` either way. The answer is sent only after the row
+/// is durably committed.
 async fn signup(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Signup>,
 ) -> Result<Response, Error> {
-    let user = create_account(
-        &state,
-        &body.email,
-        &body.name,
-        Zeroizing::new(body.password),
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"user": {"id": user.id, "email": user.email, "name": user.name}})),
-    )
-        .into_response())
+    let password = Zeroizing::new(body.password);
+    match sign_up(&state, &body.email, &body.name, password, unix_now()).await? {
+        SignUp::Created(user) => Ok((
+            StatusCode::CREATED,
+            Json(json!({"user": {"id": user.id, "email": user.email, "name": user.name}})),
+        )
+            .into_response()),
+        SignUp::CheckYourMail => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"status": "verification_sent"})),
+        )
+            .into_response()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -63,6 +74,7 @@ struct Login {
 
 /// `POST /login`: JSON `{email, password}` or HTTP Basic. An unknown email
 /// and a wrong password get the same answer, after the same bcrypt work.
+/// With a second factor enrolled: `401 mfa_required` with an `mfa_token`.
 async fn login(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -76,11 +88,28 @@ async fn login(
             (login.email, Zeroizing::new(login.password))
         }
     };
-    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
-    let user = check_password(&state, address, &email, password).await?;
-    let tokens = sessions::open(&state, &user, unix_now()).await?;
-    metrics::inc(&state.metrics().logins);
-    tracing::info!(user = %user.id, "user logged in");
+    match sign_in::with_password(&state, address(peer), &email, password, unix_now()).await? {
+        PasswordSignIn::SignedIn(tokens) => Ok(no_store(Json(tokens))),
+        PasswordSignIn::SecondFactorRequired { mfa_token } => Err(Error::MfaRequired { mfa_token }),
+    }
+}
+
+#[derive(Deserialize)]
+struct SecondStep {
+    mfa_token: String,
+    code: String,
+}
+
+/// `POST /login/mfa` `{mfa_token, code}`: a TOTP code or a recovery code
+/// finishes the login. Wrong or reused codes: `401 invalid_code`.
+async fn login_mfa(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ApiJson(body): ApiJson<SecondStep>,
+) -> Result<Response, Error> {
+    let (token, code) = (Zeroizing::new(body.mfa_token), Zeroizing::new(body.code));
+    let tokens =
+        sign_in::with_second_factor(&state, address(peer), &token, &code, unix_now()).await?;
     Ok(no_store(Json(tokens)))
 }
 

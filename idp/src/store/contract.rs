@@ -17,8 +17,9 @@ use super::code_policy::PresentedCode;
 use super::error::StoreError;
 use super::refresh_policy::PresentedRefresh;
 use super::rows::{
-    BrowserSessionRow, ClientRow, CodeOutcome, EndedSession, GrantRow, KeyChange, RefreshOutcome,
-    RefreshRow, RevokedToken, StoredKey, UserRow,
+    AccountTokenPurpose, AccountTokenRow, BrowserSessionRow, ClientRow, CodeOutcome, EndedSession,
+    GrantRow, KeyChange, RefreshOutcome, RefreshRow, RevokedToken, StoredKey, TokenCutoff, TotpRow,
+    UserCursor, UserRow,
 };
 
 /// Users who sign up and log in.
@@ -33,6 +34,127 @@ pub trait Users {
     /// Replaces the extra scopes of the user with this email; whether one
     /// was found.
     fn set_user_scope(&mut self, email: &str, scope: &str) -> Result<bool, StoreError>;
+    /// Up to `limit` users in order of creation (then id), after `after`.
+    fn list_users(
+        &mut self,
+        after: Option<&UserCursor>,
+        limit: u32,
+    ) -> Result<Vec<UserRow>, StoreError>;
+
+    // Every change below that ends a user's sessions does three things in
+    // one transaction: deletes the refresh tokens concerned, records the
+    // subject cut-off `issued_before` (tokens with an earlier `iat` are
+    // refused; a later cut-off replaces an earlier one), and raises the
+    // user's `tokens_not_before` to it. Each says whether the user exists.
+
+    /// Disables the user at `now` and ends all their sessions.
+    fn disable_user(&mut self, id: &str, now: u64, issued_before: u64) -> Result<bool, StoreError>;
+    /// Enables the user again (their ended sessions stay ended).
+    fn enable_user(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// Deletes the user and everything they hold (sessions, factors, account
+    /// tokens), keeping only the cut-off of their tokens, by opaque id.
+    fn delete_user(&mut self, id: &str, issued_before: u64) -> Result<bool, StoreError>;
+    /// Ends every session of the user but `except_sid`.
+    fn end_user_sessions(
+        &mut self,
+        id: &str,
+        except_sid: Option<&str>,
+        issued_before: u64,
+    ) -> Result<bool, StoreError>;
+    /// Replaces the password hash and ends every session but `except_sid`.
+    fn set_password(
+        &mut self,
+        id: &str,
+        password_hash: &str,
+        except_sid: Option<&str>,
+        issued_before: u64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Single-use tokens handed to users: mailed links (password reset, email
+/// verification) and the step between password and second factor. Only
+/// SHA-256 digests are stored.
+pub trait AccountTokens {
+    /// Stores a token for `user_id`, live until `expires_at`, unless one of
+    /// the same purpose was made for that user less than `min_interval`
+    /// seconds ago (returns `false` then: a mail-bombing guard). Expired
+    /// tokens are deleted on the way.
+    #[allow(clippy::too_many_arguments)]
+    fn insert_account_token(
+        &mut self,
+        token_hash: &[u8],
+        purpose: AccountTokenPurpose,
+        user_id: &str,
+        now: u64,
+        expires_at: u64,
+        min_interval: u64,
+    ) -> Result<bool, StoreError>;
+    /// The live (unexpired, unused) token with this digest and purpose.
+    fn account_token(
+        &mut self,
+        token_hash: &[u8],
+        purpose: AccountTokenPurpose,
+        now: u64,
+    ) -> Result<Option<AccountTokenRow>, StoreError>;
+    /// Uses a live token: marks it used and returns its user, once.
+    fn use_account_token(
+        &mut self,
+        token_hash: &[u8],
+        purpose: AccountTokenPurpose,
+        now: u64,
+    ) -> Result<Option<String>, StoreError>;
+    /// Counts a wrong answer given with the token; the count so far.
+    fn note_account_token_failure(&mut self, token_hash: &[u8]) -> Result<u32, StoreError>;
+    /// Uses a live password-reset token and sets the new password hash,
+    /// ending every session of its user (as
+    /// [`Users::set_password`] does); the user, once.
+    fn reset_password(
+        &mut self,
+        token_hash: &[u8],
+        password_hash: &str,
+        now: u64,
+        issued_before: u64,
+    ) -> Result<Option<String>, StoreError>;
+    /// Uses a live email-verification token and marks its user's email
+    /// verified; the user, once.
+    fn verify_email(&mut self, token_hash: &[u8], now: u64) -> Result<Option<String>, StoreError>;
+}
+
+/// TOTP second factors and their recovery codes (digests only).
+pub trait SecondFactors {
+    /// Stores a new, unconfirmed TOTP secret for the user, replacing an
+    /// unconfirmed one; `false` when a confirmed factor exists.
+    fn start_totp(
+        &mut self,
+        user_id: &str,
+        secret: &[u8],
+        encrypted: bool,
+        now: u64,
+    ) -> Result<bool, StoreError>;
+    /// The user's TOTP factor, confirmed or not.
+    fn totp_factor(&mut self, user_id: &str) -> Result<Option<TotpRow>, StoreError>;
+    /// Confirms the unconfirmed factor with a code of time step `step`
+    /// (which is then used up) and replaces the recovery codes; `false`
+    /// when there is no unconfirmed factor or the step was used.
+    fn confirm_totp(
+        &mut self,
+        user_id: &str,
+        step: u64,
+        recovery_code_hashes: &[Vec<u8>],
+        now: u64,
+    ) -> Result<bool, StoreError>;
+    /// Accepts a code of time step `step` for a confirmed factor, once:
+    /// `false` when that step or a later one was already used.
+    fn use_totp_step(&mut self, user_id: &str, step: u64) -> Result<bool, StoreError>;
+    /// Uses a recovery code, once.
+    fn use_recovery_code(
+        &mut self,
+        user_id: &str,
+        code_hash: &[u8],
+        now: u64,
+    ) -> Result<bool, StoreError>;
+    /// Removes the factor and its recovery codes; whether there was one.
+    fn remove_totp(&mut self, user_id: &str) -> Result<bool, StoreError>;
 }
 
 /// Registered OAuth 2.0 clients.
@@ -43,8 +165,10 @@ pub trait Clients {
     fn client(&mut self, client_id: &str) -> Result<Option<ClientRow>, StoreError>;
     /// Every client, ordered by id byte-wise.
     fn list_clients(&mut self) -> Result<Vec<ClientRow>, StoreError>;
-    /// Removes a client; whether it existed.
-    fn delete_client(&mut self, client_id: &str) -> Result<bool, StoreError>;
+    /// Removes a client and its refresh tokens, and records the client
+    /// cut-off `issued_before` (its tokens with an earlier `iat` are
+    /// refused), in one transaction; whether it existed.
+    fn delete_client(&mut self, client_id: &str, issued_before: u64) -> Result<bool, StoreError>;
 }
 
 /// Signing keys. The changes run under a lock on the key set, so two
@@ -165,6 +289,9 @@ pub trait RevokedTokens {
     /// dead refresh tokens, grants and browser sessions are deleted on the
     /// way.
     fn live_revocations(&mut self, now: u64) -> Result<Vec<RevokedToken>, StoreError>;
+    /// Client and subject cut-offs later than `since`; older ones (whose
+    /// tokens have all expired) are deleted on the way.
+    fn cutoffs_since(&mut self, since: u64) -> Result<Vec<TokenCutoff>, StoreError>;
 }
 
 /// What running instances poll.
@@ -185,6 +312,8 @@ pub trait Repository:
     + BrowserSessions
     + Grants
     + RevokedTokens
+    + AccountTokens
+    + SecondFactors
     + Health
     + Send
 {
@@ -198,6 +327,8 @@ impl<T> Repository for T where
         + BrowserSessions
         + Grants
         + RevokedTokens
+        + AccountTokens
+        + SecondFactors
         + Health
         + Send
 {

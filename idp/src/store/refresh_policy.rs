@@ -102,6 +102,7 @@ mod tests {
                 client_id: "web".into(),
                 scope: "profile".into(),
                 expires_at,
+                amr: "pwd otp".into(),
             },
             used_at,
             revoked_at,

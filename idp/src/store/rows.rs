@@ -20,6 +20,41 @@ pub struct UserRow {
     pub scope: String,
     /// Unix seconds.
     pub created_at: u64,
+    /// When the account was disabled, Unix seconds; `None` while enabled.
+    pub disabled_at: Option<u64>,
+    /// Whether the owner proved the email address theirs (a mailed link).
+    pub email_verified: bool,
+    /// The user's tokens are issued with an `iat` no earlier than this
+    /// (the latest cut-off of their tokens), Unix seconds.
+    pub tokens_not_before: u64,
+}
+
+impl UserRow {
+    /// A new, enabled, unverified account.
+    pub fn new(id: String, email: String, name: String, password_hash: String, now: u64) -> Self {
+        Self {
+            id,
+            email,
+            name,
+            password_hash,
+            scope: String::new(),
+            created_at: now,
+            disabled_at: None,
+            email_verified: false,
+            tokens_not_before: 0,
+        }
+    }
+}
+
+/// Where a page of [`list_users`](super::Users::list_users) starts: after
+/// the user created at `created_at` with this `id` (users are listed by
+/// creation, then id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCursor {
+    /// The last listed user's creation time.
+    pub created_at: u64,
+    /// The last listed user's id.
+    pub id: String,
 }
 
 /// The id and email only: the hash, name and scopes stay out of logs.
@@ -119,6 +154,9 @@ pub struct RefreshRow {
     pub scope: String,
     /// Unix seconds.
     pub expires_at: u64,
+    /// How the session was authenticated: the `amr` of its tokens,
+    /// space-separated (`pwd`, `pwd otp`).
+    pub amr: String,
 }
 
 /// What presenting a refresh token led to.
@@ -232,4 +270,104 @@ pub(super) fn join_uris(uris: &[String]) -> String {
 /// The URIs of a column written by [`join_uris`].
 pub(super) fn split_uris(column: &str) -> Vec<String> {
     column.split_ascii_whitespace().map(str::to_owned).collect()
+}
+
+/// Whose tokens a cut-off is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutoffKind {
+    /// A client, by `client_id` (it was deleted).
+    Client,
+    /// A subject, by `sub`: a user id.
+    Subject,
+}
+
+impl CutoffKind {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Subject => "subject",
+        }
+    }
+
+    /// From the stored text.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "client" => Some(Self::Client),
+            "subject" => Some(Self::Subject),
+            _ => None,
+        }
+    }
+}
+
+/// Every token of a client or subject issued before a time is refused,
+/// except those of one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenCutoff {
+    /// Client or subject.
+    pub kind: CutoffKind,
+    /// The `client_id` or `sub`.
+    pub id: String,
+    /// Tokens with an `iat` before this are refused, Unix seconds.
+    pub issued_before: u64,
+    /// The session whose tokens are spared.
+    pub except_sid: Option<String>,
+}
+
+/// What a single-use account token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountTokenPurpose {
+    /// A mailed password-reset link.
+    PasswordReset,
+    /// A mailed email-verification link.
+    EmailVerification,
+    /// The step between a right password and a second factor at login.
+    Mfa,
+}
+
+impl AccountTokenPurpose {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordReset => "password_reset",
+            Self::EmailVerification => "email_verification",
+            Self::Mfa => "mfa",
+        }
+    }
+}
+
+/// A live (unexpired, unused) account token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountTokenRow {
+    /// Whose it is.
+    pub user_id: String,
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// Wrong answers given with it so far.
+    pub failures: u32,
+}
+
+/// A user's TOTP factor. The secret is sealed when `encrypted` is set.
+#[derive(Clone)]
+pub struct TotpRow {
+    /// The shared secret, or its ciphertext; wiped on drop.
+    pub secret: Zeroizing<Vec<u8>>,
+    /// Whether `secret` is sealed with the key-encryption key.
+    pub encrypted: bool,
+    /// Whether a first code confirmed it (until then it does not guard
+    /// login).
+    pub confirmed: bool,
+    /// The latest time step a code was accepted for; 0 for none.
+    pub last_step: u64,
+}
+
+/// No secret.
+impl std::fmt::Debug for TotpRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpRow")
+            .field("encrypted", &self.encrypted)
+            .field("confirmed", &self.confirmed)
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
 }

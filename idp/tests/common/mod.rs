@@ -3,6 +3,7 @@
 
 pub mod flow;
 pub mod postgres;
+pub mod smtp;
 
 use std::path::PathBuf;
 
@@ -26,6 +27,10 @@ impl TestIdp {
         let mut config = idp::Config {
             db: dir.path().join("idp.db").into(),
             bcrypt_cost: 4,
+            mail: idp::mail::MailConfig {
+                outbox: dir.path().join("outbox"),
+                ..idp::mail::MailConfig::default()
+            },
             ..idp::Config::default()
         };
         tweak(&mut config);
@@ -158,6 +163,13 @@ impl TestIdp {
             .expect("JSON body")
     }
 
+    /// GET with a bearer token, answered 200 with JSON.
+    pub async fn get_json_bearer(&self, path: &str, token: &str) -> Value {
+        let response = self.get_bearer(path, token).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
     /// GET with a bearer token.
     pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
         self.http
@@ -269,6 +281,7 @@ pub fn spawn_idp(db: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> (std::proce
         .arg(db)
         .args(extra)
         .env("IDP_LOG", "warn")
+        .env("IDP_OUTBOX", std::env::temp_dir().join("idp-tests-outbox"))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -297,4 +310,23 @@ pub fn jwt_part(token: &str, part: usize) -> Value {
             .expect("base64url"),
     )
     .expect("JSON")
+}
+
+/// A CA and a server certificate for `names`, made here: (CA PEM, server
+/// certificate PEM, server key PEM).
+pub fn test_pki(names: &[&str]) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "idp test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let key = KeyPair::generate().expect("server key");
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let server = CertificateParams::new(names)
+        .expect("server params")
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("server certificate");
+    (ca_cert.pem(), server.pem(), key.serialize_pem())
 }

@@ -31,6 +31,12 @@ pub struct Args {
     /// Seconds between two polls of the revocation feed; `0` disables it.
     #[arg(long, env = "RS_REVOCATION_POLL", default_value_t = 5)]
     pub revocation_poll: u64,
+    /// Fail closed: when the revocation feed has not been fetched
+    /// successfully for this many seconds, refuse every token with 503
+    /// instead of trusting a list that may be missing revocations. Must
+    /// exceed --revocation-poll. Off by default (the last good list is used).
+    #[arg(long, env = "RS_REVOCATION_MAX_STALENESS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub revocation_max_staleness: Option<u64>,
     /// Shortest time a fetched JWKS is kept, seconds, whatever max-age the
     /// IdP sends.
     #[arg(long, env = "RS_JWKS_MIN_TTL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -63,6 +69,28 @@ impl Args {
             Some(url) => Some(url.to_owned()),
             None if self.revocations_url.is_some() => None,
             None => Some(format!("{}/revocations", self.issuer.trim_end_matches('/'))),
+        }
+    }
+
+    /// The longest the revocation list may go unconfirmed before tokens are
+    /// refused, if failing closed was asked for and a feed is polled.
+    pub fn revocation_max_staleness(&self) -> Option<std::time::Duration> {
+        self.revocation_feed()?;
+        self.revocation_max_staleness
+            .map(std::time::Duration::from_secs)
+    }
+
+    /// Checks what clap cannot: a maximum staleness must leave room for
+    /// the poll interval, or every token would be refused between polls.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.revocation_max_staleness {
+            Some(max) if self.revocation_feed().is_some() && max <= self.revocation_poll => {
+                Err(format!(
+                    "--revocation-max-staleness ({max} s) must exceed --revocation-poll ({} s)",
+                    self.revocation_poll
+                ))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -105,6 +133,30 @@ mod tests {
                 .as_deref(),
             Some("http://x/r")
         );
+    }
+
+    #[test]
+    fn max_staleness_is_off_by_default_and_must_exceed_the_poll_interval() {
+        assert_eq!(args(&[]).revocation_max_staleness(), None);
+        let strict = args(&["--revocation-max-staleness", "30"]);
+        assert_eq!(
+            strict.revocation_max_staleness(),
+            Some(std::time::Duration::from_secs(30))
+        );
+        assert!(strict.validate().is_ok());
+        let too_tight = args(&["--revocation-max-staleness", "5", "--revocation-poll", "5"]);
+        assert!(too_tight
+            .validate()
+            .expect_err("refused")
+            .contains("must exceed"));
+        let no_feed = args(&[
+            "--revocation-max-staleness",
+            "5",
+            "--revocations-url",
+            "off",
+        ]);
+        assert!(no_feed.validate().is_ok());
+        assert_eq!(no_feed.revocation_max_staleness(), None);
     }
 
     #[test]

@@ -44,6 +44,13 @@ pub async fn run(args: Args) -> Result<(), Error> {
                 .interval(Duration::from_secs(args.revocation_poll))
                 .spawn(&revocations)?;
             tracing::info!(%url, every_s = args.revocation_poll, "polling the revocation feed");
+            if let Some(max) = args.revocation_max_staleness() {
+                validator = validator.revocation_max_staleness(max);
+                tracing::info!(
+                    max_s = max.as_secs(),
+                    "failing closed when the feed is stale"
+                );
+            }
             Some(poller)
         }
         None => {

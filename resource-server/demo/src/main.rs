@@ -16,6 +16,12 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = resource_server_demo::Args::parse();
+    if let Err(message) = args.validate() {
+        use clap::CommandFactory as _;
+        resource_server_demo::Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit();
+    }
     match resource_server_demo::run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -34,6 +34,7 @@ async fn start(args: &[&str]) -> Running {
         "RS_AUDIENCE",
         "RS_REVOCATIONS_URL",
         "RS_REVOCATION_POLL",
+        "RS_REVOCATION_MAX_STALENESS",
     ] {
         command.env_remove(var);
     }
@@ -160,4 +161,65 @@ async fn serves_the_demo_api_and_exits_cleanly_on_sigterm() {
         .expect("exits in time")
         .expect("exit status");
     assert!(exit.success(), "{exit:?}");
+}
+
+#[tokio::test]
+async fn with_a_max_staleness_an_unreachable_feed_fails_closed_and_a_healthy_one_does_not() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    let token = idp.token();
+    let feed_down = closed_port().await;
+    let mut strict = start(&[
+        "--issuer",
+        &idp.issuer,
+        "--revocation-poll",
+        "1",
+        "--revocation-max-staleness",
+        "2",
+        "--revocations-url",
+        &format!("{feed_down}/revocations"),
+    ])
+    .await;
+    let mut healthy = start(&[
+        "--issuer",
+        &idp.issuer,
+        "--revocation-poll",
+        "1",
+        "--revocation-max-staleness",
+        "2",
+    ])
+    .await;
+    // The feed never answers: once its list is more than 2 s old, every
+    // token is refused with 503 rather than trusted.
+    let mut refused = None;
+    for _ in 0..100 {
+        let reply = get(&format!("{}/api/private", strict.url), Some(&token)).await;
+        if reply.status == 503 {
+            refused = Some(reply);
+            break;
+        }
+        assert_eq!(reply.status, 200, "{reply:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = refused.expect("refused once the list is stale");
+    assert_eq!(refused.error(), "temporarily_unavailable");
+    // The same setting with a reachable feed keeps accepting it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reply = get(&format!("{}/api/private", healthy.url), Some(&token)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    strict.child.kill().await.expect("kill");
+    healthy.child.kill().await.expect("kill");
+}
+
+#[tokio::test]
+async fn a_max_staleness_within_the_poll_interval_is_refused_at_start() {
+    let output = Command::new(env!("CARGO_BIN_EXE_resource-server"))
+        .args(["--revocation-poll", "5", "--revocation-max-staleness", "5"])
+        .env_remove("RS_REVOCATION_MAX_STALENESS")
+        .env_remove("RS_REVOCATION_POLL")
+        .output()
+        .await
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("must exceed --revocation-poll"), "{stderr}");
 }

@@ -3,10 +3,11 @@
 use postgres::Row;
 
 use super::conn::PgConn;
+use super::sessions::record_cutoff;
 use super::{from_db, to_db};
 use crate::store::contract::Clients;
 use crate::store::error::StoreError;
-use crate::store::rows::{join_uris, split_uris, ClientRow};
+use crate::store::rows::{join_uris, split_uris, ClientRow, CutoffKind};
 
 const COLUMNS: &str = "client_id, secret_hash, scope, admin, created_at, \
                        redirect_uris, public, consent, post_logout_redirect_uris";
@@ -67,10 +68,17 @@ impl Clients for PgConn {
             .collect()
     }
 
-    fn delete_client(&mut self, client_id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .db()
-            .execute("DELETE FROM clients WHERE client_id = $1", &[&client_id])?
-            == 1)
+    fn delete_client(&mut self, client_id: &str, issued_before: u64) -> Result<bool, StoreError> {
+        let mut tx = self.transaction()?;
+        if tx.execute("DELETE FROM clients WHERE client_id = $1", &[&client_id])? == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM refresh_tokens WHERE client_id = $1",
+            &[&client_id],
+        )?;
+        record_cutoff(&mut tx, CutoffKind::Client, client_id, None, issued_before)?;
+        tx.commit()?;
+        Ok(true)
     }
 }

@@ -23,10 +23,12 @@
 //! stuck table fails the requests that need it with 503 within seconds
 //! instead of holding every pooled connection.
 
+mod account_tokens;
 mod browser;
 mod clients;
 mod conn;
 mod keys;
+mod second_factors;
 mod sessions;
 mod tls;
 mod users;
@@ -50,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_revoked_sessions.sql"),
     include_str!("../../../migrations/postgres/0003_browser_sign_in.sql"),
+    include_str!("../../../migrations/postgres/0004_accounts.sql"),
 ];
 
 /// The advisory lock migrations hold (per database): "idp-migr" in ASCII.

@@ -13,7 +13,48 @@ use super::{from_db, to_db};
 use crate::store::contract::{RefreshTokens, RevokedTokens};
 use crate::store::error::StoreError;
 use crate::store::refresh_policy::{decide, Decision, Found, PresentedRefresh};
-use crate::store::rows::{EndedSession, RefreshOutcome, RefreshRow, RevokedToken};
+use crate::store::rows::{
+    CutoffKind, EndedSession, RefreshOutcome, RefreshRow, RevokedToken, TokenCutoff,
+};
+
+/// Ends every session of `user_id` but `except_sid`: its refresh tokens are
+/// deleted (the cut-off recorded beside it refuses its access tokens).
+pub(super) fn end_sessions<C: Target>(
+    c: &mut Cached<'_, C>,
+    user_id: &str,
+    except_sid: Option<&str>,
+) -> Result<(), StoreError> {
+    c.execute(
+        "DELETE FROM refresh_tokens WHERE user_id = $1 AND ($2::TEXT IS NULL OR family_id <> $2)",
+        &[&user_id, &except_sid],
+    )?;
+    Ok(())
+}
+
+/// Records that tokens of `kind` `id` issued before `issued_before` are
+/// refused, but those of `except_sid`. A later cut-off replaces an earlier
+/// one; an earlier one (clocks of two instances apart) leaves it be.
+pub(super) fn record_cutoff<C: Target>(
+    c: &mut Cached<'_, C>,
+    kind: CutoffKind,
+    id: &str,
+    except_sid: Option<&str>,
+    issued_before: u64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO token_cutoffs (kind, id, issued_before, except_sid) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (kind, id) DO UPDATE
+           SET issued_before = excluded.issued_before, except_sid = excluded.except_sid
+           WHERE excluded.issued_before >= token_cutoffs.issued_before",
+        &[
+            &kind.as_str(),
+            &id,
+            &to_db(issued_before, "cut-off time")?,
+            &except_sid,
+        ],
+    )?;
+    Ok(())
+}
 
 fn insert_row<C: Target>(
     c: &mut Cached<'_, C>,
@@ -23,8 +64,8 @@ fn insert_row<C: Target>(
 ) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO refresh_tokens
-           (token_hash, family_id, user_id, client_id, scope, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+           (token_hash, family_id, user_id, client_id, scope, created_at, expires_at, amr)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
             &token_hash,
             &row.family_id,
@@ -33,6 +74,7 @@ fn insert_row<C: Target>(
             &row.scope,
             &to_db(now, "refresh created_at")?,
             &to_db(row.expires_at, "refresh expires_at")?,
+            &row.amr,
         ],
     )?;
     Ok(())
@@ -56,8 +98,8 @@ pub(super) fn revoke_family_rows<C: Target>(
     Ok(())
 }
 
-/// Reads `family_id, user_id, client_id, scope, expires_at`, the first
-/// five columns of every refresh-token query.
+/// Reads `family_id, user_id, client_id, scope, expires_at, amr`, the
+/// first six columns of every refresh-token query.
 fn refresh_row(r: &Row) -> Result<RefreshRow, StoreError> {
     Ok(RefreshRow {
         family_id: r.try_get(0)?,
@@ -65,6 +107,7 @@ fn refresh_row(r: &Row) -> Result<RefreshRow, StoreError> {
         client_id: r.try_get(2)?,
         scope: r.try_get(3)?,
         expires_at: from_db(r.try_get(4)?, "refresh expires_at")?,
+        amr: r.try_get(5)?,
     })
 }
 
@@ -93,15 +136,15 @@ impl RefreshTokens for PgConn {
         let mut tx = self.transaction()?;
         let found = tx
             .query_opt(
-                "SELECT family_id, user_id, client_id, scope, expires_at, used_at, revoked_at
+                "SELECT family_id, user_id, client_id, scope, expires_at, amr, used_at, revoked_at
                  FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
                 &[&p.token_hash],
             )?
             .map(|r| -> Result<Found, StoreError> {
                 Ok(Found {
                     row: refresh_row(&r)?,
-                    used_at: optional_time(&r, 5, "refresh used_at")?,
-                    revoked_at: optional_time(&r, 6, "refresh revoked_at")?,
+                    used_at: optional_time(&r, 6, "refresh used_at")?,
+                    revoked_at: optional_time(&r, 7, "refresh revoked_at")?,
                 })
             })
             .transpose()?;
@@ -131,7 +174,7 @@ impl RefreshTokens for PgConn {
     ) -> Result<Option<RefreshRow>, StoreError> {
         self.db()
             .query_opt(
-                "SELECT family_id, user_id, client_id, scope, expires_at FROM refresh_tokens
+                "SELECT family_id, user_id, client_id, scope, expires_at, amr FROM refresh_tokens
              WHERE token_hash = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2",
                 &[&token_hash, &to_db(now, "now")?],
             )?
@@ -205,6 +248,32 @@ impl RevokedTokens for PgConn {
                 Ok(RevokedToken {
                     jti: r.try_get(0)?,
                     exp: from_db(r.try_get(1)?, "token exp")?,
+                })
+            })
+            .collect()
+    }
+
+    fn cutoffs_since(&mut self, since: u64) -> Result<Vec<TokenCutoff>, StoreError> {
+        let since = to_db(since, "since")?;
+        self.db().execute(
+            "DELETE FROM token_cutoffs WHERE issued_before <= $1",
+            &[&since],
+        )?;
+        self.db()
+            .query(
+                "SELECT kind, id, issued_before, except_sid FROM token_cutoffs
+                 ORDER BY issued_before, kind, id COLLATE \"C\"",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                let kind: String = r.try_get(0)?;
+                Ok(TokenCutoff {
+                    kind: CutoffKind::parse(&kind)
+                        .ok_or(StoreError::OutOfRange("token cut-off kind"))?,
+                    id: r.try_get(1)?,
+                    issued_before: from_db(r.try_get(2)?, "cut-off time")?,
+                    except_sid: r.try_get(3)?,
                 })
             })
             .collect()

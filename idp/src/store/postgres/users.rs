@@ -1,16 +1,19 @@
 //! Users on PostgreSQL. Email lookups compare `lower(email)`, served by the
 //! unique index that also keeps two spellings of one address from signing
-//! up twice.
+//! up twice. Changes that end a user's sessions lock the user's row and run
+//! in one transaction with the cut-off they publish.
 
 use postgres::Row;
 
-use super::conn::PgConn;
+use super::conn::{Cached, PgConn, Target};
+use super::sessions::{end_sessions, record_cutoff};
 use super::{from_db, to_db};
 use crate::store::contract::Users;
 use crate::store::error::StoreError;
-use crate::store::rows::UserRow;
+use crate::store::rows::{CutoffKind, UserCursor, UserRow};
 
-const COLUMNS: &str = "id, email, name, password_hash, scope, created_at";
+const COLUMNS: &str = "id, email, name, password_hash, scope, created_at, disabled_at, \
+                       email_verified, tokens_not_before";
 
 fn from_row(r: &Row) -> Result<UserRow, StoreError> {
     Ok(UserRow {
@@ -20,13 +23,47 @@ fn from_row(r: &Row) -> Result<UserRow, StoreError> {
         password_hash: r.try_get(3)?,
         scope: r.try_get(4)?,
         created_at: from_db(r.try_get(5)?, "user created_at")?,
+        disabled_at: r
+            .try_get::<_, Option<i64>>(6)?
+            .map(|t| from_db(t, "user disabled_at"))
+            .transpose()?,
+        email_verified: r.try_get(7)?,
+        tokens_not_before: from_db(r.try_get(8)?, "user tokens_not_before")?,
     })
+}
+
+/// Ends every session of `id` but `except_sid` and records the subject
+/// cut-off, inside the caller's transaction.
+fn cut_off<C: Target>(
+    tx: &mut Cached<'_, C>,
+    id: &str,
+    except_sid: Option<&str>,
+    issued_before: u64,
+) -> Result<(), StoreError> {
+    end_sessions(tx, id, except_sid)?;
+    record_cutoff(tx, CutoffKind::Subject, id, except_sid, issued_before)?;
+    tx.execute(
+        "UPDATE users SET tokens_not_before = GREATEST(tokens_not_before, $2) WHERE id = $1",
+        &[&id, &to_db(issued_before, "cut-off time")?],
+    )?;
+    Ok(())
+}
+
+/// Locks the user's row; whether it exists.
+fn lock<C: Target>(tx: &mut Cached<'_, C>, id: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .query_opt("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&id])?
+        .is_some())
 }
 
 impl Users for PgConn {
     fn insert_user(&mut self, user: &UserRow) -> Result<(), StoreError> {
+        let disabled_at = user
+            .disabled_at
+            .map(|t| to_db(t, "user disabled_at"))
+            .transpose()?;
         self.db().execute(
-            &format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+            &format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
             &[
                 &user.id,
                 &user.email,
@@ -34,6 +71,9 @@ impl Users for PgConn {
                 &user.password_hash,
                 &user.scope,
                 &to_db(user.created_at, "user created_at")?,
+                &disabled_at,
+                &user.email_verified,
+                &to_db(user.tokens_not_before, "user tokens_not_before")?,
             ],
         )?;
         Ok(())
@@ -66,5 +106,96 @@ impl Users for PgConn {
             "UPDATE users SET scope = $2 WHERE lower(email) = lower($1)",
             &[&email, &scope],
         )? == 1)
+    }
+
+    /// Ids compare byte-wise (`COLLATE "C"`), as SQLite compares text.
+    fn list_users(
+        &mut self,
+        after: Option<&UserCursor>,
+        limit: u32,
+    ) -> Result<Vec<UserRow>, StoreError> {
+        let created_at = after.map(|c| to_db(c.created_at, "cursor")).transpose()?;
+        let id = after.map_or("", |c| c.id.as_str());
+        self.db()
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM users
+                     WHERE $1::BIGINT IS NULL OR created_at > $1
+                        OR (created_at = $1 AND id COLLATE \"C\" > $2)
+                     ORDER BY created_at, id COLLATE \"C\" LIMIT $3"
+                ),
+                &[&created_at, &id, &i64::from(limit)],
+            )?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
+    fn disable_user(&mut self, id: &str, now: u64, issued_before: u64) -> Result<bool, StoreError> {
+        let mut tx = self.transaction()?;
+        if !lock(&mut tx, id)? {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE users SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1",
+            &[&id, &to_db(now, "disabled_at")?],
+        )?;
+        cut_off(&mut tx, id, None, issued_before)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn enable_user(&mut self, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .db()
+            .execute("UPDATE users SET disabled_at = NULL WHERE id = $1", &[&id])?
+            == 1)
+    }
+
+    fn delete_user(&mut self, id: &str, issued_before: u64) -> Result<bool, StoreError> {
+        let mut tx = self.transaction()?;
+        // Sessions, account tokens and second factors go with the row
+        // (ON DELETE CASCADE); the cut-off stays, naming only the opaque id.
+        if tx.execute("DELETE FROM users WHERE id = $1", &[&id])? == 0 {
+            return Ok(false);
+        }
+        record_cutoff(&mut tx, CutoffKind::Subject, id, None, issued_before)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn end_user_sessions(
+        &mut self,
+        id: &str,
+        except_sid: Option<&str>,
+        issued_before: u64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.transaction()?;
+        if !lock(&mut tx, id)? {
+            return Ok(false);
+        }
+        cut_off(&mut tx, id, except_sid, issued_before)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn set_password(
+        &mut self,
+        id: &str,
+        password_hash: &str,
+        except_sid: Option<&str>,
+        issued_before: u64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.transaction()?;
+        if tx.execute(
+            "UPDATE users SET password_hash = $2 WHERE id = $1",
+            &[&id, &password_hash],
+        )? == 0
+        {
+            return Ok(false);
+        }
+        cut_off(&mut tx, id, except_sid, issued_before)?;
+        tx.commit()?;
+        Ok(true)
     }
 }

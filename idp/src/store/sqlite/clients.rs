@@ -1,10 +1,11 @@
 //! OAuth 2.0 clients on SQLite.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
+use super::sessions::record_cutoff;
 use crate::store::contract::Clients;
 use crate::store::error::StoreError;
-use crate::store::rows::{join_uris, split_uris, ClientRow};
+use crate::store::rows::{join_uris, split_uris, ClientRow, CutoffKind};
 
 const COLUMNS: &str = "client_id, secret_hash, scope, admin, created_at, \
                        redirect_uris, public, consent, post_logout_redirect_uris";
@@ -58,7 +59,17 @@ impl Clients for Connection {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn delete_client(&mut self, client_id: &str) -> Result<bool, StoreError> {
-        Ok(self.execute("DELETE FROM clients WHERE client_id = ?1", [client_id])? == 1)
+    fn delete_client(&mut self, client_id: &str, issued_before: u64) -> Result<bool, StoreError> {
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if tx.execute("DELETE FROM clients WHERE client_id = ?1", [client_id])? == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM refresh_tokens WHERE client_id = ?1",
+            [client_id],
+        )?;
+        record_cutoff(&tx, CutoffKind::Client, client_id, None, issued_before)?;
+        tx.commit()?;
+        Ok(true)
     }
 }

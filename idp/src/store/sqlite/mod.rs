@@ -11,9 +11,11 @@
 //! per group of tables; every method that reads before it writes opens its
 //! transaction with `BEGIN IMMEDIATE`, which takes the write lock first.
 
+mod account_tokens;
 mod browser;
 mod clients;
 mod keys;
+mod second_factors;
 mod sessions;
 mod users;
 
@@ -31,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_revoked_sessions.sql"),
     include_str!("../../../migrations/sqlite/0003_browser_sign_in.sql"),
+    include_str!("../../../migrations/sqlite/0004_accounts.sql"),
 ];
 
 /// How long a writer waits for another process's lock before giving up.

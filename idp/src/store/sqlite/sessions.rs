@@ -11,7 +11,43 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use crate::store::contract::{RefreshTokens, RevokedTokens};
 use crate::store::error::StoreError;
 use crate::store::refresh_policy::{decide, Decision, Found, PresentedRefresh};
-use crate::store::rows::{EndedSession, RefreshOutcome, RefreshRow, RevokedToken};
+use crate::store::rows::{
+    CutoffKind, EndedSession, RefreshOutcome, RefreshRow, RevokedToken, TokenCutoff,
+};
+
+/// Ends every session of `user_id` but `except_sid`: its refresh tokens are
+/// deleted (the cut-off recorded beside it refuses its access tokens).
+pub(super) fn end_sessions(
+    conn: &Connection,
+    user_id: &str,
+    except_sid: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "DELETE FROM refresh_tokens WHERE user_id = ?1 AND (?2 IS NULL OR family_id <> ?2)",
+    )?
+    .execute(params![user_id, except_sid])?;
+    Ok(())
+}
+
+/// Records that tokens of `kind` `id` issued before `issued_before` are
+/// refused, but those of `except_sid`. A later cut-off replaces an earlier
+/// one; an earlier one (clocks of two instances apart) leaves it be.
+pub(super) fn record_cutoff(
+    conn: &Connection,
+    kind: CutoffKind,
+    id: &str,
+    except_sid: Option<&str>,
+    issued_before: u64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO token_cutoffs (kind, id, issued_before, except_sid) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (kind, id) DO UPDATE
+           SET issued_before = excluded.issued_before, except_sid = excluded.except_sid
+           WHERE excluded.issued_before >= token_cutoffs.issued_before",
+    )?
+    .execute(params![kind.as_str(), id, issued_before, except_sid])?;
+    Ok(())
+}
 
 fn insert_row(
     conn: &Connection,
@@ -21,8 +57,8 @@ fn insert_row(
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO refresh_tokens
-           (token_hash, family_id, user_id, client_id, scope, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+           (token_hash, family_id, user_id, client_id, scope, created_at, expires_at, amr)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         token_hash,
@@ -31,7 +67,8 @@ fn insert_row(
         row.client_id,
         row.scope,
         now,
-        row.expires_at
+        row.expires_at,
+        row.amr
     ])?;
     Ok(())
 }
@@ -53,8 +90,8 @@ pub(super) fn revoke_family_rows(
     Ok(())
 }
 
-/// Reads `family_id, user_id, client_id, scope, expires_at`, the first
-/// five columns of every refresh-token query.
+/// Reads `family_id, user_id, client_id, scope, expires_at, amr`, the
+/// first six columns of every refresh-token query.
 fn refresh_row(r: &Row<'_>) -> rusqlite::Result<RefreshRow> {
     Ok(RefreshRow {
         family_id: r.get(0)?,
@@ -62,6 +99,7 @@ fn refresh_row(r: &Row<'_>) -> rusqlite::Result<RefreshRow> {
         client_id: r.get(2)?,
         scope: r.get(3)?,
         expires_at: r.get(4)?,
+        amr: r.get(5)?,
     })
 }
 
@@ -79,14 +117,14 @@ impl RefreshTokens for Connection {
         let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let found = tx
             .prepare_cached(
-                "SELECT family_id, user_id, client_id, scope, expires_at, used_at, revoked_at
+                "SELECT family_id, user_id, client_id, scope, expires_at, amr, used_at, revoked_at
                  FROM refresh_tokens WHERE token_hash = ?1",
             )?
             .query_row([&p.token_hash], |r| {
                 Ok(Found {
                     row: refresh_row(r)?,
-                    used_at: r.get(5)?,
-                    revoked_at: r.get(6)?,
+                    used_at: r.get(6)?,
+                    revoked_at: r.get(7)?,
                 })
             })
             .optional()?;
@@ -114,7 +152,7 @@ impl RefreshTokens for Connection {
     ) -> Result<Option<RefreshRow>, StoreError> {
         Ok(self
             .prepare_cached(
-                "SELECT family_id, user_id, client_id, scope, expires_at FROM refresh_tokens
+                "SELECT family_id, user_id, client_id, scope, expires_at, amr FROM refresh_tokens
                  WHERE token_hash = ?1 AND revoked_at IS NULL AND used_at IS NULL
                    AND expires_at > ?2",
             )?
@@ -174,5 +212,29 @@ impl RevokedTokens for Connection {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn cutoffs_since(&mut self, since: u64) -> Result<Vec<TokenCutoff>, StoreError> {
+        self.prepare_cached("DELETE FROM token_cutoffs WHERE issued_before <= ?1")?
+            .execute([since])?;
+        let mut stmt = self.prepare_cached(
+            "SELECT kind, id, issued_before, except_sid FROM token_cutoffs
+             ORDER BY issued_before, kind, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let kind: String = r.get(0)?;
+            Ok((kind, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        rows.map(|row| {
+            let (kind, id, issued_before, except_sid) = row?;
+            Ok(TokenCutoff {
+                kind: CutoffKind::parse(&kind)
+                    .ok_or(StoreError::OutOfRange("token cut-off kind"))?,
+                id,
+                issued_before,
+                except_sid,
+            })
+        })
+        .collect()
     }
 }

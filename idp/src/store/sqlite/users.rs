@@ -1,14 +1,17 @@
 //! Users on SQLite. The `email` column collates NOCASE, so `=` ignores case
 //! and the unique index keeps two spellings of one address from signing up
-//! twice.
+//! twice. Changes that end a user's sessions run in one `BEGIN IMMEDIATE`
+//! transaction with the cut-off they publish.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
+use super::sessions::{end_sessions, record_cutoff};
 use crate::store::contract::Users;
 use crate::store::error::StoreError;
-use crate::store::rows::UserRow;
+use crate::store::rows::{CutoffKind, UserCursor, UserRow};
 
-const COLUMNS: &str = "id, email, name, password_hash, scope, created_at";
+const COLUMNS: &str = "id, email, name, password_hash, scope, created_at, disabled_at, \
+                       email_verified, tokens_not_before";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
     Ok(UserRow {
@@ -18,20 +21,51 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
         password_hash: r.get(3)?,
         scope: r.get(4)?,
         created_at: r.get(5)?,
+        disabled_at: r.get(6)?,
+        email_verified: r.get(7)?,
+        tokens_not_before: r.get(8)?,
     })
+}
+
+/// Ends every session of `id` but `except_sid` and records the subject
+/// cut-off, inside the caller's transaction.
+fn cut_off(
+    tx: &Connection,
+    id: &str,
+    except_sid: Option<&str>,
+    issued_before: u64,
+) -> Result<(), StoreError> {
+    end_sessions(tx, id, except_sid)?;
+    record_cutoff(tx, CutoffKind::Subject, id, except_sid, issued_before)?;
+    tx.execute(
+        "UPDATE users SET tokens_not_before = MAX(tokens_not_before, ?2) WHERE id = ?1",
+        params![id, issued_before],
+    )?;
+    Ok(())
+}
+
+fn exists(tx: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
+        .query_row([id], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 impl Users for Connection {
     fn insert_user(&mut self, user: &UserRow) -> Result<(), StoreError> {
         self.execute(
-            &format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+            &format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
             params![
                 user.id,
                 user.email,
                 user.name,
                 user.password_hash,
                 user.scope,
-                user.created_at
+                user.created_at,
+                user.disabled_at,
+                user.email_verified,
+                user.tokens_not_before,
             ],
         )?;
         Ok(())
@@ -56,5 +90,85 @@ impl Users for Connection {
             "UPDATE users SET scope = ?2 WHERE email = ?1",
             params![email, scope],
         )? == 1)
+    }
+
+    fn list_users(
+        &mut self,
+        after: Option<&UserCursor>,
+        limit: u32,
+    ) -> Result<Vec<UserRow>, StoreError> {
+        let (created_at, id) = after.map_or((None, ""), |c| (Some(c.created_at), c.id.as_str()));
+        let mut stmt = self.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM users
+             WHERE ?1 IS NULL OR created_at > ?1 OR (created_at = ?1 AND id > ?2)
+             ORDER BY created_at, id LIMIT ?3"
+        ))?;
+        let rows = stmt.query_map(params![created_at, id, limit], from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn disable_user(&mut self, id: &str, now: u64, issued_before: u64) -> Result<bool, StoreError> {
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !exists(&tx, id)? {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE users SET disabled_at = COALESCE(disabled_at, ?2) WHERE id = ?1",
+            params![id, now],
+        )?;
+        cut_off(&tx, id, None, issued_before)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn enable_user(&mut self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.execute("UPDATE users SET disabled_at = NULL WHERE id = ?1", [id])? == 1)
+    }
+
+    fn delete_user(&mut self, id: &str, issued_before: u64) -> Result<bool, StoreError> {
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Sessions, account tokens and second factors go with the row
+        // (ON DELETE CASCADE); the cut-off stays, naming only the opaque id.
+        if tx.execute("DELETE FROM users WHERE id = ?1", [id])? == 0 {
+            return Ok(false);
+        }
+        record_cutoff(&tx, CutoffKind::Subject, id, None, issued_before)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn end_user_sessions(
+        &mut self,
+        id: &str,
+        except_sid: Option<&str>,
+        issued_before: u64,
+    ) -> Result<bool, StoreError> {
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !exists(&tx, id)? {
+            return Ok(false);
+        }
+        cut_off(&tx, id, except_sid, issued_before)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn set_password(
+        &mut self,
+        id: &str,
+        password_hash: &str,
+        except_sid: Option<&str>,
+        issued_before: u64,
+    ) -> Result<bool, StoreError> {
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if tx.execute(
+            "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+            params![id, password_hash],
+        )? == 0
+        {
+            return Ok(false);
+        }
+        cut_off(&tx, id, except_sid, issued_before)?;
+        tx.commit()?;
+        Ok(true)
     }
 }

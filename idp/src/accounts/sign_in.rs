@@ -1,0 +1,219 @@
+//! Signing in: the one decision whether a user may ([`may_sign_in`]), the
+//! password step, and the second-factor step that follows it for accounts
+//! with TOTP. `/login`, `/login/mfa`, the refresh grant and the hosted
+//! sign-in form all go through here.
+//!
+//! A disabled (or, under `--require-email-verification`, unverified)
+//! account is told so only after the right password: with a wrong one it
+//! gets the same `401 invalid_credentials` as anyone, so the answer reveals
+//! nothing to someone who does not know the password.
+
+use std::net::IpAddr;
+
+use zeroize::Zeroizing;
+
+use super::limits;
+use super::second_factor;
+use crate::error::Error;
+use crate::secret::{digest, random_secret};
+use crate::sessions;
+use crate::state::AppState;
+use crate::store::{AccountTokenPurpose, UserRow};
+use crate::tokens::{AuthMethods, TokenResponse};
+
+/// Longest accepted email (RFC 5321's path limit).
+pub const MAX_EMAIL: usize = 254;
+/// How long the step between password and second factor may take.
+pub const MFA_TOKEN_TTL: u64 = 300;
+/// Wrong codes one `mfa_token` may carry before it is spent.
+pub const MFA_TOKEN_MAX_FAILURES: u32 = 5;
+
+/// Who may sign in, as configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignInPolicy {
+    /// Accounts must have verified their email first.
+    pub require_email_verification: bool,
+}
+
+/// Whether `user` may sign in (by any path): not when disabled, nor,
+/// where the policy requires it, before their email is verified.
+pub fn may_sign_in(user: &UserRow, policy: SignInPolicy) -> Result<(), Error> {
+    if user.disabled_at.is_some() {
+        return Err(Error::AccountDisabled);
+    }
+    if policy.require_email_verification && !user.email_verified {
+        return Err(Error::EmailNotVerified);
+    }
+    Ok(())
+}
+
+/// What a right password leads to.
+#[derive(Debug)]
+pub enum PasswordSignIn {
+    /// A session: the account has no second factor.
+    SignedIn(TokenResponse),
+    /// The account has a second factor: send a code with this token to
+    /// [`with_second_factor`].
+    SecondFactorRequired {
+        /// Single-use, short-lived.
+        mfa_token: crate::secret::Secret,
+    },
+}
+
+/// Checks `email` and `password` from `address` against the throttle and
+/// the stored hash, and whether the account may sign in: the password step
+/// every path shares (`/login`, the hosted sign-in form). An unknown email
+/// costs the same bcrypt work as a wrong password and gets the same answer;
+/// a disabled (or unverified, where that is required) account is told so
+/// only after the right password.
+pub async fn check_password(
+    state: &AppState,
+    address: Option<IpAddr>,
+    email: &str,
+    password: Zeroizing<String>,
+) -> Result<UserRow, Error> {
+    let attempt = limits::admit(state, address, email)?;
+    let user = if email.len() <= MAX_EMAIL {
+        let email = email.trim().to_owned();
+        state
+            .store()
+            .run(move |db| db.user_by_email(&email))
+            .await?
+    } else {
+        None
+    };
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let matches = state.passwords().verify(password, hash).await?;
+    let Some(user) = user.filter(|_| matches) else {
+        attempt.failed(state);
+        tracing::info!("login refused");
+        return Err(Error::InvalidCredentials {
+            realm: state.settings().issuer.clone(),
+        });
+    };
+    may_sign_in(&user, state.settings().sign_in)?;
+    Ok(user)
+}
+
+/// The password step of `/login`, from `address`: a session, or a token
+/// for the second step when the account has a second factor.
+pub async fn with_password(
+    state: &AppState,
+    address: Option<IpAddr>,
+    email: &str,
+    password: Zeroizing<String>,
+    now: u64,
+) -> Result<PasswordSignIn, Error> {
+    let user = check_password(state, address, email, password).await?;
+    if second_factor::is_enrolled(state, &user.id).await? {
+        let mfa_token = random_secret();
+        let (hash, user_id) = (digest(mfa_token.expose()), user.id.clone());
+        state
+            .store()
+            .run(move |db| {
+                db.insert_account_token(
+                    &hash,
+                    AccountTokenPurpose::Mfa,
+                    &user_id,
+                    now,
+                    now.saturating_add(MFA_TOKEN_TTL),
+                    0,
+                )
+            })
+            .await?;
+        tracing::info!(user = %user.id, "password accepted; second factor required");
+        return Ok(PasswordSignIn::SecondFactorRequired { mfa_token });
+    }
+    let tokens = sessions::open(state, &user, AuthMethods::Password, now).await?;
+    crate::metrics::inc(&state.metrics().logins);
+    tracing::info!(user = %user.id, "user logged in");
+    Ok(PasswordSignIn::SignedIn(tokens))
+}
+
+/// The second step: the `mfa_token` of a right password and a TOTP code or
+/// a recovery code. A wrong code is `401 invalid_code` and counts against
+/// the account like a wrong password; a spent, expired or unknown
+/// `mfa_token` is `400 invalid_grant` (log in again).
+pub async fn with_second_factor(
+    state: &AppState,
+    address: Option<IpAddr>,
+    mfa_token: &str,
+    code: &str,
+    now: u64,
+) -> Result<TokenResponse, Error> {
+    let spent = || Error::invalid_grant("the mfa_token is invalid, expired or used: log in again");
+    let hash = digest(mfa_token);
+    let lookup = hash.clone();
+    let Some(pending) = state
+        .store()
+        .run(move |db| db.account_token(&lookup, AccountTokenPurpose::Mfa, now))
+        .await?
+    else {
+        return Err(spent());
+    };
+    let user_id = pending.user_id.clone();
+    let Some(user) = state.store().run(move |db| db.user_by_id(&user_id)).await? else {
+        return Err(spent());
+    };
+    if pending.failures >= MFA_TOKEN_MAX_FAILURES {
+        return Err(spent());
+    }
+    if let Err(wrong) = second_factor::check_attempt(state, address, &user, code, now).await {
+        if !matches!(wrong, Error::InvalidCode) {
+            return Err(wrong);
+        }
+        let failed = hash.clone();
+        state
+            .store()
+            .run(move |db| db.note_account_token_failure(&failed))
+            .await?;
+        return Err(wrong);
+    }
+    let used = state
+        .store()
+        .run(move |db| db.use_account_token(&hash, AccountTokenPurpose::Mfa, now))
+        .await?;
+    if used.is_none() {
+        return Err(spent());
+    }
+    may_sign_in(&user, state.settings().sign_in)?;
+    let tokens = sessions::open(state, &user, AuthMethods::PasswordAndOtp, now).await?;
+    crate::metrics::inc(&state.metrics().logins);
+    tracing::info!(user = %user.id, "user logged in with a second factor");
+    Ok(tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(disabled: bool, verified: bool) -> UserRow {
+        UserRow {
+            disabled_at: disabled.then_some(1),
+            email_verified: verified,
+            ..UserRow::new("u".into(), "a@b.c".into(), "A".into(), "h".into(), 0)
+        }
+    }
+
+    #[test]
+    fn disabled_accounts_never_sign_in_and_unverified_ones_only_when_allowed() {
+        let lax = SignInPolicy::default();
+        let strict = SignInPolicy {
+            require_email_verification: true,
+        };
+        assert!(may_sign_in(&user(false, false), lax).is_ok());
+        assert!(matches!(
+            may_sign_in(&user(true, true), lax),
+            Err(Error::AccountDisabled)
+        ));
+        assert!(matches!(
+            may_sign_in(&user(false, false), strict),
+            Err(Error::EmailNotVerified)
+        ));
+        assert!(may_sign_in(&user(false, true), strict).is_ok());
+        assert!(matches!(
+            may_sign_in(&user(true, false), strict),
+            Err(Error::AccountDisabled)
+        ));
+    }
+}

@@ -1,0 +1,181 @@
+//! User administration over HTTP, for bearer tokens with scope `admin`:
+//! `GET /admin/users` (paginated), `GET`/`PATCH`/`DELETE /admin/users/{id}`,
+//! and `POST /admin/users/{id}/revoke-sessions` (sign out everywhere). The
+//! same domain functions as `idp users` on the command line; changes that
+//! end sessions are published to the revocation feed before answering.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::ApiJson;
+use crate::accounts::lifecycle::{self, describe};
+use crate::clients::ADMIN_SCOPE;
+use crate::error::Error;
+use crate::scope::parse_scope;
+use crate::state::AppState;
+use crate::store::{UserCursor, UserRow};
+use crate::unix_now;
+
+/// Routes that need scope `admin`; the caller adds the bearer layer.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/users", get(list))
+        .route("/admin/users/{id}", get(show).patch(update).delete(remove))
+        .route("/admin/users/{id}/revoke-sessions", post(revoke_sessions))
+        .route_layer(resource_server::require_scope(ADMIN_SCOPE))
+}
+
+const NO_SUCH_USER: Error = Error::NotFound("no such user");
+/// The page size when none is asked for.
+const DEFAULT_PAGE: u32 = 50;
+
+#[derive(Deserialize)]
+struct Page {
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+/// An opaque page cursor: base64url of `created_at.id`.
+fn encode_cursor(cursor: &UserCursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{}", cursor.created_at, cursor.id))
+}
+
+fn decode_cursor(text: &str) -> Result<UserCursor, Error> {
+    let bad = || Error::invalid_request("`after` is not a cursor this API handed out");
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (created_at, id) = text.split_once('.').ok_or_else(bad)?;
+    Ok(UserCursor {
+        created_at: created_at.parse().map_err(|_| bad())?,
+        id: id.to_owned(),
+    })
+}
+
+/// `GET /admin/users?limit=N&after=CURSOR`: users in order of creation,
+/// `{"users": [...], "next": CURSOR | null}`; pass `next` as `after` for
+/// the following page. `limit` 1 to 200, default 50.
+async fn list(
+    State(state): State<AppState>,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, Error> {
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=lifecycle::MAX_PAGE).contains(&limit) {
+        return Err(Error::invalid_request("limit must be 1 to 200"));
+    }
+    let after = page.after.as_deref().map(decode_cursor).transpose()?;
+    let (users, next) = lifecycle::list(state.store(), after, limit).await?;
+    Ok(Json(json!({
+        "users": users.iter().map(describe).collect::<Vec<_>>(),
+        "next": next.as_ref().map(encode_cursor),
+    })))
+}
+
+async fn user(state: &AppState, id: String) -> Result<UserRow, Error> {
+    state
+        .store()
+        .run(move |db| db.user_by_id(&id))
+        .await?
+        .ok_or(NO_SUCH_USER)
+}
+
+/// `GET /admin/users/{id}`.
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+    let user = user(&state, id).await?;
+    let mut shown = describe(&user);
+    shown["totp"] = json!(crate::accounts::second_factor::is_enrolled(&state, &user.id).await?);
+    Ok(Json(shown))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Patch {
+    disabled: Option<bool>,
+    scope: Option<String>,
+}
+
+/// `PATCH /admin/users/{id}` `{"disabled": true|false, "scope": "a b"}`
+/// (either or both): disabling ends every session and token of the user at
+/// once; the answer is the user as it now is.
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<Patch>,
+) -> Result<Json<Value>, Error> {
+    let found = user(&state, id).await?;
+    if let Some(scope) = &patch.scope {
+        let scope = parse_scope(scope)
+            .map_err(|e| Error::invalid_request(e.to_string()))?
+            .join(" ");
+        let email = found.email.clone();
+        state
+            .store()
+            .run(move |db| db.set_user_scope(&email, &scope))
+            .await?;
+    }
+    match patch.disabled {
+        Some(true) => {
+            lifecycle::disable(state.store(), &found.id, unix_now()).await?;
+            state.revocations().refresh_if_stale().await?;
+            tracing::info!(user = %found.id, "user disabled; sessions ended");
+        }
+        Some(false) => {
+            lifecycle::enable(state.store(), &found.id).await?;
+            tracing::info!(user = %found.id, "user enabled");
+        }
+        None => {}
+    }
+    let now = user(&state, found.id).await?;
+    Ok(Json(describe(&now)))
+}
+
+/// `DELETE /admin/users/{id}`: 204; the account and everything personal
+/// in it are gone, and its tokens are refused everywhere.
+async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
+    if !lifecycle::delete(state.store(), &id, unix_now()).await? {
+        return Err(NO_SUCH_USER);
+    }
+    state.revocations().refresh_if_stale().await?;
+    tracing::info!(user = %id, "user deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /admin/users/{id}/revoke-sessions`: 204; every session and access
+/// token of the user ends (sign out everywhere).
+async fn revoke_sessions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Error> {
+    if !lifecycle::sign_out_everywhere(state.store(), &id, unix_now()).await? {
+        return Err(NO_SUCH_USER);
+    }
+    state.revocations().refresh_if_stale().await?;
+    tracing::info!(user = %id, "user signed out everywhere");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_junk_is_refused() {
+        let cursor = UserCursor {
+            created_at: 1_700_000_000,
+            id: "9f1c.x".into(),
+        };
+        assert_eq!(
+            decode_cursor(&encode_cursor(&cursor)).expect("decodes"),
+            cursor
+        );
+        for junk in ["", "!!", "bm8tZG90", "YWJjLmRlZg"] {
+            assert!(decode_cursor(junk).is_err(), "{junk}");
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! What the IdP writes to people: plain text, one link per message at most,
+//! on a line of its own. The link carries a single-use token, so an
+//! [`Outgoing`] shows only its kind in `Debug`.
+
+/// A message to send.
+#[derive(Clone)]
+pub struct Outgoing {
+    kind: &'static str,
+    subject: &'static str,
+    body: String,
+}
+
+/// The kind only: the body holds a token.
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Outgoing {
+    /// A password-reset link, valid for `minutes`.
+    pub fn password_reset(link: &str, minutes: u64) -> Self {
+        Self {
+            kind: "password_reset",
+            subject: "Reset your password",
+            body: format!(
+                "Someone asked to reset the password of the account with this address.\n\
+                 If it was you, open this link within {minutes} minutes to choose a new one:\n\
+                 \n\
+                 {link}\n\
+                 \n\
+                 The link works once. Resetting the password signs the account out everywhere.\n\
+                 If it was not you, ignore this message: the password stays as it is.\n"
+            ),
+        }
+    }
+
+    /// An email-verification link.
+    pub fn email_verification(link: &str) -> Self {
+        Self {
+            kind: "email_verification",
+            subject: "Confirm your email address",
+            body: format!(
+                "Please confirm that this address is yours by opening this link:\n\
+                 \n\
+                 {link}\n\
+                 \n\
+                 The link works once. If you did not create an account, ignore this message.\n"
+            ),
+        }
+    }
+
+    /// Someone tried to sign up with an address that already has an
+    /// account: its owner is told, the stranger is not.
+    pub fn signup_with_existing_address() -> Self {
+        Self {
+            kind: "signup_existing",
+            subject: "Someone tried to create an account with your address",
+            body: "Someone tried to create a new account with this email address, which \
+                   already has one.\n\
+                   If it was you, sign in with your password instead, or ask for a password \
+                   reset if you forgot it.\n\
+                   If it was not you, nothing has changed and you can ignore this message.\n"
+                .into(),
+        }
+    }
+
+    /// What kind of message this is, for logs.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// The subject line.
+    pub fn subject(&self) -> &'static str {
+        self.subject
+    }
+
+    /// The text.
+    pub fn body(&self) -> String {
+        self.body.clone()
+    }
+}
