@@ -5,6 +5,8 @@
 //! bearer endpoints (keys in-process, revocations included); refresh tokens
 //! by their digest in the database.
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 use crate::clients::LOGIN_CLIENT_ID;
@@ -18,7 +20,7 @@ pub async fn verify_access_token(
     state: &AppState,
     token: &str,
     now: u64,
-) -> Option<resource_server::Claims> {
+) -> Option<Arc<resource_server::Claims>> {
     state.validator().validate(token, now).await.ok()
 }
 
@@ -27,7 +29,7 @@ pub async fn verify_access_token(
 pub async fn introspect(state: &AppState, token: &str, now: u64) -> Result<Value, Error> {
     if let Some(claims) = verify_access_token(state, token, now).await {
         // A token of a deleted client is no longer honoured.
-        let client_id = claims.client_id.clone();
+        let client_id = claims.client_id.clone().unwrap_or_default();
         let client_live = client_id == LOGIN_CLIENT_ID
             || state
                 .store()

@@ -94,6 +94,8 @@ impl AppState {
             .context("publishing keys to the in-process validator")?;
         let validator = resource_server::Validator::builder(issuer.clone(), local_keys.clone())
             .audience(audience.clone())
+            .require(resource_server::RequiredClaim::Jti)
+            .require(resource_server::RequiredClaim::ClientId)
             .revocations(revocations.list().clone())
             .build();
         Ok(Self(Arc::new(Inner {

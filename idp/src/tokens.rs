@@ -131,14 +131,16 @@ impl TokenIssuer {
             sub,
             aud: vec![self.audience.clone()],
             exp: now + self.ttl,
-            iat: now,
+            iat: Some(now),
             nbf: Some(now),
-            jti: uuid::Uuid::new_v4().to_string(),
-            client_id: client_id.to_owned(),
+            jti: Some(uuid::Uuid::new_v4().to_string()),
+            client_id: Some(client_id.to_owned()),
             scope: scope.to_owned(),
-            email,
-            name,
             sid,
+            amr: Vec::new(),
+            acr: None,
+            cnf: None,
+            extra: resource_server::Profile { email, name },
         };
         let ring = self.keys.ring();
         let header = Header {

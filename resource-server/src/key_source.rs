@@ -43,12 +43,12 @@ impl KeySource {
         self.snapshot().generation() > 0
     }
 
-    /// The snapshot to use after a token named a kid the current one lacks:
-    /// the remote cache may refetch (at most once per cooldown, single
-    /// flight); local keys are authoritative and never refetch.
-    pub(crate) async fn after_unknown_kid(&self) -> Arc<KeySet> {
+    /// The snapshot to use after a token named `kid`, which the current
+    /// one lacks: the remote cache may refetch (at most once per cooldown,
+    /// single flight); local keys are authoritative and never refetch.
+    pub(crate) async fn after_unknown_kid(&self, kid: &str) -> Arc<KeySet> {
         match self {
-            Self::Jwks(cache) => cache.refresh_for_unknown_kid().await,
+            Self::Jwks(cache) => cache.refresh_for_unknown_kid(kid).await,
             Self::Local(local) => local.snapshot(),
         }
     }

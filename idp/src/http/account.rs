@@ -40,10 +40,10 @@ async fn userinfo(State(state): State<AppState>, claims: Claims) -> Result<Json<
 /// Revokes the presented access token everywhere (through the revocation
 /// feed) and ends its login session, so its refresh token stops working.
 async fn logout(State(state): State<AppState>, claims: Claims) -> Result<Json<Value>, Error> {
-    state
-        .revocations()
-        .revoke(claims.jti.clone(), claims.exp)
-        .await?;
+    // The IdP's own validator requires `jti` of every token.
+    if let Some(jti) = claims.jti.clone() {
+        state.revocations().revoke(jti, claims.exp).await?;
+    }
     crate::metrics::inc(&state.metrics().revocations);
     if let Some(session) = claims.sid.clone() {
         state.revocations().end_session(session).await?;

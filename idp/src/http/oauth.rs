@@ -195,10 +195,12 @@ async fn revoke(
     };
     let now = unix_now();
     if let Some(claims) = crate::introspection::verify_access_token(&state, token, now).await {
-        if claims.client_id != caller_id {
+        if claims.client_id.as_deref() != Some(caller_id) {
             return Err(invalid_client(None, &state.settings().issuer));
         }
-        state.revocations().revoke(claims.jti, claims.exp).await?;
+        if let Some(jti) = claims.jti.clone() {
+            state.revocations().revoke(jti, claims.exp).await?;
+        }
         metrics::inc(&state.metrics().revocations);
     } else if let Some(session) = sessions::find(&state, token, now).await? {
         if session.client_id != caller_id {

@@ -40,7 +40,7 @@ pub fn demo_app(validator: Validator) -> Router {
         .route(
             "/readyz",
             get(move || {
-                let loaded = ready_validator.keys().is_loaded();
+                let loaded = ready_validator.keys_loaded();
                 async move {
                     if loaded {
                         (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
