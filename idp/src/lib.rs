@@ -17,6 +17,7 @@
 //! | [`signing_keys`] | the running key set: current key parsed once, `/jwks` body, rotation |
 //! | [`signer`], [`vault`] | signing with the parsed key; sealing private keys at rest |
 //! | [`tokens`] | RFC 9068 access tokens |
+//! | [`apis`], [`dpop`] | RFC 8707 resources (`aud` per API); DPoP-bound tokens and sessions |
 //! | [`sessions`] | login sessions: refresh-token families and the refresh flow |
 //! | [`clients`], [`scope`] | the client registry's rules; what scopes a request is granted |
 //! | [`passwords`], [`throttle`] | bcrypt off the executor; login limits |
@@ -43,9 +44,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod apis;
 pub mod cli;
 pub mod clients;
 pub mod config;
+pub mod dpop;
 pub mod error;
 pub mod etag;
 pub mod http;

@@ -5,15 +5,31 @@
 //! SHA-256 digest is stored, so a copy of the database cannot be replayed.
 //! Each use rotates the token; presenting a used one again revokes the
 //! whole session (the rules are `store::refresh_policy`).
+//!
+//! A session opened or refreshed with a DPoP proof and no client
+//! credentials (a public client) is bound to the proof's key, and its
+//! refresh tokens are then accepted only with proofs by that key (see
+//! `dpop.rs`). A refresh may name an API (`resource=`, see `apis.rs`).
 
+use crate::apis;
 use crate::clients::LOGIN_CLIENT_ID;
+use crate::dpop::refresh_binding;
 use crate::error::Error;
 use crate::metrics;
 use crate::scope::granted_scope;
 use crate::secret::{digest, random_secret};
 use crate::state::AppState;
-use crate::store::{PresentedRefresh, RefreshOutcome, RefreshRow, UserRow};
-use crate::tokens::{Subject, TokenResponse};
+use crate::store::{ApiRow, PresentedRefresh, RefreshOutcome, RefreshRow, UserRow};
+use crate::tokens::{Subject, TokenOptions, TokenResponse};
+
+/// What a refresh request asks beyond the token and scope.
+#[derive(Debug, Clone, Default)]
+pub struct RefreshRequest {
+    /// The thumbprint of the key of the request's DPoP proof, if it had one.
+    pub dpop_jkt: Option<String>,
+    /// The API the new access token is for (`resource=`).
+    pub api: Option<ApiRow>,
+}
 
 /// The scopes a user's tokens carry: `profile` plus what they were granted.
 pub fn user_scope(user: &UserRow) -> String {
@@ -29,6 +45,17 @@ pub fn user_scope(user: &UserRow) -> String {
 /// Opens a session for `user`: a new refresh-token family and its first
 /// access token.
 pub async fn open(state: &AppState, user: &UserRow, now: u64) -> Result<TokenResponse, Error> {
+    open_bound(state, user, now, None).await
+}
+
+/// [`open`], bound to the DPoP key with thumbprint `dpop_jkt` when given:
+/// the session's refresh tokens and access tokens alike.
+pub async fn open_bound(
+    state: &AppState,
+    user: &UserRow,
+    now: u64,
+    dpop_jkt: Option<String>,
+) -> Result<TokenResponse, Error> {
     let family_id = uuid::Uuid::new_v4().to_string();
     let scope = user_scope(user);
     let refresh = random_secret();
@@ -40,13 +67,28 @@ pub async fn open(state: &AppState, user: &UserRow, now: u64) -> Result<TokenRes
         expires_at: now.saturating_add(state.settings().refresh_ttl),
     };
     let hash = digest(refresh.expose());
+    let binding = dpop_jkt.clone();
     state
         .store()
-        .run(move |db| db.insert_refresh(&hash, &row, now))
+        .run(move |db| {
+            db.insert_refresh(&hash, &row, now)?;
+            match &binding {
+                Some(jkt) => db.bind_session(&row.family_id, jkt, now),
+                None => Ok(()),
+            }
+        })
         .await?;
-    let issued = state
-        .tokens()
-        .issue(subject(user, family_id), LOGIN_CLIENT_ID, &scope, now)?;
+    let options = TokenOptions {
+        audience: None,
+        dpop_jkt,
+    };
+    let issued = state.tokens().issue_with(
+        subject(user, family_id),
+        LOGIN_CLIENT_ID,
+        &scope,
+        now,
+        &options,
+    )?;
     Ok(TokenResponse::new(
         issued,
         state.tokens().ttl(),
@@ -81,9 +123,44 @@ pub async fn refresh(
     requested: Option<&str>,
     now: u64,
 ) -> Result<TokenResponse, Error> {
-    if let Some(live) = find(state, presented, now).await? {
+    refresh_with(
+        state,
+        client_id,
+        presented,
+        requested,
+        now,
+        RefreshRequest::default(),
+    )
+    .await
+}
+
+/// [`refresh`], with a DPoP proof's key and an API as `request` says. The
+/// session's DPoP binding is checked before the token is used, so a thief
+/// without the key cannot burn it.
+pub async fn refresh_with(
+    state: &AppState,
+    client_id: Option<&str>,
+    presented: &str,
+    requested: Option<&str>,
+    now: u64,
+    request: RefreshRequest,
+) -> Result<TokenResponse, Error> {
+    let hash = digest(presented);
+    let (live, bound) = state
+        .store()
+        .run(move |db| {
+            let live = db.refresh_family(&hash, now)?;
+            let bound = match &live {
+                Some(live) => db.session_binding(&live.family_id)?,
+                None => None,
+            };
+            Ok((live, bound))
+        })
+        .await?;
+    if let Some(live) = &live {
         granted_scope(requested, &live.scope)?;
     }
+    let dpop_jkt = refresh_binding(bound.as_deref(), request.dpop_jkt.as_deref())?;
     let successor = random_secret();
     let use_it = PresentedRefresh {
         token_hash: digest(presented),
@@ -118,18 +195,34 @@ pub async fn refresh(
             })
         }
     };
+    // A public session refreshed with a proof is bound from now on.
+    if let (None, None, Some(jkt)) = (client_id, &bound, &dpop_jkt) {
+        let (family, jkt) = (session.family_id.clone(), jkt.clone());
+        state
+            .store()
+            .run(move |db| db.bind_session(&family, &jkt, now))
+            .await?;
+    }
     // A narrower scope may be asked for; never a wider one. The session
     // keeps its full scope for later refreshes.
-    let scope = granted_scope(requested, &session.scope)?;
+    let mut scope = granted_scope(requested, &session.scope)?;
+    if let Some(api) = &request.api {
+        scope = apis::narrow_scope(api, &scope, requested.is_some())?;
+    }
     let user_id = session.user_id.clone();
     let Some(user) = state.store().run(move |db| db.user_by_id(&user_id)).await? else {
         return Err(Error::invalid_grant("the account no longer exists"));
     };
-    let issued = state.tokens().issue(
+    let options = TokenOptions {
+        audience: request.api.map(|api| api.resource),
+        dpop_jkt,
+    };
+    let issued = state.tokens().issue_with(
         subject(&user, session.family_id.clone()),
         &session.client_id,
         &scope,
         now,
+        &options,
     )?;
     metrics::inc(&state.metrics().refreshed_tokens);
     Ok(TokenResponse::new(

@@ -47,6 +47,12 @@ struct Inner {
     /// The IdP's own keys, handed to its validator in-process.
     local_keys: resource_server::LocalKeys,
     validator: resource_server::Validator,
+    /// Validates tokens for any audience this IdP issues (registered APIs
+    /// included), for `/introspect` and `/revoke`.
+    introspector: resource_server::Validator,
+    /// Verifies DPoP proofs, with one replay cache for the token endpoint
+    /// and the bearer endpoints.
+    dpop: resource_server::dpop::DpopVerifier,
     metrics: Metrics,
     login_throttle: LoginThrottle,
 }
@@ -92,12 +98,14 @@ impl AppState {
         local_keys
             .set_json(&keys.ring().jwks_body)
             .context("publishing keys to the in-process validator")?;
-        let validator = resource_server::Validator::builder(issuer.clone(), local_keys.clone())
-            .audience(audience.clone())
-            .require(resource_server::RequiredClaim::Jti)
-            .require(resource_server::RequiredClaim::ClientId)
-            .revocations(revocations.list().clone())
-            .build();
+        let own_tokens = || {
+            resource_server::Validator::builder(issuer.clone(), local_keys.clone())
+                .require(resource_server::RequiredClaim::Jti)
+                .require(resource_server::RequiredClaim::ClientId)
+                .revocations(revocations.list().clone())
+        };
+        let validator = own_tokens().audience(audience.clone()).build();
+        let introspector = own_tokens().any_audience().build();
         Ok(Self(Arc::new(Inner {
             settings: Settings {
                 issuer,
@@ -113,6 +121,8 @@ impl AppState {
             revocations,
             local_keys,
             validator,
+            introspector,
+            dpop: resource_server::dpop::DpopVerifier::default(),
             metrics: Metrics::default(),
             login_throttle: LoginThrottle::with_address_rate(config.login_rate),
         })))
@@ -153,6 +163,14 @@ impl AppState {
     /// Validates this IdP's access tokens in-process.
     pub fn validator(&self) -> &resource_server::Validator {
         &self.0.validator
+    }
+    /// Validates this IdP's access tokens for any audience it issues.
+    pub fn introspector(&self) -> &resource_server::Validator {
+        &self.0.introspector
+    }
+    /// Verifies DPoP proofs (token endpoint and bearer endpoints).
+    pub fn dpop(&self) -> &resource_server::dpop::DpopVerifier {
+        &self.0.dpop
     }
     /// The key set the in-process validator trusts.
     pub fn local_keys(&self) -> &resource_server::LocalKeys {

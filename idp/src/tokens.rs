@@ -2,9 +2,12 @@
 //!
 //! Header `{"alg":"RS256","typ":"at+jwt","kid":...}`; claims `iss`, `sub`,
 //! `aud`, `exp`, `iat`, `nbf`, `jti`, `client_id`, `scope`, plus `email`,
-//! `name` and the session id `sid` for user tokens. Claims are a typed struct
-//! serialized by serde, never formatted by hand. The time is passed in, so
-//! expiry is tested without sleeping.
+//! `name` and the session id `sid` for user tokens. A token for an API
+//! named with `resource=` has that API alone in `aud` (see `apis.rs`); one
+//! requested with a DPoP proof carries the key's thumbprint in `cnf.jkt`
+//! and is answered with `token_type: DPoP` (see `dpop.rs`). Claims are a
+//! typed struct serialized by serde, never formatted by hand. The time is
+//! passed in, so expiry is tested without sleeping.
 
 use std::sync::Arc;
 
@@ -27,7 +30,7 @@ pub type AccessClaims = resource_server::Claims;
 pub struct TokenResponse {
     /// The JWT.
     pub access_token: Secret,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for a token bound to a DPoP key.
     pub token_type: &'static str,
     /// Seconds until `exp`.
     pub expires_in: u64,
@@ -41,9 +44,10 @@ pub struct TokenResponse {
 impl TokenResponse {
     /// The answer for an issued token.
     pub fn new(issued: Issued, ttl: u64, refresh_token: Option<Secret>) -> Self {
+        let bound = issued.claims.cnf.is_some();
         Self {
             access_token: issued.token,
-            token_type: "Bearer",
+            token_type: if bound { "DPoP" } else { "Bearer" },
             expires_in: ttl,
             scope: issued.claims.scope,
             refresh_token,
@@ -67,6 +71,15 @@ pub enum Subject {
     },
     /// A client using client_credentials.
     Client,
+}
+
+/// What a token is restricted to beyond its subject and scope.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenOptions {
+    /// The API it is for (`aud`), instead of the default audience.
+    pub audience: Option<String>,
+    /// The RFC 7638 thumbprint of the DPoP key it is bound to (`cnf.jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why a token could not be issued.
@@ -109,13 +122,26 @@ impl TokenIssuer {
         self.ttl
     }
 
-    /// Signs a token for `subject` through `client_id` with `scope`, at `now`.
+    /// Signs a token for `subject` through `client_id` with `scope`, at `now`,
+    /// for the default audience and not bound to any key.
     pub fn issue(
         &self,
         subject: Subject,
         client_id: &str,
         scope: &str,
         now: u64,
+    ) -> Result<Issued, SignError> {
+        self.issue_with(subject, client_id, scope, now, &TokenOptions::default())
+    }
+
+    /// [`issue`](Self::issue), for the audience and DPoP key in `options`.
+    pub fn issue_with(
+        &self,
+        subject: Subject,
+        client_id: &str,
+        scope: &str,
+        now: u64,
+        options: &TokenOptions,
     ) -> Result<Issued, SignError> {
         let (sub, email, name, sid) = match subject {
             Subject::User {
@@ -129,7 +155,10 @@ impl TokenIssuer {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub,
-            aud: vec![self.audience.clone()],
+            aud: vec![options
+                .audience
+                .clone()
+                .unwrap_or_else(|| self.audience.clone())],
             exp: now + self.ttl,
             iat: Some(now),
             nbf: Some(now),
@@ -139,7 +168,10 @@ impl TokenIssuer {
             sid,
             amr: Vec::new(),
             acr: None,
-            cnf: None,
+            cnf: options
+                .dpop_jkt
+                .clone()
+                .map(resource_server::Confirmation::dpop),
             extra: resource_server::Profile { email, name },
         };
         let ring = self.keys.ring();

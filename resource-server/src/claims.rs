@@ -145,6 +145,17 @@ pub struct Confirmation {
     pub other: bool,
 }
 
+impl Confirmation {
+    /// The confirmation of a token bound to the DPoP key with RFC 7638
+    /// thumbprint `jkt`.
+    pub fn dpop(jkt: impl Into<String>) -> Self {
+        Self {
+            jkt: Some(jkt.into()),
+            other: false,
+        }
+    }
+}
+
 impl<T> Claims<T> {
     /// Whether the token was granted `scope`, compared as a whole scope token:
     /// `api` does not satisfy `api:read`, nor does `api:read` satisfy `api`.

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use keys::rotation::RotationTrigger;
 
-use super::args::{ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs, UsersCommand};
-use crate::clients;
+use super::args::{
+    ApisCommand, ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs, UsersCommand,
+};
 use crate::server;
 use crate::signing_keys::KeyManager;
 use crate::store::Store;
 use crate::unix_now;
 use crate::vault::Vault;
+use crate::{apis, clients};
 
 /// Runs one subcommand to completion.
 pub async fn run(command: Command) -> anyhow::Result<()> {
@@ -96,6 +98,40 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             let store = open_store(&db).await?;
             for c in store.run(|db| db.list_clients()).await? {
                 println!("{}\tadmin={}\tscope={}", c.client_id, c.admin, c.scope);
+            }
+            Ok(())
+        }
+        Command::Apis(ApisCommand::Create {
+            resource,
+            scope,
+            db,
+        }) => {
+            let store = open_store(&db).await?;
+            let api = apis::register(&store, &resource, &scope, unix_now()).await?;
+            println!("resource: {}", api.resource);
+            println!(
+                "scope: {}",
+                if api.scope.is_empty() {
+                    "(any)"
+                } else {
+                    &api.scope
+                }
+            );
+            Ok(())
+        }
+        Command::Apis(ApisCommand::Delete { resource, db }) => {
+            let store = open_store(&db).await?;
+            let wanted = resource.clone();
+            if !store.run(move |db| db.delete_api(&wanted)).await? {
+                anyhow::bail!("no API {resource:?}");
+            }
+            println!("deleted {resource}");
+            Ok(())
+        }
+        Command::Apis(ApisCommand::List { db }) => {
+            let store = open_store(&db).await?;
+            for api in store.run(|db| db.list_apis()).await? {
+                println!("{}\tscope={}", api.resource, api.scope);
             }
             Ok(())
         }

@@ -100,6 +100,7 @@ async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "dpop_signing_alg_values_supported": resource_server::Algorithm::ALL,
         "revocation_feed": format!("{issuer}/revocations"),
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "email", "name"],
     }))

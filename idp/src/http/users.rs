@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use super::extract::{basic_auth, parse_json, ApiJson, BasicAuth};
 use super::no_store;
+use super::token_request::TokenTarget;
 use crate::error::Error;
 use crate::passwords::validate_password;
 use crate::state::AppState;
@@ -115,6 +116,9 @@ async fn login(
             retry_after: wait.as_secs().max(1),
         });
     }
+    // A DPoP proof binds the session (RFC 9449 §5); a bad one is refused
+    // before any password work.
+    let target = TokenTarget::read(&state, &headers, None, "/login", unix_now()).await?;
     let user = if email.len() <= MAX_EMAIL {
         let email = email.trim().to_owned();
         state
@@ -134,7 +138,7 @@ async fn login(
             realm: state.settings().issuer.clone(),
         });
     };
-    let tokens = sessions::open(&state, &user, unix_now()).await?;
+    let tokens = sessions::open_bound(&state, &user, unix_now(), target.dpop_jkt).await?;
     metrics::inc(&state.metrics().logins);
     tracing::info!(user = %user.id, "user logged in");
     Ok(no_store(Json(tokens)))

@@ -16,8 +16,8 @@ use keys::rotation::{RotationPolicy, RotationTrigger};
 use super::error::StoreError;
 use super::refresh_policy::PresentedRefresh;
 use super::rows::{
-    ClientRow, EndedSession, KeyChange, RefreshOutcome, RefreshRow, RevokedToken, StoredKey,
-    UserRow,
+    ApiRow, ClientRow, EndedSession, KeyChange, RefreshOutcome, RefreshRow, RevokedToken,
+    StoredKey, UserRow,
 };
 
 /// Users who sign up and log in.
@@ -44,6 +44,29 @@ pub trait Clients {
     fn list_clients(&mut self) -> Result<Vec<ClientRow>, StoreError>;
     /// Removes a client; whether it existed.
     fn delete_client(&mut self, client_id: &str) -> Result<bool, StoreError>;
+}
+
+/// APIs (resource servers) clients may name with `resource=` (RFC 8707).
+pub trait Apis {
+    /// Registers an API; [`StoreError::Conflict`] if the resource is taken.
+    fn insert_api(&mut self, api: &ApiRow) -> Result<(), StoreError>;
+    /// The API with this exact resource identifier.
+    fn api(&mut self, resource: &str) -> Result<Option<ApiRow>, StoreError>;
+    /// Every API, ordered by resource byte-wise.
+    fn list_apis(&mut self) -> Result<Vec<ApiRow>, StoreError>;
+    /// Removes an API; whether it existed.
+    fn delete_api(&mut self, resource: &str) -> Result<bool, StoreError>;
+}
+
+/// Login sessions bound to a DPoP key (RFC 9449 §5).
+pub trait DpopSessions {
+    /// Binds the session `family_id` to the key thumbprint `jkt`; a
+    /// session already bound keeps its key. Bindings of sessions without a
+    /// live refresh token are dropped on the way, a bounded number per call,
+    /// so the table holds little more than the live bound sessions.
+    fn bind_session(&mut self, family_id: &str, jkt: &str, now: u64) -> Result<(), StoreError>;
+    /// The thumbprint the session is bound to, if it is.
+    fn session_binding(&mut self, family_id: &str) -> Result<Option<String>, StoreError>;
 }
 
 /// Signing keys. The changes run under a lock on the key set, so two
@@ -118,11 +141,19 @@ pub trait Health {
 
 /// The whole contract: what a backend's connection implements.
 pub trait Repository:
-    Users + Clients + SigningKeys + RefreshTokens + RevokedTokens + Health + Send
+    Users + Clients + Apis + DpopSessions + SigningKeys + RefreshTokens + RevokedTokens + Health + Send
 {
 }
 
 impl<T> Repository for T where
-    T: Users + Clients + SigningKeys + RefreshTokens + RevokedTokens + Health + Send
+    T: Users
+        + Clients
+        + Apis
+        + DpopSessions
+        + SigningKeys
+        + RefreshTokens
+        + RevokedTokens
+        + Health
+        + Send
 {
 }

@@ -1,5 +1,5 @@
-//! Persistent state: users, signing keys, clients, refresh tokens and
-//! revocations, in an SQLite file (the default) or a PostgreSQL database.
+//! Persistent state: users, signing keys, clients, APIs, refresh tokens
+//! (and their DPoP bindings) and revocations, in an SQLite file (the default) or a PostgreSQL database.
 //!
 //! - `contract.rs` is the storage contract: one trait per group of tables,
 //!   and [`Repository`], all of them. It is the only thing the rest of the
@@ -40,14 +40,17 @@ mod sqlite;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use contract::{Clients, Health, RefreshTokens, Repository, RevokedTokens, SigningKeys, Users};
+pub use contract::{
+    Apis, Clients, DpopSessions, Health, RefreshTokens, Repository, RevokedTokens, SigningKeys,
+    Users,
+};
 pub use error::StoreError;
 pub use location::DbLocation;
 pub use postgres::redact_url;
 pub use refresh_policy::PresentedRefresh;
 pub use rows::{
-    ClientRow, EndedSession, KeyChange, RefreshOutcome, RefreshRow, RevokedToken, StoredKey,
-    UserRow,
+    ApiRow, ClientRow, EndedSession, KeyChange, RefreshOutcome, RefreshRow, RevokedToken,
+    StoredKey, UserRow,
 };
 
 /// How the database is used, beyond where it is. SQLite has one

@@ -23,8 +23,10 @@
 //! stuck table fails the requests that need it with 503 within seconds
 //! instead of holding every pooled connection.
 
+mod apis;
 mod clients;
 mod conn;
+mod dpop_sessions;
 mod keys;
 mod sessions;
 mod tls;
@@ -48,6 +50,7 @@ use super::StoreOptions;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_revoked_sessions.sql"),
+    include_str!("../../../migrations/postgres/0006_apis_and_dpop.sql"),
 ];
 
 /// The advisory lock migrations hold (per database): "idp-migr" in ASCII.

@@ -11,7 +11,9 @@
 //! per group of tables; every method that reads before it writes opens its
 //! transaction with `BEGIN IMMEDIATE`, which takes the write lock first.
 
+mod apis;
 mod clients;
+mod dpop_sessions;
 mod keys;
 mod sessions;
 mod users;
@@ -29,6 +31,7 @@ use super::error::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_revoked_sessions.sql"),
+    include_str!("../../../migrations/sqlite/0006_apis_and_dpop.sql"),
 ];
 
 /// How long a writer waits for another process's lock before giving up.
