@@ -9,6 +9,7 @@
 //! | GET `/user/profile` | scope `profile`; `{"user":{"sub","email","name"}}` |
 //! | GET `/healthz` | nothing; liveness |
 //! | GET `/readyz` | nothing; `200` once signing keys are loaded, else `503` |
+//! | GET `/.well-known/oauth-protected-resource` | nothing; RFC 9728 metadata, when configured |
 //!
 //! Everything answers JSON, unknown routes and methods included.
 
@@ -16,13 +17,39 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use resource_server::{require_scope, BearerAuthLayer, Claims, Validator};
+use resource_server::{
+    require_scope, BearerAuthLayer, Claims, ProtectedResourceMetadata, Validator,
+};
 use serde_json::json;
 use serve::json_error;
 
-/// The demo API protected by `validator`.
+/// How the demo API is set up beyond its validator.
+#[derive(Debug, Clone, Default)]
+pub struct DemoOptions {
+    /// Refuse bearer tokens: only DPoP-bound ones with proofs.
+    pub require_dpop: bool,
+    /// The URL clients reach the API at, which DPoP proofs must name.
+    pub public_url: Option<String>,
+    /// The RFC 9728 document to serve, and its URL for challenges.
+    pub metadata: Option<(ProtectedResourceMetadata, String)>,
+}
+
+/// The demo API protected by `validator`, accepting bearer tokens and
+/// DPoP-bound ones with valid proofs.
 pub fn demo_app(validator: Validator) -> Router {
+    demo_app_with(validator, DemoOptions::default())
+}
+
+/// The demo API protected by `validator`, set up as `options` say.
+pub fn demo_app_with(validator: Validator, options: DemoOptions) -> Router {
     let ready_validator = validator.clone();
+    let mut layer = BearerAuthLayer::new(validator).require_dpop(options.require_dpop);
+    if let Some(url) = &options.public_url {
+        layer = layer.public_url(url);
+    }
+    if let Some((_, url)) = &options.metadata {
+        layer = layer.resource_metadata(url);
+    }
     let protected = Router::new()
         .route("/api/private", get(private))
         .route(
@@ -33,7 +60,11 @@ pub fn demo_app(validator: Validator) -> Router {
             "/user/profile",
             get(profile).route_layer(require_scope("profile")),
         )
-        .route_layer(BearerAuthLayer::new(validator));
+        .route_layer(layer);
+    let metadata = match &options.metadata {
+        Some((document, _)) => document.router(),
+        None => Router::new(),
+    };
     Router::new()
         .route("/api/public", get(public))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
@@ -55,6 +86,7 @@ pub fn demo_app(validator: Validator) -> Router {
             }),
         )
         .merge(protected)
+        .merge(metadata)
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such resource") })
         .method_not_allowed_fallback(|| async {
             json_error(
