@@ -9,7 +9,9 @@ use resource_server::{require_scope, BearerAuthLayer, Claims, Issuer, Validator}
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let issuer = args.next().unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let issuer = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let audience = args.next().unwrap_or_else(|| issuer.clone());
 
     let validator = Validator::with_issuer(Issuer::discover(issuer)?)
