@@ -80,9 +80,9 @@ impl AppState {
             .context("loading signing keys")?,
         );
         let cost = config.bcrypt_cost;
-        let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = crate::passwords::default_workers();
         let passwords = tokio::task::spawn_blocking(move || {
-            Passwords::new(cost, slots, Duration::from_secs(10))
+            Passwords::new(cost, workers, 8 * workers, Duration::from_secs(10))
         })
         .await
         .context("preparing the password hasher")??;
