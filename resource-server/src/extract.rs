@@ -7,7 +7,9 @@
 //! challenge context refusals further in must use. Requirement layers
 //! ([`require_scope`](crate::require_scope) and friends) read the registered
 //! claims through it without knowing the application's claims type; the
-//! [`Claims<T>`] extractor downcasts to the type the layer was built for.
+//! [`Claims<T>`] extractor downcasts to the type the layer was built for and
+//! copies the claims out, [`SharedClaims<T>`] hands over the shared ones
+//! without copying anything.
 //!
 //! Without the layer in front there is nothing to extract, and the request
 //! is answered `401` as if it carried no token: a route that forgot its
@@ -15,6 +17,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
@@ -28,6 +31,7 @@ use crate::error::{AuthError, Challenge, Scheme};
 
 /// The registered claims, whatever the application's type.
 pub(crate) trait Registered: Any + Send + Sync {
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn scope(&self) -> &str;
     fn amr(&self) -> &[String];
     fn acr(&self) -> Option<&str>;
@@ -36,6 +40,9 @@ pub(crate) trait Registered: Any + Send + Sync {
 }
 
 impl<T: Send + Sync + 'static> Registered for Claims<T> {
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
     fn scope(&self) -> &str {
         &self.scope
     }
@@ -78,6 +85,15 @@ impl Authenticated {
     /// The claims, if the layer was built for claims of type `T`.
     pub fn claims<T: 'static>(&self) -> Option<&Claims<T>> {
         self.claims.as_any().downcast_ref()
+    }
+
+    /// The shared claims, if the layer was built for claims of type `T`.
+    pub fn shared_claims<T: Send + Sync + 'static>(&self) -> Option<SharedClaims<T>> {
+        Arc::clone(&self.claims)
+            .into_any()
+            .downcast()
+            .ok()
+            .map(SharedClaims)
     }
 
     /// The subject.
@@ -134,6 +150,63 @@ impl fmt::Debug for Authenticated {
 /// without the bearer layer's approval (it was never in front).
 pub(crate) fn unauthenticated() -> Response {
     AuthError::MissingToken.into_response_for(&Challenge::default(), Scheme::Bearer)
+}
+
+/// The validated claims as the layer holds them, shared with the
+/// verified-token cache: extracting them copies nothing, and they read like
+/// [`Claims<T>`] (which they dereference to).
+///
+/// ```
+/// use resource_server::SharedClaims;
+///
+/// async fn me(claims: SharedClaims) -> String {
+///     format!("{} ({})", claims.sub, claims.email.as_deref().unwrap_or("no email"))
+/// }
+/// ```
+pub struct SharedClaims<T = crate::Profile>(Arc<Claims<T>>);
+
+impl<T> SharedClaims<T> {
+    /// The shared claims themselves.
+    pub fn into_inner(self) -> Arc<Claims<T>> {
+        self.0
+    }
+}
+
+impl<T> Clone for SharedClaims<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Deref for SharedClaims<T> {
+    type Target = Claims<T>;
+
+    fn deref(&self) -> &Claims<T> {
+        &self.0
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for SharedClaims<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<S, T> FromRequestParts<S> for SharedClaims<T>
+where
+    S: Send + Sync,
+    T: Send + Sync + 'static,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(authenticated) = parts.extensions.get::<Authenticated>() else {
+            return Err(unauthenticated());
+        };
+        authenticated
+            .shared_claims::<T>()
+            .ok_or_else(type_mismatch::<T>)
+    }
 }
 
 /// The claims the [`BearerAuthLayer`](crate::BearerAuthLayer) validated,

@@ -40,7 +40,16 @@ impl KeySource {
 
     /// Whether a key set was ever loaded.
     pub fn is_loaded(&self) -> bool {
-        self.snapshot().generation() > 0
+        self.generation() > 0
+    }
+
+    /// The generation of the current snapshot, without taking a reference
+    /// to it: what a verified-token cache hit compares.
+    pub fn generation(&self) -> u64 {
+        match self {
+            Self::Jwks(cache) => cache.generation(),
+            Self::Local(local) => local.generation(),
+        }
     }
 
     /// The snapshot to use after a token named `kid`, which the current

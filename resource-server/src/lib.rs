@@ -194,7 +194,7 @@ pub mod validator;
 pub use alg::{Algorithm, Algorithms, UnsupportedAlgorithm};
 pub use claims::{Claims, Confirmation, Profile};
 pub use error::{AuthError, Challenge, Error, Scheme, DEFAULT_REALM, DPOP_NONCE};
-pub use extract::Authenticated;
+pub use extract::{Authenticated, SharedClaims};
 pub use issuer::Issuer;
 pub use jwk::{Jwk, JwkSet};
 pub use jwks::{JwksCache, JwksCacheBuilder};

@@ -89,6 +89,11 @@ impl LocalKeys {
     pub fn snapshot(&self) -> Arc<KeySet> {
         self.inner.keys.load_full()
     }
+
+    /// The generation of the current snapshot (`0`: never set).
+    pub fn generation(&self) -> u64 {
+        self.inner.keys.load().generation()
+    }
 }
 
 impl fmt::Debug for LocalKeys {

@@ -9,8 +9,9 @@
 //! verification), and nothing but the registered claims is read before the
 //! signature is verified:
 //!
-//! 1. size bound, then shape: exactly three non-empty base64url segments;
-//! 2. the verified-token cache (a hit still checks time, key and revocation);
+//! 1. size bound; the verified-token cache (a hit, the very bytes verified
+//!    before, still checks time, key and revocation);
+//! 2. shape: exactly three non-empty base64url segments;
 //! 3. the header, a JSON object: `alg` one this crate verifies (never `none`
 //!    nor HMAC); no `crit`. `jku`, `x5u`, `x5c` and `jwk` are ignored: keys
 //!    come only from the trusted sets;
@@ -188,8 +189,8 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         if token.len() > inner.max_token_bytes {
             return Err(AuthError::InvalidToken("token is too large"));
         }
-        let parts = jose::split(token).ok_or(MALFORMED)?;
-
+        // The very bytes of a token verified before need no other check of
+        // their shape: the cache comes first.
         let digest = inner.cache.as_ref().map(|_| digest(token));
         if let (Some(cache), Some(digest)) = (&inner.cache, &digest) {
             if let Some(hit) = cache.get(digest) {
@@ -198,6 +199,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
                 }
             }
         }
+        let parts = jose::split(token).ok_or(MALFORMED)?;
 
         let header_json = jose::decode(parts.header).ok_or(HEADER_MALFORMED)?;
         let header = jose::header(&header_json).ok_or(HEADER_MALFORMED)?;
@@ -292,8 +294,9 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         hit: &Verified<T>,
         now: u64,
     ) -> Option<Result<Arc<Claims<T>>, AuthError>> {
-        let snapshot = self.inner.issuers[hit.issuer].keys.snapshot();
-        if snapshot.generation() != hit.generation {
+        let keys = &self.inner.issuers[hit.issuer].keys;
+        if keys.generation() != hit.generation {
+            let snapshot = keys.snapshot();
             match snapshot.get(hit.key.kid()) {
                 Some(current) if Arc::ptr_eq(current, &hit.key) || current.same_key(&hit.key) => {
                     cache.confirm(digest, snapshot.generation());

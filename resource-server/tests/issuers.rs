@@ -15,7 +15,8 @@ use axum::{Json, Router};
 use common::algs::{jwks_of, TestKey};
 use common::*;
 use resource_server::{
-    require_scope, Algorithm, Algorithms, BearerAuthLayer, Claims, Issuer, JwksCache, Validator,
+    require_scope, Algorithm, Algorithms, BearerAuthLayer, Claims, Issuer, JwksCache, SharedClaims,
+    Validator,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -389,4 +390,50 @@ async fn a_token_for_api_a_is_refused_by_api_b() {
             .await
             .assert_invalid_token("the IdP's default audience");
     }
+}
+
+/// `SharedClaims<T>` hands the handler the very claims the layer verified
+/// (no copy), typed like `Claims<T>`; asking for a type the layer was not
+/// built for is the service's own mistake, answered 500 without detail.
+#[tokio::test]
+async fn shared_claims_read_the_layers_claims_without_a_copy() {
+    let idp = idp_with_every_algorithm().await;
+    let layer = BearerAuthLayer::new(
+        Validator::with_issuer(issuer(&idp))
+            .claims::<Keycloak>()
+            .build(),
+    );
+    let app: Router = Router::new()
+        .route(
+            "/shared",
+            get(|claims: SharedClaims<Keycloak>| async move {
+                Json(json!({
+                    "sub": claims.sub, "azp": claims.azp,
+                    "roles": claims.realm_access.roles,
+                }))
+            }),
+        )
+        .route(
+            "/wrong-type",
+            get(|claims: SharedClaims<Entra>| async move { claims.tid.clone() }),
+        )
+        .route_layer(layer);
+    let token = TestKey::all()[0].token("JWT", &keycloak_claims(&idp.issuer));
+
+    let reply = call(&app, "/shared", Some(&token)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json["sub"], "f1c0a9b2-5d1e-4b7a-9c3e-1a2b3c4d5e6f");
+    assert_eq!(reply.json["azp"], "orders-web");
+    assert_eq!(
+        reply.json["roles"],
+        json!(["default-roles-acme", "order-admin"])
+    );
+
+    let reply = call(&app, "/wrong-type", Some(&token)).await;
+    assert_eq!(reply.status, 500, "{reply:?}");
+    assert_eq!(reply.json["error"], "server_error");
+
+    // Without a token the layer refuses before any extractor runs.
+    let reply = call(&app, "/shared", None).await;
+    assert_eq!(reply.status, 401);
 }
