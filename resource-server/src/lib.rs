@@ -76,7 +76,8 @@
 //! type `T` for the rest, read from the same payload; it dereferences to
 //! `T`. `jti` and `client_id` are optional unless you ask for them with
 //! [`RequiredClaim`]. The default `T`, [`Profile`], is what this project's
-//! IdP adds (`email`, `name`).
+//! IdP adds (`email`, `name`). [`SharedClaims<T>`] reads the same claims
+//! without copying them (the `Arc` the layer and its cache hold).
 //!
 //! ```
 //! use axum::{routing::get, Router};
