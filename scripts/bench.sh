@@ -313,13 +313,16 @@ if [ -n "$PG_URL" ] && command -v psql >/dev/null; then
   PG_LOGIN_RPS=$(wrk -t2 -c8 -d"${DURATION}s" -s "$WORK/login.lua" "$PG1" | awk '/Requests\/sec/ {print $2}')
   start pg2 "$BIN/idp" serve --bind 127.0.0.1:0 --login-rate 0
   PG2="http://$ADDR" PG2_PID=$PID
+  # Wait for that wrk alone: a bare `wait` would wait for the servers too.
   wrk -t1 -c$((CONNECTIONS / 2)) -d"${DURATION}s" -s "$WORK/token.lua" "$PG1/token" >"$WORK/pg1" &
+  BESIDE=$!
   wrk -t1 -c$((CONNECTIONS / 2)) -d"${DURATION}s" -s "$WORK/token.lua" "$PG2/token" >"$WORK/pg2"
-  wait
+  wait "$BESIDE"
   PG_TWO_RPS=$(cat "$WORK/pg1" "$WORK/pg2" | awk '/Requests\/sec/ {s += $2} END {printf "%.0f", s}')
   wrk -t1 -c4 -d"${DURATION}s" -s "$WORK/login.lua" "$PG1" >"$WORK/pgl1" &
+  BESIDE=$!
   wrk -t1 -c4 -d"${DURATION}s" -s "$WORK/login.lua" "$PG2" >"$WORK/pgl2"
-  wait
+  wait "$BESIDE"
   PG_TWO_LOGIN_RPS=$(cat "$WORK/pgl1" "$WORK/pgl2" | awk '/Requests\/sec/ {s += $2} END {printf "%.1f", s}')
   stop "$PG2_PID"
   stop "$PG1_PID"
