@@ -47,6 +47,14 @@ pub enum Error {
     /// 400 `invalid_scope`.
     #[error("{0}")]
     InvalidScope(Cow<'static, str>),
+    /// 400 `invalid_target` (RFC 8707 §2): `resource` is malformed or names
+    /// no registered API.
+    #[error("{0}")]
+    InvalidTarget(Cow<'static, str>),
+    /// 400 `invalid_dpop_proof` (RFC 9449 §5): the DPoP proof sent to the
+    /// token endpoint is not valid, or the refresh token needs one.
+    #[error("{0}")]
+    InvalidDpopProof(Cow<'static, str>),
     /// 400 `unsupported_grant_type`.
     #[error("grant_type must be authorization_code, client_credentials or refresh_token")]
     UnsupportedGrantType,
@@ -140,6 +148,8 @@ impl Error {
             Self::InvalidRequest(_)
             | Self::InvalidGrant(_)
             | Self::InvalidScope(_)
+            | Self::InvalidTarget(_)
+            | Self::InvalidDpopProof(_)
             | Self::UnsupportedGrantType => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -170,6 +180,8 @@ impl Error {
             Self::InvalidClient { .. } => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
             Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidCredentials { .. } => "invalid_credentials",
             Self::TooManyAttempts { .. } => "too_many_attempts",
@@ -267,6 +279,14 @@ impl From<ScopeError> for Error {
     }
 }
 
+/// DPoP proof refusals at the token endpoint (RFC 9449 §5): 400
+/// `invalid_dpop_proof` with the verifier's fixed description.
+impl From<resource_server::AuthError> for Error {
+    fn from(e: resource_server::AuthError) -> Self {
+        Self::InvalidDpopProof(e.to_string().into())
+    }
+}
+
 impl From<SignError> for Error {
     fn from(e: SignError) -> Self {
         Self::internal(&e)
@@ -290,6 +310,12 @@ mod tests {
             ),
             (Error::invalid_grant("x"), 400, "invalid_grant"),
             (Error::invalid_scope("x"), 400, "invalid_scope"),
+            (Error::InvalidTarget("x".into()), 400, "invalid_target"),
+            (
+                Error::InvalidDpopProof("x".into()),
+                400,
+                "invalid_dpop_proof",
+            ),
             (Error::UnsupportedGrantType, 400, "unsupported_grant_type"),
             (
                 Error::InvalidCredentials { realm: "r".into() },

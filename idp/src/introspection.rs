@@ -1,9 +1,12 @@
 //! What the IdP knows about a token it is shown: used by `/introspect`
 //! (RFC 7662) and `/revoke` (RFC 7009).
 //!
-//! Access tokens are checked by the same validator that guards the IdP's own
-//! bearer endpoints (keys in-process, revocations included); refresh tokens
-//! by their digest in the database.
+//! Access tokens are checked with the keys and revocations that guard the
+//! IdP's own bearer endpoints, for any audience the IdP issues (an API's
+//! token is the IdP's to describe too); refresh tokens by their digest in
+//! the database.
+
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -13,13 +16,14 @@ use crate::sessions;
 use crate::state::AppState;
 
 /// The claims of `token` if it is an access token this IdP issued and that
-/// is currently valid (signature, time, issuer, audience, not revoked).
+/// is currently valid (signature, time, issuer, not revoked), whichever
+/// audience it was issued for.
 pub async fn verify_access_token(
     state: &AppState,
     token: &str,
     now: u64,
-) -> Option<resource_server::Claims> {
-    state.validator().validate(token, now).await.ok()
+) -> Option<Arc<resource_server::Claims>> {
+    state.introspector().validate(token, now).await.ok()
 }
 
 /// RFC 7662 answer for `token`. Anything not currently valid is
@@ -27,7 +31,7 @@ pub async fn verify_access_token(
 pub async fn introspect(state: &AppState, token: &str, now: u64) -> Result<Value, Error> {
     if let Some(claims) = verify_access_token(state, token, now).await {
         // A token of a deleted client is no longer honoured.
-        let client_id = claims.client_id.clone();
+        let client_id = claims.client_id.clone().unwrap_or_default();
         let client_live = client_id == LOGIN_CLIENT_ID
             || state
                 .store()
@@ -35,7 +39,7 @@ pub async fn introspect(state: &AppState, token: &str, now: u64) -> Result<Value
                 .await?
                 .is_some();
         if client_live {
-            return Ok(json!({
+            let mut answer = json!({
                 "active": true,
                 "token_type": "Bearer",
                 "scope": claims.scope,
@@ -48,7 +52,13 @@ pub async fn introspect(state: &AppState, token: &str, now: u64) -> Result<Value
                 "iat": claims.iat,
                 "nbf": claims.nbf,
                 "jti": claims.jti,
-            }));
+            });
+            // RFC 9449 §6.2: a bound token says so, and names its key.
+            if let Some(jkt) = claims.dpop_jkt() {
+                answer["token_type"] = json!("DPoP");
+                answer["cnf"] = json!({"jkt": jkt});
+            }
+            return Ok(answer);
         }
     }
     if let Some(session) = sessions::find(state, token, now).await? {

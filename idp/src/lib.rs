@@ -17,6 +17,7 @@
 //! | [`signing_keys`] | the running key set: current key parsed once, `/jwks` body, rotation |
 //! | [`signer`], [`vault`] | signing with the parsed key; sealing private keys at rest |
 //! | [`tokens`] | RFC 9068 access tokens |
+//! | [`apis`], [`dpop`] | RFC 8707 resources (`aud` per API); DPoP-bound tokens and sessions |
 //! | [`sessions`] | login sessions: refresh-token families and the refresh flow |
 //! | [`authorization`], [`code_grant`] | `/authorize` requests and their codes; redeeming a code at `/token` |
 //! | [`browser_sessions`], [`id_tokens`], [`disclosure`] | the sign-in cookie's sessions; ID tokens; which user claims a scope discloses |
@@ -49,6 +50,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod apis;
 pub mod authorization;
 pub mod browser_sessions;
 pub mod cli;
@@ -56,6 +58,7 @@ pub mod clients;
 pub mod code_grant;
 pub mod config;
 pub mod disclosure;
+pub mod dpop;
 pub mod error;
 pub mod etag;
 pub mod http;

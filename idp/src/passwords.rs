@@ -1,9 +1,13 @@
 //! Password hashing with bcrypt, off the async executor.
 //!
 //! bcrypt is deliberately slow (cost 12 ≈ a quarter of a second of CPU), so a
-//! burst of logins is a CPU attack: hashing runs on the blocking pool behind
-//! a semaphore sized to the machine, and callers that cannot get a slot in
-//! time are told to retry rather than queueing without bound.
+//! burst of logins is a CPU attack. Hashing runs on the blocking pool, at
+//! most `workers` hashes at once (the IdP uses one fewer than the cores, at
+//! least one, so the async runtime keeps a core's worth of time for
+//! `/jwks`, tokens and everything else), with a bounded queue in front:
+//! a caller that finds the workers busy and the queue full is told at once
+//! to retry (`503` with `Retry-After`), and one that waits too long in the
+//! queue too, rather than queueing without bound.
 //!
 //! bcrypt only reads the first 72 bytes of a password; longer passwords are
 //! refused at signup (see [`validate_password`]), never hashed, and never
@@ -14,6 +18,7 @@
 //! An unknown email is verified against a dummy hash of the same cost, so it
 //! takes as long as a wrong password and reveals nothing.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +36,8 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Why hashing did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
-    /// Every hashing slot stayed busy for the whole wait.
+    /// Every hashing slot is busy and the queue is full, or stayed so for
+    /// the whole wait.
     #[error("too many password checks in progress")]
     Busy,
     /// bcrypt failed (bad cost, task failure).
@@ -44,6 +50,9 @@ pub enum PasswordError {
 pub struct Passwords {
     cost: u32,
     slots: Arc<Semaphore>,
+    /// Hashes running or queued; at most `admit_limit`.
+    admitted: Arc<AtomicUsize>,
+    admit_limit: usize,
     wait: Duration,
     /// Hash of a fixed password at the same cost, made once on first need
     /// (not at start-up, where it would cost a quarter of a second).
@@ -54,6 +63,7 @@ impl std::fmt::Debug for Passwords {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Passwords")
             .field("cost", &self.cost)
+            .field("admit_limit", &self.admit_limit)
             .finish()
     }
 }
@@ -75,10 +85,16 @@ pub fn validate_password(password: &str) -> Result<(), &'static str> {
 }
 
 impl Passwords {
-    /// A hasher with bcrypt `cost`, running at most `concurrency` hashes at
-    /// once, each caller waiting at most `wait` for a slot. A cost outside
-    /// bcrypt's range is refused here rather than at the first signup.
-    pub fn new(cost: u32, concurrency: usize, wait: Duration) -> Result<Self, PasswordError> {
+    /// A hasher with bcrypt `cost`, running at most `workers` hashes at
+    /// once with at most `queue` more waiting, each for at most `wait`. A
+    /// cost outside bcrypt's range is refused here rather than at the first
+    /// signup.
+    pub fn new(
+        cost: u32,
+        workers: usize,
+        queue: usize,
+        wait: Duration,
+    ) -> Result<Self, PasswordError> {
         if !(MIN_COST..=MAX_COST).contains(&cost) {
             return Err(PasswordError::Hash(format!(
                 "bcrypt cost must be {MIN_COST} to {MAX_COST}"
@@ -86,7 +102,9 @@ impl Passwords {
         }
         let this = Self {
             cost,
-            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            slots: Arc::new(Semaphore::new(workers.max(1))),
+            admitted: Arc::new(AtomicUsize::new(0)),
+            admit_limit: workers.max(1) + queue,
             wait,
             dummy_hash: Arc::new(tokio::sync::OnceCell::new()),
         };
@@ -157,12 +175,17 @@ impl Passwords {
         T: Send + 'static,
         F: FnOnce() -> Result<T, PasswordError> + Send + 'static,
     {
+        // Admission first, without waiting: beyond the workers and the
+        // queue, the answer is "retry" at once.
+        let admitted = Admitted::new(&self.admitted, self.admit_limit)?;
         let permit = tokio::time::timeout(self.wait, Arc::clone(&self.slots).acquire_owned())
             .await
             .map_err(|_| PasswordError::Busy)?
             .map_err(|_| PasswordError::Busy)?;
+        // Both move into the hash: a caller that goes away mid-hash does
+        // not free a slot the hash still occupies.
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+            let _slot = (permit, admitted);
             f()
         })
         .await
@@ -170,18 +193,76 @@ impl Passwords {
     }
 }
 
+/// One hash running or queued; counted until dropped.
+struct Admitted(Arc<AtomicUsize>);
+
+impl Admitted {
+    fn new(count: &Arc<AtomicUsize>, limit: usize) -> Result<Self, PasswordError> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .map_err(|_| PasswordError::Busy)?;
+        Ok(Self(Arc::clone(count)))
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// How many hashes the IdP runs at once: one fewer than the cores, at
+/// least one, so that a login storm leaves the async runtime a core.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn hasher() -> Passwords {
-        Passwords::new(4, 2, Duration::from_secs(5)).expect("hasher")
+        Passwords::new(4, 2, 8, Duration::from_secs(5)).expect("hasher")
     }
 
     #[test]
     fn costs_outside_bcrypts_range_are_refused() {
-        assert!(Passwords::new(3, 1, Duration::from_secs(1)).is_err());
-        assert!(Passwords::new(32, 1, Duration::from_secs(1)).is_err());
+        assert!(Passwords::new(3, 1, 1, Duration::from_secs(1)).is_err());
+        assert!(Passwords::new(32, 1, 1, Duration::from_secs(1)).is_err());
+    }
+
+    #[tokio::test]
+    async fn beyond_the_workers_and_the_queue_callers_are_told_to_retry_at_once() {
+        // One worker, two waiting: of ten at once, three are admitted.
+        let p = Passwords::new(6, 1, 2, Duration::from_secs(30)).expect("hasher");
+        let outcomes = futures_util::future::join_all(
+            (0..10).map(|_| p.hash(Zeroizing::new("correct horse".into()))),
+        )
+        .await;
+        let busy = outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(PasswordError::Busy)))
+            .count();
+        assert_eq!((busy, outcomes.len() - busy), (7, 3), "{outcomes:?}");
+        assert!(outcomes
+            .iter()
+            .all(|o| !matches!(o, Err(PasswordError::Hash(_)))));
+        // Slots free up: the next caller is admitted again.
+        p.hash(Zeroizing::new("correct horse".into()))
+            .await
+            .expect("admitted once the storm is over");
+        assert_eq!(p.admitted.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn the_default_leaves_a_core() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(default_workers(), cores.saturating_sub(1).max(1));
     }
 
     #[tokio::test]

@@ -5,16 +5,32 @@
 //! SHA-256 digest is stored, so a copy of the database cannot be replayed.
 //! Each use rotates the token; presenting a used one again revokes the
 //! whole session (the rules are `store::refresh_policy`).
+//!
+//! A session opened or refreshed with a DPoP proof and no client
+//! credentials (a public client) is bound to the proof's key, and its
+//! refresh tokens are then accepted only with proofs by that key (see
+//! `dpop.rs`). A refresh may name an API (`resource=`, see `apis.rs`).
 
 use crate::accounts::sign_in::may_sign_in;
+use crate::apis;
 use crate::clients::LOGIN_CLIENT_ID;
+use crate::dpop::refresh_binding;
 use crate::error::Error;
 use crate::metrics;
 use crate::scope::granted_scope;
 use crate::secret::{digest, random_secret, Secret};
 use crate::state::AppState;
-use crate::store::{PresentedRefresh, RefreshOutcome, RefreshRow, UserRow};
-use crate::tokens::{AuthMethods, Subject, TokenResponse};
+use crate::store::{ApiRow, PresentedRefresh, RefreshOutcome, RefreshRow, UserRow};
+use crate::tokens::{AuthMethods, Subject, TokenOptions, TokenResponse};
+
+/// What a refresh request asks beyond the token and scope.
+#[derive(Debug, Clone, Default)]
+pub struct RefreshRequest {
+    /// The thumbprint of the key of the request's DPoP proof, if it had one.
+    pub dpop_jkt: Option<String>,
+    /// The API the new access token is for (`resource=`).
+    pub api: Option<ApiRow>,
+}
 
 /// The scopes a user's tokens carry: `profile` plus what they were granted.
 pub fn user_scope(user: &UserRow) -> String {
@@ -35,23 +51,38 @@ pub async fn open(
     auth: AuthMethods,
     now: u64,
 ) -> Result<TokenResponse, Error> {
+    open_bound(state, user, auth, now, None).await
+}
+
+/// [`open`], bound to the DPoP key with thumbprint `dpop_jkt` when given:
+/// the session's refresh tokens and access tokens alike.
+pub async fn open_bound(
+    state: &AppState,
+    user: &UserRow,
+    auth: AuthMethods,
+    now: u64,
+    dpop_jkt: Option<String>,
+) -> Result<TokenResponse, Error> {
     let family_id = uuid::Uuid::new_v4().to_string();
     let scope = user_scope(user);
-    let refresh = first_refresh_token(
-        state,
-        &family_id,
-        &user.id,
-        LOGIN_CLIENT_ID,
-        &scope,
+    let first = FirstRefresh {
+        family_id: &family_id,
+        user_id: &user.id,
+        client_id: LOGIN_CLIENT_ID,
+        scope: &scope,
         auth,
-        now,
-    )
-    .await?;
-    let issued = state.tokens().issue(
-        subject(user, family_id, LOGIN_CLIENT_ID, &scope, auth),
+    };
+    let refresh = store_first_refresh(state, &first, now, dpop_jkt.clone()).await?;
+    let options = TokenOptions {
+        audience: None,
+        dpop_jkt,
+    };
+    let issued = state.tokens().issue_with(
+        subject(user, family_id.clone(), LOGIN_CLIENT_ID, &scope, auth),
         LOGIN_CLIENT_ID,
         &scope,
         now,
+        &options,
     )?;
     Ok(TokenResponse::new(
         issued,
@@ -73,19 +104,52 @@ pub async fn first_refresh_token(
     auth: AuthMethods,
     now: u64,
 ) -> Result<Secret, Error> {
+    let first = FirstRefresh {
+        family_id,
+        user_id,
+        client_id,
+        scope,
+        auth,
+    };
+    store_first_refresh(state, &first, now, None).await
+}
+
+/// The first refresh token of a family, before it is stored.
+struct FirstRefresh<'a> {
+    family_id: &'a str,
+    user_id: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    auth: AuthMethods,
+}
+
+/// Stores `first` with its new token, bound to the DPoP key `binding` if
+/// given, in one transaction.
+async fn store_first_refresh(
+    state: &AppState,
+    first: &FirstRefresh<'_>,
+    now: u64,
+    binding: Option<String>,
+) -> Result<Secret, Error> {
     let refresh = random_secret();
     let row = RefreshRow {
-        family_id: family_id.to_owned(),
-        user_id: user_id.to_owned(),
-        client_id: client_id.to_owned(),
-        scope: scope.to_owned(),
+        family_id: first.family_id.to_owned(),
+        user_id: first.user_id.to_owned(),
+        client_id: first.client_id.to_owned(),
+        scope: first.scope.to_owned(),
         expires_at: now.saturating_add(state.settings().refresh_ttl),
-        amr: auth.as_stored().to_owned(),
+        amr: first.auth.as_stored().to_owned(),
     };
     let hash = digest(refresh.expose());
     state
         .store()
-        .run(move |db| db.insert_refresh(&hash, &row, now))
+        .run(move |db| {
+            db.insert_refresh(&hash, &row, now)?;
+            match &binding {
+                Some(jkt) => db.bind_session(&row.family_id, jkt, now),
+                None => Ok(()),
+            }
+        })
         .await?;
     Ok(refresh)
 }
@@ -117,9 +181,44 @@ pub async fn refresh(
     requested: Option<&str>,
     now: u64,
 ) -> Result<TokenResponse, Error> {
-    if let Some(live) = find(state, presented, now).await? {
+    refresh_with(
+        state,
+        client_id,
+        presented,
+        requested,
+        now,
+        RefreshRequest::default(),
+    )
+    .await
+}
+
+/// [`refresh`], with a DPoP proof's key and an API as `request` says. The
+/// session's DPoP binding is checked before the token is used, so a thief
+/// without the key cannot burn it.
+pub async fn refresh_with(
+    state: &AppState,
+    client_id: Option<&str>,
+    presented: &str,
+    requested: Option<&str>,
+    now: u64,
+    request: RefreshRequest,
+) -> Result<TokenResponse, Error> {
+    let hash = digest(presented);
+    let (live, bound) = state
+        .store()
+        .run(move |db| {
+            let live = db.refresh_family(&hash, now)?;
+            let bound = match &live {
+                Some(live) => db.session_binding(&live.family_id)?,
+                None => None,
+            };
+            Ok((live, bound))
+        })
+        .await?;
+    if let Some(live) = &live {
         granted_scope(requested, &live.scope)?;
     }
+    let dpop_jkt = refresh_binding(bound.as_deref(), request.dpop_jkt.as_deref())?;
     let successor = random_secret();
     let use_it = PresentedRefresh {
         token_hash: digest(presented),
@@ -154,9 +253,20 @@ pub async fn refresh(
             })
         }
     };
+    // A public session refreshed with a proof is bound from now on.
+    if let (None, None, Some(jkt)) = (client_id, &bound, &dpop_jkt) {
+        let (family, jkt) = (session.family_id.clone(), jkt.clone());
+        state
+            .store()
+            .run(move |db| db.bind_session(&family, &jkt, now))
+            .await?;
+    }
     // A narrower scope may be asked for; never a wider one. The session
     // keeps its full scope for later refreshes.
-    let scope = granted_scope(requested, &session.scope)?;
+    let mut scope = granted_scope(requested, &session.scope)?;
+    if let Some(api) = &request.api {
+        scope = apis::narrow_scope(api, &scope, requested.is_some())?;
+    }
     let user_id = session.user_id.clone();
     let Some(user) = state.store().run(move |db| db.user_by_id(&user_id)).await? else {
         return Err(Error::invalid_grant("the account no longer exists"));
@@ -166,7 +276,11 @@ pub async fn refresh(
     if may_sign_in(&user, state.settings().sign_in).is_err() {
         return Err(Error::invalid_grant("the account may not sign in"));
     }
-    let issued = state.tokens().issue(
+    let options = TokenOptions {
+        audience: request.api.map(|api| api.resource),
+        dpop_jkt,
+    };
+    let issued = state.tokens().issue_with(
         subject(
             &user,
             session.family_id.clone(),
@@ -177,6 +291,7 @@ pub async fn refresh(
         &session.client_id,
         &scope,
         now,
+        &options,
     )?;
     metrics::inc(&state.metrics().refreshed_tokens);
     Ok(TokenResponse::new(

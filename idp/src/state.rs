@@ -53,6 +53,12 @@ struct Inner {
     /// The IdP's own keys, handed to its validator in-process.
     local_keys: resource_server::LocalKeys,
     validator: resource_server::Validator,
+    /// Validates tokens for any audience this IdP issues (registered APIs
+    /// included), for `/introspect` and `/revoke`.
+    introspector: resource_server::Validator,
+    /// Verifies DPoP proofs, with one replay cache for the token endpoint
+    /// and the bearer endpoints.
+    dpop: resource_server::dpop::DpopVerifier,
     metrics: Metrics,
     login_throttle: LoginThrottle,
     mailer: Mailer,
@@ -84,9 +90,9 @@ impl AppState {
             .context("loading signing keys")?,
         );
         let cost = config.bcrypt_cost;
-        let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = crate::passwords::default_workers();
         let passwords = tokio::task::spawn_blocking(move || {
-            Passwords::new(cost, slots, Duration::from_secs(10))
+            Passwords::new(cost, workers, 8 * workers, Duration::from_secs(10))
         })
         .await
         .context("preparing the password hasher")??;
@@ -103,10 +109,14 @@ impl AppState {
         local_keys
             .set_json(&keys.ring().jwks_body)
             .context("publishing keys to the in-process validator")?;
-        let validator = resource_server::Validator::builder(issuer.clone(), local_keys.clone())
-            .audience(audience.clone())
-            .revocations(revocations.list().clone())
-            .build();
+        let own_tokens = || {
+            resource_server::Validator::builder(issuer.clone(), local_keys.clone())
+                .require(resource_server::RequiredClaim::Jti)
+                .require(resource_server::RequiredClaim::ClientId)
+                .revocations(revocations.list().clone())
+        };
+        let validator = own_tokens().audience(audience.clone()).build();
+        let introspector = own_tokens().any_audience().build();
         Ok(Self(Arc::new(Inner {
             settings: Settings {
                 issuer,
@@ -126,6 +136,8 @@ impl AppState {
             revocations,
             local_keys,
             validator,
+            introspector,
+            dpop: resource_server::dpop::DpopVerifier::default(),
             metrics: Metrics::default(),
             login_throttle: LoginThrottle::with_address_rate(config.login_rate),
             mailer,
@@ -176,6 +188,14 @@ impl AppState {
     /// Validates this IdP's access tokens in-process.
     pub fn validator(&self) -> &resource_server::Validator {
         &self.0.validator
+    }
+    /// Validates this IdP's access tokens for any audience it issues.
+    pub fn introspector(&self) -> &resource_server::Validator {
+        &self.0.introspector
+    }
+    /// Verifies DPoP proofs (token endpoint and bearer endpoints).
+    pub fn dpop(&self) -> &resource_server::dpop::DpopVerifier {
+        &self.0.dpop
     }
     /// The key set the in-process validator trusts.
     pub fn local_keys(&self) -> &resource_server::LocalKeys {

@@ -3,9 +3,12 @@
 //! Header `{"alg":"RS256","typ":"at+jwt","kid":...}`; claims `iss`, `sub`,
 //! `aud`, `exp`, `iat`, `nbf`, `jti`, `client_id`, `scope`, plus `email`,
 //! `name`, the session id `sid`, and how the user signed in (`amr`, `acr`,
-//! see [`AuthMethods`]) for user tokens. Claims are a typed struct
-//! serialized by serde, never formatted by hand. The time is passed in, so
-//! expiry is tested without sleeping.
+//! see [`AuthMethods`]) for user tokens. A token for an API named with
+//! `resource=` has that API alone in `aud` (see `apis.rs`); one requested
+//! with a DPoP proof carries the key's thumbprint in `cnf.jkt` and is
+//! answered with `token_type: DPoP` (see `dpop.rs`). Claims are a typed
+//! struct serialized by serde, never formatted by hand. The time is passed
+//! in, so expiry is tested without sleeping.
 //!
 //! A token is never issued with an `iat` its own cut-off would refuse: when
 //! a user's or client's earlier tokens were cut off (tokens issued before
@@ -35,7 +38,7 @@ pub type AccessClaims = resource_server::Claims;
 pub struct TokenResponse {
     /// The JWT.
     pub access_token: Secret,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for a token bound to a DPoP key.
     pub token_type: &'static str,
     /// Seconds until `exp`.
     pub expires_in: u64,
@@ -53,9 +56,10 @@ pub struct TokenResponse {
 impl TokenResponse {
     /// The answer for an issued token.
     pub fn new(issued: Issued, ttl: u64, refresh_token: Option<Secret>) -> Self {
+        let bound = issued.claims.cnf.is_some();
         Self {
             access_token: issued.token,
-            token_type: "Bearer",
+            token_type: if bound { "DPoP" } else { "Bearer" },
             expires_in: ttl,
             scope: issued.claims.scope,
             refresh_token,
@@ -140,6 +144,15 @@ pub enum Subject {
     Client,
 }
 
+/// What a token is restricted to beyond its subject and scope.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenOptions {
+    /// The API it is for (`aud`), instead of the default audience.
+    pub audience: Option<String>,
+    /// The RFC 7638 thumbprint of the DPoP key it is bound to (`cnf.jkt`).
+    pub dpop_jkt: Option<String>,
+}
+
 /// Why a token could not be issued.
 #[derive(Debug, thiserror::Error)]
 #[error("signing the access token failed")]
@@ -154,17 +167,6 @@ pub struct TokenIssuer {
     keys: Arc<KeyManager>,
     /// The cut-offs this instance knows, so that no token is issued into one.
     cutoffs: RevocationList,
-}
-
-/// What is signed: the shared claims, and `amr`/`acr` for user tokens.
-#[derive(Serialize)]
-struct SignedClaims<'a> {
-    #[serde(flatten)]
-    claims: &'a AccessClaims,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amr: Option<&'static [&'static str]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    acr: Option<&'static str>,
 }
 
 /// A freshly signed token and what it says. Its `Debug` shows the claims,
@@ -202,13 +204,26 @@ impl TokenIssuer {
         self.ttl
     }
 
-    /// Signs a token for `subject` through `client_id` with `scope`, at `now`.
+    /// Signs a token for `subject` through `client_id` with `scope`, at `now`,
+    /// for the default audience and not bound to any key.
     pub fn issue(
         &self,
         subject: Subject,
         client_id: &str,
         scope: &str,
         now: u64,
+    ) -> Result<Issued, SignError> {
+        self.issue_with(subject, client_id, scope, now, &TokenOptions::default())
+    }
+
+    /// [`issue`](Self::issue), for the audience and DPoP key in `options`.
+    pub fn issue_with(
+        &self,
+        subject: Subject,
+        client_id: &str,
+        scope: &str,
+        now: u64,
+        options: &TokenOptions,
     ) -> Result<Issued, SignError> {
         let (sub, email, name, sid, auth, not_before) = match subject {
             Subject::User {
@@ -233,16 +248,26 @@ impl TokenIssuer {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub,
-            aud: vec![self.audience.clone()],
+            aud: vec![options
+                .audience
+                .clone()
+                .unwrap_or_else(|| self.audience.clone())],
             exp: iat + self.ttl,
-            iat,
+            iat: Some(iat),
             nbf: Some(now),
-            jti: uuid::Uuid::new_v4().to_string(),
-            client_id: client_id.to_owned(),
+            jti: Some(uuid::Uuid::new_v4().to_string()),
+            client_id: Some(client_id.to_owned()),
             scope: scope.to_owned(),
-            email,
-            name,
             sid,
+            amr: auth
+                .map(|auth| auth.amr().iter().map(|m| (*m).to_owned()).collect())
+                .unwrap_or_default(),
+            acr: auth.map(|auth| auth.acr().to_owned()),
+            cnf: options
+                .dpop_jkt
+                .clone()
+                .map(resource_server::Confirmation::dpop),
+            extra: resource_server::Profile { email, name },
         };
         let ring = self.keys.ring();
         let header = Header {
@@ -250,13 +275,8 @@ impl TokenIssuer {
             kid: Some(ring.current_kid.clone()),
             ..Header::new(Algorithm::RS256)
         };
-        let signed = SignedClaims {
-            claims: &claims,
-            amr: auth.map(AuthMethods::amr),
-            acr: auth.map(AuthMethods::acr),
-        };
         let token =
-            jsonwebtoken::encode(&header, &signed, &ring.encoding_key).map_err(|_| SignError)?;
+            jsonwebtoken::encode(&header, &claims, &ring.encoding_key).map_err(|_| SignError)?;
         Ok(Issued {
             token: Secret::new(token),
             claims,

@@ -10,7 +10,7 @@ mod common;
 
 use common::postgres::PgDatabase;
 use idp::store::{
-    AccountTokenPurpose, BrowserSessionRow, ClientRow, CodeOutcome, CutoffKind, GrantRow,
+    AccountTokenPurpose, ApiRow, BrowserSessionRow, ClientRow, CodeOutcome, CutoffKind, GrantRow,
     KeyChange, PresentedCode, PresentedRefresh, RefreshOutcome, RefreshRow, Store, StoreError,
     StoredKey, TokenCutoff, UserCursor, UserRow,
 };
@@ -780,5 +780,63 @@ contract_tests! {
         assert!(store.run(|r| r.remove_totp("u1")).await.expect("remove"));
         assert!(!store.run(|r| r.use_recovery_code("u1", b"c2", 131)).await.expect("use"), "gone with the factor");
         assert!(store.run(|r| r.totp_factor("u1")).await.expect("get").is_none());
+    }
+
+    async fn apis_are_registered_once_listed_byte_wise_and_deleted(db) {
+        let store = db.open().await;
+        fn api(resource: &str, scope: &str) -> ApiRow {
+            ApiRow { resource: resource.into(), scope: scope.into(), created_at: 100 }
+        }
+        for row in [api("https://b.example", "x y"), api("https://B.example", ""), api("urn:a", "z")] {
+            store.run(move |r| r.insert_api(&row)).await.expect("insert");
+        }
+        let taken = store.run(|r| r.insert_api(&api("https://b.example", ""))).await;
+        assert!(matches!(taken, Err(StoreError::Conflict)), "{taken:?}");
+        assert_eq!(
+            store.run(|r| r.api("https://b.example")).await.expect("api"),
+            Some(api("https://b.example", "x y"))
+        );
+        assert_eq!(store.run(|r| r.api("https://b.example/")).await.expect("api"), None, "exact");
+        let listed = store.run(|r| r.list_apis()).await.expect("list");
+        let resources: Vec<&str> = listed.iter().map(|a| a.resource.as_str()).collect();
+        assert_eq!(resources, ["https://B.example", "https://b.example", "urn:a"]);
+        assert!(store.run(|r| r.delete_api("urn:a")).await.expect("delete"));
+        assert!(!store.run(|r| r.delete_api("urn:a")).await.expect("delete"));
+    }
+
+    async fn a_session_keeps_its_first_dpop_key_and_dead_bindings_go(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store
+            .run(|r| r.insert_refresh(b"t1", &session("live", "u1", "login", 500), 100))
+            .await
+            .expect("insert");
+        store
+            .run(|r| r.insert_refresh(b"t2", &session("dies", "u1", "login", 150), 100))
+            .await
+            .expect("insert");
+        store.run(|r| r.bind_session("live", "jkt-1", 100)).await.expect("bind");
+        store.run(|r| r.bind_session("dies", "jkt-2", 100)).await.expect("bind");
+        store.run(|r| r.bind_session("live", "jkt-other", 110)).await.expect("bind again");
+        let binding = |family: &'static str| {
+            let store = store.clone();
+            async move { store.run(move |r| r.session_binding(family)).await.expect("binding") }
+        };
+        assert_eq!(binding("live").await.as_deref(), Some("jkt-1"), "the first key stays");
+        assert_eq!(binding("dies").await.as_deref(), Some("jkt-2"));
+        assert_eq!(binding("nobody").await, None);
+        // Once "dies" has no live refresh token, the next binding drops it.
+        store
+            .run(|r| r.insert_refresh(b"t3", &session("new", "u1", "login", 900), 200))
+            .await
+            .expect("insert");
+        store.run(|r| r.bind_session("new", "jkt-3", 200)).await.expect("bind");
+        assert_eq!(binding("dies").await, None);
+        assert_eq!(binding("live").await.as_deref(), Some("jkt-1"));
+        assert_eq!(binding("new").await.as_deref(), Some("jkt-3"));
+        // A revoked session's binding goes too.
+        store.run(|r| r.revoke_family("live", 210)).await.expect("end");
+        store.run(|r| r.bind_session("new", "jkt-3", 220)).await.expect("bind");
+        assert_eq!(binding("live").await, None);
     }
 }

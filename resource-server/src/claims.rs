@@ -1,81 +1,166 @@
-//! The claims of an RFC 9068 access token, and the axum extractor that hands
-//! them to handlers.
+//! The claims of a validated access token: the registered claims this crate
+//! checks, and the application's own claims beside them.
 //!
-//! [`Claims`] is what the [`BearerAuthLayer`](crate::BearerAuthLayer) puts
-//! into the request extensions once a token has been validated; handlers take
-//! it as an argument. The struct is deliberately typed: a claim this crate
-//! relies on (`exp`, `iss`, `sub`, `jti`, ...) has a Rust type, and a token
-//! whose claim has the wrong JSON type is refused rather than coerced.
+//! [`Claims<T>`] has one typed field per claim the crate relies on (`iss`,
+//! `sub`, `aud`, `exp`, `nbf`, `jti`, `scope`, `cnf`, ...) and hands
+//! everything else to the application's type `T`, deserialized from the
+//! same payload: a Keycloak service reads `realm_access` and `azp`, an Auth0
+//! one `permissions`, an Entra one `roles` and `tid`, each with a plain
+//! `#[derive(Deserialize)]` struct. `Claims<T>` dereferences to `T`, so
+//! `claims.realm_access` reads like a field of the token. The default `T`,
+//! [`Profile`], holds what this IdP adds to user tokens (`email`, `name`).
+//!
+//! Claims are typed, never coerced: a registered claim with the wrong JSON
+//! type makes the token malformed. Where issuers legitimately differ the
+//! crate reads both forms: `aud` and `amr` as a string or an array, the
+//! scope from `scope` (RFC 9068) or Entra's `scp`, as a space-separated
+//! string or an array, and NumericDates with a fractional part.
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
-use axum::response::{IntoResponse, Response};
-use http::request::Parts;
+use std::ops::{Deref, DerefMut};
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::{AuthError, Realm};
+use crate::error::AuthError;
 
-/// The claims of a validated access token (RFC 9068 §2.2).
+/// The claims of a validated access token (RFC 9068 §2.2, RFC 7519 §4.1),
+/// with the application's own claims in `extra`.
 ///
-/// `iss`, `sub`, `exp`, `iat`, `jti` and `client_id` are required by RFC 9068
-/// and by this type; `aud` may be a string or an array in the token and is
-/// always a list here; `scope` is the space-separated scope string (empty when
-/// the token has none).
+/// `iss`, `sub` and `exp` are always present; `aud` is required when the
+/// validator names an audience; `jti` and `client_id` when it asks for
+/// them ([`RequiredClaim`](crate::RequiredClaim)). `aud` may be a string or
+/// an array in the token and is always a list here; `scope` is the
+/// space-separated scope string (empty when the token has none).
 ///
 /// ```
-/// let claims: resource_server::Claims = serde_json::from_str(r#"{
+/// use resource_server::Claims;
+///
+/// let claims: Claims = serde_json::from_str(r#"{
 ///     "iss": "https://idp.example.com", "sub": "user-1", "aud": "https://api.example.com",
 ///     "exp": 1900000000, "iat": 1800000000, "jti": "t-1", "client_id": "web",
-///     "scope": "profile api:read"
+///     "scope": "profile api:read", "email": "ann@example.com"
 /// }"#).unwrap();
 /// assert!(claims.has_scope("api:read"));
 /// assert!(!claims.has_scope("api"));
 /// assert_eq!(claims.aud, ["https://api.example.com"]);
+/// assert_eq!(claims.email.as_deref(), Some("ann@example.com")); // from `Profile`
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    /// Issuer: the IdP's issuer URL, compared exactly.
+///
+/// With claims of your own:
+///
+/// ```
+/// use resource_server::Claims;
+/// use serde::Deserialize;
+///
+/// #[derive(Debug, Clone, Deserialize)]
+/// struct Keycloak {
+///     azp: String,
+///     #[serde(default)]
+///     realm_access: RealmAccess,
+/// }
+///
+/// #[derive(Debug, Clone, Default, Deserialize)]
+/// struct RealmAccess {
+///     roles: Vec<String>,
+/// }
+///
+/// let claims: Claims<Keycloak> = serde_json::from_str(r#"{
+///     "iss": "https://kc.example.com/realms/acme", "sub": "f1c0", "exp": 1900000000,
+///     "azp": "web", "realm_access": {"roles": ["admin"]}, "scope": "openid email"
+/// }"#).unwrap();
+/// assert_eq!(claims.azp, "web");
+/// assert!(claims.realm_access.roles.contains(&"admin".to_owned()));
+/// assert_eq!(claims.client_id, None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Claims<T = Profile> {
+    /// Issuer, compared exactly with a configured one.
     pub iss: String,
-    /// Subject: the user id, or the client id for `client_credentials` tokens.
+    /// Subject: a user id, or a client id for `client_credentials` tokens.
     pub sub: String,
     /// Audiences. A single-string `aud` in the token becomes a one-element
     /// list; a single audience serializes back as a plain string.
     #[serde(
-        default,
-        deserialize_with = "one_or_many",
-        serialize_with = "serialize_audience"
+        serialize_with = "serialize_one_or_many",
+        skip_serializing_if = "Vec::is_empty"
     )]
     pub aud: Vec<String>,
     /// Expiry, Unix seconds.
     pub exp: u64,
     /// Issued at, Unix seconds.
-    pub iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
     /// Not before, Unix seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
     /// Unique token id; the key of the revocation list.
-    pub jti: String,
-    /// The OAuth client the token was issued to.
-    pub client_id: String,
-    /// Granted scopes, space-separated (RFC 6749 §3.3).
-    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// The OAuth client the token was issued to (RFC 9068); Keycloak and
+    /// Entra name it `azp` or `appid` instead, which `T` can read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Granted scopes, space-separated (RFC 6749 §3.3), from `scope` or,
+    /// when that is absent, Entra's `scp`.
     pub scope: String,
+    /// The login session the token belongs to; ending it revokes the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// Authentication methods (RFC 8176): `pwd`, `otp`, `mfa`, ...
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// Authentication context class (OIDC Core §2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// Key confirmation (RFC 7800): a DPoP-bound token carries the
+    /// thumbprint of its key here (RFC 9449 §6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+    /// The application's own claims, read from the same payload.
+    #[serde(flatten)]
+    pub extra: T,
+}
+
+/// What this IdP adds to user tokens; the default claims type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
     /// The user's email address (user tokens only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// The user's display name (user tokens only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// The login session the token belongs to (user tokens only); logging
-    /// out ends it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
 }
 
-impl Claims {
+/// The `cnf` claim (RFC 7800 §3.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// RFC 7638 thumbprint of the DPoP key the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
+    /// Whether `cnf` names a key any other way (an mTLS certificate
+    /// thumbprint, say), which this crate cannot check: such a token is
+    /// refused rather than accepted as a bearer token.
+    #[serde(skip)]
+    pub other: bool,
+}
+
+impl Confirmation {
+    /// The confirmation of a token bound to the DPoP key with RFC 7638
+    /// thumbprint `jkt`.
+    pub fn dpop(jkt: impl Into<String>) -> Self {
+        Self {
+            jkt: Some(jkt.into()),
+            other: false,
+        }
+    }
+}
+
+impl<T> Claims<T> {
     /// Whether the token was granted `scope`, compared as a whole scope token:
     /// `api` does not satisfy `api:read`, nor does `api:read` satisfy `api`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        !scope.is_empty() && self.scopes().any(|granted| granted == scope)
+        has_scope(&self.scope, scope)
     }
 
     /// The granted scopes, one by one.
@@ -87,81 +172,241 @@ impl Claims {
     /// [`AuthError::InsufficientScope`] naming `required`. Handy inside a
     /// handler: `claims.require_scope("admin")?;`.
     pub fn require_scope(&self, required: &str) -> Result<(), AuthError> {
-        let mut wanted = required.split(' ').filter(|s| !s.is_empty()).peekable();
-        if wanted.peek().is_none() || !wanted.all(|scope| self.has_scope(scope)) {
-            return Err(AuthError::InsufficientScope {
-                scope: required.to_owned(),
-            });
-        }
-        Ok(())
+        require_scope(&self.scope, required)
     }
 
     /// Whether `audience` is one of the token's audiences.
     pub fn has_audience(&self, audience: &str) -> bool {
         self.aud.iter().any(|a| a == audience)
     }
-}
 
-fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
+    /// The thumbprint of the DPoP key the token is bound to, if it is.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().and_then(|cnf| cnf.jkt.as_deref())
     }
-    Ok(match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::One(one) => vec![one],
-        OneOrMany::Many(many) => many,
-    })
+
+    /// Whether the user authenticated with `method` (an `amr` value).
+    pub fn has_amr(&self, method: &str) -> bool {
+        self.amr.iter().any(|m| m == method)
+    }
 }
 
-fn serialize_audience<S: Serializer>(aud: &[String], serializer: S) -> Result<S::Ok, S::Error> {
+impl<T> Deref for Claims<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.extra
+    }
+}
+
+impl<T> DerefMut for Claims<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.extra
+    }
+}
+
+pub(crate) fn has_scope(granted: &str, scope: &str) -> bool {
+    !scope.is_empty() && granted.split(' ').any(|g| g == scope)
+}
+
+pub(crate) fn require_scope(granted: &str, required: &str) -> Result<(), AuthError> {
+    let mut wanted = required.split(' ').filter(|s| !s.is_empty()).peekable();
+    if wanted.peek().is_none() || !wanted.all(|scope| has_scope(granted, scope)) {
+        return Err(AuthError::InsufficientScope {
+            scope: required.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The registered claims as read from a payload, each one optional: which
+/// are required is the validator's decision. Unknown members are skipped.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Registered {
+    pub(crate) iss: Option<String>,
+    pub(crate) sub: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub(crate) aud: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "numeric_date")]
+    pub(crate) exp: Option<u64>,
+    #[serde(default, deserialize_with = "numeric_date")]
+    pub(crate) iat: Option<u64>,
+    #[serde(default, deserialize_with = "numeric_date")]
+    pub(crate) nbf: Option<u64>,
+    pub(crate) jti: Option<String>,
+    pub(crate) client_id: Option<String>,
+    #[serde(default, deserialize_with = "scope_list")]
+    pub(crate) scope: Option<String>,
+    #[serde(default, deserialize_with = "scope_list")]
+    pub(crate) scp: Option<String>,
+    pub(crate) sid: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub(crate) amr: Option<Vec<String>>,
+    pub(crate) acr: Option<String>,
+    #[serde(default, deserialize_with = "confirmation")]
+    pub(crate) cnf: Option<Confirmation>,
+}
+
+impl Registered {
+    /// The claims with `extra`, or why they cannot be: `iss`, `sub` and
+    /// `exp` are required, and `iss` and `sub` must not be empty.
+    pub(crate) fn into_claims<T>(self, extra: T) -> Result<Claims<T>, &'static str> {
+        const MISSING: &str = "token lacks a required claim";
+        let (Some(iss), Some(sub), Some(exp)) = (self.iss, self.sub, self.exp) else {
+            return Err(MISSING);
+        };
+        if iss.is_empty() || sub.is_empty() {
+            return Err(MISSING);
+        }
+        Ok(Claims {
+            iss,
+            sub,
+            aud: self.aud.unwrap_or_default(),
+            exp,
+            iat: self.iat,
+            nbf: self.nbf,
+            jti: self.jti,
+            client_id: self.client_id,
+            scope: self.scope.or(self.scp).unwrap_or_default(),
+            sid: self.sid,
+            amr: self.amr.unwrap_or_default(),
+            acr: self.acr,
+            cnf: self.cnf,
+            extra,
+        })
+    }
+}
+
+/// Reads the registered claims and `T` from the same JSON object, as the
+/// validator does (there from the payload bytes, twice, without an
+/// intermediate value).
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Claims<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        if !value.is_object() {
+            return Err(D::Error::custom("claims must be a JSON object"));
+        }
+        let registered = Registered::deserialize(&value).map_err(D::Error::custom)?;
+        let extra = T::deserialize(&value).map_err(D::Error::custom)?;
+        registered.into_claims(extra).map_err(D::Error::custom)
+    }
+}
+
+/// A string or an array of strings (`aud`, `amr`), as a list.
+fn one_or_many<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    deserializer.deserialize_any(StringsVisitor)
+}
+
+/// A scope as a space-separated string (RFC 9068) or an array of scopes
+/// (Okta's `scp`), as one space-separated string.
+fn scope_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(deserializer
+        .deserialize_any(StringsVisitor)?
+        .map(|mut scopes| match scopes.len() {
+            1 => scopes.swap_remove(0),
+            _ => scopes.join(" "),
+        }))
+}
+
+/// Reads `null`, a string or an array of strings, without buffering the
+/// value the way an untagged enum would.
+struct StringsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StringsVisitor {
+    type Value = Option<Vec<String>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string or an array of strings")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(vec![v.to_owned()]))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(vec![v]))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
+        while let Some(one) = seq.next_element::<String>()? {
+            all.push(one);
+        }
+        Ok(Some(all))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// RFC 7519 §2 NumericDate: non-negative seconds, possibly fractional
+/// (the fraction is dropped). Negative, non-finite or non-numeric values
+/// are malformed.
+fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a non-negative NumericDate")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom("negative NumericDate"))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.is_finite() && v >= 0.0 {
+                // Saturates at u64::MAX, which is "never" anyway.
+                Ok(Some(v as u64))
+            } else {
+                Err(E::custom("NumericDate out of range"))
+            }
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    deserializer.deserialize_any(Visitor)
+}
+
+/// `cnf` as an object; members other than `jkt` are noted, not read.
+fn confirmation<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Confirmation>, D::Error> {
+    let Some(map) =
+        Option::<std::collections::BTreeMap<String, serde_json::Value>>::deserialize(deserializer)?
+    else {
+        return Ok(None);
+    };
+    let mut cnf = Confirmation::default();
+    for (name, value) in map {
+        match (name.as_str(), value) {
+            ("jkt", serde_json::Value::String(jkt)) => cnf.jkt = Some(jkt),
+            ("jkt", _) => return Err(serde::de::Error::custom("cnf.jkt must be a string")),
+            _ => cnf.other = true,
+        }
+    }
+    Ok(Some(cnf))
+}
+
+fn serialize_one_or_many<S: Serializer>(aud: &[String], serializer: S) -> Result<S::Ok, S::Error> {
     match aud {
         [one] => serializer.serialize_str(one),
         many => many.serialize(serializer),
     }
 }
 
-/// Extracts the claims the [`BearerAuthLayer`](crate::BearerAuthLayer) stored.
-///
-/// Without the layer in front of the handler there are no claims, and the
-/// request is answered `401` as if it carried no token: a route that forgot
-/// its layer fails closed.
-impl<S: Send + Sync> FromRequestParts<S> for Claims {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<Claims>() {
-            Some(claims) => Ok(claims.clone()),
-            None => {
-                let realm = parts.extensions.get::<Realm>().cloned().unwrap_or_default();
-                Err(AuthError::MissingToken.into_response_with_realm(&realm.0))
-            }
-        }
-    }
-}
-
-/// `Option<Claims>`: `None` when no validated token came with the request.
-impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Claims>().cloned())
-    }
-}
-
-impl IntoResponse for Claims {
-    fn into_response(self) -> Response {
-        axum::Json(self).into_response()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn claims(scope: &str) -> Claims {
         Claims {
@@ -169,14 +414,16 @@ mod tests {
             sub: "u".into(),
             aud: vec!["a".into()],
             exp: 2,
-            iat: 1,
+            iat: Some(1),
             nbf: None,
-            jti: "j".into(),
-            client_id: "c".into(),
+            jti: Some("j".into()),
+            client_id: Some("c".into()),
             scope: scope.into(),
-            email: None,
-            name: None,
             sid: None,
+            amr: Vec::new(),
+            acr: None,
+            cnf: None,
+            extra: Profile::default(),
         }
     }
 
@@ -218,51 +465,141 @@ mod tests {
         assert!(c.require_scope("   ").is_err());
     }
 
+    fn base() -> serde_json::Value {
+        json!({"iss":"i","sub":"s","exp":2})
+    }
+
     #[test]
     fn audience_is_string_or_array_and_round_trips() {
-        let base =
-            serde_json::json!({"iss":"i","sub":"s","exp":2,"iat":1,"jti":"j","client_id":"c"});
-        let mut one = base.clone();
+        let mut one = base();
         one["aud"] = "x".into();
         let parsed: Claims = serde_json::from_value(one).expect("string aud");
         assert_eq!(parsed.aud, ["x"]);
         assert_eq!(serde_json::to_value(&parsed).expect("ser")["aud"], "x");
 
-        let mut many = base.clone();
-        many["aud"] = serde_json::json!(["x", "y"]);
+        let mut many = base();
+        many["aud"] = json!(["x", "y"]);
         let parsed: Claims = serde_json::from_value(many).expect("array aud");
         assert_eq!(parsed.aud, ["x", "y"]);
         assert!(parsed.has_audience("y"));
         assert_eq!(
             serde_json::to_value(&parsed).expect("ser")["aud"],
-            serde_json::json!(["x", "y"])
+            json!(["x", "y"])
         );
 
-        let mut bad = base;
+        let mut bad = base();
         bad["aud"] = 5.into();
         assert!(serde_json::from_value::<Claims>(bad).is_err());
     }
 
     #[test]
+    fn only_iss_sub_and_exp_are_required() {
+        let parsed: Claims = serde_json::from_value(base()).expect("minimal");
+        assert_eq!(
+            (parsed.jti, parsed.client_id, parsed.iat),
+            (None, None, None)
+        );
+        for claim in ["iss", "sub", "exp"] {
+            let mut missing = base();
+            missing.as_object_mut().expect("object").remove(claim);
+            assert!(
+                serde_json::from_value::<Claims>(missing).is_err(),
+                "{claim}"
+            );
+        }
+        let mut empty_sub = base();
+        empty_sub["sub"] = "".into();
+        assert!(serde_json::from_value::<Claims>(empty_sub).is_err());
+    }
+
+    #[test]
     fn wrongly_typed_claims_are_refused() {
-        let ok = serde_json::json!({"iss":"i","sub":"s","aud":"a","exp":2,"iat":1,"jti":"j","client_id":"c"});
-        assert!(serde_json::from_value::<Claims>(ok.clone()).is_ok());
         for (claim, value) in [
-            ("iss", serde_json::json!(["i", "evil"])),
-            ("exp", serde_json::json!("2")),
-            ("exp", serde_json::json!(-1)),
-            ("sub", serde_json::json!(1)),
-            ("scope", serde_json::json!(["a"])),
+            ("iss", json!(["i", "evil"])),
+            ("exp", json!("2")),
+            ("exp", json!(-1)),
+            ("exp", json!(-0.5)),
+            ("sub", json!(1)),
+            ("scope", json!(7)),
+            ("jti", json!(1)),
+            ("amr", json!({"a": 1})),
+            ("cnf", json!("jkt")),
+            ("cnf", json!({"jkt": 5})),
         ] {
-            let mut bad = ok.clone();
+            let mut bad = base();
             bad[claim] = value;
             assert!(
                 serde_json::from_value::<Claims>(bad).is_err(),
                 "{claim} accepted"
             );
         }
-        let mut missing = ok;
-        missing.as_object_mut().expect("object").remove("exp");
-        assert!(serde_json::from_value::<Claims>(missing).is_err());
+        assert!(serde_json::from_value::<Claims>(json!(["i", "s", 2])).is_err());
+    }
+
+    #[test]
+    fn issuers_differ_and_are_all_read() {
+        let mut entra = base();
+        entra["scp"] = "User.Read Files.Read".into();
+        let parsed: Claims = serde_json::from_value(entra.clone()).expect("scp");
+        assert_eq!(parsed.scope, "User.Read Files.Read");
+        entra["scope"] = "wins".into();
+        assert_eq!(
+            serde_json::from_value::<Claims>(entra)
+                .expect("scope")
+                .scope,
+            "wins"
+        );
+
+        let mut okta = base();
+        okta["scp"] = json!(["openid", "email"]);
+        assert_eq!(
+            serde_json::from_value::<Claims>(okta).expect("okta").scope,
+            "openid email"
+        );
+
+        let mut fractional = base();
+        fractional["exp"] = json!(1_900_000_000.75);
+        fractional["amr"] = "pwd".into();
+        let parsed: Claims = serde_json::from_value(fractional).expect("fractional");
+        assert_eq!(parsed.exp, 1_900_000_000);
+        assert_eq!(parsed.amr, ["pwd"]);
+    }
+
+    #[test]
+    fn confirmation_members() {
+        let mut bound = base();
+        bound["cnf"] = json!({"jkt": "abc"});
+        let parsed: Claims = serde_json::from_value(bound).expect("jkt");
+        assert_eq!(parsed.dpop_jkt(), Some("abc"));
+        assert!(!parsed.cnf.as_ref().is_some_and(|c| c.other));
+
+        let mut mtls = base();
+        mtls["cnf"] = json!({"x5t#S256": "abc"});
+        let parsed: Claims = serde_json::from_value(mtls).expect("x5t");
+        assert_eq!(parsed.dpop_jkt(), None);
+        assert!(parsed.cnf.as_ref().is_some_and(|c| c.other));
+    }
+
+    #[test]
+    fn extra_claims_sit_beside_the_registered_ones() {
+        #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+        struct Auth0 {
+            permissions: Vec<String>,
+            #[serde(rename = "https://example.com/tenant")]
+            tenant: String,
+        }
+        let mut token = base();
+        token["permissions"] = json!(["read:reports"]);
+        token["https://example.com/tenant"] = "acme".into();
+        token["aud"] = json!(["https://api", "https://tenant/userinfo"]);
+        let parsed: Claims<Auth0> = serde_json::from_value(token).expect("auth0");
+        assert_eq!(parsed.permissions, ["read:reports"]);
+        assert_eq!(parsed.tenant, "acme");
+        let back = serde_json::to_value(&parsed).expect("ser");
+        assert_eq!(back["permissions"], json!(["read:reports"]));
+        assert_eq!(back["iss"], "i");
+
+        // A missing application claim is the application's refusal.
+        assert!(serde_json::from_value::<Claims<Auth0>>(base()).is_err());
     }
 }

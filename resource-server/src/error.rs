@@ -1,27 +1,39 @@
 //! The two error types of this crate, and their one mapping to HTTP.
 //!
-//! [`AuthError`] is why a request was refused: it becomes an RFC 6750
-//! response (status, `WWW-Authenticate`, JSON body) in exactly one place,
-//! [`AuthError::into_response_with_realm`]. Its descriptions are fixed
-//! strings, so no part of a token can ever be echoed back or logged through
-//! it. [`Error`] is everything that can go wrong setting up or feeding the
-//! validator: bad URLs, unreachable or misbehaving IdPs.
+//! [`AuthError`] is why a request was refused: it becomes an RFC 6750 (or
+//! RFC 9449 DPoP, or RFC 9470 step-up) response — status,
+//! `WWW-Authenticate`, JSON body — in exactly one place,
+//! [`AuthError::into_response_for`]. Its descriptions are fixed strings or
+//! configured values, so no part of a token can ever be echoed back or
+//! logged through it. [`Error`] is everything that can go wrong setting up
+//! or feeding the validator: bad URLs, unreachable or misbehaving IdPs.
+//!
+//! The challenge a refusal carries depends on the route, not only on the
+//! error: [`Challenge`] is what the layer knows (its realm, where its RFC
+//! 9728 metadata lives, which DPoP algorithms it takes, whether it demands
+//! DPoP), and the layer passes it, with the scheme the client used, to
+//! every refusal, its own and those of the requirement layers behind it.
 
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue, StatusCode};
+
+use crate::alg::Algorithms;
 
 /// The realm used in `WWW-Authenticate` unless the layer is given another.
 pub const DEFAULT_REALM: &str = "api";
+
+/// The `DPoP-Nonce` response header (RFC 9449 §8).
+pub const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
-    /// No bearer token came with the request (or another scheme was used):
-    /// `401` with a bare `Bearer realm=...` challenge (RFC 6750 §3.1).
+    /// No access token came with the request (or another scheme was used):
+    /// `401` with a bare challenge (RFC 6750 §3.1).
     #[error("a bearer token is required")]
     MissingToken,
     /// The request is malformed, e.g. it repeats the `Authorization` header:
@@ -38,6 +50,29 @@ pub enum AuthError {
         /// The scope (or space-separated scopes) the resource requires.
         scope: String,
     },
+    /// The token is valid but the user did not authenticate strongly
+    /// enough for this resource (RFC 9470 §3): `401
+    /// insufficient_user_authentication`, with `acr_values` when an
+    /// authentication context class is what is missing.
+    #[error("{description}")]
+    InsufficientUserAuthentication {
+        /// What is required, for the caller.
+        description: String,
+        /// The `acr` values that would do, space-separated.
+        acr_values: Option<String>,
+    },
+    /// The DPoP proof is missing, malformed, replayed, stale, or does not
+    /// match the request or the token (RFC 9449 §7.1): `401
+    /// invalid_dpop_proof` with a `DPoP` challenge.
+    #[error("{0}")]
+    InvalidDpopProof(&'static str),
+    /// The DPoP proof lacks the server's current nonce (RFC 9449 §9):
+    /// `401 use_dpop_nonce`, with the nonce to use in `DPoP-Nonce`.
+    #[error("the DPoP proof must carry the nonce the server provides")]
+    UseDpopNonce {
+        /// The nonce to put in the next proof.
+        nonce: String,
+    },
     /// No signing key has ever been obtained (the IdP has not been reachable
     /// since start-up): `503` with `Retry-After`, since the client is not at
     /// fault and retrying will help.
@@ -51,11 +86,97 @@ pub enum AuthError {
     RevocationsStale,
 }
 
+/// How the client presented its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Authorization: Bearer` (RFC 6750).
+    Bearer,
+    /// `Authorization: DPoP` with a `DPoP` proof header (RFC 9449).
+    DPoP,
+}
+
+/// What the challenges of one protected resource say besides the error:
+/// its realm, its RFC 9728 metadata URL, the DPoP algorithms it accepts,
+/// and whether it demands DPoP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    realm: Arc<str>,
+    resource_metadata: Option<Arc<str>>,
+    dpop_algs: Algorithms,
+    dpop_required: bool,
+}
+
+impl Default for Challenge {
+    fn default() -> Self {
+        Self::new(DEFAULT_REALM)
+    }
+}
+
+impl Challenge {
+    /// Challenges in `realm`, Bearer first, DPoP accepted with every
+    /// algorithm this crate verifies.
+    pub fn new(realm: impl AsRef<str>) -> Self {
+        Self {
+            realm: Arc::from(realm.as_ref()),
+            resource_metadata: None,
+            dpop_algs: Algorithms::ALL,
+            dpop_required: false,
+        }
+    }
+
+    /// The same challenges in another realm.
+    pub fn with_realm(mut self, realm: impl AsRef<str>) -> Self {
+        self.realm = Arc::from(realm.as_ref());
+        self
+    }
+
+    /// Adds `resource_metadata="url"` (RFC 9728 §5.1) to every challenge.
+    pub fn resource_metadata(mut self, url: impl AsRef<str>) -> Self {
+        self.resource_metadata = Some(Arc::from(url.as_ref()));
+        self
+    }
+
+    /// The algorithms named in DPoP challenges' `algs`.
+    pub fn dpop_algorithms(mut self, algs: Algorithms) -> Self {
+        self.dpop_algs = algs;
+        self
+    }
+
+    /// Challenge with `DPoP` only: the resource takes no bearer tokens.
+    pub fn dpop_required(mut self, required: bool) -> Self {
+        self.dpop_required = required;
+        self
+    }
+
+    /// The realm.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// Whether the resource demands DPoP.
+    pub fn is_dpop_required(&self) -> bool {
+        self.dpop_required
+    }
+
+    /// The scheme a refusal is answered in, for a request made in `used`.
+    fn scheme_for(&self, error: &AuthError, used: Scheme) -> Scheme {
+        match error {
+            AuthError::InvalidDpopProof(_) | AuthError::UseDpopNonce { .. } => Scheme::DPoP,
+            _ if self.dpop_required => Scheme::DPoP,
+            _ => used,
+        }
+    }
+}
+
 impl AuthError {
     /// The HTTP status this error is answered with.
     pub fn status_code(&self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::MissingToken
+            | Self::InvalidToken(_)
+            | Self::InvalidDpopProof(_)
+            | Self::UseDpopNonce { .. }
+            | Self::InsufficientUserAuthentication { .. } => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::KeysUnavailable | Self::RevocationsStale => StatusCode::SERVICE_UNAVAILABLE,
@@ -71,32 +192,63 @@ impl AuthError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidToken(_) => "invalid_token",
             Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce { .. } => "use_dpop_nonce",
             Self::KeysUnavailable | Self::RevocationsStale => "temporarily_unavailable",
         }
     }
 
-    /// The `WWW-Authenticate` challenge for this error, if it has one.
+    /// The `Bearer` challenge for this error in `realm`, if it has one.
     pub fn challenge(&self, realm: &str) -> Option<String> {
-        let realm = quoted(realm);
-        let description = quoted(&self.to_string());
-        match self {
-            Self::MissingToken => Some(format!("Bearer realm={realm}")),
-            Self::InvalidRequest(_) | Self::InvalidToken(_) => Some(format!(
-                "Bearer realm={realm}, error=\"{}\", error_description={description}",
-                self.code()
-            )),
-            Self::InsufficientScope { scope } => Some(format!(
-                "Bearer realm={realm}, error=\"insufficient_scope\", error_description={description}, scope={}",
-                quoted(scope)
-            )),
-            Self::KeysUnavailable | Self::RevocationsStale => None,
-        }
+        self.challenge_for(&Challenge::new(realm), Scheme::Bearer)
     }
 
-    /// The full RFC 6750 response: status, `WWW-Authenticate` with `realm`,
-    /// `Cache-Control: no-store` and a JSON body
-    /// `{"error": ..., "error_description": ...}`.
+    /// The challenge for this error on a resource described by `context`,
+    /// for a request that used `used`, if it has one.
+    pub fn challenge_for(&self, context: &Challenge, used: Scheme) -> Option<String> {
+        if matches!(self, Self::KeysUnavailable | Self::RevocationsStale) {
+            return None;
+        }
+        let scheme = context.scheme_for(self, used);
+        let mut params = vec![format!("realm={}", quoted(&context.realm))];
+        if !matches!(self, Self::MissingToken) {
+            params.push(format!("error=\"{}\"", self.code()));
+            params.push(format!("error_description={}", quoted(&self.to_string())));
+        }
+        match self {
+            Self::InsufficientScope { scope } => params.push(format!("scope={}", quoted(scope))),
+            Self::InsufficientUserAuthentication {
+                acr_values: Some(acr),
+                ..
+            } => params.push(format!("acr_values={}", quoted(acr))),
+            _ => {}
+        }
+        if let Some(url) = &context.resource_metadata {
+            params.push(format!("resource_metadata={}", quoted(url)));
+        }
+        let name = match scheme {
+            Scheme::Bearer => "Bearer",
+            Scheme::DPoP => {
+                params.push(format!("algs={}", quoted(&context.dpop_algs.names())));
+                "DPoP"
+            }
+        };
+        Some(format!("{name} {}", params.join(", ")))
+    }
+
+    /// The full RFC 6750 response in `realm`: see
+    /// [`into_response_for`](Self::into_response_for).
     pub fn into_response_with_realm(self, realm: &str) -> Response {
+        self.into_response_for(&Challenge::new(realm), Scheme::Bearer)
+    }
+
+    /// The full response on a resource described by `context`, for a
+    /// request that used `used`: status, `WWW-Authenticate`,
+    /// `Cache-Control: no-store`, a JSON body `{"error": ...,
+    /// "error_description": ...}`, and `DPoP-Nonce` or `Retry-After` where
+    /// they apply.
+    pub fn into_response_for(self, context: &Challenge, used: Scheme) -> Response {
         let body = serde_json::json!({
             "error": self.code(),
             "error_description": self.to_string(),
@@ -105,15 +257,23 @@ impl AuthError {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(challenge) = self.challenge(realm) {
+        if let Some(challenge) = self.challenge_for(context, used) {
             // `quoted` keeps only visible ASCII, so this cannot fail; if it
             // ever did, a bare challenge is still a correct answer.
             let value = HeaderValue::from_str(&challenge)
                 .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
             headers.insert(WWW_AUTHENTICATE, value);
         }
-        if matches!(self, Self::KeysUnavailable | Self::RevocationsStale) {
-            headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        match &self {
+            Self::KeysUnavailable | Self::RevocationsStale => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::UseDpopNonce { nonce } => {
+                if let Ok(value) = HeaderValue::from_str(nonce) {
+                    headers.insert(DPOP_NONCE, value);
+                }
+            }
+            _ => {}
         }
         response
     }
@@ -143,18 +303,6 @@ fn quoted(value: &str) -> String {
     }
     out.push('"');
     out
-}
-
-/// The realm of the [`BearerAuthLayer`](crate::BearerAuthLayer) that let a
-/// request through, stored in its extensions so that scope checks and the
-/// extractor answer with the same realm.
-#[derive(Debug, Clone)]
-pub(crate) struct Realm(pub(crate) Arc<str>);
-
-impl Default for Realm {
-    fn default() -> Self {
-        Self(Arc::from(DEFAULT_REALM))
-    }
 }
 
 /// Everything that can go wrong configuring the validator or fetching what
@@ -207,8 +355,8 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
-    /// A JWKS held no usable RSA signing key, so it was not taken.
-    #[error("the JWKS from {url} has no usable RS256 signing key")]
+    /// A JWKS held no usable signing key, so it was not taken.
+    #[error("the JWKS from {url} has no usable signing key")]
     NoUsableKeys {
         /// Where the JWKS came from.
         url: String,
@@ -259,6 +407,63 @@ mod tests {
     }
 
     #[test]
+    fn dpop_step_up_and_metadata_challenges() {
+        let context = Challenge::new("demo")
+            .resource_metadata("https://api/.well-known/oauth-protected-resource");
+        let challenge = |error: AuthError, used| {
+            error
+                .into_response_for(&context, used)
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(
+            challenge(AuthError::MissingToken, Scheme::Bearer),
+            r#"Bearer realm="demo", resource_metadata="https://api/.well-known/oauth-protected-resource""#
+        );
+        assert_eq!(
+            challenge(
+                AuthError::InvalidDpopProof("the proof is stale"),
+                Scheme::Bearer
+            ),
+            r#"DPoP realm="demo", error="invalid_dpop_proof", error_description="the proof is stale", resource_metadata="https://api/.well-known/oauth-protected-resource", algs="RS256 PS256 ES256 EdDSA""#
+        );
+        assert!(challenge(AuthError::InvalidToken("x"), Scheme::DPoP).starts_with("DPoP realm="));
+        let step_up = AuthError::InsufficientUserAuthentication {
+            description: "a second factor is required".into(),
+            acr_values: Some("mfa".into()),
+        };
+        assert_eq!(
+            step_up.challenge("r").as_deref(),
+            Some(
+                r#"Bearer realm="r", error="insufficient_user_authentication", error_description="a second factor is required", acr_values="mfa""#
+            )
+        );
+        let required = Challenge::new("r")
+            .dpop_required(true)
+            .dpop_algorithms(crate::Algorithm::ES256.into());
+        assert_eq!(
+            AuthError::MissingToken
+                .challenge_for(&required, Scheme::Bearer)
+                .as_deref(),
+            Some(r#"DPoP realm="r", algs="ES256""#)
+        );
+        let nonce = AuthError::UseDpopNonce {
+            nonce: "n-1".into(),
+        }
+        .into_response_for(&required, Scheme::DPoP);
+        assert_eq!(
+            nonce
+                .headers()
+                .get(DPOP_NONCE)
+                .and_then(|v| v.to_str().ok()),
+            Some("n-1")
+        );
+    }
+
+    #[test]
     fn quoting_cannot_break_the_header() {
         assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
         assert_eq!(quoted("a\r\nb\u{e9}"), "\"a??b?\"");
@@ -283,6 +488,20 @@ mod tests {
             ),
             (AuthError::KeysUnavailable, 503, "temporarily_unavailable"),
             (AuthError::RevocationsStale, 503, "temporarily_unavailable"),
+            (AuthError::InvalidDpopProof("x"), 401, "invalid_dpop_proof"),
+            (
+                AuthError::UseDpopNonce { nonce: "n".into() },
+                401,
+                "use_dpop_nonce",
+            ),
+            (
+                AuthError::InsufficientUserAuthentication {
+                    description: "x".into(),
+                    acr_values: None,
+                },
+                401,
+                "insufficient_user_authentication",
+            ),
         ] {
             assert_eq!(error.status_code().as_u16(), status);
             assert_eq!(error.code(), code);

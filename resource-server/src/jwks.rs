@@ -9,14 +9,21 @@
 //! * The set is kept for the `Cache-Control: max-age` the IdP sends, clamped
 //!   to `[min_ttl, max_ttl]` (default 5 minutes when absent), and refreshed by
 //!   a background task at 80 % of that time, before it goes stale.
-//! * A token with an unknown `kid` may trigger a refetch, but at most one per
-//!   cooldown, and concurrent misses share that one fetch (single flight): a
-//!   flood of forged kids costs the IdP at most one request per cooldown.
+//! * A revalidation sends the last `ETag` in `If-None-Match`, so an
+//!   unchanged key set costs the IdP a `304` and no parsing here.
+//! * A token with a kid never seen before triggers a refetch at once, unless
+//!   another unknown-kid refetch started within the cooldown; concurrent
+//!   misses share that one fetch (single flight). Only unknown-kid refetches
+//!   count against the cooldown: the start-up fetch and scheduled refreshes
+//!   do not, so a key published right after either (an emergency rotation)
+//!   is picked up on its first token, while a flood of forged kids still
+//!   costs the IdP at most one request per cooldown.
 //! * A failed fetch (unreachable, timeout, non-2xx, garbage, a set without
 //!   any usable key) keeps the last good set; the background task retries
 //!   with backoff.
-//! * Only RS256 signing keys are taken (`kty` RSA, `use` sig or absent, `alg`
-//!   RS256 or absent, 2048..=8192 bits); anything else is skipped.
+//! * Only usable signing keys are taken (RSA of 2048..=8192 bits, P-256,
+//!   Ed25519; `use` sig or absent; `alg` one this crate verifies or
+//!   absent); anything else is skipped.
 //!
 //! The single-flight gate is an async mutex that only fetchers and
 //! unknown-kid requests ever wait on, and a fetch runs in its own task, so a
@@ -35,7 +42,8 @@ use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::fetch;
-use crate::keyset::{parse_jwks, usable_keys, KeySet, VerifyingKey};
+use crate::jwk::parse_jwks;
+use crate::keyset::{usable_keys, KeySet, VerifyingKey};
 
 /// Keep the set this long when the IdP sends no usable `max-age`.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
@@ -120,6 +128,11 @@ fn parse_delta_seconds(value: &str) -> Option<Duration> {
 struct FetchState {
     /// When the last fetch (of any kind) started.
     last_attempt: Option<Instant>,
+    /// When the last fetch caused by an unknown kid started: the cooldown
+    /// runs from here, and from nothing else.
+    last_unknown_kid: Option<Instant>,
+    /// The `ETag` of the key set held, and the URL it came from.
+    etag: Option<(Url, String)>,
     /// When the background task should refresh a good set.
     refresh_at: Option<Instant>,
     /// Consecutive failed fetches.
@@ -149,9 +162,10 @@ impl Inner {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether an unknown-kid refetch started within the cooldown.
     fn in_cooldown(&self) -> bool {
         self.state()
-            .last_attempt
+            .last_unknown_kid
             .is_some_and(|at| at.elapsed() < self.timing.cooldown)
     }
 
@@ -176,15 +190,28 @@ impl Inner {
         }
     }
 
-    /// Runs one fetch under the gate; see [`JwksCache`] for the rules.
+    /// Refetches for a token naming `kid`, which the current set lacks:
+    /// at once, unless an unknown-kid refetch started within the cooldown;
+    /// a fetch already running is waited for and shared instead.
+    async fn refresh_for_kid(self: &Arc<Self>, kid: &str) {
+        if !self.in_flight.load(Ordering::Acquire) && self.in_cooldown() {
+            return;
+        }
+        let gate = Arc::clone(&self.gate).lock_owned().await;
+        // Whatever finished while we queued may have brought the key, or
+        // been an unknown-kid refetch itself, which we then share.
+        if self.keys.load().get(kid).is_some() || self.in_cooldown() {
+            return;
+        }
+        self.state().last_unknown_kid = Some(Instant::now());
+        // The outcome is in the snapshot; a failure was logged.
+        let _ = self.run_fetch(gate).await;
+    }
+
+    /// Runs one forced or scheduled fetch under the gate; see
+    /// [`JwksCache`] for the rules.
     async fn refresh(self: &Arc<Self>, trigger: Trigger) -> Result<(), Error> {
         let seen = self.completed.load(Ordering::Acquire);
-        if trigger == Trigger::UnknownKid
-            && !self.in_flight.load(Ordering::Acquire)
-            && self.in_cooldown()
-        {
-            return Ok(());
-        }
         let gate = Arc::clone(&self.gate).lock_owned().await;
         if self.completed.load(Ordering::Acquire) != seen {
             // A fetch finished while we queued: its result is ours too.
@@ -196,14 +223,26 @@ impl Inner {
                 }),
             };
         }
-        match trigger {
-            Trigger::UnknownKid if self.in_cooldown() => return Ok(()),
-            Trigger::Scheduled if self.next_refresh_due() > Instant::now() => return Ok(()),
-            _ => {}
+        if trigger == Trigger::Scheduled && self.next_refresh_due() > Instant::now() {
+            return Ok(());
         }
+        self.run_fetch(gate).await
+    }
+
+    /// Fetches and stores, holding `gate`, in a task of its own so that a
+    /// caller that goes away cannot cancel the fetch for everyone else.
+    async fn run_fetch(
+        self: &Arc<Self>,
+        gate: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Result<(), Error> {
+        // In flight from now on, before the task even starts: a request
+        // that finds the cooldown running then waits for this fetch
+        // instead of leaving with the set as it was.
+        let flight = InFlight::start(Arc::clone(self));
         let this = Arc::clone(self);
         let fetch = async move {
             let _gate = gate;
+            let _flight = flight;
             this.fetch_and_store().await
         };
         match tokio::runtime::Handle::try_current() {
@@ -216,14 +255,13 @@ impl Inner {
     }
 
     async fn fetch_and_store(&self) -> Result<(), Error> {
-        let _flight = InFlight::start(self);
         self.state().last_attempt = Some(Instant::now());
         let result = self.fetch().await;
         let mut state = self.state();
         match result {
             Ok((keys, ttl)) => {
                 let current = self.keys.load();
-                if let Some(next) = current.successor(keys) {
+                if let Some(next) = keys.and_then(|keys| current.successor(keys)) {
                     tracing::info!(
                         source = %self.source_name(),
                         kids = ?next.kids().collect::<Vec<_>>(),
@@ -252,8 +290,9 @@ impl Inner {
         }
     }
 
-    /// One fetch: discovery if needed, then the JWKS.
-    async fn fetch(&self) -> Result<(Vec<VerifyingKey>, Duration), Error> {
+    /// One fetch: discovery if needed, then the JWKS, revalidated with the
+    /// `ETag` of the set held. `None` keys: not modified.
+    async fn fetch(&self) -> Result<(Option<Vec<VerifyingKey>>, Duration), Error> {
         let deadline = Instant::now() + self.timing.fetch_timeout;
         let url = match &self.location {
             Location::Url(url) => url.clone(),
@@ -270,8 +309,29 @@ impl Inner {
             }
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let fetched =
-            fetch::get(&self.client, &url, remaining, self.max_response_bytes, None).await?;
+        let etag = match &self.state().etag {
+            Some((from, etag)) if *from == url => Some(etag.clone()),
+            _ => None,
+        };
+        let fetched = fetch::get(
+            &self.client,
+            &url,
+            remaining,
+            self.max_response_bytes,
+            etag.as_deref(),
+        )
+        .await?;
+        let t = &self.timing;
+        let ttl = ttl_from_cache_control(
+            fetched.cache_control.as_deref(),
+            t.default_ttl,
+            t.min_ttl,
+            t.max_ttl,
+        );
+        if fetched.not_modified {
+            tracing::debug!(%url, "JWKS not modified");
+            return Ok((None, ttl));
+        }
         let jwks = parse_jwks(&fetched.body).map_err(|reason| Error::InvalidDocument {
             what: "JWKS",
             url: url.to_string(),
@@ -284,16 +344,10 @@ impl Inner {
             });
         }
         if skipped > 0 {
-            tracing::debug!(skipped, "JWKS has keys that are not RS256 signing keys");
+            tracing::debug!(skipped, "JWKS has keys that are not usable signing keys");
         }
-        let t = &self.timing;
-        let ttl = ttl_from_cache_control(
-            fetched.cache_control.as_deref(),
-            t.default_ttl,
-            t.min_ttl,
-            t.max_ttl,
-        );
-        Ok((keys, ttl))
+        self.state().etag = fetched.etag.map(|etag| (url, etag));
+        Ok((Some(keys), ttl))
     }
 
     /// The `jwks_uri` of the issuer's discovery document (OIDC Discovery,
@@ -351,16 +405,16 @@ impl Inner {
 
 /// Marks a fetch in flight; on drop (even a cancelled one) clears the flag
 /// and counts the fetch as completed, after the new set was stored.
-struct InFlight<'a>(&'a Inner);
+struct InFlight(Arc<Inner>);
 
-impl<'a> InFlight<'a> {
-    fn start(inner: &'a Inner) -> Self {
+impl InFlight {
+    fn start(inner: Arc<Inner>) -> Self {
         inner.in_flight.store(true, Ordering::Release);
         Self(inner)
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.store(false, Ordering::Release);
         self.0.completed.fetch_add(1, Ordering::AcqRel);
@@ -371,10 +425,9 @@ impl Drop for InFlight<'_> {
 enum Trigger {
     /// Requested by [`JwksCache::refresh`].
     Forced,
-    /// The background task, when the set is due for a refresh.
+    /// The background task: the first fetch, then whenever the set is due
+    /// for a refresh.
     Scheduled,
-    /// A token named a kid we do not have.
-    UnknownKid,
 }
 
 /// A cached, self-refreshing view of an IdP's JWKS.
@@ -434,11 +487,11 @@ impl JwksCache {
         self.inner.refresh(Trigger::Forced).await
     }
 
-    /// The key set to use after a token named a kid the current set lacks.
-    /// Refetches only outside the cooldown, and shares a running fetch.
-    pub(crate) async fn refresh_for_unknown_kid(&self) -> Arc<KeySet> {
-        // The outcome is in the snapshot; the error was logged.
-        let _ = self.inner.refresh(Trigger::UnknownKid).await;
+    /// The key set to use after a token named `kid`, which the current set
+    /// lacks. Refetches at once unless an unknown-kid refetch started within
+    /// the cooldown, and shares a running fetch.
+    pub(crate) async fn refresh_for_unknown_kid(&self, kid: &str) -> Arc<KeySet> {
+        self.inner.refresh_for_kid(kid).await;
         self.snapshot()
     }
 
@@ -526,7 +579,8 @@ impl JwksCacheBuilder {
     }
 
     /// At most one unknown-kid refetch per `cooldown`
-    /// (default [`DEFAULT_UNKNOWN_KID_COOLDOWN`]).
+    /// (default [`DEFAULT_UNKNOWN_KID_COOLDOWN`]); other fetches do not
+    /// count against it.
     pub fn unknown_kid_cooldown(mut self, cooldown: Duration) -> Self {
         self.timing.cooldown = cooldown;
         self

@@ -40,15 +40,24 @@ impl KeySource {
 
     /// Whether a key set was ever loaded.
     pub fn is_loaded(&self) -> bool {
-        self.snapshot().generation() > 0
+        self.generation() > 0
     }
 
-    /// The snapshot to use after a token named a kid the current one lacks:
-    /// the remote cache may refetch (at most once per cooldown, single
-    /// flight); local keys are authoritative and never refetch.
-    pub(crate) async fn after_unknown_kid(&self) -> Arc<KeySet> {
+    /// The generation of the current snapshot, without taking a reference
+    /// to it: what a verified-token cache hit compares.
+    pub fn generation(&self) -> u64 {
         match self {
-            Self::Jwks(cache) => cache.refresh_for_unknown_kid().await,
+            Self::Jwks(cache) => cache.generation(),
+            Self::Local(local) => local.generation(),
+        }
+    }
+
+    /// The snapshot to use after a token named `kid`, which the current
+    /// one lacks: the remote cache may refetch (at most once per cooldown,
+    /// single flight); local keys are authoritative and never refetch.
+    pub(crate) async fn after_unknown_kid(&self, kid: &str) -> Arc<KeySet> {
+        match self {
+            Self::Jwks(cache) => cache.refresh_for_unknown_kid(kid).await,
             Self::Local(local) => local.snapshot(),
         }
     }

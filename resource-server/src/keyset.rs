@@ -1,27 +1,28 @@
-//! The trusted keys as a validator reads them: one RSA public key
-//! ([`VerifyingKey`]), the immutable snapshot of all of them ([`KeySet`]),
-//! and the JWKS model they are read from ([`Jwk`], [`JwkSet`]).
+//! The trusted keys as a validator reads them: one public key parsed once
+//! for each algorithm it may verify ([`VerifyingKey`]), and the immutable
+//! snapshot of all of them ([`KeySet`]).
 //!
 //! Validation only ever looks a token's `kid` up in a [`KeySet`]: an
 //! immutable snapshot, swapped atomically by its source when the keys
-//! change, so reading it never takes a lock.
+//! change, so reading it never takes a lock. Public keys are parsed into
+//! aws-lc-rs `ParsedPublicKey`s when the set changes, never per token: a
+//! verification is then the RSA (or ECDSA, or Ed25519) arithmetic alone.
 //!
 //! Every snapshot carries a *generation*, bumped whenever the set of keys
 //! (kids or key material) changes. The verified-token cache remembers the
 //! generation it verified under and re-checks its key only when the
 //! generation moved, which is how a cached verification dies with its key.
-//!
-//! A JWKS is read leniently and filtered strictly: an entry that is not a
-//! usable RS256 signing key is skipped, never fatal to the rest of the set.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use aws_lc_rs::signature::{ParsedPublicKey, RsaPublicKeyComponents};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::DecodingKey;
-use serde::{Deserialize, Serialize};
+
+use crate::alg::Algorithm;
+use crate::jwk::{Jwk, JwkSet};
 
 /// The longest `kid` accepted, in a JWKS or in a token header.
 pub const MAX_KID_LEN: usize = 256;
@@ -30,21 +31,100 @@ pub const MIN_RSA_BITS: usize = 2048;
 /// The largest RSA modulus accepted, in bits (bounds the cost of a verify).
 pub const MAX_RSA_BITS: usize = 8192;
 
-/// One trusted RSA public key, ready to verify RS256 signatures.
+/// The public key material, kept to recognise an unchanged key.
+#[derive(PartialEq, Eq)]
+enum Material {
+    Rsa {
+        n: Box<[u8]>,
+        e: Box<[u8]>,
+    },
+    /// The uncompressed SEC1 point `04 ‖ x ‖ y`.
+    P256 {
+        point: Box<[u8]>,
+    },
+    Ed25519 {
+        x: Box<[u8]>,
+    },
+}
+
+/// One trusted public key, parsed once for each algorithm it may verify:
+/// RS256 and PS256 for an RSA key (or only the one its JWK's `alg` names),
+/// ES256 for a P-256 key, EdDSA for an Ed25519 key.
 pub struct VerifyingKey {
     kid: Arc<str>,
-    n: Vec<u8>,
-    e: Vec<u8>,
-    decoding: DecodingKey,
+    material: Material,
+    /// At most two entries: a list beats a map here.
+    parsed: Vec<(Algorithm, ParsedPublicKey)>,
 }
 
 impl VerifyingKey {
-    /// Builds a key from the big-endian modulus and exponent, checking the
-    /// size bounds ([`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`], a small odd exponent).
+    /// An RSA key for RS256 and PS256 from the big-endian modulus and
+    /// exponent, checking the size bounds ([`MIN_RSA_BITS`]..=
+    /// [`MAX_RSA_BITS`], a small odd exponent).
     pub fn from_rsa_components(kid: &str, n: &[u8], e: &[u8]) -> Result<Self, &'static str> {
-        if kid.is_empty() || kid.len() > MAX_KID_LEN {
-            return Err("kid is empty or too long");
+        check_kid(kid)?;
+        Self::rsa(kid, n, e, None)
+    }
+
+    /// The key a JWK describes, if it is a public signing key this crate
+    /// verifies with (`kty` `RSA`, `EC` with `crv` `P-256`, or `OKP` with
+    /// `crv` `Ed25519`; `use` `sig` or absent; `alg` supported or absent; a
+    /// `kid`; RSA moduli of 2048 to 8192 bits; no private members).
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, &'static str> {
+        let kid = jwk.kid.as_deref().ok_or("no kid")?;
+        check_kid(kid)?;
+        Self::from_public_jwk(jwk, kid)
+    }
+
+    /// [`from_jwk`](Self::from_jwk) without a `kid`: the key of a DPoP proof.
+    pub(crate) fn from_public_jwk(jwk: &Jwk, kid: &str) -> Result<Self, &'static str> {
+        if jwk.private {
+            return Err("the JWK holds a private key");
         }
+        if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+            return Err("not a signing key");
+        }
+        let alg = match jwk.alg.as_deref() {
+            None => None,
+            Some(name) => Some(Algorithm::from_name(name).ok_or("unsupported algorithm")?),
+        };
+        let decode = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
+                .ok_or("a key member is missing or not base64url")
+        };
+        let key = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
+            ("RSA", _) => Self::rsa(kid, &decode(&jwk.n)?, &decode(&jwk.e)?, alg)?,
+            ("EC", Some("P-256")) => {
+                let (x, y) = (decode(&jwk.x)?, decode(&jwk.y)?);
+                if x.len() != 32 || y.len() != 32 {
+                    return Err("P-256 coordinates must be 32 bytes");
+                }
+                let point = [&[4u8][..], &x, &y].concat();
+                Self::single(
+                    kid,
+                    Material::P256 {
+                        point: point.into(),
+                    },
+                    Algorithm::ES256,
+                )?
+            }
+            ("OKP", Some("Ed25519")) => {
+                let x = decode(&jwk.x)?;
+                if x.len() != 32 {
+                    return Err("an Ed25519 key is 32 bytes");
+                }
+                Self::single(kid, Material::Ed25519 { x: x.into() }, Algorithm::EdDSA)?
+            }
+            _ => return Err("unsupported key type or curve"),
+        };
+        match alg {
+            Some(alg) if !key.allows(alg) => Err("the JWK's alg does not fit its key type"),
+            _ => Ok(key),
+        }
+    }
+
+    fn rsa(kid: &str, n: &[u8], e: &[u8], alg: Option<Algorithm>) -> Result<Self, &'static str> {
         let n = strip_leading_zeros(n);
         let e = strip_leading_zeros(e);
         let bits = modulus_bits(n);
@@ -55,11 +135,47 @@ impl VerifyingKey {
         if e.is_empty() || e.len() > 5 || e.last().is_some_and(|b| b & 1 == 0) || e == [1] {
             return Err("RSA exponent is not acceptable");
         }
+        let components = RsaPublicKeyComponents { n, e };
+        let mut parsed = Vec::with_capacity(2);
+        for (candidate, params) in [
+            (
+                Algorithm::RS256,
+                &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            ),
+            (
+                Algorithm::PS256,
+                &aws_lc_rs::signature::RSA_PSS_2048_8192_SHA256,
+            ),
+        ] {
+            if alg.is_none_or(|alg| alg == candidate) {
+                let key = components
+                    .to_parsed_public_key(params)
+                    .map_err(|_| "RSA key is not valid")?;
+                parsed.push((candidate, key));
+            }
+        }
         Ok(Self {
             kid: Arc::from(kid),
-            n: n.to_vec(),
-            e: e.to_vec(),
-            decoding: DecodingKey::from_rsa_raw_components(n, e),
+            material: Material::Rsa {
+                n: n.into(),
+                e: e.into(),
+            },
+            parsed,
+        })
+    }
+
+    fn single(kid: &str, material: Material, alg: Algorithm) -> Result<Self, &'static str> {
+        let bytes = match &material {
+            Material::P256 { point } => &point[..],
+            Material::Ed25519 { x } => &x[..],
+            Material::Rsa { .. } => return Err("not a single-algorithm key"),
+        };
+        let parsed = ParsedPublicKey::new(alg.verification(), bytes)
+            .map_err(|_| "public key is not valid")?;
+        Ok(Self {
+            kid: Arc::from(kid),
+            material,
+            parsed: vec![(alg, parsed)],
         })
     }
 
@@ -68,18 +184,38 @@ impl VerifyingKey {
         &self.kid
     }
 
-    /// The modulus size in bits.
+    /// The key size in bits (the modulus for RSA, 256 otherwise).
     pub fn bits(&self) -> usize {
-        modulus_bits(&self.n)
+        match &self.material {
+            Material::Rsa { n, .. } => modulus_bits(n),
+            Material::P256 { .. } | Material::Ed25519 { .. } => 256,
+        }
     }
 
-    pub(crate) fn decoding_key(&self) -> &DecodingKey {
-        &self.decoding
+    /// Whether this key may verify `alg` signatures.
+    pub fn allows(&self, alg: Algorithm) -> bool {
+        self.parsed.iter().any(|(a, _)| *a == alg)
+    }
+
+    /// The algorithms this key may verify.
+    pub fn algorithms(&self) -> impl Iterator<Item = Algorithm> + '_ {
+        self.parsed.iter().map(|(alg, _)| *alg)
+    }
+
+    /// Whether `signature` is a valid `alg` signature of `message` by this
+    /// key; `false` too when the key does not allow `alg`.
+    pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.parsed
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
     }
 
     /// Same kid and same public key.
     pub(crate) fn same_key(&self, other: &VerifyingKey) -> bool {
-        self.kid == other.kid && self.n == other.n && self.e == other.e
+        self.kid == other.kid
+            && self.material == other.material
+            && self.algorithms().eq(other.algorithms())
     }
 }
 
@@ -88,8 +224,16 @@ impl fmt::Debug for VerifyingKey {
         f.debug_struct("VerifyingKey")
             .field("kid", &self.kid)
             .field("bits", &self.bits())
+            .field("algorithms", &self.algorithms().collect::<Vec<_>>())
             .finish()
     }
+}
+
+fn check_kid(kid: &str) -> Result<(), &'static str> {
+    if kid.is_empty() || kid.len() > MAX_KID_LEN {
+        return Err("kid is empty or too long");
+    }
+    Ok(())
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
@@ -164,67 +308,13 @@ impl KeySet {
     }
 }
 
-/// A JSON Web Key as found in a JWKS. Every member is optional here so that
-/// one odd key never spoils the set: unusable keys are skipped.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Jwk {
-    /// Key type; only `RSA` is used.
-    #[serde(default)]
-    pub kty: String,
-    /// Public key use; `sig` or absent is used.
-    #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
-    pub use_: Option<String>,
-    /// Algorithm; `RS256` or absent is used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alg: Option<String>,
-    /// Key id; required.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kid: Option<String>,
-    /// RSA modulus, base64url without padding.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n: Option<String>,
-    /// RSA public exponent, base64url without padding.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub e: Option<String>,
-}
-
-/// A JWK Set (RFC 7517 §5). Serializes like the IdP's `keys::Jwks`, so the
-/// IdP can convert with `serde_json` or hand over the JSON it publishes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JwkSet {
-    /// The keys.
-    pub keys: Vec<Jwk>,
-}
-
-impl Jwk {
-    /// The verifying key, if this JWK is an RS256 signing key we accept.
-    fn to_verifying_key(&self) -> Result<VerifyingKey, &'static str> {
-        if self.kty != "RSA" {
-            return Err("not an RSA key");
-        }
-        if self.use_.as_deref().is_some_and(|u| u != "sig") {
-            return Err("not a signing key");
-        }
-        if self.alg.as_deref().is_some_and(|a| a != "RS256") {
-            return Err("not an RS256 key");
-        }
-        let kid = self.kid.as_deref().ok_or("no kid")?;
-        let decode = |v: &Option<String>| {
-            v.as_deref()
-                .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
-                .ok_or("n or e is missing or not base64url")
-        };
-        VerifyingKey::from_rsa_components(kid, &decode(&self.n)?, &decode(&self.e)?)
-    }
-}
-
 /// The usable keys of a JWKS, and how many were skipped. Duplicate kids keep
 /// the first key.
 pub(crate) fn usable_keys(jwks: &JwkSet) -> (Vec<VerifyingKey>, usize) {
     let mut keys: Vec<VerifyingKey> = Vec::with_capacity(jwks.keys.len());
     let mut skipped = 0;
     for jwk in &jwks.keys {
-        match jwk.to_verifying_key() {
+        match VerifyingKey::from_jwk(jwk) {
             Ok(key) if keys.iter().all(|k| k.kid != key.kid) => keys.push(key),
             Ok(_) => {
                 skipped += 1;
@@ -232,28 +322,15 @@ pub(crate) fn usable_keys(jwks: &JwkSet) -> (Vec<VerifyingKey>, usize) {
             }
             Err(reason) => {
                 skipped += 1;
-                tracing::debug!(kty = %jwk.kty, reason, "skipping JWK");
+                if jwk.private {
+                    tracing::warn!("JWKS publishes a private key; it is not used");
+                } else {
+                    tracing::debug!(kty = %jwk.kty, reason, "skipping JWK");
+                }
             }
         }
     }
     (keys, skipped)
-}
-
-/// Parses a JWKS document leniently: `keys` must be an array, but an entry
-/// that is not a JWK object is skipped like any other unusable key.
-pub(crate) fn parse_jwks(json: &[u8]) -> Result<JwkSet, String> {
-    #[derive(Deserialize)]
-    struct RawSet {
-        keys: Vec<serde_json::Value>,
-    }
-    let raw: RawSet = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-    Ok(JwkSet {
-        keys: raw
-            .keys
-            .into_iter()
-            .filter_map(|v| serde_json::from_value(v).ok())
-            .collect(),
-    })
 }
 
 #[cfg(test)]
@@ -275,15 +352,31 @@ pub(crate) mod tests {
             kid: Some(kid.into()),
             n: Some(URL_SAFE_NO_PAD.encode(n_bytes(bits))),
             e: Some("AQAB".into()),
+            ..Jwk::default()
+        }
+    }
+
+    /// An Ed25519 JWK (RFC 8037 §A.2's public key).
+    fn ed25519(kid: &str) -> Jwk {
+        Jwk {
+            kty: "OKP".into(),
+            crv: Some("Ed25519".into()),
+            kid: Some(kid.into()),
+            x: Some("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into()),
+            ..Jwk::default()
         }
     }
 
     #[test]
-    fn only_rs256_signing_keys_are_taken() {
+    fn only_usable_signing_keys_are_taken() {
         let mut enc = jwk("enc", 2048);
         enc.use_ = Some("enc".into());
         let mut ps = jwk("ps", 2048);
         ps.alg = Some("PS256".into());
+        let mut rs512 = jwk("rs512", 2048);
+        rs512.alg = Some("RS512".into());
+        let mut rsa_as_es = jwk("rsa-es", 2048);
+        rsa_as_es.alg = Some("ES256".into());
         let mut ec = jwk("ec", 2048);
         ec.kty = "EC".into();
         let mut bare = jwk("bare", 2048);
@@ -295,11 +388,19 @@ pub(crate) mod tests {
         bad_b64.n = Some("***".into());
         let mut even_e = jwk("even-e", 2048);
         even_e.e = Some(URL_SAFE_NO_PAD.encode([1, 0]));
+        let mut private = ed25519("private");
+        private.private = true;
+        let mut ed_x448 = ed25519("x448");
+        ed_x448.crv = Some("Ed448".into());
+        let mut short_ed = ed25519("short");
+        short_ed.x = Some("AAAA".into());
         let set = JwkSet {
             keys: vec![
                 jwk("good", 2048),
                 enc,
                 ps,
+                rs512,
+                rsa_as_es,
                 ec,
                 bare,
                 no_kid,
@@ -309,22 +410,47 @@ pub(crate) mod tests {
                 jwk("huge", 16384),
                 jwk(&"k".repeat(MAX_KID_LEN + 1), 2048),
                 jwk("good", 4096),
+                ed25519("ed"),
+                private,
+                ed_x448,
+                short_ed,
             ],
         };
         let (keys, skipped) = usable_keys(&set);
         let kids: Vec<_> = keys.iter().map(|k| k.kid()).collect();
-        assert_eq!(kids, ["good", "bare"]);
-        assert_eq!(skipped, 10);
+        assert_eq!(kids, ["good", "ps", "bare", "ed"]);
+        assert_eq!(skipped, 14);
         assert_eq!(keys[0].bits(), 2048);
+        let algs = |key: &VerifyingKey| key.algorithms().collect::<Vec<_>>();
+        assert_eq!(algs(&keys[0]), [Algorithm::RS256], "alg pins the algorithm");
+        assert_eq!(algs(&keys[1]), [Algorithm::PS256]);
+        assert_eq!(algs(&keys[2]), [Algorithm::RS256, Algorithm::PS256]);
+        assert_eq!(algs(&keys[3]), [Algorithm::EdDSA]);
     }
 
     #[test]
-    fn jwks_parsing_skips_entries_that_are_not_keys() {
-        let json = br#"{"keys":[1,"x",{"kty":"RSA","kid":"a","n":"AA","e":"AQAB"},{"kty":7}]}"#;
-        let set = parse_jwks(json).expect("parses");
-        assert_eq!(set.keys.len(), 1);
-        assert!(parse_jwks(b"{}").is_err());
-        assert!(parse_jwks(b"{\"keys\":{}}").is_err());
-        assert!(parse_jwks(b"<html>").is_err());
+    fn an_invalid_curve_point_is_refused() {
+        let ec = Jwk {
+            kty: "EC".into(),
+            crv: Some("P-256".into()),
+            kid: Some("ec".into()),
+            x: Some(URL_SAFE_NO_PAD.encode([1u8; 32])),
+            y: Some(URL_SAFE_NO_PAD.encode([2u8; 32])),
+            ..Jwk::default()
+        };
+        assert!(VerifyingKey::from_jwk(&ec).is_err(), "not on the curve");
+    }
+
+    #[test]
+    fn rfc8037_ed25519_signature_verifies() {
+        // RFC 8037 §A.4: the JWS over "Example of Ed25519 signing".
+        let key = VerifyingKey::from_jwk(&ed25519("ed")).expect("key");
+        let message = b"eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
+        let signature = URL_SAFE_NO_PAD
+            .decode("hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg")
+            .expect("b64");
+        assert!(key.verify(Algorithm::EdDSA, message, &signature));
+        assert!(!key.verify(Algorithm::EdDSA, b"tampered", &signature));
+        assert!(!key.verify(Algorithm::ES256, message, &signature));
     }
 }

@@ -1,12 +1,25 @@
-//! The tower middleware that authenticates requests with bearer tokens.
+//! The tower middleware that authenticates requests with access tokens,
+//! presented as `Bearer` (RFC 6750) or DPoP-bound (RFC 9449).
 //!
-//! [`BearerAuthLayer`] wraps a service in [`BearerAuth`], which reads
-//! `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is
-//! case-insensitive), validates the token with a [`Validator`] at the current
-//! time, and on success inserts the [`Claims`](crate::Claims) into the request extensions
-//! before calling the inner service. Refusals are answered right here, in the
-//! RFC 6750 shape of [`AuthError`]: `401` with a bare challenge for a missing
-//! token, `401 invalid_token` for a bad one. Tokens are never logged.
+//! [`BearerAuthLayer`] wraps a service in [`BearerAuth`], which reads the
+//! `Authorization` header (`Bearer <token>` or `DPoP <token>`; the scheme is
+//! case-insensitive), validates the token with a [`Validator`] at the
+//! current time and, for DPoP, verifies the request's `DPoP` proof against
+//! the token's `cnf.jkt`, the method and the URL. On success it inserts an
+//! [`Authenticated`] (the shared claims, the scheme, the route's challenge)
+//! into the request extensions before calling the inner service.
+//!
+//! The rules for the two schemes:
+//!
+//! * a DPoP-bound token is accepted only with the `DPoP` scheme and a
+//!   valid proof, never as a bearer token;
+//! * a token that is not bound is refused with the `DPoP` scheme;
+//! * with [`require_dpop`](BearerAuthLayer::require_dpop), plain bearer
+//!   tokens are refused too, and every challenge says `DPoP`.
+//!
+//! Refusals are answered right here, in the RFC 6750 / RFC 9449 shape of
+//! [`AuthError`], with `resource_metadata` (RFC 9728) when configured.
+//! Tokens are never logged.
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -17,7 +30,11 @@
 //!     .build();
 //! let app: Router = Router::new()
 //!     .route("/whoami", get(|claims: Claims| async move { claims.sub }))
-//!     .layer(BearerAuthLayer::new(validator).realm("example"));
+//!     .layer(
+//!         BearerAuthLayer::new(validator)
+//!             .realm("example")
+//!             .resource_metadata("https://api.example.com/.well-known/oauth-protected-resource"),
+//!     );
 //! ```
 
 use std::fmt;
@@ -29,79 +46,170 @@ use std::task::{Context, Poll};
 use axum::body::{Body, HttpBody};
 use axum::BoxError;
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
-use http::{HeaderMap, Request, Response};
+use http::header::{AUTHORIZATION, HOST};
+use http::{HeaderMap, HeaderName, Method, Request, Response, Uri};
+use serde::de::DeserializeOwned;
 use tower::{Layer, Service};
 
-use crate::error::{AuthError, Realm, DEFAULT_REALM};
+use crate::claims::Profile;
+use crate::dpop::{DpopVerifier, ProofRequest};
+use crate::error::{AuthError, Challenge, Scheme};
+use crate::extract::Authenticated;
 use crate::validator::Validator;
 
+/// The `DPoP` request header (RFC 9449 §4.1).
+pub const DPOP: HeaderName = HeaderName::from_static("dpop");
+
 /// Applies [`BearerAuth`] to a service.
-#[derive(Clone)]
-pub struct BearerAuthLayer {
-    validator: Validator,
-    realm: Arc<str>,
+pub struct BearerAuthLayer<T = Profile> {
+    shared: Arc<Shared<T>>,
 }
 
-impl BearerAuthLayer {
-    /// Authenticate with `validator`, in the realm [`DEFAULT_REALM`].
-    pub fn new(validator: Validator) -> Self {
+struct Shared<T> {
+    validator: Validator<T>,
+    challenge: Arc<Challenge>,
+    dpop: DpopVerifier,
+    /// The scheme and authority clients use, for DPoP's `htu`.
+    public_url: Option<String>,
+}
+
+impl<T> Clone for BearerAuthLayer<T> {
+    fn clone(&self) -> Self {
         Self {
-            validator,
-            realm: Arc::from(DEFAULT_REALM),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T> BearerAuthLayer<T> {
+    /// Authenticate with `validator`, in the realm
+    /// [`DEFAULT_REALM`](crate::DEFAULT_REALM), accepting bearer tokens and
+    /// DPoP-bound ones with valid proofs.
+    pub fn new(validator: Validator<T>) -> Self {
+        let dpop = DpopVerifier::default();
+        Self {
+            shared: Arc::new(Shared {
+                validator,
+                challenge: Arc::new(Challenge::default().dpop_algorithms(dpop.algorithms())),
+                dpop,
+                public_url: None,
+            }),
         }
     }
 
+    fn with(self, change: impl FnOnce(&mut Shared<T>)) -> Self {
+        let mut shared = match Arc::try_unwrap(self.shared) {
+            Ok(shared) => shared,
+            Err(arc) => Shared {
+                validator: arc.validator.clone(),
+                challenge: Arc::clone(&arc.challenge),
+                dpop: arc.dpop.clone(),
+                public_url: arc.public_url.clone(),
+            },
+        };
+        change(&mut shared);
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
+    fn with_challenge(self, change: impl FnOnce(Challenge) -> Challenge) -> Self {
+        self.with(|shared| {
+            let challenge = change(shared.challenge.as_ref().clone());
+            shared.challenge = Arc::new(challenge);
+        })
+    }
+
     /// The `realm` of the `WWW-Authenticate` challenges.
-    pub fn realm(mut self, realm: impl AsRef<str>) -> Self {
-        self.realm = Arc::from(realm.as_ref());
-        self
+    pub fn realm(self, realm: impl AsRef<str>) -> Self {
+        let realm = realm.as_ref().to_owned();
+        self.with_challenge(|challenge| challenge.with_realm(realm))
+    }
+
+    /// Name the RFC 9728 metadata document (see
+    /// [`ProtectedResourceMetadata`](crate::ProtectedResourceMetadata)) in
+    /// every challenge, as `resource_metadata`.
+    pub fn resource_metadata(self, url: impl AsRef<str>) -> Self {
+        let url = url.as_ref().to_owned();
+        self.with_challenge(|challenge| challenge.resource_metadata(url))
+    }
+
+    /// Demand DPoP-bound tokens with valid proofs on every route behind
+    /// this layer (for single routes, see
+    /// [`require_dpop`](crate::require_dpop)).
+    pub fn require_dpop(self, required: bool) -> Self {
+        self.with_challenge(|challenge| challenge.dpop_required(required))
+    }
+
+    /// Verify DPoP proofs with `verifier` (its algorithms, proof age,
+    /// replay cache and nonces) instead of the default one.
+    pub fn dpop(self, verifier: DpopVerifier) -> Self {
+        let algorithms = verifier.algorithms();
+        self.with(|shared| shared.dpop = verifier)
+            .with_challenge(|challenge| challenge.dpop_algorithms(algorithms))
+    }
+
+    /// The URL clients reach this service at (`https://api.example.com`,
+    /// with a path prefix if a proxy strips one), which DPoP proofs' `htu`
+    /// must name followed by the request path. Without it, `htu` must name
+    /// the request's `Host` and path, over `http` or `https`.
+    pub fn public_url(self, url: impl AsRef<str>) -> Self {
+        let url = url.as_ref().trim_end_matches('/').to_owned();
+        self.with(|shared| shared.public_url = Some(url))
     }
 }
 
-impl fmt::Debug for BearerAuthLayer {
+impl<T> fmt::Debug for BearerAuthLayer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BearerAuthLayer")
-            .field("realm", &self.realm)
-            .field("validator", &self.validator)
+            .field("challenge", &self.shared.challenge)
+            .field("public_url", &self.shared.public_url)
+            .field("validator", &self.shared.validator)
             .finish()
     }
 }
 
-impl<S> Layer<S> for BearerAuthLayer {
-    type Service = BearerAuth<S>;
+impl<S, T> Layer<S> for BearerAuthLayer<T> {
+    type Service = BearerAuth<S, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
         BearerAuth {
             inner,
-            validator: self.validator.clone(),
-            realm: self.realm.clone(),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
 
-/// Middleware that admits only requests with a valid bearer token; see the
+/// Middleware that admits only requests with a valid access token; see the
 /// [module docs](self).
-#[derive(Clone)]
-pub struct BearerAuth<S> {
+pub struct BearerAuth<S, T = Profile> {
     inner: S,
-    validator: Validator,
-    realm: Arc<str>,
+    shared: Arc<Shared<T>>,
 }
 
-impl<S: fmt::Debug> fmt::Debug for BearerAuth<S> {
+impl<S: Clone, T> Clone for BearerAuth<S, T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: fmt::Debug, T> fmt::Debug for BearerAuth<S, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BearerAuth")
             .field("inner", &self.inner)
-            .field("realm", &self.realm)
+            .field("challenge", &self.shared.challenge)
             .finish()
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for BearerAuth<S>
+impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for BearerAuth<S, T>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    T: DeserializeOwned + Send + Sync + 'static,
     ReqBody: Send + 'static,
     ResBody: HttpBody<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
@@ -118,27 +226,126 @@ where
         // The service that was polled ready is the one to call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let validator = self.validator.clone();
-        let realm = self.realm.clone();
+        let shared = Arc::clone(&self.shared);
         ResponseFuture {
             future: Box::pin(async move {
-                let outcome = match bearer_token(request.headers()) {
-                    Ok(token) => validator.validate(token, crate::unix_now()).await,
-                    Err(error) => Err(error),
-                };
-                let claims = match outcome {
-                    Ok(claims) => claims,
-                    Err(error) => {
-                        tracing::debug!(reason = %error, status = error.status_code().as_u16(), "request refused");
-                        return Ok(error.into_response_with_realm(&realm));
+                let outcome = shared
+                    .authenticate(
+                        request.method(),
+                        request.uri(),
+                        request.headers(),
+                        crate::unix_now(),
+                    )
+                    .await;
+                match outcome {
+                    Ok(authenticated) => {
+                        request.extensions_mut().insert(authenticated);
+                        let response = inner.call(request).await?;
+                        Ok(response.map(Body::new))
                     }
-                };
-                request.extensions_mut().insert(claims);
-                request.extensions_mut().insert(Realm(realm));
-                let response = inner.call(request).await?;
-                Ok(response.map(Body::new))
+                    Err((error, scheme)) => {
+                        tracing::debug!(reason = %error, status = error.status_code().as_u16(), "request refused");
+                        Ok(error.into_response_for(&shared.challenge, scheme))
+                    }
+                }
             }),
         }
+    }
+}
+
+impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
+    /// The request's credentials, validated; or the refusal and the scheme
+    /// to answer it in.
+    async fn authenticate(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        now: u64,
+    ) -> Result<Authenticated, (AuthError, Scheme)> {
+        let (scheme, token) = credentials(headers).map_err(|e| (e, Scheme::Bearer))?;
+        let claims = self
+            .validator
+            .validate(token, now)
+            .await
+            .map_err(|e| (e, scheme))?;
+        match (scheme, claims.dpop_jkt()) {
+            (Scheme::Bearer, Some(_)) => {
+                return Err((
+                    AuthError::InvalidToken(
+                        "a DPoP-bound token must be sent with the DPoP scheme and a proof",
+                    ),
+                    Scheme::Bearer,
+                ))
+            }
+            (Scheme::Bearer, None) if self.challenge.is_dpop_required() => {
+                return Err((
+                    AuthError::InvalidToken("this resource requires a DPoP-bound token"),
+                    Scheme::DPoP,
+                ))
+            }
+            (Scheme::Bearer, None) => {}
+            (Scheme::DPoP, None) => {
+                return Err((
+                    AuthError::InvalidToken("the token is not DPoP-bound"),
+                    Scheme::DPoP,
+                ))
+            }
+            (Scheme::DPoP, Some(jkt)) => {
+                let proof = single_proof(headers).map_err(|e| (e, Scheme::DPoP))?;
+                let (url, any_scheme) = self
+                    .request_url(uri, headers)
+                    .map_err(|e| (e, Scheme::DPoP))?;
+                let request = ProofRequest {
+                    method: method.as_str(),
+                    url: &url,
+                    any_scheme,
+                    access_token: Some(token),
+                    jkt: Some(jkt),
+                };
+                self.dpop
+                    .verify(proof, &request, now)
+                    .map_err(|e| (e, Scheme::DPoP))?;
+            }
+        }
+        Ok(Authenticated::new(
+            claims,
+            scheme,
+            Arc::clone(&self.challenge),
+        ))
+    }
+
+    /// The URL a DPoP proof must name, and whether its scheme is unknown.
+    fn request_url(&self, uri: &Uri, headers: &HeaderMap) -> Result<(String, bool), AuthError> {
+        let path = uri.path();
+        if let Some(base) = &self.public_url {
+            return Ok((format!("{base}{path}"), false));
+        }
+        if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
+            return Ok((format!("{scheme}://{authority}{path}"), false));
+        }
+        let host = headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| !h.is_empty())
+            .ok_or(AuthError::InvalidRequest("the request has no Host header"))?;
+        Ok((format!("http://{host}{path}"), true))
+    }
+}
+
+/// The one `DPoP` header of a request.
+fn single_proof(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let mut values = headers.get_all(DPOP).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => value
+            .to_str()
+            .map_err(|_| AuthError::InvalidDpopProof("the DPoP proof is malformed")),
+        (None, _) => Err(AuthError::InvalidDpopProof(
+            "a DPoP proof header is required with the DPoP scheme",
+        )),
+        (Some(_), Some(_)) => Err(AuthError::InvalidDpopProof(
+            "the request has more than one DPoP header",
+        )),
     }
 }
 
@@ -161,11 +368,13 @@ impl<E> fmt::Debug for ResponseFuture<E> {
     }
 }
 
-/// The bearer token of a request (RFC 6750 §2.1).
+/// The access token of a request and how it is presented: `Authorization:
+/// Bearer <token>` (RFC 6750 §2.1) or `Authorization: DPoP <token>` (RFC
+/// 9449 §7.1), the scheme case-insensitive.
 ///
 /// No `Authorization` header, or another scheme, is a missing token (RFC
 /// 6750 §3.1: no error code then); a repeated header is a malformed request.
-pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+pub fn credentials(headers: &HeaderMap) -> Result<(Scheme, &str), AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(AuthError::MissingToken);
@@ -175,18 +384,36 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
             "the request has more than one Authorization header",
         ));
     }
-    let Ok(value) = value.to_str() else {
+    // Bytes, not `to_str`: a token is checked character by character by the
+    // validator anyway (or is the very bytes of one verified before), so
+    // one UTF-8 check of the token is all that is needed here.
+    let value = value.as_bytes();
+    let split = value.iter().position(|b| *b == b' ').unwrap_or(value.len());
+    let (scheme, token) = value.split_at(split);
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::DPoP
+    } else {
+        return Err(AuthError::MissingToken);
+    };
+    let token = token.trim_ascii_start().trim_ascii_end();
+    if token.is_empty() {
+        return Err(AuthError::InvalidToken("the access token is empty"));
+    }
+    let Ok(token) = std::str::from_utf8(token) else {
         return Err(AuthError::InvalidToken("token is malformed"));
     };
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthError::MissingToken);
+    Ok((scheme, token))
+}
+
+/// The bearer token of a request (RFC 6750 §2.1); a DPoP-scheme header
+/// counts as none here. See [`credentials`].
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    match credentials(headers)? {
+        (Scheme::Bearer, token) => Ok(token),
+        (Scheme::DPoP, _) => Err(AuthError::MissingToken),
     }
-    let token = token.trim_matches(' ');
-    if token.is_empty() {
-        return Err(AuthError::InvalidToken("the bearer token is empty"));
-    }
-    Ok(token)
 }
 
 #[cfg(test)]
@@ -194,7 +421,7 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn token(values: &[&[u8]]) -> Result<String, AuthError> {
+    fn token(values: &[&[u8]]) -> Result<(Scheme, String), AuthError> {
         let mut headers = HeaderMap::new();
         for value in values {
             headers.append(
@@ -202,14 +429,19 @@ mod tests {
                 HeaderValue::from_bytes(value).expect("header value"),
             );
         }
-        bearer_token(&headers).map(str::to_owned)
+        credentials(&headers).map(|(scheme, token)| (scheme, token.to_owned()))
     }
 
     #[test]
-    fn reads_bearer_tokens() {
-        assert_eq!(token(&[b"Bearer abc"]), Ok("abc".into()));
-        assert_eq!(token(&[b"bearer abc"]), Ok("abc".into()));
-        assert_eq!(token(&[b"BEARER   abc  "]), Ok("abc".into()));
+    fn reads_bearer_and_dpop_tokens() {
+        assert_eq!(token(&[b"Bearer abc"]), Ok((Scheme::Bearer, "abc".into())));
+        assert_eq!(token(&[b"bearer abc"]), Ok((Scheme::Bearer, "abc".into())));
+        assert_eq!(
+            token(&[b"BEARER   abc  "]),
+            Ok((Scheme::Bearer, "abc".into()))
+        );
+        assert_eq!(token(&[b"DPoP abc"]), Ok((Scheme::DPoP, "abc".into())));
+        assert_eq!(token(&[b"dpop abc"]), Ok((Scheme::DPoP, "abc".into())));
     }
 
     #[test]
@@ -225,7 +457,7 @@ mod tests {
             Err(AuthError::InvalidToken(_))
         ));
         assert!(matches!(
-            token(&[b"Bearer   "]),
+            token(&[b"DPoP   "]),
             Err(AuthError::InvalidToken(_))
         ));
         assert!(matches!(

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use crate::error::Error;
-use crate::keyset::{parse_jwks, usable_keys, JwkSet, KeySet};
+use crate::jwk::{parse_jwks, JwkSet};
+use crate::keyset::{usable_keys, KeySet};
 
 /// The IdP's own keys, pushed in-process.
 ///
@@ -45,9 +46,10 @@ impl LocalKeys {
         Self::default()
     }
 
-    /// Replaces the trusted keys with the usable keys of `jwks` (RSA, `use`
-    /// `sig` or absent, `alg` RS256 or absent, 2048..=8192 bits); returns how
-    /// many were taken. An empty set is allowed here: it is the IdP's call.
+    /// Replaces the trusted keys with the usable keys of `jwks` (see
+    /// [`VerifyingKey::from_jwk`](crate::VerifyingKey::from_jwk)); returns
+    /// how many were taken. An empty set is allowed here: it is the IdP's
+    /// call.
     pub fn set(&self, jwks: &JwkSet) -> usize {
         let (keys, skipped) = usable_keys(jwks);
         if skipped > 0 {
@@ -86,6 +88,11 @@ impl LocalKeys {
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<KeySet> {
         self.inner.keys.load_full()
+    }
+
+    /// The generation of the current snapshot (`0`: never set).
+    pub fn generation(&self) -> u64 {
+        self.inner.keys.load().generation()
     }
 }
 

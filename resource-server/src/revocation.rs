@@ -249,27 +249,33 @@ impl RevocationList {
     }
 
     /// Why the token with these claims is refused, if it is: its `jti`,
-    /// its session, its client (when it names one) or its subject.
-    pub fn refusal(&self, claims: &Claims) -> Option<Refusal> {
+    /// its session, its client (when it names one) or its subject. A token
+    /// without `iat` counts as issued before any cut-off.
+    pub fn refusal<T>(&self, claims: &Claims<T>) -> Option<Refusal> {
         let sets = self.inner.revoked.load();
         let sid = claims.sid.as_deref();
-        if !claims.jti.is_empty() && sets.tokens.contains_key(claims.jti.as_str()) {
+        let iat = claims.iat.unwrap_or(0);
+        if claims
+            .jti
+            .as_deref()
+            .is_some_and(|jti| !jti.is_empty() && sets.tokens.contains_key(jti))
+        {
             return Some(Refusal::Token);
         }
         if sid.is_some_and(|sid| sets.sessions.contains_key(sid)) {
             return Some(Refusal::Session);
         }
-        let client = Some(claims.client_id.as_str()).filter(|c| !c.is_empty());
+        let client = claims.client_id.as_deref().filter(|c| !c.is_empty());
         if client
             .and_then(|c| sets.clients.get(c))
-            .is_some_and(|cut| cut.refuses(claims.iat, sid))
+            .is_some_and(|cut| cut.refuses(iat, sid))
         {
             return Some(Refusal::Client);
         }
         if sets
             .subjects
             .get(claims.sub.as_str())
-            .is_some_and(|cut| cut.refuses(claims.iat, sid))
+            .is_some_and(|cut| cut.refuses(iat, sid))
         {
             return Some(Refusal::Subject);
         }

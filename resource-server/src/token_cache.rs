@@ -31,32 +31,55 @@ pub(crate) fn digest(token: &str) -> TokenDigest {
 }
 
 /// What the cache remembers about a verified token.
-#[derive(Debug, Clone)]
-pub(crate) struct Verified {
-    pub(crate) claims: Arc<Claims>,
+#[derive(Debug)]
+pub(crate) struct Verified<T> {
+    pub(crate) claims: Arc<Claims<T>>,
+    /// Which of the validator's issuers the token is from.
+    pub(crate) issuer: usize,
     /// The key that verified the signature.
     pub(crate) key: Arc<VerifyingKey>,
     /// The key-set generation it was last known to be current in.
     pub(crate) generation: u64,
 }
 
-#[derive(Debug, Default)]
-struct Shard {
-    young: HashMap<TokenDigest, Verified>,
-    old: HashMap<TokenDigest, Verified>,
+// A derive would ask `T: Clone`; only the `Arc` is cloned.
+impl<T> Clone for Verified<T> {
+    fn clone(&self) -> Self {
+        Self {
+            claims: Arc::clone(&self.claims),
+            issuer: self.issuer,
+            key: Arc::clone(&self.key),
+            generation: self.generation,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shard<T> {
+    young: HashMap<TokenDigest, Verified<T>>,
+    old: HashMap<TokenDigest, Verified<T>>,
+}
+
+impl<T> Default for Shard<T> {
+    fn default() -> Self {
+        Self {
+            young: HashMap::new(),
+            old: HashMap::new(),
+        }
+    }
 }
 
 /// A bounded, sharded map from token digest to verification.
 #[derive(Debug)]
-pub(crate) struct TokenCache {
-    shards: Box<[Mutex<Shard>]>,
+pub(crate) struct TokenCache<T> {
+    shards: Box<[Mutex<Shard<T>>]>,
     /// Entries per generation map of one shard.
     half: usize,
 }
 
 const SHARDS: usize = 16;
 
-impl TokenCache {
+impl<T> TokenCache<T> {
     /// A cache holding at most `capacity` tokens (`capacity` >= 2).
     pub(crate) fn new(capacity: usize) -> Self {
         let shards = if capacity >= 4 * SHARDS { SHARDS } else { 1 };
@@ -67,14 +90,14 @@ impl TokenCache {
         }
     }
 
-    fn shard(&self, digest: &TokenDigest) -> MutexGuard<'_, Shard> {
+    fn shard(&self, digest: &TokenDigest) -> MutexGuard<'_, Shard<T>> {
         let index = usize::from(digest[0]) % self.shards.len();
         self.shards[index]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn get(&self, digest: &TokenDigest) -> Option<Verified> {
+    pub(crate) fn get(&self, digest: &TokenDigest) -> Option<Verified<T>> {
         let mut shard = self.shard(digest);
         if let Some(hit) = shard.young.get(digest) {
             return Some(hit.clone());
@@ -85,7 +108,7 @@ impl TokenCache {
         Some(hit)
     }
 
-    pub(crate) fn insert(&self, digest: TokenDigest, verified: Verified) {
+    pub(crate) fn insert(&self, digest: TokenDigest, verified: Verified<T>) {
         let mut shard = self.shard(&digest);
         shard.old.remove(&digest);
         Self::insert_young(&mut shard, digest, verified, self.half);
@@ -105,7 +128,7 @@ impl TokenCache {
         shard.old.remove(digest);
     }
 
-    fn insert_young(shard: &mut Shard, digest: TokenDigest, verified: Verified, half: usize) {
+    fn insert_young(shard: &mut Shard<T>, digest: TokenDigest, verified: Verified<T>, half: usize) {
         if shard.young.len() >= half && !shard.young.contains_key(&digest) {
             shard.old = std::mem::take(&mut shard.young);
         }
@@ -133,24 +156,13 @@ impl TokenCache {
 mod tests {
     use super::*;
 
-    fn entry() -> Verified {
+    fn entry() -> Verified<crate::Profile> {
         let mut n = vec![0xff; 256];
         n[255] = 0xf1;
+        let claims = serde_json::json!({"iss": "i", "sub": "s", "exp": 10});
         Verified {
-            claims: Arc::new(Claims {
-                iss: "i".into(),
-                sub: "s".into(),
-                aud: vec![],
-                exp: 10,
-                iat: 1,
-                nbf: None,
-                jti: "j".into(),
-                client_id: "c".into(),
-                scope: String::new(),
-                email: None,
-                name: None,
-                sid: None,
-            }),
+            claims: Arc::new(serde_json::from_value(claims).expect("claims")),
+            issuer: 0,
             key: Arc::new(VerifyingKey::from_rsa_components("k", &n, &[1, 0, 1]).expect("key")),
             generation: 1,
         }
@@ -159,7 +171,7 @@ mod tests {
     #[test]
     fn never_holds_more_than_its_capacity() {
         for capacity in [2, 10, 64, 1000, 10_000] {
-            let cache = TokenCache::new(capacity);
+            let cache = TokenCache::<crate::Profile>::new(capacity);
             assert!(cache.capacity() <= capacity.max(2), "capacity {capacity}");
             let e = entry();
             for i in 0..(3 * capacity as u32) {

@@ -81,41 +81,101 @@ async fn a_flood_of_unknown_kids_costs_at_most_one_fetch() {
     assert_eq!(idp.jwks_hits(), hits);
 }
 
+/// Issue 13: the start-up fetch (like a scheduled refresh) does not count
+/// against the unknown-kid cooldown, so a key published right after it (an
+/// emergency rotation) works on its first token; unknown-kid refetches do
+/// count, so the flood protection is unchanged.
 #[tokio::test]
-async fn a_new_key_is_picked_up_on_first_sight_after_the_cooldown() {
+async fn a_new_key_is_picked_up_at_once_even_right_after_a_fetch() {
     let idp = TestIdp::start(&[trusted()]).await;
-    let cooldown = Duration::from_millis(300);
+    let cooldown = Duration::from_millis(400);
     let jwks = JwksCache::from_url(idp.jwks_url())
         .unknown_kid_cooldown(cooldown)
         .build()
         .expect("cache");
+    assert!(
+        eventually(Duration::from_secs(5), || jwks.generation() == 1).await,
+        "the start-up fetch"
+    );
     let validator = validator(&idp, jwks.clone());
     validator
         .validate(&idp.token(), now())
         .await
         .expect("first key");
-    let generation = jwks.generation();
     let hits = idp.jwks_hits();
 
     idp.set_keys(&[trusted(), rotated()]);
     let fresh = idp.token_with(rotated(), &idp.claims());
-    // Within the cooldown the new kid is unknown and nothing is fetched.
-    assert_eq!(
-        validator.validate(&fresh, now()).await,
-        Err(AuthError::InvalidToken("unknown signing key"))
-    );
-    assert_eq!(idp.jwks_hits(), hits);
-
-    tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
-    let claims = validator.validate(&fresh, now()).await.expect("new key");
+    let claims = validator
+        .validate(&fresh, now())
+        .await
+        .expect("the new key works on first sight");
     assert_eq!(claims.sub, "user-1");
     assert_eq!(idp.jwks_hits(), hits + 1, "exactly one refetch");
-    assert_eq!(jwks.generation(), generation + 1);
-    // The old key still verifies.
+
+    // That refetch counts: another new kid within the cooldown costs nothing.
+    idp.set_keys(&[trusted(), rotated(), attacker()]);
+    let third = idp.token_with(attacker(), &idp.claims());
+    assert_eq!(
+        validator.validate(&third, now()).await,
+        Err(AuthError::InvalidToken("unknown signing key"))
+    );
+    assert_eq!(idp.jwks_hits(), hits + 1);
+
+    tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
+    validator
+        .validate(&third, now())
+        .await
+        .expect("picked up once the cooldown is over");
+    assert_eq!(idp.jwks_hits(), hits + 2);
+    assert_eq!(jwks.generation(), 3);
     validator
         .validate(&idp.token(), now())
         .await
-        .expect("old key");
+        .expect("old key still verifies");
+}
+
+/// Issue 11: revalidation sends the ETag, and an unchanged set costs a 304.
+#[tokio::test]
+async fn an_unchanged_key_set_costs_a_304() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    idp.set_cache_control(Some("max-age=0"));
+    let jwks = JwksCache::from_url(idp.jwks_url())
+        .ttl_bounds(Duration::from_millis(50), Duration::from_millis(50))
+        .build()
+        .expect("cache");
+    assert!(eventually(Duration::from_secs(5), || jwks.generation() == 1).await);
+    assert!(
+        eventually(Duration::from_secs(5), || idp.jwks_not_modified() >= 3).await,
+        "background revalidations are answered 304 ({} of {} requests)",
+        idp.jwks_not_modified(),
+        idp.jwks_hits()
+    );
+    assert_eq!(jwks.generation(), 1, "a 304 keeps the set as it is");
+    let validator = validator(&idp, jwks.clone());
+    validator
+        .validate(&idp.token(), now())
+        .await
+        .expect("keys still there");
+
+    // A forced refresh revalidates too: against an IdP of its own, so no
+    // background refresh of the cache above muddles the count.
+    let quiet_idp = TestIdp::start(&[trusted()]).await;
+    let quiet = JwksCache::from_url(quiet_idp.jwks_url())
+        .ttl_bounds(Duration::from_secs(3600), Duration::from_secs(3600))
+        .build()
+        .expect("cache");
+    assert!(eventually(Duration::from_secs(5), || quiet.generation() == 1).await);
+    let hits = quiet_idp.jwks_hits();
+    let before = quiet_idp.jwks_not_modified();
+    quiet.refresh().await.expect("refresh");
+    assert_eq!(quiet_idp.jwks_hits(), hits + 1, "one request");
+    assert_eq!(quiet_idp.jwks_not_modified(), before + 1, "answered 304");
+    assert_eq!(quiet.generation(), 1, "a 304 keeps the set as it is");
+
+    // And a change is still noticed.
+    idp.set_keys(&[trusted(), rotated()]);
+    assert!(eventually(Duration::from_secs(5), || jwks.generation() == 2).await);
 }
 
 #[tokio::test]

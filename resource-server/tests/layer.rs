@@ -13,7 +13,9 @@ use axum::http::{header, Request, Response, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use common::*;
-use resource_server::{require_scope, BearerAuthLayer, Claims, LocalKeys, Validator};
+use resource_server::{
+    require_scope, Authenticated, BearerAuthLayer, Claims, LocalKeys, Profile, Validator,
+};
 use serde_json::json;
 use tower::{service_fn, Layer as _, ServiceExt as _};
 
@@ -46,10 +48,11 @@ async fn a_valid_token_reaches_the_handler_with_its_claims() {
     assert_eq!(reply.status, 200, "{reply:?}");
     let seen: Claims = serde_json::from_value(reply.json).expect("the handler's claims");
     assert_eq!(seen.sub, "user-1");
-    assert_eq!(seen.jti, claims["jti"].as_str().expect("jti"));
+    assert_eq!(seen.jti.as_deref(), claims["jti"].as_str());
     assert_eq!(seen.scope, "profile api:read");
     assert_eq!(seen.aud, [ISSUER]);
     assert_eq!(seen.email.as_deref(), Some("alice@example.com"));
+    assert_eq!(seen.client_id.as_deref(), Some("demo-client"));
 }
 
 #[tokio::test]
@@ -197,9 +200,12 @@ async fn a_scope_check_without_the_bearer_layer_fails_closed() {
 async fn the_layer_guards_any_tower_service() {
     let service =
         BearerAuthLayer::new(validator()).layer(service_fn(|request: Request<Body>| async move {
+            // What the layer leaves for any service: `Authenticated`, with
+            // the claims of the type it validates.
             let sub = request
                 .extensions()
-                .get::<Claims>()
+                .get::<Authenticated>()
+                .and_then(|auth| auth.claims::<Profile>())
                 .map(|claims| claims.sub.clone())
                 .unwrap_or_default();
             Ok::<_, Infallible>(Response::new(Body::from(sub)))

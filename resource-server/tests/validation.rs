@@ -8,7 +8,7 @@ mod common;
 use axum::Router;
 use common::*;
 use jsonwebtoken::Algorithm;
-use resource_server::{JwksCache, RevocationList, Validator};
+use resource_server::{JwksCache, RequiredClaim, RevocationList, Validator};
 use serde_json::{json, Value};
 
 struct Setup {
@@ -25,6 +25,7 @@ async fn setup() -> Setup {
     let revocations = RevocationList::new();
     let validator = Validator::builder(&idp.issuer, jwks)
         .audience(&idp.issuer)
+        .require(RequiredClaim::Jti)
         .revocations(revocations.clone())
         .build();
     Setup {

@@ -103,6 +103,7 @@ pub async fn with_password(
     email: &str,
     password: Zeroizing<String>,
     now: u64,
+    dpop_jkt: Option<String>,
 ) -> Result<PasswordSignIn, Error> {
     let user = check_password(state, address, email, password).await?;
     if second_factor::is_enrolled(state, &user.id).await? {
@@ -124,7 +125,7 @@ pub async fn with_password(
         tracing::info!(user = %user.id, "password accepted; second factor required");
         return Ok(PasswordSignIn::SecondFactorRequired { mfa_token });
     }
-    let tokens = sessions::open(state, &user, AuthMethods::Password, now).await?;
+    let tokens = sessions::open_bound(state, &user, AuthMethods::Password, now, dpop_jkt).await?;
     crate::metrics::inc(&state.metrics().logins);
     tracing::info!(user = %user.id, "user logged in");
     Ok(PasswordSignIn::SignedIn(tokens))
@@ -140,6 +141,7 @@ pub async fn with_second_factor(
     mfa_token: &str,
     code: &str,
     now: u64,
+    dpop_jkt: Option<String>,
 ) -> Result<TokenResponse, Error> {
     let spent = || Error::invalid_grant("the mfa_token is invalid, expired or used: log in again");
     let hash = digest(mfa_token);
@@ -177,7 +179,8 @@ pub async fn with_second_factor(
         return Err(spent());
     }
     may_sign_in(&user, state.settings().sign_in)?;
-    let tokens = sessions::open(state, &user, AuthMethods::PasswordAndOtp, now).await?;
+    let tokens =
+        sessions::open_bound(state, &user, AuthMethods::PasswordAndOtp, now, dpop_jkt).await?;
     crate::metrics::inc(&state.metrics().logins);
     tracing::info!(user = %user.id, "user logged in with a second factor");
     Ok(tokens)

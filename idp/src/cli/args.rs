@@ -32,6 +32,9 @@ pub enum Command {
     /// Manage OAuth 2.0 clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage the APIs clients may ask tokens for (RFC 8707 `resource`).
+    #[command(subcommand)]
+    Apis(ApisCommand),
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -327,6 +330,38 @@ pub enum ClientsCommand {
         db: DbArgs,
     },
     /// List clients.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// `idp apis ...`.
+#[derive(Debug, Subcommand)]
+pub enum ApisCommand {
+    /// Register an API: a client's `resource=URI` then gets a token whose
+    /// `aud` is that URI alone.
+    Create {
+        /// The API's identifier: an absolute URI without a fragment, the
+        /// `aud` its resource server checks.
+        #[arg(long)]
+        resource: String,
+        /// Scopes the API offers, space-separated; its tokens carry no
+        /// other (default: any the client has).
+        #[arg(long, default_value = "")]
+        scope: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Remove an API.
+    Delete {
+        /// The API's identifier.
+        #[arg(long)]
+        resource: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List APIs.
     List {
         #[command(flatten)]
         db: DbArgs,

@@ -5,14 +5,16 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use keys::rotation::RotationTrigger;
 
-use super::args::{ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs, UsersCommand};
+use super::args::{
+    ApisCommand, ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs, UsersCommand,
+};
 use crate::accounts::lifecycle;
-use crate::clients;
 use crate::server;
 use crate::signing_keys::KeyManager;
 use crate::store::Store;
 use crate::unix_now;
 use crate::vault::Vault;
+use crate::{apis, clients};
 
 /// Runs one subcommand to completion.
 pub async fn run(command: Command) -> anyhow::Result<()> {
@@ -123,6 +125,40 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                     uris(&c.redirect_uris),
                     uris(&c.post_logout_redirect_uris),
                 );
+            }
+            Ok(())
+        }
+        Command::Apis(ApisCommand::Create {
+            resource,
+            scope,
+            db,
+        }) => {
+            let store = open_store(&db).await?;
+            let api = apis::register(&store, &resource, &scope, unix_now()).await?;
+            println!("resource: {}", api.resource);
+            println!(
+                "scope: {}",
+                if api.scope.is_empty() {
+                    "(any)"
+                } else {
+                    &api.scope
+                }
+            );
+            Ok(())
+        }
+        Command::Apis(ApisCommand::Delete { resource, db }) => {
+            let store = open_store(&db).await?;
+            let wanted = resource.clone();
+            if !store.run(move |db| db.delete_api(&wanted)).await? {
+                anyhow::bail!("no API {resource:?}");
+            }
+            println!("deleted {resource}");
+            Ok(())
+        }
+        Command::Apis(ApisCommand::List { db }) => {
+            let store = open_store(&db).await?;
+            for api in store.run(|db| db.list_apis()).await? {
+                println!("{}\tscope={}", api.resource, api.scope);
             }
             Ok(())
         }

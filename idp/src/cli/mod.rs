@@ -6,7 +6,7 @@ mod args;
 mod commands;
 
 pub use args::{
-    parse_duration, Cli, ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs, ServeArgs,
-    UsersCommand,
+    parse_duration, ApisCommand, Cli, ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs,
+    ServeArgs, UsersCommand,
 };
 pub use commands::run;

@@ -51,7 +51,11 @@ async fn userinfo(State(state): State<AppState>, claims: Claims) -> Result<Respo
         .into_response_with_realm(&state.settings().issuer));
     }
     let user = user_of_token(&state, &claims.sub).await?;
-    let disclosed = disclose(&user, &claims.scope, &claims.client_id);
+    let disclosed = disclose(
+        &user,
+        &claims.scope,
+        claims.client_id.as_deref().unwrap_or_default(),
+    );
     let mut body = json!({"sub": user.id});
     if let Some(email) = disclosed.email {
         body["email"] = json!(email);
@@ -66,10 +70,10 @@ async fn userinfo(State(state): State<AppState>, claims: Claims) -> Result<Respo
 /// Revokes the presented access token everywhere (through the revocation
 /// feed) and ends its login session, so its refresh token stops working.
 async fn logout(State(state): State<AppState>, claims: Claims) -> Result<Json<Value>, Error> {
-    state
-        .revocations()
-        .revoke(claims.jti.clone(), claims.exp)
-        .await?;
+    // The IdP's own validator requires `jti` of every token.
+    if let Some(jti) = claims.jti.clone() {
+        state.revocations().revoke(jti, claims.exp).await?;
+    }
     crate::metrics::inc(&state.metrics().revocations);
     if let Some(session) = claims.sid.clone() {
         state.revocations().end_session(session).await?;

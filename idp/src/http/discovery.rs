@@ -113,6 +113,7 @@ async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
+        "dpop_signing_alg_values_supported": resource_server::Algorithm::ALL,
         "revocation_feed": format!("{issuer}/revocations"),
         "acr_values_supported": ["aal1", "aal2"],
     }))

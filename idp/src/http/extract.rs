@@ -1,6 +1,6 @@
-//! Reading requests: JSON and form bodies, HTTP Basic credentials. Every
-//! malformed input becomes an [`Error`] (a 4xx), and no description ever
-//! echoes a submitted value.
+//! Reading requests: JSON and form bodies, HTTP Basic credentials, DPoP
+//! proof headers. Every malformed input becomes an [`Error`] (a 4xx), and
+//! no description ever echoes a submitted value.
 
 use std::collections::HashMap;
 
@@ -189,6 +189,25 @@ impl Form {
         self.get(name)
             .ok_or_else(|| Error::invalid_request(format!("parameter `{name}` is missing")))
     }
+}
+
+/// The request's `DPoP` proof header (RFC 9449 §4.1): `None` without one,
+/// `invalid_dpop_proof` for more than one or a value that is not text.
+pub fn dpop_proof(headers: &HeaderMap) -> Result<Option<&str>, Error> {
+    let mut values = headers.get_all(resource_server::DPOP).iter();
+    let proof = match (values.next(), values.next()) {
+        (None, _) => return Ok(None),
+        (Some(proof), None) => proof,
+        (Some(_), Some(_)) => {
+            return Err(Error::InvalidDpopProof(
+                "the request has more than one DPoP header".into(),
+            ))
+        }
+    };
+    proof
+        .to_str()
+        .map(Some)
+        .map_err(|_| Error::InvalidDpopProof("the DPoP proof is malformed".into()))
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@
 //! - `health.rs`: `/healthz`, `/readyz`, `/metrics`.
 //!
 //! Cross-cutting pieces live beside them: `extract.rs` reads bodies and
-//! credentials, `error.rs` turns the IdP's [`Error`](crate::Error) into JSON
+//! credentials, `token_request.rs` what a token request asks besides its
+//! grant (an API, a DPoP key), `error.rs` turns the IdP's [`Error`](crate::Error) into JSON
 //! (and gives routing and extractor failures the same shape), `pages.rs`
 //! renders the sign-in pages with their security headers and serves their
 //! stylesheet, `cookies.rs` reads and writes the session and CSRF cookies. Timeouts and
@@ -33,6 +34,7 @@ mod oauth;
 mod pages;
 mod recovery;
 mod registry;
+mod token_request;
 mod users;
 
 use axum::extract::DefaultBodyLimit;
@@ -50,7 +52,12 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The whole API.
 pub fn app(state: AppState) -> Router {
-    let bearer = BearerAuthLayer::new(state.validator().clone()).realm(&state.settings().issuer);
+    // Tokens bound to a DPoP key are accepted with proofs naming the
+    // endpoint under the issuer URL, the same verifier as `/token`'s.
+    let bearer = BearerAuthLayer::new(state.validator().clone())
+        .realm(&state.settings().issuer)
+        .dpop(state.dpop().clone())
+        .public_url(&state.settings().issuer);
     let protected = Router::new()
         .merge(account::router())
         .merge(registry::router())

@@ -21,11 +21,12 @@ use zeroize::Zeroizing;
 
 use super::extract::{basic_auth, BasicAuth, Form};
 use super::no_store;
+use super::token_request::TokenTarget;
 use crate::clients::{secret_matches, LOGIN_CLIENT_ID};
 use crate::code_grant::{self, CodeRedemption};
 use crate::error::Error;
 use crate::scope::granted_scope;
-use crate::sessions;
+use crate::sessions::{self, RefreshRequest};
 use crate::state::AppState;
 use crate::store::ClientRow;
 use crate::tokens::{Subject, TokenResponse};
@@ -173,10 +174,17 @@ async fn client_credentials(
     form: &Form,
 ) -> Result<Response, Error> {
     let client = require_client(state, headers, form).await?;
+    let now = unix_now();
+    let target = TokenTarget::read(state, headers, Some(form), "/token", now).await?;
     let scope = granted_scope(form.get("scope"), &client.scope)?;
-    let issued = state
-        .tokens()
-        .issue(Subject::Client, &client.client_id, &scope, unix_now())?;
+    let scope = target.scope(scope, form.get("scope").is_some())?;
+    let issued = state.tokens().issue_with(
+        Subject::Client,
+        &client.client_id,
+        &scope,
+        now,
+        &target.options(),
+    )?;
     metrics::inc(&state.metrics().client_credentials_tokens);
     Ok(no_store(Json(TokenResponse::new(
         issued,
@@ -213,12 +221,18 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<R
         Caller::Client(client) | Caller::Public(client) => Some(client.client_id),
         Caller::Anonymous => None,
     };
-    let tokens = sessions::refresh(
+    let now = unix_now();
+    let target = TokenTarget::read(state, headers, Some(form), "/token", now).await?;
+    let tokens = sessions::refresh_with(
         state,
         client_id.as_deref(),
         form.require("refresh_token")?,
         form.get("scope"),
-        unix_now(),
+        now,
+        RefreshRequest {
+            dpop_jkt: target.dpop_jkt,
+            api: target.api,
+        },
     )
     .await?;
     Ok(no_store(Json(tokens)))
@@ -241,10 +255,12 @@ async fn revoke(
     };
     let now = unix_now();
     if let Some(claims) = crate::introspection::verify_access_token(&state, token, now).await {
-        if claims.client_id != caller_id {
+        if claims.client_id.as_deref() != Some(caller_id) {
             return Err(invalid_client(None, &state.settings().issuer));
         }
-        state.revocations().revoke(claims.jti, claims.exp).await?;
+        if let Some(jti) = claims.jti.clone() {
+            state.revocations().revoke(jti, claims.exp).await?;
+        }
         metrics::inc(&state.metrics().revocations);
     } else if let Some(session) = sessions::find(&state, token, now).await? {
         if session.client_id != caller_id {

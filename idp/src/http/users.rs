@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 
 use super::extract::{basic_auth, parse_json, ApiJson, BasicAuth};
 use super::no_store;
+use super::token_request::TokenTarget;
 use crate::accounts::sign_in::{self, PasswordSignIn};
 use crate::accounts::signup::{sign_up, SignUp};
 use crate::error::Error;
@@ -88,7 +89,20 @@ async fn login(
             (login.email, Zeroizing::new(login.password))
         }
     };
-    match sign_in::with_password(&state, address(peer), &email, password, unix_now()).await? {
+    // A DPoP proof binds the session (RFC 9449 §5); a bad one is refused
+    // before any password work.
+    let now = unix_now();
+    let target = TokenTarget::read(&state, &headers, None, "/login", now).await?;
+    let signed_in = sign_in::with_password(
+        &state,
+        address(peer),
+        &email,
+        password,
+        now,
+        target.dpop_jkt,
+    )
+    .await?;
+    match signed_in {
         PasswordSignIn::SignedIn(tokens) => Ok(no_store(Json(tokens))),
         PasswordSignIn::SecondFactorRequired { mfa_token } => Err(Error::MfaRequired { mfa_token }),
     }
@@ -101,15 +115,20 @@ struct SecondStep {
 }
 
 /// `POST /login/mfa` `{mfa_token, code}`: a TOTP code or a recovery code
-/// finishes the login. Wrong or reused codes: `401 invalid_code`.
+/// finishes the login. Wrong or reused codes: `401 invalid_code`. A DPoP
+/// proof binds the session as at `/login`.
 async fn login_mfa(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<SecondStep>,
 ) -> Result<Response, Error> {
+    let now = unix_now();
+    let target = TokenTarget::read(&state, &headers, None, "/login/mfa", now).await?;
     let (token, code) = (Zeroizing::new(body.mfa_token), Zeroizing::new(body.code));
     let tokens =
-        sign_in::with_second_factor(&state, address(peer), &token, &code, unix_now()).await?;
+        sign_in::with_second_factor(&state, address(peer), &token, &code, now, target.dpop_jkt)
+            .await?;
     Ok(no_store(Json(tokens)))
 }
 

@@ -17,9 +17,9 @@ use super::code_policy::PresentedCode;
 use super::error::StoreError;
 use super::refresh_policy::PresentedRefresh;
 use super::rows::{
-    AccountTokenPurpose, AccountTokenRow, BrowserSessionRow, ClientRow, CodeOutcome, EndedSession,
-    GrantRow, KeyChange, RefreshOutcome, RefreshRow, RevokedToken, StoredKey, TokenCutoff, TotpRow,
-    UserCursor, UserRow,
+    AccountTokenPurpose, AccountTokenRow, ApiRow, BrowserSessionRow, ClientRow, CodeOutcome,
+    EndedSession, GrantRow, KeyChange, RefreshOutcome, RefreshRow, RevokedToken, StoredKey,
+    TokenCutoff, TotpRow, UserCursor, UserRow,
 };
 
 /// Users who sign up and log in.
@@ -171,6 +171,29 @@ pub trait Clients {
     fn delete_client(&mut self, client_id: &str, issued_before: u64) -> Result<bool, StoreError>;
 }
 
+/// APIs (resource servers) clients may name with `resource=` (RFC 8707).
+pub trait Apis {
+    /// Registers an API; [`StoreError::Conflict`] if the resource is taken.
+    fn insert_api(&mut self, api: &ApiRow) -> Result<(), StoreError>;
+    /// The API with this exact resource identifier.
+    fn api(&mut self, resource: &str) -> Result<Option<ApiRow>, StoreError>;
+    /// Every API, ordered by resource byte-wise.
+    fn list_apis(&mut self) -> Result<Vec<ApiRow>, StoreError>;
+    /// Removes an API; whether it existed.
+    fn delete_api(&mut self, resource: &str) -> Result<bool, StoreError>;
+}
+
+/// Login sessions bound to a DPoP key (RFC 9449 §5).
+pub trait DpopSessions {
+    /// Binds the session `family_id` to the key thumbprint `jkt`; a
+    /// session already bound keeps its key. Bindings of sessions without a
+    /// live refresh token are dropped on the way, a bounded number per call,
+    /// so the table holds little more than the live bound sessions.
+    fn bind_session(&mut self, family_id: &str, jkt: &str, now: u64) -> Result<(), StoreError>;
+    /// The thumbprint the session is bound to, if it is.
+    fn session_binding(&mut self, family_id: &str) -> Result<Option<String>, StoreError>;
+}
+
 /// Signing keys. The changes run under a lock on the key set, so two
 /// processes rotating at once cannot both promote.
 pub trait SigningKeys {
@@ -307,6 +330,8 @@ pub trait Health {
 pub trait Repository:
     Users
     + Clients
+    + Apis
+    + DpopSessions
     + SigningKeys
     + RefreshTokens
     + BrowserSessions
@@ -322,6 +347,8 @@ pub trait Repository:
 impl<T> Repository for T where
     T: Users
         + Clients
+        + Apis
+        + DpopSessions
         + SigningKeys
         + RefreshTokens
         + BrowserSessions

@@ -1,5 +1,6 @@
-//! Persistent state: users, signing keys, clients, refresh tokens,
-//! revocations, account tokens and second factors, in an SQLite file (the default) or a PostgreSQL database.
+//! Persistent state: users, signing keys, clients, APIs, refresh tokens (and
+//! their DPoP bindings), revocations, browser sessions, account tokens and
+//! second factors, in an SQLite file (the default) or a PostgreSQL database.
 //!
 //! - `contract.rs` is the storage contract: one trait per group of tables,
 //!   and [`Repository`], all of them. It is the only thing the rest of the
@@ -44,17 +45,17 @@ use std::time::Duration;
 
 pub use code_policy::PresentedCode;
 pub use contract::{
-    AccountTokens, BrowserSessions, Clients, Grants, Health, RefreshTokens, Repository,
-    RevokedTokens, SecondFactors, SigningKeys, Users,
+    AccountTokens, Apis, BrowserSessions, Clients, DpopSessions, Grants, Health, RefreshTokens,
+    Repository, RevokedTokens, SecondFactors, SigningKeys, Users,
 };
 pub use error::StoreError;
 pub use location::DbLocation;
 pub use postgres::redact_url;
 pub use refresh_policy::PresentedRefresh;
 pub use rows::{
-    AccountTokenPurpose, AccountTokenRow, BrowserSessionRow, ClientRow, CodeOutcome, CutoffKind,
-    EndedSession, GrantRow, KeyChange, RefreshOutcome, RefreshRow, RevokedToken, StoredKey,
-    TokenCutoff, TotpRow, UserCursor, UserRow,
+    AccountTokenPurpose, AccountTokenRow, ApiRow, BrowserSessionRow, ClientRow, CodeOutcome,
+    CutoffKind, EndedSession, GrantRow, KeyChange, RefreshOutcome, RefreshRow, RevokedToken,
+    StoredKey, TokenCutoff, TotpRow, UserCursor, UserRow,
 };
 
 /// How the database is used, beyond where it is. SQLite has one

@@ -106,6 +106,17 @@ impl std::fmt::Debug for ClientRow {
     }
 }
 
+/// An API (resource server) clients may name with `resource=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRow {
+    /// The resource identifier: an absolute URI, the `aud` of its tokens.
+    pub resource: String,
+    /// Scopes the API offers, space-separated; empty means any.
+    pub scope: String,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
 /// A signing key as stored. `private_key` is a PEM, or an AEAD ciphertext of
 /// one when `encrypted` is set.
 #[derive(Clone)]

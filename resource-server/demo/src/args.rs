@@ -48,6 +48,16 @@ pub struct Args {
     /// Lowered to fit under the open-file limit (raised to its hard limit).
     #[arg(long, env = "RS_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Accept only DPoP-bound tokens with valid proofs (RFC 9449) on the
+    /// protected routes; bearer tokens are refused.
+    #[arg(long, env = "RS_REQUIRE_DPOP")]
+    pub require_dpop: bool,
+    /// The URL clients reach this API at, e.g. `https://api.example.com`:
+    /// DPoP proofs must name it (followed by the path), and challenges
+    /// point at the metadata under it [default: DPoP proofs may name any
+    /// host the request was sent to; metadata under http://<bound address>].
+    #[arg(long, env = "RS_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl Args {
@@ -97,6 +107,11 @@ impl Args {
     /// The JWKS URL, if one is given rather than discovered.
     pub fn explicit_jwks_url(&self) -> Option<&str> {
         Self::non_empty(&self.jwks_url)
+    }
+
+    /// The public URL, if one is given.
+    pub fn explicit_public_url(&self) -> Option<&str> {
+        Self::non_empty(&self.public_url)
     }
 
     /// The audience tokens must carry.

@@ -4,7 +4,8 @@
 //!
 //! [`Args`] is the command line, [`demo_app`] the routes, and [`run`] the
 //! wiring: a JWKS cache (discovered from the issuer or given), a revocation
-//! poller, a validator, a listener.
+//! poller, a validator, the RFC 9728 metadata of the API (its `resource` is
+//! the audience), a listener.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -13,10 +14,12 @@ mod args;
 
 use std::time::Duration;
 
-use resource_server::{Error, JwksCache, RevocationList, RevocationPoller, Validator};
+use resource_server::{
+    Error, JwksCache, ProtectedResourceMetadata, RevocationList, RevocationPoller, Validator,
+};
 use serve::{serve, shutdown_signal, ServeConfig};
 
-pub use app::demo_app;
+pub use app::{demo_app, demo_app_with, DemoOptions};
 pub use args::Args;
 
 /// Runs the binary: builds the key cache, revocation poller and validator,
@@ -63,11 +66,25 @@ pub async fn run(args: Args) -> Result<(), Error> {
 
     let listener = tokio::net::TcpListener::bind(&args.bind).await?;
     let addr = listener.local_addr()?;
+    let base = args
+        .explicit_public_url()
+        .map_or_else(|| format!("http://{addr}"), str::to_owned);
+    let metadata = ProtectedResourceMetadata::new(&audience)
+        .authorization_server(&args.issuer)
+        .scopes(["api:read", "profile"])
+        .resource_name("resource-server demo API")
+        .dpop_required(args.require_dpop);
+    let metadata_url = metadata.url_at(&base);
+    let options = DemoOptions {
+        require_dpop: args.require_dpop,
+        public_url: args.explicit_public_url().map(str::to_owned),
+        metadata: Some((metadata, metadata_url)),
+    };
     println!("resource-server listening on {addr}");
-    tracing::info!(%addr, "listening");
+    tracing::info!(%addr, require_dpop = args.require_dpop, "listening");
     serve(
         listener,
-        demo_app(validator),
+        demo_app_with(validator, options),
         ServeConfig {
             max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
             ..ServeConfig::default()

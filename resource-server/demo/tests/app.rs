@@ -97,3 +97,54 @@ async fn unknown_routes_and_methods_answer_json() {
     assert_eq!(reply.error(), "method_not_allowed");
     assert_eq!(reply.content_type.as_deref(), Some("application/json"));
 }
+
+#[tokio::test]
+async fn with_dpop_required_only_bound_tokens_with_proofs_pass() {
+    use common::algs::TestKey;
+    let keys = LocalKeys::new();
+    keys.set_json(jwks_json(&[trusted()]).as_bytes())
+        .expect("jwks");
+    let metadata = resource_server::ProtectedResourceMetadata::new("https://api.demo")
+        .authorization_server(ISSUER)
+        .dpop_required(true);
+    let url = metadata.url_at("http://api.demo");
+    let app = resource_server_demo::demo_app_with(
+        Validator::builder(ISSUER, keys).audience(ISSUER).build(),
+        resource_server_demo::DemoOptions {
+            require_dpop: true,
+            public_url: Some("http://api.demo".into()),
+            metadata: Some((metadata, url)),
+        },
+    );
+
+    let reply = call(&app, "/.well-known/oauth-protected-resource", None).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json["resource"], "https://api.demo");
+    assert_eq!(reply.json["dpop_bound_access_tokens_required"], true);
+
+    let bearer = token_with(trusted(), &claims_for(ISSUER));
+    let reply = call(&app, "/api/private", Some(&bearer)).await;
+    assert_eq!(reply.status, 401);
+    let challenge = reply.challenge.unwrap_or_default();
+    assert!(
+        challenge.starts_with("DPoP realm=")
+            && challenge.contains(
+                "resource_metadata=\"http://api.demo/.well-known/oauth-protected-resource\""
+            ),
+        "{challenge}"
+    );
+
+    let key = &TestKey::all()[2];
+    let mut claims = claims_for(ISSUER);
+    claims["cnf"] = json!({"jkt": key.thumbprint()});
+    let token = token_with(trusted(), &claims);
+    let proof = key.proof("GET", "http://api.demo/api/private", Some(&token));
+    let request = Request::get("/api/private")
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof)
+        .body(Body::empty())
+        .expect("request");
+    let reply = Reply::read(app.oneshot(request).await.expect("infallible")).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json["sub"], "user-1");
+}

@@ -35,6 +35,8 @@ async fn start(args: &[&str]) -> Running {
         "RS_REVOCATIONS_URL",
         "RS_REVOCATION_POLL",
         "RS_REVOCATION_MAX_STALENESS",
+        "RS_REQUIRE_DPOP",
+        "RS_PUBLIC_URL",
     ] {
         command.env_remove(var);
     }
@@ -91,7 +93,13 @@ async fn starts_without_the_idp_and_fails_closed() {
     assert_eq!(get(&url("/readyz"), None).await.status, 503);
     let reply = get(&url("/api/private"), None).await;
     assert_eq!(reply.status, 401);
-    assert_eq!(reply.challenge.as_deref(), Some("Bearer realm=\"api\""));
+    assert_eq!(
+        reply.challenge,
+        Some(format!(
+            "Bearer realm=\"api\", resource_metadata=\"{}/.well-known/oauth-protected-resource\"",
+            rs.url
+        ))
+    );
     // A token cannot be checked without keys: 503, not a pass, not a 500.
     let token = sign(
         &header_for(trusted()),
@@ -222,4 +230,44 @@ async fn a_max_staleness_within_the_poll_interval_is_refused_at_start() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("must exceed --revocation-poll"), "{stderr}");
+}
+
+#[tokio::test]
+async fn require_dpop_and_the_metadata_document() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    let mut rs = start(&[
+        "--issuer",
+        &idp.issuer,
+        "--audience",
+        "https://orders.example.com",
+        "--require-dpop",
+        "--revocations-url",
+        "off",
+    ])
+    .await;
+    let url = |path: &str| format!("{}{path}", rs.url);
+
+    let metadata = get(&url("/.well-known/oauth-protected-resource"), None).await;
+    assert_eq!(metadata.status, 200);
+    assert_eq!(metadata.json["resource"], "https://orders.example.com");
+    assert_eq!(metadata.json["authorization_servers"], json!([idp.issuer]));
+    assert_eq!(metadata.json["dpop_bound_access_tokens_required"], true);
+
+    let mut claims = idp.claims();
+    claims["aud"] = json!("https://orders.example.com");
+    let reply = get(
+        &url("/api/private"),
+        Some(&idp.token_with(trusted(), &claims)),
+    )
+    .await;
+    assert_eq!(reply.status, 401, "a bearer token where DPoP is required");
+    assert!(
+        reply
+            .challenge
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("DPoP realm=\"api\""),
+        "{reply:?}"
+    );
+    rs.child.kill().await.expect("kill");
 }

@@ -1,8 +1,11 @@
 //! Test fixtures: an IdP stand-in that serves a JWKS (and discovery, and a
 //! revocation feed) on 127.0.0.1:0 and counts what it is asked, a token
 //! forge that can sign anything with a trusted key, and a service guarded
-//! by the bearer layer, called in-process.
+//! by the bearer layer, called in-process. `algs.rs` has keys of every
+//! algorithm the crate verifies, and DPoP proofs made with them.
 #![allow(dead_code)]
+
+pub mod algs;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -62,6 +65,8 @@ pub struct IdpState {
     pub jwks_status: Mutex<u16>,
     pub cache_control: Mutex<Option<String>>,
     pub jwks_hits: AtomicUsize,
+    /// JWKS requests answered `304 Not Modified`.
+    pub jwks_not_modified: AtomicUsize,
     pub discovery_hits: AtomicUsize,
     pub revoked: Mutex<Vec<(String, u64)>>,
     pub revocations_status: Mutex<u16>,
@@ -150,6 +155,11 @@ impl TestIdp {
         self.state.jwks_hits.load(Ordering::SeqCst)
     }
 
+    /// JWKS revalidations answered `304`.
+    pub fn jwks_not_modified(&self) -> usize {
+        self.state.jwks_not_modified.load(Ordering::SeqCst)
+    }
+
     /// Stops serving and closes every connection, keep-alive ones included.
     pub async fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -179,11 +189,29 @@ impl TestIdp {
     }
 }
 
-async fn jwks(State(state): State<Arc<IdpState>>) -> Response {
+/// Serves the JWKS with an ETag (a hash of the body), answering `304` to
+/// an `If-None-Match` that names it.
+async fn jwks(State(state): State<Arc<IdpState>>, request: HeaderMap) -> Response {
+    use std::hash::{Hash, Hasher};
     state.jwks_hits.fetch_add(1, Ordering::SeqCst);
     let status = *state.jwks_status.lock().expect("lock");
     let body = state.jwks_body.lock().expect("lock").clone();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    let etag = format!("\"{:x}\"", hasher.finish());
     let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, etag.parse().expect("etag"));
+    let revalidated = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag);
+    if status == 200 && revalidated {
+        state.jwks_not_modified.fetch_add(1, Ordering::SeqCst);
+        if let Some(cc) = state.cache_control.lock().expect("lock").as_deref() {
+            headers.insert(header::CACHE_CONTROL, cc.parse().expect("value"));
+        }
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
     headers.insert(
         header::CONTENT_TYPE,
         "application/json".parse().expect("value"),
@@ -357,6 +385,11 @@ fn pem(label: &str, der: &[u8]) -> String {
 /// `/api/private-scoped` scope `api:read`; `/api/needs-api` scope `api`.
 /// Each guarded handler answers the [`Claims`] it was handed, as JSON.
 pub fn api(validator: Validator) -> Router {
+    api_with(BearerAuthLayer::new(validator))
+}
+
+/// [`api`] behind a layer configured by the test.
+pub fn api_with(layer: BearerAuthLayer) -> Router {
     let claims = || routing::get(|claims: Claims| async move { Json(claims) });
     let protected = Router::new()
         .route("/api/private", claims())
@@ -365,7 +398,7 @@ pub fn api(validator: Validator) -> Router {
             claims().route_layer(require_scope("api:read")),
         )
         .route("/api/needs-api", claims().route_layer(require_scope("api")))
-        .route_layer(BearerAuthLayer::new(validator));
+        .route_layer(layer);
     Router::new()
         .route("/api/public", routing::get(|| async { "public" }))
         .merge(protected)

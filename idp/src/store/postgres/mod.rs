@@ -24,9 +24,11 @@
 //! instead of holding every pooled connection.
 
 mod account_tokens;
+mod apis;
 mod browser;
 mod clients;
 mod conn;
+mod dpop_sessions;
 mod keys;
 mod second_factors;
 mod sessions;
@@ -53,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_revoked_sessions.sql"),
     include_str!("../../../migrations/postgres/0003_browser_sign_in.sql"),
     include_str!("../../../migrations/postgres/0004_accounts.sql"),
+    include_str!("../../../migrations/postgres/0005_apis_and_dpop.sql"),
 ];
 
 /// The advisory lock migrations hold (per database): "idp-migr" in ASCII.

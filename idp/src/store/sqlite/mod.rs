@@ -12,8 +12,10 @@
 //! transaction with `BEGIN IMMEDIATE`, which takes the write lock first.
 
 mod account_tokens;
+mod apis;
 mod browser;
 mod clients;
+mod dpop_sessions;
 mod keys;
 mod second_factors;
 mod sessions;
@@ -34,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0002_revoked_sessions.sql"),
     include_str!("../../../migrations/sqlite/0003_browser_sign_in.sql"),
     include_str!("../../../migrations/sqlite/0004_accounts.sql"),
+    include_str!("../../../migrations/sqlite/0005_apis_and_dpop.sql"),
 ];
 
 /// How long a writer waits for another process's lock before giving up.
