@@ -63,6 +63,23 @@ pub fn link(state: &AppState, path: &str, token: &str) -> String {
     )
 }
 
+/// Whether a mailed link's `token` for `purpose` can still be used at
+/// `now` (unknown, used and expired ones cannot): the link's page says so
+/// at once rather than after the form.
+pub async fn link_is_live(
+    state: &AppState,
+    token: &str,
+    purpose: AccountTokenPurpose,
+    now: u64,
+) -> Result<bool, Error> {
+    let hash = digest(token);
+    Ok(state
+        .store()
+        .run(move |db| db.account_token(&hash, purpose, now))
+        .await?
+        .is_some())
+}
+
 /// A mailed single-use link: what it is for, how long it works, how often
 /// one may be mailed, where it points, and the message that carries it.
 struct MailedLink {

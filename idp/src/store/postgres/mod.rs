@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_revoked_sessions.sql"),
     include_str!("../../../migrations/postgres/0003_browser_sign_in.sql"),
     include_str!("../../../migrations/postgres/0004_accounts.sql"),
+    include_str!("../../../migrations/postgres/0007_browser_session_amr.sql"),
 ];
 
 /// The advisory lock migrations hold (per database): "idp-migr" in ASCII.
