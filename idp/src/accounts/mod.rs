@@ -63,21 +63,26 @@ pub fn link(state: &AppState, path: &str, token: &str) -> String {
     )
 }
 
-/// Whether a mailed link's `token` for `purpose` can still be used at
-/// `now` (unknown, used and expired ones cannot): the link's page says so
-/// at once rather than after the form.
-pub async fn link_is_live(
+/// The account a mailed link's `token` for `purpose` belongs to, while
+/// the link can still be used at `now` (unknown, used and expired ones
+/// cannot): the link's page says so at once rather than after the form,
+/// and names the address it is about.
+pub async fn live_link_user(
     state: &AppState,
     token: &str,
     purpose: AccountTokenPurpose,
     now: u64,
-) -> Result<bool, Error> {
+) -> Result<Option<UserRow>, Error> {
     let hash = digest(token);
-    Ok(state
+    let Some(found) = state
         .store()
         .run(move |db| db.account_token(&hash, purpose, now))
         .await?
-        .is_some())
+    else {
+        return Ok(None);
+    };
+    let id = found.user_id;
+    Ok(state.store().run(move |db| db.user_by_id(&id)).await?)
 }
 
 /// A mailed single-use link: what it is for, how long it works, how often

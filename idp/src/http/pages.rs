@@ -156,6 +156,8 @@ pub struct ResetPage {
     pub csrf: String,
     /// The link's single-use token, posted back with the form.
     pub token: String,
+    /// The account's address (shown, and given to password managers).
+    pub email: String,
     /// The shortest password accepted.
     pub min_chars: usize,
     /// What was wrong with the last post.
@@ -173,6 +175,8 @@ pub struct VerifyEmailPage {
     pub csrf: String,
     /// The link's single-use token, posted back with the form.
     pub token: String,
+    /// The address being confirmed.
+    pub email: String,
 }
 
 /// A page that only says something: an error, or "signed out".

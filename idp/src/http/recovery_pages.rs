@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use super::authorize::Post;
 use super::cookies;
 use super::pages::{self, ForgotPage, ResetPage, VerifyEmailPage};
-use crate::accounts::{email, limits, link_is_live, password, LINK_TOKEN_PARAMETER};
+use crate::accounts::{email, limits, live_link_user, password, LINK_TOKEN_PARAMETER};
 use crate::authorization::Params;
 use crate::error::Error;
 use crate::passwords::MIN_PASSWORD_CHARS;
@@ -136,8 +136,10 @@ pub(super) async fn forgot_post(
         &state.settings().issuer,
         StatusCode::ACCEPTED,
         "Check your mail",
-        "If an account uses this address, we have mailed it a link to choose a new password. \
-         The link works once, for 15 minutes.",
+        &format!(
+            "If an account uses {email}, we have mailed it a link to choose a new password. \
+             The link works once, for 15 minutes. Nothing there? Check the address and ask again."
+        ),
     )
 }
 
@@ -146,6 +148,7 @@ fn reset_form(
     headers: &HeaderMap,
     status: StatusCode,
     token: &str,
+    email: &str,
     error: Option<String>,
 ) -> Response {
     with_csrf(state, headers, status, |csrf| {
@@ -153,6 +156,7 @@ fn reset_form(
             service: pages::service_name(&state.settings().issuer),
             csrf,
             token: token.to_owned(),
+            email: email.to_owned(),
             min_chars: MIN_PASSWORD_CHARS,
             error,
         };
@@ -168,7 +172,7 @@ pub(super) async fn reset_page(
     query: Option<&str>,
 ) -> Response {
     let token = Zeroizing::new(token_of(query));
-    let live = link_is_live(
+    let live = live_link_user(
         state,
         &token,
         AccountTokenPurpose::PasswordReset,
@@ -176,8 +180,8 @@ pub(super) async fn reset_page(
     )
     .await;
     match live {
-        Ok(true) => reset_form(state, headers, StatusCode::OK, &token, None),
-        Ok(false) => dead_link(state, DEAD_RESET),
+        Ok(Some(user)) => reset_form(state, headers, StatusCode::OK, &token, &user.email, None),
+        Ok(None) => dead_link(state, DEAD_RESET),
         Err(e) => pages::failure(&state.settings().issuer, &e),
     }
 }
@@ -190,6 +194,8 @@ pub(super) async fn reset_post(state: &AppState, headers: &HeaderMap, body: &[u8
         Err(response) => return *response,
     };
     let token = Zeroizing::new(post.field("token").to_owned());
+    // Shown again with an error; the token, not this field, names the account.
+    let email = post.field("username").to_owned();
     let new = Zeroizing::new(post.field("new_password").to_owned());
     match password::confirm_reset(state, &token, new, unix_now()).await {
         Ok(()) => pages::message(
@@ -203,6 +209,7 @@ pub(super) async fn reset_post(state: &AppState, headers: &HeaderMap, body: &[u8
             headers,
             StatusCode::BAD_REQUEST,
             &token,
+            &email,
             Some(pages::sentence(&why)),
         ),
         Err(Error::InvalidGrant(_)) => dead_link(state, DEAD_RESET),
@@ -218,7 +225,7 @@ pub(super) async fn verify_page(
     query: Option<&str>,
 ) -> Response {
     let token = Zeroizing::new(token_of(query));
-    let live = link_is_live(
+    let live = live_link_user(
         state,
         &token,
         AccountTokenPurpose::EmailVerification,
@@ -226,15 +233,16 @@ pub(super) async fn verify_page(
     )
     .await;
     match live {
-        Ok(true) => with_csrf(state, headers, StatusCode::OK, |csrf| {
+        Ok(Some(user)) => with_csrf(state, headers, StatusCode::OK, |csrf| {
             let page = VerifyEmailPage {
                 service: pages::service_name(&state.settings().issuer),
                 csrf,
                 token: token.to_string(),
+                email: user.email,
             };
             pages::page(StatusCode::OK, &page, &[])
         }),
-        Ok(false) => dead_link(state, DEAD_VERIFY),
+        Ok(None) => dead_link(state, DEAD_VERIFY),
         Err(e) => pages::failure(&state.settings().issuer, &e),
     }
 }
