@@ -382,7 +382,8 @@ async fn second_factor_password_reset_and_email_verification_in_chromium() {
     .to_owned();
     // The account has TOTP, enrolled through the JSON API.
     let t = idp.user_tokens("otto@example.com").await;
-    let (totp_secret, step) = enrol_totp(&idp, t["access_token"].as_str().expect("access")).await;
+    let (totp_secret, step, _) =
+        enrol_totp(&idp, t["access_token"].as_str().expect("access")).await;
 
     let browser = driver.browser().await;
     let (verifier, challenge) = pkce();

@@ -41,7 +41,8 @@ async fn idp_with_web_client() -> (TestIdp, String) {
 /// Signs up `email` and enrols TOTP; the secret and the used step.
 async fn user_with_totp(idp: &TestIdp, email: &str) -> (Vec<u8>, u64) {
     let t = idp.user_tokens(email).await;
-    enrol_totp(idp, t["access_token"].as_str().expect("access")).await
+    let (secret, step, _) = enrol_totp(idp, t["access_token"].as_str().expect("access")).await;
+    (secret, step)
 }
 
 /// `(amr, acr)` of a token's claims.
@@ -195,29 +196,9 @@ async fn a_second_factor_is_asked_after_the_password_and_carried_into_the_tokens
 async fn a_recovery_code_works_and_too_many_wrong_codes_spend_the_step() {
     let (idp, _) = idp_with_web_client().await;
     let t = idp.user_tokens("rita@example.com").await;
-    let access = t["access_token"].as_str().expect("access");
-    let r = idp
-        .post_bearer("/account/totp", access, Some(&json!({})))
-        .await;
-    let secret_b32 = r.json::<Value>().await.expect("json")["secret"]
-        .as_str()
-        .expect("secret")
-        .to_owned();
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(secret_b32.as_bytes())
-        .expect("base32");
-    let step = idp::accounts::totp::step_at(idp::unix_now());
-    let r = idp
-        .post_bearer(
-            "/account/totp/confirm",
-            access,
-            Some(&json!({"code": totp_code(&secret, step)})),
-        )
-        .await;
-    let recovery = r.json::<Value>().await.expect("json")["recovery_codes"][0]
-        .as_str()
-        .expect("code")
-        .to_uppercase();
+    let (secret, step, recovery) =
+        enrol_totp(&idp, t["access_token"].as_str().expect("access")).await;
+    let recovery = recovery[0].to_uppercase();
 
     let b = browser();
     let (_, challenge) = pkce();
@@ -273,7 +254,7 @@ async fn acr_values_aal2_steps_up_a_password_session_when_the_account_has_a_fact
     )
     .await;
     assert_eq!(r.status(), 303, "no factor yet: signed in with a password");
-    let (secret, step) = enrol_totp(&idp, t["access_token"].as_str().expect("access")).await;
+    let (secret, step, _) = enrol_totp(&idp, t["access_token"].as_str().expect("access")).await;
 
     // Without acr_values the session is reused as it is: aal1.
     let (verifier, challenge) = pkce();

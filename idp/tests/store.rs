@@ -567,7 +567,7 @@ contract_tests! {
         let outcome = store.run(|r| r.redeem_code(&code(b"nope", "web", "challenge", 120))).await;
         assert_eq!(outcome.expect("redeem"), CodeOutcome::Invalid);
         match store.run(|r| r.redeem_code(&code(b"code", "web", "challenge", 120))).await.expect("redeem") {
-            CodeOutcome::Redeemed(g) => assert_eq!(g, grant("g1", "u1", "s1")),
+            CodeOutcome::Redeemed(g) => assert_eq!(*g, grant("g1", "u1", "s1")),
             other => panic!("expected a redemption, got {other:?}"),
         }
         store

@@ -251,7 +251,7 @@ pub struct GrantRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeOutcome {
     /// Valid: it is now used.
-    Redeemed(GrantRow),
+    Redeemed(Box<GrantRow>),
     /// It had been used before: the grant and every token issued from it
     /// are now revoked.
     Replayed {

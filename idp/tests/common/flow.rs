@@ -204,8 +204,8 @@ pub async fn tokens(response: reqwest::Response) -> Value {
 
 /// Enrols and confirms TOTP for the holder of `access` through the JSON
 /// API; the secret (to compute codes the way an authenticator app does)
-/// and the TOTP step its confirming code used up.
-pub async fn enrol_totp(idp: &TestIdp, access: &str) -> (Vec<u8>, u64) {
+/// the TOTP step its confirming code used up, and the recovery codes.
+pub async fn enrol_totp(idp: &TestIdp, access: &str) -> (Vec<u8>, u64, Vec<String>) {
     let r = idp
         .post_bearer("/account/totp", access, Some(&serde_json::json!({})))
         .await;
@@ -223,7 +223,14 @@ pub async fn enrol_totp(idp: &TestIdp, access: &str) -> (Vec<u8>, u64) {
         )
         .await;
     assert_eq!(r.status(), 200);
-    (secret, step)
+    let confirmed: Value = r.json().await.expect("json");
+    let codes = confirmed["recovery_codes"]
+        .as_array()
+        .expect("recovery codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_owned())
+        .collect();
+    (secret, step, codes)
 }
 
 /// The TOTP code of `secret` at `step`.
