@@ -27,6 +27,7 @@ use crate::scope::parse_scope;
 use crate::secret::{digest, random_secret};
 use crate::state::AppState;
 use crate::store::{BrowserSessionRow, ClientRow, GrantRow, UserRow};
+use crate::tokens::AuthMethods;
 
 /// How long a code may be redeemed, seconds.
 pub const CODE_TTL: u64 = 60;
@@ -37,7 +38,7 @@ pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_acces
 /// The parameters of an authorization request this IdP reads, in the
 /// order the forms carry them. `resource` (RFC 8707) is carried through
 /// unchanged for the token endpoint to honour.
-pub const PARAMS: [&str; 13] = [
+pub const PARAMS: [&str; 14] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -51,6 +52,7 @@ pub const PARAMS: [&str; 13] = [
     "max_age",
     "login_hint",
     "resource",
+    "acr_values",
 ];
 
 /// The longest `state`, `nonce` or `login_hint` accepted.
@@ -125,6 +127,10 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// The RFC 8707 `resource`, carried through the forms unchanged.
     pub resource: Option<String>,
+    /// `acr_values` named `aal2`: the application would like a second
+    /// factor (a voluntary claim, OpenID Connect Core §5.5.1.1; see
+    /// [`needs_second_factor`]).
+    pub wants_aal2: bool,
     /// Every parameter of [`PARAMS`] that was sent, for the forms' hidden
     /// fields and links.
     pub params: Vec<(&'static str, String)>,
@@ -406,7 +412,7 @@ pub async fn parse(state: &AppState, params: &Params) -> Result<AuthorizationReq
             }
         },
     };
-    for name in ["state", "nonce", "login_hint", "resource"] {
+    for name in ["state", "nonce", "login_hint", "resource", "acr_values"] {
         if value(name).is_some_and(|v| v.len() > MAX_PARAM_LEN) {
             return Err(refuse("invalid_request", "a parameter is too long"));
         }
@@ -415,6 +421,8 @@ pub async fn parse(state: &AppState, params: &Params) -> Result<AuthorizationReq
         nonce: value("nonce").map(str::to_owned),
         login_hint: value("login_hint").map(str::to_owned),
         resource: value("resource").map(str::to_owned),
+        wants_aal2: value("acr_values")
+            .is_some_and(|v| v.split_ascii_whitespace().any(|a| a == ACR_AAL2)),
         client,
         redirect_uri: redirect_uri.clone(),
         scope,
@@ -465,6 +473,27 @@ pub fn next_step(
         };
     }
     after_sign_in(request, consent_remembered)
+}
+
+/// The `acr` of a sign-in with a second factor.
+pub const ACR_AAL2: &str = "aal2";
+
+/// Whether the browser's live `session`, good enough otherwise, must
+/// first be stepped up with the second factor: the request asked for
+/// `acr_values=aal2`, the session was opened with a password alone, and
+/// the account has a second factor to ask for. `acr_values` is voluntary
+/// (OpenID Connect Core §5.5.1.1): an account without a second factor,
+/// or a `prompt=none` request (which may show no page), gets its code at
+/// `aal1`, and the tokens' `acr` says so for the application to decide.
+pub fn needs_second_factor(
+    request: &AuthorizationRequest,
+    session: &BrowserSessionRow,
+    enrolled: bool,
+) -> bool {
+    request.wants_aal2
+        && !request.prompt.none
+        && enrolled
+        && AuthMethods::from_stored(&session.amr) == AuthMethods::Password
 }
 
 /// What `request` needs once the user has (just) signed in.
@@ -559,6 +588,7 @@ pub async fn issue_code(
         nonce: request.nonce.clone(),
         session_id: session.id.clone(),
         auth_time: session.auth_time,
+        amr: session.amr.clone(),
         created_at: now,
         code_expires_at: now.saturating_add(CODE_TTL),
         // Every access token issued from the code expires before this.
@@ -605,6 +635,7 @@ mod tests {
             max_age,
             login_hint: None,
             resource: None,
+            wants_aal2: false,
             params: Vec::new(),
         }
     }
@@ -616,6 +647,7 @@ mod tests {
             auth_time,
             created_at: auth_time,
             expires_at: auth_time + 1000,
+            amr: "pwd".into(),
         }
     }
 
@@ -653,6 +685,38 @@ mod tests {
             next_step(&zero, Some(&session(100)), false, 100).ok(),
             Some(Next::SignIn)
         );
+    }
+
+    #[test]
+    fn acr_values_aal2_steps_up_a_password_session_of_an_enrolled_account_only() {
+        let plain = request(Prompt::default(), None, false);
+        let aal2 = AuthorizationRequest {
+            wants_aal2: true,
+            ..plain.clone()
+        };
+        let password = session(0);
+        let both = BrowserSessionRow {
+            amr: "pwd otp".into(),
+            ..session(0)
+        };
+        assert!(needs_second_factor(&aal2, &password, true));
+        assert!(
+            !needs_second_factor(&aal2, &password, false),
+            "nothing to ask"
+        );
+        assert!(!needs_second_factor(&aal2, &both, true), "already aal2");
+        assert!(
+            !needs_second_factor(&plain, &password, true),
+            "not asked for"
+        );
+        let silent = AuthorizationRequest {
+            prompt: Prompt {
+                none: true,
+                ..Prompt::default()
+            },
+            ..aal2
+        };
+        assert!(!needs_second_factor(&silent, &password, true), "no page");
     }
 
     #[test]

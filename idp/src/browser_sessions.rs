@@ -2,17 +2,20 @@
 //!
 //! Signing in on the sign-in page opens a session: a 256-bit random
 //! cookie value (only its SHA-256 is stored) naming a server-side row with
-//! the user and when they entered their password (`auth_time`, which
-//! `max_age` is measured against). A later `/authorize` from the same
+//! the user, when they last signed in (`auth_time`, which `max_age` is
+//! measured against) and how (`amr`: a password, or a password and a
+//! second factor; the tokens issued in the session say so in `amr`/`acr`). A later `/authorize` from the same
 //! browser skips the form while the session lives. It ends on
 //! `/end_session`, when it expires (`--session-ttl`), or when another user
-//! signs in on the same browser; ending it revokes every grant made in it,
+//! signs in on the same browser, or with a password change, a reset or
+//! "sign out everywhere"; ending it revokes every grant made in it,
 //! so resource servers refuse their tokens through the revocation feed.
 
 use crate::error::Error;
 use crate::secret::{digest, random_secret, Secret};
 use crate::state::AppState;
 use crate::store::{BrowserSessionRow, UserRow};
+use crate::tokens::AuthMethods;
 
 /// The live session the cookie value `cookie` names, at `now`.
 pub async fn find(
@@ -27,15 +30,16 @@ pub async fn find(
         .await?)
 }
 
-/// `user` has just entered their password at `now`. The browser's
+/// `user` has just signed in with `auth` at `now`. The browser's
 /// `current` session is renewed if it is theirs (a new cookie value, a new
-/// `auth_time`), ended if it is someone else's; otherwise a session is
+/// `auth_time` and `amr`), ended if it is someone else's; otherwise a session is
 /// opened. Returns the session and its new cookie value: the value always
 /// changes at sign-in, so a value planted before it is worth nothing.
 pub async fn sign_in(
     state: &AppState,
     user: &UserRow,
     current: Option<BrowserSessionRow>,
+    auth: AuthMethods,
     now: u64,
 ) -> Result<(BrowserSessionRow, Secret), Error> {
     let cookie = random_secret();
@@ -46,6 +50,7 @@ pub async fn sign_in(
             let renewed = BrowserSessionRow {
                 auth_time: now,
                 expires_at,
+                amr: auth.as_stored().to_owned(),
                 ..current
             };
             let (row, h) = (renewed.clone(), hash.clone());
@@ -66,13 +71,14 @@ pub async fn sign_in(
         auth_time: now,
         created_at: now,
         expires_at,
+        amr: auth.as_stored().to_owned(),
     };
     let row = session.clone();
     state
         .store()
         .run(move |db| db.insert_browser_session(&row, &hash))
         .await?;
-    tracing::info!(user = %user.id, session = %session.id, "browser signed in");
+    tracing::info!(user = %user.id, session = %session.id, amr = %session.amr, "browser signed in");
     Ok((session, cookie))
 }
 

@@ -88,8 +88,8 @@ pub async fn exchange(
     if may_sign_in(&user, state.settings().sign_in).is_err() {
         return Err(Error::invalid_grant("the account may not sign in"));
     }
-    // The hosted sign-in form asks for the password alone.
-    let auth = AuthMethods::Password;
+    // How the browser signed in when the code was issued.
+    let auth = AuthMethods::from_stored(&grant.amr);
     let scope = grant.scope.clone();
     let issued = state.tokens().issue(
         subject(
@@ -131,6 +131,7 @@ pub async fn exchange(
                 nonce: grant.nonce.as_deref(),
                 access_token: issued.token.expose(),
                 session_id: &grant.session_id,
+                auth,
                 disclosed: disclose(&user, &scope, &client.client_id),
                 ttl: state.tokens().ttl(),
             },

@@ -5,7 +5,9 @@
 //! `at_hash` binds the ID token to the access token issued with it: the
 //! base64url of the left half of SHA-256 over the access token's ASCII.
 //! `nonce` is echoed only when the request sent one. `sid` is the browser
-//! session, which `/end_session` ends.
+//! session, which `/end_session` ends. `amr` and `acr` say how the browser
+//! signed in (`["pwd"]`/`aal1`, `["pwd","otp"]`/`aal2`), as in the access
+//! token.
 //!
 //! [`verify_hint`] reads an `id_token_hint` at `/end_session`: signature
 //! by one of the published keys and issuer, but not expiry (RP-Initiated
@@ -20,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::disclosure::Disclosed;
 use crate::secret::Secret;
 use crate::signing_keys::KeyRing;
-use crate::tokens::SignError;
+use crate::tokens::{AuthMethods, SignError};
 
 /// The `typ` header of ID tokens.
 pub const ID_TOKEN_TYP: &str = "JWT";
@@ -50,6 +52,12 @@ pub struct IdTokenClaims {
     pub at_hash: Option<String>,
     /// The browser session.
     pub sid: String,
+    /// Authentication methods (RFC 8176): `pwd`, `otp`.
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// Authentication context class: `aal1`, or `aal2` with a second factor.
+    #[serde(default)]
+    pub acr: String,
     /// Email, with the `email` scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -78,6 +86,8 @@ pub struct IdTokenFor<'a> {
     pub access_token: &'a str,
     /// The browser session id.
     pub session_id: &'a str,
+    /// How the user signed in.
+    pub auth: AuthMethods,
     /// The user claims the scopes disclose.
     pub disclosed: Disclosed,
     /// Lifetime, seconds.
@@ -103,6 +113,8 @@ pub fn sign(ring: &KeyRing, of: IdTokenFor<'_>, now: u64) -> Result<Secret, Sign
         nonce: of.nonce.map(str::to_owned),
         at_hash: Some(at_hash(of.access_token)),
         sid: of.session_id.to_owned(),
+        amr: of.auth.amr().iter().map(|m| (*m).to_owned()).collect(),
+        acr: of.auth.acr().to_owned(),
         email: of.disclosed.email,
         email_verified: of.disclosed.email_verified,
         name: of.disclosed.name,

@@ -1,8 +1,10 @@
 //! Browser sign-in in a real headless Chromium, driven through WebDriver
 //! (`fantoccini` talking to Debian's `chromedriver`, which this test
 //! starts on a free port): sign up, consent, single sign-on, a wrong
-//! password, `/end_session`, and `prompt=none` answering `login_required`.
-//! Screenshots of the sign-in and consent pages at phone (390 px) and
+//! password, `/end_session`, `prompt=none` answering `login_required`, and
+//! signing in with a TOTP second factor, a password reset through the
+//! mailed link and the email verification button. Screenshots of every
+//! page at phone (390 px) and
 //! laptop (1280 px) widths go to `target/screenshots/` for people
 //! reviewing the pages.
 //!
@@ -16,8 +18,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::flow::{exchange, param, pkce, tokens};
-use common::{jwt_part, TestIdp};
+use common::flow::{enrol_totp, exchange, param, pkce, tokens, totp_code};
+use common::smtp::SmtpSink;
+use common::{error_code, jwt_part, TestIdp};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -349,5 +352,169 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
     )
     .await;
 
+    browser.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_factor_password_reset_and_email_verification_in_chromium() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let idp = TestIdp::start_with(move |c| c.mail.smtp_url = Some(smtp)).await;
+    let rp = relying_party().await;
+    let cb = format!("http://{rp}/cb");
+    let secret = idp::clients::register_client(
+        idp.server.state.store(),
+        &idp::clients::ClientSpec {
+            client_id: "photo-prints".into(),
+            redirect_uris: vec![cb.clone()],
+            ..Default::default()
+        },
+        0,
+    )
+    .await
+    .expect("client")
+    .client_secret
+    .expect("confidential")
+    .expose()
+    .to_owned();
+    // The account has TOTP, enrolled through the JSON API.
+    let t = idp.user_tokens("otto@example.com").await;
+    let (totp_secret, step, _) =
+        enrol_totp(&idp, t["access_token"].as_str().expect("access")).await;
+
+    let browser = driver.browser().await;
+    let (verifier, challenge) = pkce();
+    browser
+        .goto(&format!(
+            "{}/authorize?response_type=code&client_id=photo-prints&redirect_uri={}\
+             &scope=openid&state=st-2&code_challenge={challenge}&code_challenge_method=S256",
+            idp.base,
+            form_urlencoded::byte_serialize(cb.as_bytes()).collect::<String>()
+        ))
+        .await
+        .expect("goto");
+    fill(&browser, "email", "otto@example.com").await;
+    fill(&browser, "password", "correct horse battery").await;
+    click(&browser, "button[type=submit]").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("input[name=\"code\"]"))
+        .await
+        .expect("the code page");
+    let page = text_of(&browser).await;
+    assert!(
+        page.contains("Enter your code") && page.contains("recovery codes"),
+        "{page}"
+    );
+    screenshot(&browser, "second-factor", 390).await;
+    screenshot(&browser, "second-factor", 1280).await;
+
+    // The code the enrolment used is spent: the page says so and stays.
+    fill(&browser, "code", &totp_code(&totp_secret, step)).await;
+    click(&browser, "button[type=submit]").await;
+    let alert = browser
+        .wait()
+        .for_element(Locator::Css("[role=alert]"))
+        .await
+        .expect("an error message")
+        .text()
+        .await
+        .expect("text");
+    assert!(alert.starts_with("That code is not right"), "{alert}");
+    screenshot(&browser, "second-factor-error", 390).await;
+    fill(&browser, "code", &totp_code(&totp_secret, step + 1)).await;
+    click(&browser, "button[type=submit]").await;
+    let back = wait_for_url(&browser, |u| u.starts_with(&cb)).await;
+    assert_eq!(param(&back, "state").as_deref(), Some("st-2"), "{back}");
+    let code = param(&back, "code").unwrap_or_else(|| panic!("no code in {back}"));
+    let t =
+        tokens(exchange(&idp, ("photo-prints", Some(&secret)), &code, &cb, &verifier).await).await;
+    let claims = jwt_part(t["id_token"].as_str().expect("id_token"), 1);
+    assert_eq!(
+        (claims["amr"].clone(), claims["acr"].clone()),
+        (json!(["pwd", "otp"]), json!("aal2"))
+    );
+
+    // The verification link mailed at sign-up: a GET shows a button.
+    let verify = sink.wait_for(1).await[0].token_for("/account/email/verify");
+    browser
+        .goto(&format!("{}/account/email/verify?token={verify}", idp.base))
+        .await
+        .expect("goto");
+    screenshot(&browser, "verify-email", 390).await;
+    screenshot(&browser, "verify-email", 1280).await;
+    click(&browser, "button[type=submit]").await;
+    browser
+        .wait()
+        .for_element(Locator::XPath("//h1[contains(., 'confirmed')]"))
+        .await
+        .expect("confirmed");
+    screenshot(&browser, "verify-email-done", 390).await;
+
+    // Forgot the password: from the sign-in page to the mailed link.
+    let (_, challenge) = pkce();
+    browser
+        .goto(&format!(
+            "{}/authorize?response_type=code&client_id=photo-prints&redirect_uri={}\
+             &scope=openid&prompt=login&code_challenge={challenge}&code_challenge_method=S256",
+            idp.base,
+            form_urlencoded::byte_serialize(cb.as_bytes()).collect::<String>()
+        ))
+        .await
+        .expect("goto");
+    click(&browser, "a[href=\"/account/password/reset\"]").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("input[autocomplete=\"email\"]"))
+        .await
+        .expect("the email form");
+    screenshot(&browser, "forgot-password", 390).await;
+    screenshot(&browser, "forgot-password", 1280).await;
+    fill(&browser, "email", "otto@example.com").await;
+    click(&browser, "button[type=submit]").await;
+    browser
+        .wait()
+        .for_element(Locator::XPath("//h1[contains(., 'Check your mail')]"))
+        .await
+        .expect("check your mail");
+    screenshot(&browser, "forgot-password-sent", 390).await;
+    let reset = sink.wait_for(2).await[1].token_for("/account/password/reset/confirm");
+    let link = format!("{}/account/password/reset/confirm?token={reset}", idp.base);
+    browser.goto(&link).await.expect("goto");
+    screenshot(&browser, "reset-password", 390).await;
+    screenshot(&browser, "reset-password", 1280).await;
+    fill(&browser, "new_password", "short").await;
+    click(&browser, "button[type=submit]").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("[role=alert]"))
+        .await
+        .expect("too short");
+    screenshot(&browser, "reset-password-error", 390).await;
+    fill(&browser, "new_password", "a brand new passphrase").await;
+    click(&browser, "button[type=submit]").await;
+    browser
+        .wait()
+        .for_element(Locator::XPath("//h1[contains(., 'password is changed')]"))
+        .await
+        .expect("changed");
+    screenshot(&browser, "reset-password-done", 390).await;
+    // The new password is right: the next step is the second factor.
+    assert_eq!(
+        error_code(
+            idp.login("otto@example.com", "a brand new passphrase")
+                .await,
+            401
+        )
+        .await,
+        "mfa_required"
+    );
+    browser.goto(&link).await.expect("goto");
+    let used = text_of(&browser).await;
+    assert!(used.contains("This link no longer works"), "{used}");
+    screenshot(&browser, "reset-password-used", 390).await;
     browser.close().await.expect("close");
 }

@@ -164,6 +164,7 @@ fn browser(id: &str, user: &str, expires_at: u64) -> BrowserSessionRow {
         auth_time: 100,
         created_at: 100,
         expires_at,
+        amr: "pwd".into(),
     }
 }
 
@@ -181,6 +182,7 @@ fn grant(family: &str, user: &str, session: &str) -> GrantRow {
         created_at: 100,
         code_expires_at: 160,
         expires_at: 1000,
+        amr: "pwd otp".into(),
     }
 }
 
@@ -498,11 +500,17 @@ contract_tests! {
         assert!(store.run(|r| r.browser_session(b"cookie1", 500)).await.expect("read").is_none(), "expired");
         assert!(store.run(|r| r.browser_session(b"other", 200)).await.expect("read").is_none());
         // Signing in again: a new cookie, a new auth_time; the old cookie is dead.
-        let renewed = BrowserSessionRow { auth_time: 300, expires_at: 900, ..browser("s1", "u1", 500) };
+        // (with a second factor this time: the session remembers how).
+        let renewed = BrowserSessionRow {
+            auth_time: 300,
+            expires_at: 900,
+            amr: "pwd otp".into(),
+            ..browser("s1", "u1", 500)
+        };
         assert!(store.run(move |r| r.renew_browser_session(&renewed, b"cookie2", 300)).await.expect("renew"));
         assert!(store.run(|r| r.browser_session(b"cookie1", 300)).await.expect("read").is_none());
         let s = store.run(|r| r.browser_session(b"cookie2", 300)).await.expect("read").expect("live");
-        assert_eq!((s.auth_time, s.expires_at), (300, 900));
+        assert_eq!((s.auth_time, s.expires_at, s.amr.as_str()), (300, 900, "pwd otp"));
         // Two grants in the session, one with a refresh token; another session's grant.
         store.run(|r| r.insert_grant(&grant("g1", "u1", "s1"), b"code1")).await.expect("grant");
         store.run(|r| r.insert_grant(&grant("g2", "u1", "s1"), b"code2")).await.expect("grant");
@@ -522,6 +530,31 @@ contract_tests! {
         assert!(!store.run(move |r| r.renew_browser_session(&again, b"c3", 410)).await.expect("renew"));
     }
 
+    async fn changing_or_resetting_a_password_ends_the_users_other_browser_sessions(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store.run(|r| r.insert_user(&user("u2", "bob@example.com"))).await.expect("user");
+        for (id, who, cookie) in [("s1", "u1", b"c1"), ("s2", "u1", b"c2"), ("s3", "u2", b"c3")] {
+            store
+                .run(move |r| r.insert_browser_session(&browser(id, who, 5000), cookie))
+                .await
+                .expect("session");
+        }
+        // The browser that changed the password stays signed in.
+        assert!(store.run(|r| r.set_password("u1", "$2b$new", Some("s1"), 301)).await.expect("set"));
+        assert!(store.run(|r| r.browser_session(b"c1", 302)).await.expect("read").is_some());
+        assert!(store.run(|r| r.browser_session(b"c2", 302)).await.expect("read").is_none());
+        assert!(store.run(|r| r.browser_session(b"c3", 302)).await.expect("read").is_some(), "another user's");
+        // A reset ends them all.
+        store
+            .run(|r| r.insert_account_token(b"r1", AccountTokenPurpose::PasswordReset, "u1", 300, 900, 0))
+            .await
+            .expect("token");
+        assert!(store.run(|r| r.reset_password(b"r1", "$2b$reset", 303, 304)).await.expect("reset").is_some());
+        assert!(store.run(|r| r.browser_session(b"c1", 305)).await.expect("read").is_none());
+        assert!(store.run(|r| r.browser_session(b"c3", 305)).await.expect("read").is_some());
+    }
+
     async fn a_code_is_redeemed_once_and_a_replay_revokes_its_grant(db) {
         let store = db.open().await;
         store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
@@ -534,7 +567,7 @@ contract_tests! {
         let outcome = store.run(|r| r.redeem_code(&code(b"nope", "web", "challenge", 120))).await;
         assert_eq!(outcome.expect("redeem"), CodeOutcome::Invalid);
         match store.run(|r| r.redeem_code(&code(b"code", "web", "challenge", 120))).await.expect("redeem") {
-            CodeOutcome::Redeemed(g) => assert_eq!(g, grant("g1", "u1", "s1")),
+            CodeOutcome::Redeemed(g) => assert_eq!(*g, grant("g1", "u1", "s1")),
             other => panic!("expected a redemption, got {other:?}"),
         }
         store

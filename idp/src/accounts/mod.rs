@@ -63,6 +63,28 @@ pub fn link(state: &AppState, path: &str, token: &str) -> String {
     )
 }
 
+/// The account a mailed link's `token` for `purpose` belongs to, while
+/// the link can still be used at `now` (unknown, used and expired ones
+/// cannot): the link's page says so at once rather than after the form,
+/// and names the address it is about.
+pub async fn live_link_user(
+    state: &AppState,
+    token: &str,
+    purpose: AccountTokenPurpose,
+    now: u64,
+) -> Result<Option<UserRow>, Error> {
+    let hash = digest(token);
+    let Some(found) = state
+        .store()
+        .run(move |db| db.account_token(&hash, purpose, now))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let id = found.user_id;
+    Ok(state.store().run(move |db| db.user_by_id(&id)).await?)
+}
+
 /// A mailed single-use link: what it is for, how long it works, how often
 /// one may be mailed, where it points, and the message that carries it.
 struct MailedLink {

@@ -107,22 +107,7 @@ pub async fn with_password(
 ) -> Result<PasswordSignIn, Error> {
     let user = check_password(state, address, email, password).await?;
     if second_factor::is_enrolled(state, &user.id).await? {
-        let mfa_token = random_secret();
-        let (hash, user_id) = (digest(mfa_token.expose()), user.id.clone());
-        state
-            .store()
-            .run(move |db| {
-                db.insert_account_token(
-                    &hash,
-                    AccountTokenPurpose::Mfa,
-                    &user_id,
-                    now,
-                    now.saturating_add(MFA_TOKEN_TTL),
-                    0,
-                )
-            })
-            .await?;
-        tracing::info!(user = %user.id, "password accepted; second factor required");
+        let mfa_token = start_second_step(state, &user, now).await?;
         return Ok(PasswordSignIn::SecondFactorRequired { mfa_token });
     }
     let tokens = sessions::open_bound(state, &user, AuthMethods::Password, now, dpop_jkt).await?;
@@ -131,35 +116,75 @@ pub async fn with_password(
     Ok(PasswordSignIn::SignedIn(tokens))
 }
 
-/// The second step: the `mfa_token` of a right password and a TOTP code or
-/// a recovery code. A wrong code is `401 invalid_code` and counts against
-/// the account like a wrong password; a spent, expired or unknown
-/// `mfa_token` is `400 invalid_grant` (log in again).
-pub async fn with_second_factor(
+/// Opens the step between a right password and the second factor for
+/// `user` at `now`: a single-use token, live [`MFA_TOKEN_TTL`] seconds,
+/// that [`check_second_factor`] takes with a code. Only its digest is
+/// stored; the password is never needed again.
+pub async fn start_second_step(
+    state: &AppState,
+    user: &UserRow,
+    now: u64,
+) -> Result<crate::secret::Secret, Error> {
+    let mfa_token = random_secret();
+    let (hash, user_id) = (digest(mfa_token.expose()), user.id.clone());
+    state
+        .store()
+        .run(move |db| {
+            db.insert_account_token(
+                &hash,
+                AccountTokenPurpose::Mfa,
+                &user_id,
+                now,
+                now.saturating_add(MFA_TOKEN_TTL),
+                0,
+            )
+        })
+        .await?;
+    tracing::info!(user = %user.id, "password accepted; second factor required");
+    Ok(mfa_token)
+}
+
+/// The user a live `mfa_token` was opened for, at `now`; `None` when the
+/// token is unknown, expired, used or has had its share of wrong codes.
+pub async fn second_step_user(
+    state: &AppState,
+    mfa_token: &str,
+    now: u64,
+) -> Result<Option<UserRow>, Error> {
+    let hash = digest(mfa_token);
+    let Some(pending) = state
+        .store()
+        .run(move |db| db.account_token(&hash, AccountTokenPurpose::Mfa, now))
+        .await?
+    else {
+        return Ok(None);
+    };
+    if pending.failures >= MFA_TOKEN_MAX_FAILURES {
+        return Ok(None);
+    }
+    let user_id = pending.user_id;
+    Ok(state.store().run(move |db| db.user_by_id(&user_id)).await?)
+}
+
+/// The second step every path shares (`/login/mfa`, the hosted sign-in's
+/// code page): the `mfa_token` of [`start_second_step`] and a TOTP code or
+/// a recovery code from `address`. The user, once the code is right (the
+/// token is then spent). A wrong code is `401 invalid_code` and counts
+/// against the account like a wrong password, and against the token: after
+/// [`MFA_TOKEN_MAX_FAILURES`] the token is spent. A spent, expired or
+/// unknown `mfa_token` is `400 invalid_grant` (start again).
+pub async fn check_second_factor(
     state: &AppState,
     address: Option<IpAddr>,
     mfa_token: &str,
     code: &str,
     now: u64,
-    dpop_jkt: Option<String>,
-) -> Result<TokenResponse, Error> {
+) -> Result<UserRow, Error> {
     let spent = || Error::invalid_grant("the mfa_token is invalid, expired or used: log in again");
+    let Some(user) = second_step_user(state, mfa_token, now).await? else {
+        return Err(spent());
+    };
     let hash = digest(mfa_token);
-    let lookup = hash.clone();
-    let Some(pending) = state
-        .store()
-        .run(move |db| db.account_token(&lookup, AccountTokenPurpose::Mfa, now))
-        .await?
-    else {
-        return Err(spent());
-    };
-    let user_id = pending.user_id.clone();
-    let Some(user) = state.store().run(move |db| db.user_by_id(&user_id)).await? else {
-        return Err(spent());
-    };
-    if pending.failures >= MFA_TOKEN_MAX_FAILURES {
-        return Err(spent());
-    }
     if let Err(wrong) = second_factor::check_attempt(state, address, &user, code, now).await {
         if !matches!(wrong, Error::InvalidCode) {
             return Err(wrong);
@@ -179,6 +204,20 @@ pub async fn with_second_factor(
         return Err(spent());
     }
     may_sign_in(&user, state.settings().sign_in)?;
+    Ok(user)
+}
+
+/// `/login/mfa`: [`check_second_factor`], then a session whose tokens say
+/// `amr ["pwd","otp"]`, `acr aal2`.
+pub async fn with_second_factor(
+    state: &AppState,
+    address: Option<IpAddr>,
+    mfa_token: &str,
+    code: &str,
+    now: u64,
+    dpop_jkt: Option<String>,
+) -> Result<TokenResponse, Error> {
+    let user = check_second_factor(state, address, mfa_token, code, now).await?;
     let tokens =
         sessions::open_bound(state, &user, AuthMethods::PasswordAndOtp, now, dpop_jkt).await?;
     crate::metrics::inc(&state.metrics().logins);

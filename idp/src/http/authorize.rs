@@ -6,9 +6,14 @@
 //! post is checked for its CSRF token first, then the authorization
 //! request it carries is checked again from scratch.
 //!
-//! Signing in is two calls: [`check_password`] then [`signed_in`]. A second
-//! factor slots in between them, as a page of its own whose post ends in
-//! [`signed_in`] too.
+//! Signing in is two calls: [`check_password`] then [`signed_in`]. For an
+//! account with a second factor a page of its own slots in between them
+//! (`POST /signin/code`): the password step opens a short-lived,
+//! single-use `mfa_token` (as `/login` does), the page carries it with the
+//! authorization request and the CSRF token, and [`check_second_factor`]
+//! (the check `/login/mfa` makes) ends in [`signed_in`] with `pwd otp`.
+//! The same page steps up a password-only session when the request asks
+//! for `acr_values=aal2` ([`authorization::needs_second_factor`]).
 
 use std::net::SocketAddr;
 
@@ -21,9 +26,11 @@ use axum::{Extension, Router};
 use zeroize::Zeroizing;
 
 use super::cookies;
-use super::pages::{self, ConsentPage, SignInPage, SignUpPage};
+use super::pages::{self, ConsentPage, SecondFactorPage, SignInPage, SignUpPage};
 use crate::accounts::second_factor;
-use crate::accounts::sign_in::check_password;
+use crate::accounts::sign_in::{
+    check_password, check_second_factor, second_step_user, start_second_step,
+};
 use crate::accounts::signup::{sign_up as create_account, SignUp};
 use crate::authorization::{self, AuthorizationRequest, Next, Params, Rejection};
 use crate::browser_sessions;
@@ -31,26 +38,33 @@ use crate::error::Error;
 use crate::redirect_uris::csp_source;
 use crate::state::AppState;
 use crate::store::{BrowserSessionRow, UserRow};
+use crate::tokens::AuthMethods;
 use crate::{metrics, unix_now};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/authorize", get(authorize_get).post(authorize_post))
         .route("/signin", post(sign_in))
+        .route("/signin/code", post(sign_in_code))
         .route("/signup", get(sign_up_page).post(sign_up))
         .route("/consent", post(consent))
 }
 
 type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
 
-/// A form post's fields, or the page saying why it was refused.
-struct Post {
+/// A form post's fields, or the page saying why it was refused (every
+/// page's form: sign-in, consent, the mailed links' pages).
+pub(super) struct Post {
     fields: Params,
 }
 
 impl Post {
     /// Reads a form body and checks its CSRF token against the cookie.
-    fn read(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Self, Box<Response>> {
+    pub(super) fn read(
+        state: &AppState,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Self, Box<Response>> {
         let issuer = &state.settings().issuer;
         if !is_form(headers) {
             return Err(Box::new(pages::message(
@@ -67,14 +81,14 @@ impl Post {
                 issuer,
                 StatusCode::FORBIDDEN,
                 "This form has expired",
-                "The form was not sent from this site, or it is too old. Go back to the application and sign in again.",
+                "The form was not sent from this site, or it is too old. Go back, reload the page and try again.",
             )));
         }
         Ok(Self { fields })
     }
 
     /// A field's value (empty when absent or repeated).
-    fn field(&self, name: &str) -> &str {
+    pub(super) fn field(&self, name: &str) -> &str {
         self.fields.get(name).ok().flatten().unwrap_or_default()
     }
 }
@@ -138,6 +152,53 @@ fn sign_in_page(
         error,
     };
     with_cookies(pages::page(status, &page, &form_targets(request)), set)
+}
+
+/// The second-factor page for `request` and `user`, bound to the password
+/// step by `mfa_token`, with `error` shown.
+fn second_factor_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    user: &UserRow,
+    mfa_token: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let (csrf, set) = cookies::csrf_token(headers, secure(state));
+    let page = SecondFactorPage {
+        service: pages::service_name(&state.settings().issuer),
+        client: request.client.client_id.clone(),
+        email: user.email.clone(),
+        params: request.params.clone(),
+        csrf,
+        mfa_token: mfa_token.to_owned(),
+        error,
+    };
+    with_cookies(pages::page(status, &page, &form_targets(request)), set)
+}
+
+/// Opens the second step for `user` (whose password, or live session, is
+/// proven) and shows its page.
+async fn ask_second_factor(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    user: &UserRow,
+    now: u64,
+) -> Response {
+    match start_second_step(state, user, now).await {
+        Ok(token) => second_factor_page(
+            state,
+            headers,
+            request,
+            user,
+            token.expose(),
+            StatusCode::OK,
+            None,
+        ),
+        Err(e) => pages::failure(&state.settings().issuer, &e),
+    }
 }
 
 /// The consent page for `request` and `user`.
@@ -214,7 +275,7 @@ async fn authorize_post(
 }
 
 /// Whether the body is `application/x-www-form-urlencoded`.
-fn is_form(headers: &HeaderMap) -> bool {
+pub(super) fn is_form(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -244,7 +305,20 @@ async fn authorize(state: &AppState, headers: &HeaderMap, params: &Params) -> Re
         Ok(found) => found,
         Err(e) => return pages::failure(&state.settings().issuer, &e),
     };
-    match authorization::next_step(&request, current.as_ref().map(|(s, _)| s), remembered, now) {
+    let next =
+        authorization::next_step(&request, current.as_ref().map(|(s, _)| s), remembered, now);
+    if let (Ok(Next::Consent | Next::Issue), Some((session, user))) = (&next, &current) {
+        if request.wants_aal2 {
+            let enrolled = match second_factor::is_enrolled(state, &user.id).await {
+                Ok(enrolled) => enrolled,
+                Err(e) => return pages::failure(&state.settings().issuer, &e),
+            };
+            if authorization::needs_second_factor(&request, session, enrolled) {
+                return ask_second_factor(state, headers, &request, user, now).await;
+            }
+        }
+    }
+    match next {
         Err(error) => pages::see_other(&error.location(&state.settings().issuer)),
         Ok(Next::SignIn) => sign_in_page(state, headers, &request, StatusCode::OK, None, None),
         Ok(Next::Consent) => match &current {
@@ -313,10 +387,8 @@ async fn sign_in(
     };
     match check_password(&state, address, &email, password).await {
         Ok(user) => match second_factor::is_enrolled(&state, &user.id).await {
-            Ok(false) => signed_in(&state, &headers, &request, user).await,
-            Ok(true) => refused(
-                "This account signs in with a second factor, which this page does not ask for yet.",
-            ),
+            Ok(false) => signed_in(&state, &headers, &request, user, AuthMethods::Password).await,
+            Ok(true) => ask_second_factor(&state, &headers, &request, &user, unix_now()).await,
             Err(e) => pages::failure(&state.settings().issuer, &e),
         },
         Err(Error::AccountDisabled) => refused("This account is disabled."),
@@ -351,19 +423,99 @@ async fn sign_in(
     }
 }
 
-/// The user proved who they are: open (or renew) the browser session,
-/// then ask for consent or go back to the application with a code.
+/// `POST /signin/code`: the second step. The right code signs the browser
+/// in with `pwd otp`; a wrong one shows the page again (it counts against
+/// the account like a wrong password, and against the `mfa_token`, which is
+/// spent after a few); a spent or expired `mfa_token` sends the user back
+/// to the sign-in form.
+async fn sign_in_code(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (post, request) = match posted_request(&state, &headers, &body).await {
+        Ok(found) => found,
+        Err(response) => return *response,
+    };
+    let mfa_token = Zeroizing::new(post.field("mfa_token").to_owned());
+    let code = Zeroizing::new(post.field("code").to_owned());
+    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let now = unix_now();
+    let (state, headers, request, mfa_token) = (&state, &headers, &request, &mfa_token);
+    let issuer = &state.settings().issuer;
+    let start_again = |message: &str| {
+        sign_in_page(
+            state,
+            headers,
+            request,
+            StatusCode::OK,
+            None,
+            Some(message.into()),
+        )
+    };
+    let again = |status: StatusCode, message: String| async move {
+        match second_step_user(state, mfa_token, now).await {
+            Ok(Some(user)) => second_factor_page(
+                state,
+                headers,
+                request,
+                &user,
+                mfa_token,
+                status,
+                Some(message),
+            ),
+            Ok(None) => start_again(
+                "Too many wrong codes. Sign in again with your password to get a fresh try.",
+            ),
+            Err(e) => pages::failure(issuer, &e),
+        }
+    };
+    match check_second_factor(state, address, mfa_token, &code, now).await {
+        Ok(user) => signed_in(state, headers, request, user, AuthMethods::PasswordAndOtp).await,
+        Err(Error::InvalidCode) => {
+            again(
+                StatusCode::OK,
+                "That code is not right. Check your authenticator app and try again.".into(),
+            )
+            .await
+        }
+        Err(Error::TooManyAttempts { retry_after }) => {
+            let mut response = again(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many attempts. Wait {retry_after} seconds, then try again."),
+            )
+            .await;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            response
+        }
+        Err(Error::InvalidGrant(_)) => {
+            start_again("This sign-in took too long or had too many wrong codes. Sign in again.")
+        }
+        Err(Error::AccountDisabled) => start_again("This account is disabled."),
+        Err(Error::EmailNotVerified) => start_again(
+            "Confirm your email address first: follow the link in the mail we sent you.",
+        ),
+        Err(e) => pages::failure(issuer, &e),
+    }
+}
+
+/// The user proved who they are with `auth`: open (or renew) the browser
+/// session, then ask for consent or go back to the application with a code.
 async fn signed_in(
     state: &AppState,
     headers: &HeaderMap,
     request: &AuthorizationRequest,
     user: UserRow,
+    auth: AuthMethods,
 ) -> Response {
     let now = unix_now();
     let issuer = &state.settings().issuer;
     let opened = async {
         let current = current_session(state, headers, now).await?.map(|(s, _)| s);
-        let (session, cookie) = browser_sessions::sign_in(state, &user, current, now).await?;
+        let (session, cookie) = browser_sessions::sign_in(state, &user, current, auth, now).await?;
         let remembered = authorization::consent_remembered(state, request, &user.id).await?;
         Ok::<_, Error>((session, cookie, remembered))
     }
@@ -439,7 +591,9 @@ async fn sign_up(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         )
     };
     match create_account(&state, email, name, password, unix_now()).await {
-        Ok(SignUp::Created(user)) => signed_in(&state, &headers, &request, user).await,
+        Ok(SignUp::Created(user)) => {
+            signed_in(&state, &headers, &request, user, AuthMethods::Password).await
+        }
         Ok(SignUp::CheckYourMail) => pages::message(
             &state.settings().issuer,
             StatusCode::ACCEPTED,
@@ -450,13 +604,7 @@ async fn sign_up(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             StatusCode::CONFLICT,
             "An account with this email already exists. Sign in instead.".into(),
         ),
-        Err(Error::InvalidRequest(why)) => {
-            let mut text = why.into_owned();
-            if let Some(first) = text.get_mut(..1) {
-                first.make_ascii_uppercase();
-            }
-            again(StatusCode::BAD_REQUEST, format!("{text}."))
-        }
+        Err(Error::InvalidRequest(why)) => again(StatusCode::BAD_REQUEST, pages::sentence(&why)),
         Err(e) => pages::failure(&state.settings().issuer, &e),
     }
 }

@@ -4,11 +4,13 @@
 //! - `users.rs`: signup, `/login` and `/login/mfa`;
 //! - `oauth.rs`: `/token`, `/revoke`, `/introspect`;
 //! - `account.rs`: `/userinfo`, `/logout` (bearer token);
-//! - `authorize.rs`: `/authorize`, the sign-in, sign-up and consent forms;
+//! - `authorize.rs`: `/authorize`, the sign-in, second-factor, sign-up and
+//!   consent forms;
 //! - `end_session.rs`: `/end_session` (RP-initiated logout);
 //! - `account.rs`: `/userinfo`, `/logout`, `/account/password`,
 //!   `/account/totp...` (bearer token);
-//! - `recovery.rs`: password reset and email verification by mailed link;
+//! - `recovery.rs`: password reset and email verification by mailed link,
+//!   whose pages (the GETs and form posts) are in `recovery_pages.rs`;
 //! - `registry.rs`: `/clients` and `/admin/keys` (bearer token, scope `admin`);
 //! - `admin_users.rs`: `/admin/users` (bearer token, scope `admin`);
 //! - `health.rs`: `/healthz`, `/readyz`, `/metrics`.
@@ -33,6 +35,7 @@ mod health;
 mod oauth;
 mod pages;
 mod recovery;
+mod recovery_pages;
 mod registry;
 mod token_request;
 mod users;

@@ -59,6 +59,27 @@ pub struct SignInPage {
     pub error: Option<String>,
 }
 
+/// The second step of signing in: a TOTP or recovery code.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// The application's name.
+    pub client: String,
+    /// The account signing in.
+    pub email: String,
+    /// The authorization request, as hidden fields.
+    pub params: Vec<(&'static str, String)>,
+    /// The CSRF token.
+    pub csrf: String,
+    /// The token binding this page to the password step (never the
+    /// password itself).
+    pub mfa_token: String,
+    /// What went wrong with the last code.
+    pub error: Option<String>,
+}
+
 /// The sign-up page.
 #[derive(Template)]
 #[template(path = "signup.html")]
@@ -111,6 +132,53 @@ pub struct EndSessionPage {
     pub csrf: String,
 }
 
+/// "Forgot your password?": the form asking for the email.
+#[derive(Template)]
+#[template(path = "forgot.html")]
+pub struct ForgotPage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// The CSRF token.
+    pub csrf: String,
+    /// Pre-filled email.
+    pub email: String,
+    /// What was wrong with the last post.
+    pub error: Option<String>,
+}
+
+/// The mailed reset link's page: the new-password form.
+#[derive(Template)]
+#[template(path = "reset.html")]
+pub struct ResetPage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// The CSRF token.
+    pub csrf: String,
+    /// The link's single-use token, posted back with the form.
+    pub token: String,
+    /// The account's address (shown, and given to password managers).
+    pub email: String,
+    /// The shortest password accepted.
+    pub min_chars: usize,
+    /// What was wrong with the last post.
+    pub error: Option<String>,
+}
+
+/// The mailed verification link's page: a button that confirms (a GET
+/// never does: mail scanners follow links).
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+pub struct VerifyEmailPage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// The CSRF token.
+    pub csrf: String,
+    /// The link's single-use token, posted back with the form.
+    pub token: String,
+    /// The address being confirmed.
+    pub email: String,
+}
+
 /// A page that only says something: an error, or "signed out".
 #[derive(Template)]
 #[template(path = "message.html")]
@@ -141,6 +209,16 @@ pub fn describe_scope(scope: &str) -> (String, String) {
         }
     };
     (title.to_owned(), detail.to_owned())
+}
+
+/// A domain error's description (`password must be ...`) as a sentence
+/// for a page.
+pub fn sentence(why: &str) -> String {
+    let mut text = why.to_owned();
+    if let Some(first) = text.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    format!("{text}.")
 }
 
 /// The issuer's host, for the page footer.

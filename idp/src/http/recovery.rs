@@ -1,19 +1,26 @@
 //! What an account's owner does without a session, with a link mailed to
 //! them: reset a forgotten password, verify their email address. These
 //! take no bearer token; the single-use token in the link is the proof.
+//!
+//! Each path is also a page (`recovery_pages.rs`): a GET shows the form a
+//! person fills in, and a form body (`application/x-www-form-urlencoded`)
+//! posted to the same path is answered with a page; a JSON body gets the
+//! JSON answers below.
 
-use axum::extract::ConnectInfo;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
 use zeroize::Zeroizing;
 
-use super::extract::ApiJson;
+use super::authorize::is_form;
+use super::extract::parse_json;
+use super::recovery_pages as page;
 use super::users::address;
 use crate::accounts::{email, limits, password};
 use crate::error::Error;
@@ -22,9 +29,31 @@ use crate::unix_now;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/account/password/reset", post(request_reset))
-        .route("/account/password/reset/confirm", post(confirm_reset))
-        .route("/account/email/verify", post(verify_email))
+        .route(
+            "/account/password/reset",
+            get(|State(state): State<AppState>, headers: HeaderMap| async move {
+                page::forgot_page(&state, &headers).await
+            })
+            .post(request_reset),
+        )
+        .route(
+            "/account/password/reset/confirm",
+            get(
+                |State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery| async move {
+                    page::reset_page(&state, &headers, q.as_deref()).await
+                },
+            )
+            .post(confirm_reset),
+        )
+        .route(
+            "/account/email/verify",
+            get(
+                |State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery| async move {
+                    page::verify_page(&state, &headers, q.as_deref()).await
+                },
+            )
+            .post(verify_email),
+        )
 }
 
 #[derive(Deserialize)]
@@ -38,8 +67,13 @@ struct ResetRequest {
 async fn request_reset(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    ApiJson(body): ApiJson<ResetRequest>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Response, Error> {
+    if is_form(&headers) {
+        return Ok(page::forgot_post(&state, address(peer), &headers, &body).await);
+    }
+    let body: ResetRequest = parse_json(&headers, &body)?;
     if body.email.trim().is_empty() || body.email.len() > crate::accounts::sign_in::MAX_EMAIL {
         return Err(Error::invalid_request("email is not a valid address"));
     }
@@ -63,8 +97,13 @@ struct ResetConfirm {
 /// `400 invalid_grant`.
 async fn confirm_reset(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<ResetConfirm>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Response, Error> {
+    if is_form(&headers) {
+        return Ok(page::reset_post(&state, &headers, &body).await);
+    }
+    let body: ResetConfirm = parse_json(&headers, &body)?;
     let token = Zeroizing::new(body.token);
     password::confirm_reset(
         &state,
@@ -85,8 +124,13 @@ struct Verify {
 /// A used, expired or unknown token: `400 invalid_grant`.
 async fn verify_email(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<Verify>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Response, Error> {
+    if is_form(&headers) {
+        return Ok(page::verify_post(&state, &headers, &body).await);
+    }
+    let body: Verify = parse_json(&headers, &body)?;
     let token = Zeroizing::new(body.token);
     email::verify(&state, &token, unix_now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -57,7 +57,7 @@ pub enum CodeDecision {
     /// A used code came back: revoke the grant and its tokens.
     RevokeGrant(String),
     /// Good: mark it used.
-    Redeem(GrantRow),
+    Redeem(Box<GrantRow>),
 }
 
 /// The decision for `presented`, given its row (if any).
@@ -88,7 +88,7 @@ pub fn decide_code(found: Option<FoundCode>, presented: &PresentedCode) -> CodeD
         {
             CodeDecision::Answer(CodeOutcome::VerifierMismatch)
         }
-        (None, None) => CodeDecision::Redeem(found.row),
+        (None, None) => CodeDecision::Redeem(Box::new(found.row)),
     }
 }
 
@@ -118,6 +118,7 @@ mod tests {
                 nonce: None,
                 session_id: "s".into(),
                 auth_time: 0,
+                amr: "pwd".into(),
                 created_at: 0,
                 code_expires_at: 60,
                 expires_at: 1000,

@@ -211,12 +211,16 @@ pub struct BrowserSessionRow {
     pub id: String,
     /// The signed-in user.
     pub user_id: String,
-    /// When the user last entered their password, Unix seconds.
+    /// When the user last signed in (a password, a second factor),
+    /// Unix seconds.
     pub auth_time: u64,
     /// Unix seconds.
     pub created_at: u64,
     /// When the session ends on its own, Unix seconds.
     pub expires_at: u64,
+    /// How the user signed in: the `amr` of the tokens issued in the
+    /// session, space-separated (`pwd`, `pwd otp`).
+    pub amr: String,
 }
 
 /// One authorization: the code's bindings, and the grant its tokens belong
@@ -242,6 +246,9 @@ pub struct GrantRow {
     pub session_id: String,
     /// When the user authenticated, Unix seconds.
     pub auth_time: u64,
+    /// How the user authenticated (the session's `amr` when the code was
+    /// issued), space-separated.
+    pub amr: String,
     /// Unix seconds.
     pub created_at: u64,
     /// When the code stops being redeemable, Unix seconds.
@@ -255,7 +262,7 @@ pub struct GrantRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeOutcome {
     /// Valid: it is now used.
-    Redeemed(GrantRow),
+    Redeemed(Box<GrantRow>),
     /// It had been used before: the grant and every token issued from it
     /// are now revoked.
     Replayed {

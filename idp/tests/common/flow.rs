@@ -201,3 +201,39 @@ pub async fn tokens(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), 200);
     response.json().await.expect("token JSON")
 }
+
+/// Enrols and confirms TOTP for the holder of `access` through the JSON
+/// API; the secret (to compute codes the way an authenticator app does)
+/// the TOTP step its confirming code used up, and the recovery codes.
+pub async fn enrol_totp(idp: &TestIdp, access: &str) -> (Vec<u8>, u64, Vec<String>) {
+    let r = idp
+        .post_bearer("/account/totp", access, Some(&serde_json::json!({})))
+        .await;
+    assert_eq!(r.status(), 200);
+    let enrolment: Value = r.json().await.expect("json");
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(enrolment["secret"].as_str().expect("secret").as_bytes())
+        .expect("base32");
+    let step = idp::accounts::totp::step_at(idp::unix_now());
+    let r = idp
+        .post_bearer(
+            "/account/totp/confirm",
+            access,
+            Some(&serde_json::json!({"code": totp_code(&secret, step)})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let confirmed: Value = r.json().await.expect("json");
+    let codes = confirmed["recovery_codes"]
+        .as_array()
+        .expect("recovery codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_owned())
+        .collect();
+    (secret, step, codes)
+}
+
+/// The TOTP code of `secret` at `step`.
+pub fn totp_code(secret: &[u8], step: u64) -> String {
+    idp::accounts::totp::code_at(secret, step, idp::accounts::totp::DIGITS).to_string()
+}

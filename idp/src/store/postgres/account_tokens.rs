@@ -4,6 +4,7 @@
 //! exactly one through; a use that changes the account commits with the
 //! change.
 
+use super::browser::end_user_browser_sessions;
 use super::conn::{Cached, PgConn, Target};
 use super::sessions::{end_sessions, record_cutoff};
 use super::{from_db, to_db};
@@ -150,6 +151,7 @@ impl AccountTokens for PgConn {
             &[&user_id, &AccountTokenPurpose::PasswordReset.as_str()],
         )?;
         end_sessions(&mut tx, &user_id, None)?;
+        end_user_browser_sessions(&mut tx, &user_id, None, issued_before)?;
         record_cutoff(&mut tx, CutoffKind::Subject, &user_id, None, issued_before)?;
         tx.commit()?;
         Ok(Some(user_id))

@@ -3,11 +3,13 @@
 //! A code's row is read `FOR UPDATE`: of two requests redeeming one code
 //! at once, the second waits for the first to commit and then sees it used,
 //! so it is detected as a replay. Ending a session revokes its grants and
-//! their refresh tokens in the same transaction.
+//! their refresh tokens in the same transaction. A user's sessions also
+//! end, all but one, with every change that cuts off their tokens
+//! ([`end_user_browser_sessions`]).
 
 use postgres::Row;
 
-use super::conn::PgConn;
+use super::conn::{Cached, PgConn, Target};
 use super::sessions::{optional_time, revoke_family_rows};
 use super::{from_db, to_db};
 use crate::store::code_policy::{decide_code, CodeDecision, FoundCode, PresentedCode};
@@ -22,7 +24,27 @@ fn session_row(r: &Row) -> Result<BrowserSessionRow, StoreError> {
         auth_time: from_db(r.try_get(2)?, "session auth_time")?,
         created_at: from_db(r.try_get(3)?, "session created_at")?,
         expires_at: from_db(r.try_get(4)?, "session expires_at")?,
+        amr: r.try_get(5)?,
     })
+}
+
+/// Ends every live browser session of `user_id` but `except` at `at`,
+/// inside the caller's transaction: the changes that cut off a user's
+/// tokens (password change or reset, disabling, signing out everywhere)
+/// sign their browsers out too. Their grants' tokens fall under the
+/// cut-off recorded beside it.
+pub(super) fn end_user_browser_sessions<C: Target>(
+    tx: &mut Cached<'_, C>,
+    user_id: &str,
+    except: Option<&str>,
+    at: u64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE browser_sessions SET ended_at = $3
+         WHERE user_id = $1 AND ended_at IS NULL AND ($2::TEXT IS NULL OR id <> $2)",
+        &[&user_id, &except, &to_db(at, "session ended_at")?],
+    )?;
+    Ok(())
 }
 
 impl BrowserSessions for PgConn {
@@ -32,8 +54,9 @@ impl BrowserSessions for PgConn {
         cookie_hash: &[u8],
     ) -> Result<(), StoreError> {
         self.db().execute(
-            "INSERT INTO browser_sessions (id, cookie_hash, user_id, auth_time, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO browser_sessions
+               (id, cookie_hash, user_id, auth_time, created_at, expires_at, amr)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
                 &s.id,
                 &cookie_hash,
@@ -41,6 +64,7 @@ impl BrowserSessions for PgConn {
                 &to_db(s.auth_time, "session auth_time")?,
                 &to_db(s.created_at, "session created_at")?,
                 &to_db(s.expires_at, "session expires_at")?,
+                &s.amr,
             ],
         )?;
         Ok(())
@@ -53,7 +77,7 @@ impl BrowserSessions for PgConn {
     ) -> Result<Option<BrowserSessionRow>, StoreError> {
         self.db()
             .query_opt(
-                "SELECT id, user_id, auth_time, created_at, expires_at FROM browser_sessions
+                "SELECT id, user_id, auth_time, created_at, expires_at, amr FROM browser_sessions
                  WHERE cookie_hash = $1 AND ended_at IS NULL AND expires_at > $2",
                 &[&cookie_hash, &to_db(now, "now")?],
             )?
@@ -69,7 +93,7 @@ impl BrowserSessions for PgConn {
         now: u64,
     ) -> Result<bool, StoreError> {
         Ok(self.db().execute(
-            "UPDATE browser_sessions SET cookie_hash = $2, auth_time = $3, expires_at = $4
+            "UPDATE browser_sessions SET cookie_hash = $2, auth_time = $3, expires_at = $4, amr = $6
              WHERE id = $1 AND ended_at IS NULL AND expires_at > $5",
             &[
                 &s.id,
@@ -77,6 +101,7 @@ impl BrowserSessions for PgConn {
                 &to_db(s.auth_time, "session auth_time")?,
                 &to_db(s.expires_at, "session expires_at")?,
                 &to_db(now, "now")?,
+                &s.amr,
             ],
         )? == 1)
     }
@@ -101,7 +126,7 @@ impl BrowserSessions for PgConn {
 }
 
 const GRANT_COLUMNS: &str = "family_id, client_id, redirect_uri, user_id, scope, code_challenge, \
-     nonce, session_id, auth_time, created_at, code_expires_at, expires_at";
+     nonce, session_id, auth_time, created_at, code_expires_at, expires_at, amr";
 
 fn grant_row(r: &Row) -> Result<GrantRow, StoreError> {
     Ok(GrantRow {
@@ -117,6 +142,7 @@ fn grant_row(r: &Row) -> Result<GrantRow, StoreError> {
         created_at: from_db(r.try_get(9)?, "grant created_at")?,
         code_expires_at: from_db(r.try_get(10)?, "grant code_expires_at")?,
         expires_at: from_db(r.try_get(11)?, "grant expires_at")?,
+        amr: r.try_get(12)?,
     })
 }
 
@@ -125,7 +151,7 @@ impl Grants for PgConn {
         self.db().execute(
             &format!(
                 "INSERT INTO grants ({GRANT_COLUMNS}, code_hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
             ),
             &[
                 &g.family_id,
@@ -140,6 +166,7 @@ impl Grants for PgConn {
                 &to_db(g.created_at, "grant created_at")?,
                 &to_db(g.code_expires_at, "grant code_expires_at")?,
                 &to_db(g.expires_at, "grant expires_at")?,
+                &g.amr,
                 &code_hash,
             ],
         )?;
@@ -159,8 +186,8 @@ impl Grants for PgConn {
             .map(|r| -> Result<FoundCode, StoreError> {
                 Ok(FoundCode {
                     row: grant_row(&r)?,
-                    used_at: optional_time(&r, 12, "grant code_used_at")?,
-                    revoked_at: optional_time(&r, 13, "grant revoked_at")?,
+                    used_at: optional_time(&r, 13, "grant code_used_at")?,
+                    revoked_at: optional_time(&r, 14, "grant revoked_at")?,
                 })
             })
             .transpose()?;

@@ -56,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_browser_sign_in.sql"),
     include_str!("../../../migrations/postgres/0004_accounts.sql"),
     include_str!("../../../migrations/postgres/0005_apis_and_dpop.sql"),
+    include_str!("../../../migrations/postgres/0006_browser_session_amr.sql"),
 ];
 
 /// The advisory lock migrations hold (per database): "idp-migr" in ASCII.

@@ -5,6 +5,7 @@
 
 use postgres::Row;
 
+use super::browser::end_user_browser_sessions;
 use super::conn::{Cached, PgConn, Target};
 use super::sessions::{end_sessions, record_cutoff};
 use super::{from_db, to_db};
@@ -41,6 +42,7 @@ fn cut_off<C: Target>(
     issued_before: u64,
 ) -> Result<(), StoreError> {
     end_sessions(tx, id, except_sid)?;
+    end_user_browser_sessions(tx, id, except_sid, issued_before)?;
     record_cutoff(tx, CutoffKind::Subject, id, except_sid, issued_before)?;
     tx.execute(
         "UPDATE users SET tokens_not_before = GREATEST(tokens_not_before, $2) WHERE id = $1",

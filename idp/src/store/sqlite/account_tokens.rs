@@ -6,6 +6,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::browser::end_user_browser_sessions;
 use super::sessions::{end_sessions, record_cutoff};
 use crate::store::contract::AccountTokens;
 use crate::store::error::StoreError;
@@ -134,6 +135,7 @@ impl AccountTokens for Connection {
             params![user_id, AccountTokenPurpose::PasswordReset.as_str()],
         )?;
         end_sessions(&tx, &user_id, None)?;
+        end_user_browser_sessions(&tx, &user_id, None, issued_before)?;
         record_cutoff(&tx, CutoffKind::Subject, &user_id, None, issued_before)?;
         tx.commit()?;
         Ok(Some(user_id))

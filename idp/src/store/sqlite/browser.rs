@@ -4,7 +4,8 @@
 //! takes the write lock before the read, so two uses of one code are
 //! serialized and the second sees the first's `code_used_at`. Ending a
 //! session revokes its grants and their refresh tokens in the same
-//! transaction.
+//! transaction. A user's sessions also end, all but one, with every change
+//! that cuts off their tokens ([`end_user_browser_sessions`]).
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
@@ -21,7 +22,27 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<BrowserSessionRow> {
         auth_time: r.get(2)?,
         created_at: r.get(3)?,
         expires_at: r.get(4)?,
+        amr: r.get(5)?,
     })
+}
+
+/// Ends every live browser session of `user_id` but `except` at `at`,
+/// inside the caller's transaction: the changes that cut off a user's
+/// tokens (password change or reset, disabling, signing out everywhere)
+/// sign their browsers out too. Their grants' tokens fall under the
+/// cut-off recorded beside it.
+pub(super) fn end_user_browser_sessions(
+    conn: &Connection,
+    user_id: &str,
+    except: Option<&str>,
+    at: u64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE browser_sessions SET ended_at = ?3
+         WHERE user_id = ?1 AND ended_at IS NULL AND (?2 IS NULL OR id <> ?2)",
+    )?
+    .execute(params![user_id, except, at])?;
+    Ok(())
 }
 
 impl BrowserSessions for Connection {
@@ -31,8 +52,9 @@ impl BrowserSessions for Connection {
         cookie_hash: &[u8],
     ) -> Result<(), StoreError> {
         self.prepare_cached(
-            "INSERT INTO browser_sessions (id, cookie_hash, user_id, auth_time, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO browser_sessions
+               (id, cookie_hash, user_id, auth_time, created_at, expires_at, amr)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(params![
             s.id,
@@ -40,7 +62,8 @@ impl BrowserSessions for Connection {
             s.user_id,
             s.auth_time,
             s.created_at,
-            s.expires_at
+            s.expires_at,
+            s.amr
         ])?;
         Ok(())
     }
@@ -52,7 +75,7 @@ impl BrowserSessions for Connection {
     ) -> Result<Option<BrowserSessionRow>, StoreError> {
         Ok(self
             .prepare_cached(
-                "SELECT id, user_id, auth_time, created_at, expires_at FROM browser_sessions
+                "SELECT id, user_id, auth_time, created_at, expires_at, amr FROM browser_sessions
                  WHERE cookie_hash = ?1 AND ended_at IS NULL AND expires_at > ?2",
             )?
             .query_row(params![cookie_hash, now], session_row)
@@ -67,10 +90,10 @@ impl BrowserSessions for Connection {
     ) -> Result<bool, StoreError> {
         Ok(self
             .prepare_cached(
-                "UPDATE browser_sessions SET cookie_hash = ?2, auth_time = ?3, expires_at = ?4
+                "UPDATE browser_sessions SET cookie_hash = ?2, auth_time = ?3, expires_at = ?4, amr = ?6
                  WHERE id = ?1 AND ended_at IS NULL AND expires_at > ?5",
             )?
-            .execute(params![s.id, cookie_hash, s.auth_time, s.expires_at, now])?
+            .execute(params![s.id, cookie_hash, s.auth_time, s.expires_at, now, s.amr])?
             == 1)
     }
 
@@ -93,7 +116,7 @@ impl BrowserSessions for Connection {
 }
 
 const GRANT_COLUMNS: &str = "family_id, client_id, redirect_uri, user_id, scope, code_challenge, \
-     nonce, session_id, auth_time, created_at, code_expires_at, expires_at";
+     nonce, session_id, auth_time, created_at, code_expires_at, expires_at, amr";
 
 fn grant_row(r: &Row<'_>) -> rusqlite::Result<GrantRow> {
     Ok(GrantRow {
@@ -109,6 +132,7 @@ fn grant_row(r: &Row<'_>) -> rusqlite::Result<GrantRow> {
         created_at: r.get(9)?,
         code_expires_at: r.get(10)?,
         expires_at: r.get(11)?,
+        amr: r.get(12)?,
     })
 }
 
@@ -116,7 +140,7 @@ impl Grants for Connection {
     fn insert_grant(&mut self, g: &GrantRow, code_hash: &[u8]) -> Result<(), StoreError> {
         self.prepare_cached(&format!(
             "INSERT INTO grants ({GRANT_COLUMNS}, code_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         ))?
         .execute(params![
             g.family_id,
@@ -131,6 +155,7 @@ impl Grants for Connection {
             g.created_at,
             g.code_expires_at,
             g.expires_at,
+            g.amr,
             code_hash,
         ])?;
         Ok(())
@@ -145,8 +170,8 @@ impl Grants for Connection {
             .query_row([&p.code_hash], |r| {
                 Ok(FoundCode {
                     row: grant_row(r)?,
-                    used_at: r.get(12)?,
-                    revoked_at: r.get(13)?,
+                    used_at: r.get(13)?,
+                    revoked_at: r.get(14)?,
                 })
             })
             .optional()?;

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_browser_sign_in.sql"),
     include_str!("../../../migrations/sqlite/0004_accounts.sql"),
     include_str!("../../../migrations/sqlite/0005_apis_and_dpop.sql"),
+    include_str!("../../../migrations/sqlite/0006_browser_session_amr.sql"),
 ];
 
 /// How long a writer waits for another process's lock before giving up.

@@ -5,6 +5,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
+use super::browser::end_user_browser_sessions;
 use super::sessions::{end_sessions, record_cutoff};
 use crate::store::contract::Users;
 use crate::store::error::StoreError;
@@ -36,6 +37,7 @@ fn cut_off(
     issued_before: u64,
 ) -> Result<(), StoreError> {
     end_sessions(tx, id, except_sid)?;
+    end_user_browser_sessions(tx, id, except_sid, issued_before)?;
     record_cutoff(tx, CutoffKind::Subject, id, except_sid, issued_before)?;
     tx.execute(
         "UPDATE users SET tokens_not_before = MAX(tokens_not_before, ?2) WHERE id = ?1",

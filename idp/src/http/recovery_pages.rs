@@ -1,0 +1,267 @@
+//! The pages of the mailed links and of "Forgot your password?", for a
+//! person with a browser rather than a program: the email form, the
+//! new-password form the reset link opens, and the button the verification
+//! link opens. Each form posts (with its CSRF token) to the same path as
+//! the JSON endpoint in `recovery.rs`, which hands form bodies here, and
+//! goes through the same domain functions. A GET never changes anything:
+//! mail scanners follow links.
+
+use std::net::IpAddr;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use zeroize::Zeroizing;
+
+use super::authorize::Post;
+use super::cookies;
+use super::pages::{self, ForgotPage, ResetPage, VerifyEmailPage};
+use crate::accounts::{email, limits, live_link_user, password, LINK_TOKEN_PARAMETER};
+use crate::authorization::Params;
+use crate::error::Error;
+use crate::passwords::MIN_PASSWORD_CHARS;
+use crate::state::AppState;
+use crate::store::AccountTokenPurpose;
+use crate::unix_now;
+
+/// Whether cookies must be `Secure`.
+fn secure(state: &AppState) -> bool {
+    state.settings().issuer.starts_with("https://")
+}
+
+/// A rendered page with the CSRF cookie set when the browser has none.
+fn with_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    render: impl FnOnce(String) -> Response,
+) -> Response {
+    let (csrf, set) = cookies::csrf_token(headers, secure(state));
+    let mut response = render(csrf);
+    if let Some(cookie) = set {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    *response.status_mut() = status;
+    response
+}
+
+/// The page for a link that was used, has expired or never existed.
+fn dead_link(state: &AppState, what: &str) -> Response {
+    pages::message(
+        &state.settings().issuer,
+        StatusCode::BAD_REQUEST,
+        "This link no longer works",
+        what,
+    )
+}
+
+const DEAD_RESET: &str = "It was already used, or it is more than 15 minutes old. \
+     Ask for a new one from the sign-in page (“Forgot your password?”).";
+const DEAD_VERIFY: &str = "It was already used, or it has expired. \
+     Sign in to have a new one mailed to you.";
+
+/// The link's token, from a query string.
+fn token_of(query: Option<&str>) -> String {
+    Params::parse(query.unwrap_or_default().as_bytes())
+        .get(LINK_TOKEN_PARAMETER)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn forgot_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    email: &str,
+    error: Option<String>,
+) -> Response {
+    with_csrf(state, headers, status, |csrf| {
+        let page = ForgotPage {
+            service: pages::service_name(&state.settings().issuer),
+            csrf,
+            email: email.to_owned(),
+            error,
+        };
+        pages::page(StatusCode::OK, &page, &[])
+    })
+}
+
+/// `GET /account/password/reset`: the email form.
+pub(super) async fn forgot_page(state: &AppState, headers: &HeaderMap) -> Response {
+    forgot_form(state, headers, StatusCode::OK, "", None)
+}
+
+/// `POST /account/password/reset` as a form: the same answer whether or
+/// not the address has an account (as the JSON endpoint), under the same
+/// throttle.
+pub(super) async fn forgot_post(
+    state: &AppState,
+    address: Option<IpAddr>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let post = match Post::read(state, headers, body) {
+        Ok(post) => post,
+        Err(response) => return *response,
+    };
+    let email = post.field("email").trim().to_owned();
+    if email.is_empty() || email.len() > crate::accounts::sign_in::MAX_EMAIL || !email.contains('@')
+    {
+        return forgot_form(
+            state,
+            headers,
+            StatusCode::BAD_REQUEST,
+            &email,
+            Some("Enter the email address of your account.".into()),
+        );
+    }
+    if let Err(Error::TooManyAttempts { retry_after }) = limits::admit(state, address, &email) {
+        let mut response = forgot_form(
+            state,
+            headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            &email,
+            Some(format!(
+                "Too many attempts. Wait {retry_after} seconds, then try again."
+            )),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        return response;
+    }
+    password::request_reset(state, &email, unix_now());
+    pages::message(
+        &state.settings().issuer,
+        StatusCode::ACCEPTED,
+        "Check your mail",
+        &format!(
+            "If an account uses {email}, we have mailed it a link to choose a new password. \
+             The link works once, for 15 minutes. Nothing there? Check the address and ask again."
+        ),
+    )
+}
+
+fn reset_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    token: &str,
+    email: &str,
+    error: Option<String>,
+) -> Response {
+    with_csrf(state, headers, status, |csrf| {
+        let page = ResetPage {
+            service: pages::service_name(&state.settings().issuer),
+            csrf,
+            token: token.to_owned(),
+            email: email.to_owned(),
+            min_chars: MIN_PASSWORD_CHARS,
+            error,
+        };
+        pages::page(StatusCode::OK, &page, &[])
+    })
+}
+
+/// `GET /account/password/reset/confirm?token=...`: the mailed link opens
+/// the new-password form, or says plainly that it no longer works.
+pub(super) async fn reset_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Response {
+    let token = Zeroizing::new(token_of(query));
+    let live = live_link_user(
+        state,
+        &token,
+        AccountTokenPurpose::PasswordReset,
+        unix_now(),
+    )
+    .await;
+    match live {
+        Ok(Some(user)) => reset_form(state, headers, StatusCode::OK, &token, &user.email, None),
+        Ok(None) => dead_link(state, DEAD_RESET),
+        Err(e) => pages::failure(&state.settings().issuer, &e),
+    }
+}
+
+/// `POST /account/password/reset/confirm` as a form: sets the new password
+/// (ending every session of the account), once.
+pub(super) async fn reset_post(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response {
+    let post = match Post::read(state, headers, body) {
+        Ok(post) => post,
+        Err(response) => return *response,
+    };
+    let token = Zeroizing::new(post.field("token").to_owned());
+    // Shown again with an error; the token, not this field, names the account.
+    let email = post.field("username").to_owned();
+    let new = Zeroizing::new(post.field("new_password").to_owned());
+    match password::confirm_reset(state, &token, new, unix_now()).await {
+        Ok(()) => pages::message(
+            &state.settings().issuer,
+            StatusCode::OK,
+            "Your password is changed",
+            "You were signed out everywhere. Go back to the application and sign in with your new password.",
+        ),
+        Err(Error::InvalidRequest(why)) => reset_form(
+            state,
+            headers,
+            StatusCode::BAD_REQUEST,
+            &token,
+            &email,
+            Some(pages::sentence(&why)),
+        ),
+        Err(Error::InvalidGrant(_)) => dead_link(state, DEAD_RESET),
+        Err(e) => pages::failure(&state.settings().issuer, &e),
+    }
+}
+
+/// `GET /account/email/verify?token=...`: a button that confirms. The GET
+/// itself verifies nothing.
+pub(super) async fn verify_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Response {
+    let token = Zeroizing::new(token_of(query));
+    let live = live_link_user(
+        state,
+        &token,
+        AccountTokenPurpose::EmailVerification,
+        unix_now(),
+    )
+    .await;
+    match live {
+        Ok(Some(user)) => with_csrf(state, headers, StatusCode::OK, |csrf| {
+            let page = VerifyEmailPage {
+                service: pages::service_name(&state.settings().issuer),
+                csrf,
+                token: token.to_string(),
+                email: user.email,
+            };
+            pages::page(StatusCode::OK, &page, &[])
+        }),
+        Ok(None) => dead_link(state, DEAD_VERIFY),
+        Err(e) => pages::failure(&state.settings().issuer, &e),
+    }
+}
+
+/// `POST /account/email/verify` as a form: verifies the address, once.
+pub(super) async fn verify_post(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response {
+    let post = match Post::read(state, headers, body) {
+        Ok(post) => post,
+        Err(response) => return *response,
+    };
+    let token = Zeroizing::new(post.field("token").to_owned());
+    match email::verify(state, &token, unix_now()).await {
+        Ok(()) => pages::message(
+            &state.settings().issuer,
+            StatusCode::OK,
+            "Your email address is confirmed",
+            "Thank you. You can close this page, or go back to the application and sign in.",
+        ),
+        Err(Error::InvalidGrant(_)) => dead_link(state, DEAD_VERIFY),
+        Err(e) => pages::failure(&state.settings().issuer, &e),
+    }
+}
