@@ -38,6 +38,11 @@ pub struct Config {
     pub key_poll: Duration,
     /// Login attempts per minute per client address; 0 = unlimited.
     pub login_rate: u32,
+    /// Counting slots of the attempt limits (the cap on their rows).
+    pub throttle_slots: u64,
+    /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client
+    /// address; empty: the peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// PostgreSQL pool size and timeouts.
     pub store: StoreOptions,
     /// Connections held at once (below the open-file limit).
@@ -70,6 +75,8 @@ impl std::fmt::Debug for Config {
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("key_poll", &self.key_poll)
             .field("login_rate", &self.login_rate)
+            .field("throttle_slots", &self.throttle_slots)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("store", &self.store)
             .field("max_connections", &self.max_connections)
             .field("mail", &self.mail)
@@ -98,6 +105,8 @@ impl Default for Config {
             bcrypt_cost: 12,
             key_poll: Duration::from_secs(2),
             login_rate: 60,
+            throttle_slots: crate::throttle::DEFAULT_SLOTS,
+            trusted_proxies: Vec::new(),
             store: StoreOptions::default(),
             max_connections: serve::ServeConfig::default().max_connections,
             mail: MailConfig::default(),

@@ -16,6 +16,10 @@ pub struct Metrics {
     pub logins: AtomicU64,
     /// Refused logins (unknown email or wrong password).
     pub login_failures: AtomicU64,
+    /// Passwords checked against a hash (bcrypt runs), whatever the outcome.
+    pub password_checks: AtomicU64,
+    /// New passwords hashed (signup, change, reset).
+    pub password_hashes: AtomicU64,
     /// Access tokens issued by client_credentials.
     pub client_credentials_tokens: AtomicU64,
     /// Access tokens issued by refresh.
@@ -50,6 +54,16 @@ impl Metrics {
                 "idp_login_failures_total",
                 "Refused logins.",
                 &self.login_failures,
+            ),
+            (
+                "idp_password_checks_total",
+                "Passwords checked against a stored hash (bcrypt runs).",
+                &self.password_checks,
+            ),
+            (
+                "idp_password_hashes_total",
+                "New passwords hashed (bcrypt runs).",
+                &self.password_hashes,
             ),
             (
                 "idp_client_credentials_tokens_total",

@@ -15,7 +15,7 @@ use crate::revocations::Revocations;
 use crate::signer;
 use crate::signing_keys::KeyManager;
 use crate::store::Store;
-use crate::throttle::LoginThrottle;
+use crate::throttle::ThrottlePolicy;
 use crate::tokens::TokenIssuer;
 use crate::vault::Vault;
 
@@ -60,7 +60,9 @@ struct Inner {
     /// and the bearer endpoints.
     dpop: resource_server::dpop::DpopVerifier,
     metrics: Metrics,
-    login_throttle: LoginThrottle,
+    throttle: ThrottlePolicy,
+    throttle_secret: tokio::sync::OnceCell<Vec<u8>>,
+    trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     mailer: Mailer,
     /// Seals TOTP secrets at rest, as it seals private keys.
     vault: Vault,
@@ -139,7 +141,12 @@ impl AppState {
             introspector,
             dpop: resource_server::dpop::DpopVerifier::default(),
             metrics: Metrics::default(),
-            login_throttle: LoginThrottle::with_address_rate(config.login_rate),
+            throttle: ThrottlePolicy {
+                address_rate: config.login_rate,
+                slots: config.throttle_slots.max(1),
+            },
+            throttle_secret: tokio::sync::OnceCell::new(),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             mailer,
             vault,
         })))
@@ -170,8 +177,18 @@ impl AppState {
         &self.0.revocations
     }
     /// Limits on `/login` attempts.
-    pub fn login_throttle(&self) -> &LoginThrottle {
-        &self.0.login_throttle
+    pub fn throttle_policy(&self) -> ThrottlePolicy {
+        self.0.throttle
+    }
+
+    /// Proxies whose forwarding headers name the client address.
+    pub fn trusted_proxies(&self) -> &Arc<Vec<ipnet::IpNet>> {
+        &self.0.trusted_proxies
+    }
+
+    /// The deployment's throttle secret, once read from the database.
+    pub fn throttle_secret(&self) -> &tokio::sync::OnceCell<Vec<u8>> {
+        &self.0.throttle_secret
     }
     /// Outgoing mail.
     pub fn mailer(&self) -> &Mailer {

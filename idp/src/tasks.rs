@@ -1,6 +1,7 @@
 //! The IdP's background work, started with the server and stopped with it:
 //! noticing key and revocation changes other processes made, feeding the
-//! in-process validator, and the `--rotate-every` schedule.
+//! in-process validator, the `--rotate-every` schedule, and purging expired
+//! rows in bounded batches.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,7 @@ impl Tasks {
             tokio::spawn(Arc::clone(state.keys()).watch(poll)),
             tokio::spawn(Arc::clone(state.revocations()).watch(poll)),
             tokio::spawn(sync_local_keys(state.clone())),
+            tokio::spawn(purge_expired(state.clone(), PURGE_EVERY)),
         ];
         if let Some(every) = rotate_every {
             tasks.push(tokio::spawn(scheduled_rotation(
@@ -41,6 +43,47 @@ impl Tasks {
         for task in self.0 {
             task.abort();
         }
+    }
+}
+
+/// How often expired rows are purged.
+pub const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// Rows deleted per statement: each delete holds its locks briefly, so a
+/// backlog never stalls the database.
+pub const PURGE_BATCH: u32 = 1000;
+
+/// Deletes expired rows on a schedule, a batch at a time, until a batch
+/// comes back short. Every instance may run it; deletes of one row by two
+/// instances are harmless.
+async fn purge_expired(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match purge_once(&state, unix_now()).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "purged expired rows"),
+            Err(e) => tracing::warn!(error = %e, "purging expired rows failed; retrying later"),
+        }
+    }
+}
+
+/// One purge pass at `now`: every kind of expired row, in batches of
+/// [`PURGE_BATCH`]; how many rows went.
+pub async fn purge_once(state: &AppState, now: u64) -> Result<u64, crate::store::StoreError> {
+    let trusted_since = now.saturating_sub(crate::throttle::TRUST_PERIOD);
+    let mut total = 0;
+    loop {
+        let purged = state
+            .store()
+            .run(move |db| db.purge_throttle(now, trusted_since, PURGE_BATCH))
+            .await?;
+        total += purged;
+        if purged < u64::from(PURGE_BATCH) {
+            return Ok(total);
+        }
+        // Let other work in between batches.
+        tokio::task::yield_now().await;
     }
 }
 

@@ -1,255 +1,231 @@
-//! Login throttling.
+//! Attempt limits: which counters an attempt is charged against, and the
+//! keys they are counted under. The counting itself happens in the
+//! database (`store::Throttle`), so every instance on one database shares
+//! it; `accounts::limits` is the one place attempts meet it.
 //!
-//! bcrypt makes every login attempt cost a quarter of a second of CPU, so
-//! unlimited attempts are both a password-guessing and a denial-of-service
-//! risk. Two token buckets guard `/login`, checked before any hashing:
+//! An attempt (a password check, a second-factor code, a reset request) is
+//! charged, before any slow work, against:
 //!
-//! * per client address: a burst of 30 attempts, then `--login-rate` per
-//!   minute (60 by default; 0 turns it off for deployments behind a proxy
-//!   that hides client addresses);
-//! * per email, counting failures only: 10 failures, then one more per
-//!   minute. Unknown and known emails are counted alike, so the limit
-//!   reveals nothing about which accounts exist; a successful login does
-//!   not reset it (an attacker who guesses right is not rewarded with a
-//!   fresh budget).
+//! * its client address: `--login-rate` attempts per minute (0: none);
+//! * its email and address together: [`EMAIL_LIMIT`] per
+//!   [`EMAIL_WINDOW`];
+//! * its email alone, unless that address signed in to that account in
+//!   the last [`TRUST_PERIOD`]: [`EMAIL_LIMIT`] per [`EMAIL_WINDOW`]
+//!   whatever the concurrency, so guessing is bounded, while the owner's
+//!   usual addresses are limited per email and address only and strangers
+//!   cannot lock the owner out.
 //!
-//! Both maps are bounded: when one grows past its cap, entries whose
-//! bucket has refilled (and so carry no information) are dropped first.
+//! A right answer gives back its email charges (it was not a guess); a
+//! wrong one keeps them.
+//!
+//! Memory and rows stay bounded by configuration, not by the attacker:
+//! every key is a keyed SHA-256 digest of the normalized email (and
+//! address), reduced to one of a fixed number of slots (`--throttle-slots`).
+//! Keys that share a slot share a budget, which can only make a limit
+//! stricter; the digest is keyed with a random per-deployment secret, so
+//! nobody can pick an email whose slot is someone else's. A 1 MB email
+//! costs one slot, like a short one.
 
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-/// A token bucket's shape.
-#[derive(Debug, Clone, Copy)]
-pub struct Rate {
-    /// Tokens when full.
-    pub burst: f64,
-    /// Seconds for one token to come back.
-    pub per: Duration,
+use sha2::{Digest, Sha256};
+
+use crate::store::ThrottleCharge;
+
+/// Password checks per email (or email and address) per window.
+pub const EMAIL_LIMIT: u32 = 10;
+/// The email limits' window, seconds.
+pub const EMAIL_WINDOW: u64 = 15 * 60;
+/// The per-address rate's window, seconds.
+pub const ADDRESS_WINDOW: u64 = 60;
+/// How long a successful sign-in vouches for its address, seconds.
+pub const TRUST_PERIOD: u64 = 30 * 86_400;
+/// Default number of slots: about 40 MB of rows at most.
+pub const DEFAULT_SLOTS: u64 = 1 << 20;
+
+/// The configured limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottlePolicy {
+    /// Attempts per minute per client address; 0 for no such limit.
+    pub address_rate: u32,
+    /// How many counting slots exist (the cap on throttle rows).
+    pub slots: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-/// Keyed token buckets.
-#[derive(Debug)]
-struct Buckets<K> {
-    rate: Rate,
-    cap: usize,
-    map: Mutex<HashMap<K, Bucket>>,
-}
-
-impl<K: Eq + Hash + Clone> Buckets<K> {
-    fn new(rate: Rate, cap: usize) -> Self {
-        Self {
-            rate,
-            cap,
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn refill(&self, bucket: &mut Bucket, now: Instant) {
-        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens =
-            (bucket.tokens + elapsed / self.rate.per.as_secs_f64()).min(self.rate.burst);
-        bucket.at = now;
-    }
-
-    /// Whether `key` has a token left (without taking it); if not, how long
-    /// until it has.
-    fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(bucket) = map.get_mut(key) else {
-            return Ok(());
-        };
-        self.refill(bucket, now);
-        if bucket.tokens >= 1.0 {
-            Ok(())
-        } else {
-            Err(self.rate.per.mul_f64(1.0 - bucket.tokens))
-        }
-    }
-
-    /// Takes a token from `key`'s bucket (it may go empty, never negative).
-    fn take(&self, key: K, now: Instant) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= self.cap && !map.contains_key(&key) {
-            let rate = self.rate;
-            map.retain(|_, b| {
-                let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-                b.tokens + elapsed / rate.per.as_secs_f64() < rate.burst
-            });
-            if map.len() >= self.cap {
-                // Still full of active keys: forget the whole table rather
-                // than grow without bound.
-                map.clear();
-            }
-        }
-        let burst = self.rate.burst;
-        let bucket = map.entry(key).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        self.refill(bucket, now);
-        bucket.tokens = (bucket.tokens - 1.0).max(0.0);
-    }
-}
-
-/// The `/login` limits.
-#[derive(Debug)]
-pub struct LoginThrottle {
-    per_address: Option<Buckets<IpAddr>>,
-    per_email: Buckets<String>,
-}
-
-/// How many keys each map keeps at most.
-const MAX_TRACKED: usize = 100_000;
-
-impl Default for LoginThrottle {
+impl Default for ThrottlePolicy {
     fn default() -> Self {
-        Self::with_address_rate(60)
+        Self {
+            address_rate: 60,
+            slots: DEFAULT_SLOTS,
+        }
     }
 }
 
-impl LoginThrottle {
-    /// The default limits with `per_minute` attempts per address (burst 30);
-    /// 0 means no per-address limit.
-    pub fn with_address_rate(per_minute: u32) -> Self {
-        let per_address = match per_minute {
-            0 => None,
-            n => Some(Rate {
-                burst: 30.0,
-                per: Duration::from_secs(60).div_f64(f64::from(n)),
-            }),
-        };
-        let per_email_failure = Rate {
-            burst: 10.0,
-            per: Duration::from_secs(60),
-        };
-        Self {
-            per_address: per_address.map(|rate| Buckets::new(rate, MAX_TRACKED)),
-            per_email: Buckets::new(per_email_failure, MAX_TRACKED),
-        }
+/// One counter an attempt is charged against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Charge {
+    /// Where and how it counts.
+    pub charge: ThrottleCharge,
+    /// Whether a right answer gives it back.
+    pub refundable: bool,
+}
+
+/// The form of an email its limits are keyed by: the one accounts are
+/// unique by (trimmed, lower-cased by Unicode's rules), so `ÄNN@x` and
+/// `änn@x` are one.
+pub fn normalize_email(email: &str) -> String {
+    crate::store::email_key(email)
+}
+
+/// A keyed digest of `parts`, each length-prefixed so that no two lists
+/// of parts digest alike.
+fn keyed(secret: &[u8], kind: &str, parts: &[&[u8]]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update((secret.len() as u64).to_be_bytes());
+    hash.update(secret);
+    hash.update(kind.as_bytes());
+    for part in parts {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    hash.finalize().into()
+}
+
+fn address_bytes(address: IpAddr) -> Vec<u8> {
+    match address {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        // An IPv6 client controls at least its /64: count it as one.
+        IpAddr::V6(v6) => v6.octets()[..8].to_vec(),
+    }
+}
+
+/// The key under which a successful sign-in of `email` (normalized) from
+/// `address` is remembered.
+pub fn trust_key(secret: &[u8], email: &str, address: IpAddr) -> [u8; 32] {
+    keyed(
+        secret,
+        "trusted",
+        &[email.as_bytes(), &address_bytes(address)],
+    )
+}
+
+impl ThrottlePolicy {
+    /// The per-address rate's charge, if there is an address and a rate.
+    pub fn address_charge(&self, secret: &[u8], address: Option<IpAddr>) -> Option<ThrottleCharge> {
+        let address = address.filter(|_| self.address_rate > 0)?;
+        Some(ThrottleCharge {
+            slot: self.slot(keyed(secret, "address", &[&address_bytes(address)])),
+            limit: self.address_rate,
+            window: ADDRESS_WINDOW,
+        })
     }
 
-    /// Limits with the given rates.
-    pub fn new(per_address: Rate, per_email_failure: Rate) -> Self {
-        Self {
-            per_address: Some(Buckets::new(per_address, MAX_TRACKED)),
-            per_email: Buckets::new(per_email_failure, MAX_TRACKED),
-        }
+    fn slot(&self, digest: [u8; 32]) -> u64 {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first) % self.slots.max(1)
     }
 
-    /// Admits an attempt from `address` for `email` at `now`, counting it
-    /// against the address; or says how long to wait.
-    pub fn admit(
+    /// The charges of an attempt about `email` (normalized) from
+    /// `address`; `trusted` when that address signed in to the account
+    /// within [`TRUST_PERIOD`].
+    pub fn charges(
         &self,
-        address: Option<IpAddr>,
+        secret: &[u8],
         email: &str,
-        now: Instant,
-    ) -> Result<(), Duration> {
-        self.per_email.check(&normalize(email), now)?;
-        if let (Some(limits), Some(address)) = (&self.per_address, address) {
-            limits.check(&address, now)?;
-            limits.take(address, now);
+        address: Option<IpAddr>,
+        trusted: bool,
+    ) -> Vec<Charge> {
+        let per_email = |digest| Charge {
+            charge: ThrottleCharge {
+                slot: self.slot(digest),
+                limit: EMAIL_LIMIT,
+                window: EMAIL_WINDOW,
+            },
+            refundable: true,
+        };
+        let mut charges = Vec::with_capacity(3);
+        if let Some(charge) = self.address_charge(secret, address) {
+            charges.push(Charge {
+                charge,
+                refundable: false,
+            });
         }
-        Ok(())
+        if let Some(address) = address {
+            let address = address_bytes(address);
+            charges.push(per_email(keyed(
+                secret,
+                "email+address",
+                &[email.as_bytes(), &address],
+            )));
+        }
+        if !trusted || address.is_none() {
+            charges.push(per_email(keyed(secret, "email", &[email.as_bytes()])));
+        }
+        charges
     }
-
-    /// Records a failed attempt for `email`.
-    pub fn failed(&self, email: &str, now: Instant) {
-        self.per_email.take(normalize(email), now);
-    }
-}
-
-/// Emails are unique without regard to case, and so are their limits.
-fn normalize(email: &str) -> String {
-    email.trim().to_lowercase()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn throttle() -> LoginThrottle {
-        LoginThrottle::new(
-            Rate {
-                burst: 3.0,
-                per: Duration::from_secs(1),
-            },
-            Rate {
-                burst: 2.0,
-                per: Duration::from_secs(60),
-            },
-        )
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().expect("ip"))
     }
 
     #[test]
-    fn addresses_get_a_burst_then_one_per_period() {
-        let t = throttle();
-        let ip: IpAddr = "192.0.2.1".parse().expect("ip");
-        let start = Instant::now();
-        for i in 0..3 {
-            assert!(t
-                .admit(Some(ip), &format!("u{i}@example.com"), start)
-                .is_ok());
-        }
-        let wait = t
-            .admit(Some(ip), "u9@example.com", start)
-            .expect_err("limited");
-        assert!(wait <= Duration::from_secs(1));
-        assert!(t
-            .admit(
-                Some("192.0.2.2".parse().expect("ip")),
-                "x@example.com",
-                start
-            )
-            .is_ok());
-        assert!(t
-            .admit(
-                Some(ip),
-                "u9@example.com",
-                start + Duration::from_millis(1100)
-            )
-            .is_ok());
+    fn strangers_are_charged_per_email_and_the_owners_address_is_not() {
+        let policy = ThrottlePolicy::default();
+        let stranger = policy.charges(SECRET, "ann@example.com", ip("192.0.2.1"), false);
+        let owner = policy.charges(SECRET, "ann@example.com", ip("192.0.2.2"), true);
+        assert_eq!(stranger.len(), 3);
+        assert_eq!(owner.len(), 2);
+        // The email-wide slot is the stranger's last charge; the owner's
+        // charges never include it.
+        let email_slot = stranger[2].charge.slot;
+        assert!(owner.iter().all(|c| c.charge.slot != email_slot));
+        assert!(!stranger[0].refundable && stranger[1].refundable && stranger[2].refundable);
     }
 
     #[test]
-    fn failures_per_email_are_limited_whatever_the_case() {
-        let t = throttle();
-        let start = Instant::now();
-        t.failed("Ann@Example.com", start);
-        assert!(t.admit(None, "ann@example.com", start).is_ok());
-        t.failed("ann@example.com", start);
-        let wait = t
-            .admit(None, "ANN@example.com", start)
-            .expect_err("limited");
-        assert!(wait > Duration::from_secs(59));
-        assert!(t.admit(None, "bob@example.com", start).is_ok());
-        assert!(t
-            .admit(None, "ann@example.com", start + Duration::from_secs(61))
-            .is_ok());
-    }
-
-    #[test]
-    fn maps_stay_bounded() {
-        let b: Buckets<u32> = Buckets::new(
-            Rate {
-                burst: 1.0,
-                per: Duration::from_secs(3600),
-            },
-            100,
+    fn emails_fold_case_by_unicode_rules() {
+        assert_eq!(normalize_email(" ÄNN@Example.COM "), "änn@example.com");
+        let policy = ThrottlePolicy::default();
+        assert_eq!(
+            policy.charges(SECRET, &normalize_email("ÄNN@x.org"), None, false),
+            policy.charges(SECRET, &normalize_email("änn@x.org"), None, false)
         );
-        let now = Instant::now();
-        for key in 0..1000 {
-            b.take(key, now);
+    }
+
+    #[test]
+    fn slots_stay_within_the_cap_whatever_the_key() {
+        let policy = ThrottlePolicy {
+            address_rate: 60,
+            slots: 16,
+        };
+        let long = "a".repeat(1 << 20);
+        for charge in policy.charges(SECRET, &long, ip("2001:db8::1"), false) {
+            assert!(charge.charge.slot < 16);
         }
-        assert!(b.map.lock().expect("lock").len() <= 100);
+    }
+
+    #[test]
+    fn the_secret_decides_the_slots() {
+        let policy = ThrottlePolicy::default();
+        let a = policy.charges(SECRET, "ann@example.com", None, false);
+        let b = policy.charges(b"another secret", "ann@example.com", None, false);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_as_its_64() {
+        let policy = ThrottlePolicy::default();
+        assert_eq!(
+            policy.charges(SECRET, "a@b.c", ip("2001:db8::1"), false),
+            policy.charges(SECRET, "a@b.c", ip("2001:db8::ffff:1"), false)
+        );
     }
 }

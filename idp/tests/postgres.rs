@@ -303,6 +303,52 @@ async fn two_instances_share_keys_users_and_revocations() {
     assert_eq!(error_code(r, 400).await, "invalid_grant");
 }
 
+/// Finding 9 of issue 10: the password-guessing limit is the database's, so
+/// N instances do not allow N times the guesses. Guesses race on both at
+/// once; together they check at most ten passwords.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_share_the_password_guessing_limit() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let a = idp_on(&db).await;
+    let b = idp_on(&db).await;
+    assert_eq!(a.signup("kim@example.com", PASSWORD).await.status(), 201);
+    let checks = |idp: &TestIdp| {
+        idp.server
+            .state
+            .metrics()
+            .password_checks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let (http, urls) = (a.http.clone(), [a.url("/login"), b.url("/login")]);
+    let answers = futures_join((0..40).map(|i| {
+        let (http, url) = (http.clone(), urls[i % 2].clone());
+        async move {
+            let body =
+                serde_json::json!({"email": "kim@example.com", "password": format!("guess {i}")});
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("login")
+                .status()
+        }
+    }))
+    .await;
+    let checked = checks(&a) + checks(&b);
+    assert!((1..=10).contains(&checked), "{checked} checks: {answers:?}");
+    assert_eq!(
+        answers.iter().filter(|s| s.as_u16() == 429).count() as u64,
+        40 - checked
+    );
+    assert!(checks(&a) > 0 && checks(&b) > 0, "both instances took part");
+    for idp in [&a, &b] {
+        let r = idp.login("kim@example.com", PASSWORD).await;
+        assert_eq!(error_code(r, 429).await, "too_many_attempts");
+    }
+}
+
 #[tokio::test]
 async fn a_cli_rotation_on_the_url_is_picked_up_by_running_instances() {
     let Some(db) = PgDatabase::create().await else {

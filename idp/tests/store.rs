@@ -11,8 +11,8 @@ mod common;
 use common::postgres::PgDatabase;
 use idp::store::{
     AccountTokenPurpose, ApiRow, BrowserSessionRow, ClientRow, CodeOutcome, CutoffKind, GrantRow,
-    KeyChange, PresentedCode, PresentedRefresh, RefreshOutcome, RefreshRow, Store, StoreError,
-    StoredKey, TokenCutoff, UserCursor, UserRow,
+    KeyChange, PresentedCode, PresentedRefresh, RefreshOutcome, RefreshRow, Reservation, Store,
+    StoreError, StoredKey, ThrottleCharge, TokenCutoff, UserCursor, UserRow,
 };
 use idp::DbLocation;
 use keys::rotation::{KeyRecord, KeyState, RotationPolicy, RotationTrigger};
@@ -872,4 +872,133 @@ contract_tests! {
         store.run(|r| r.bind_session("new", "jkt-3", 220)).await.expect("bind");
         assert_eq!(binding("live").await, None);
     }
+    async fn throttle_reservations_never_exceed_a_slot_whatever_the_concurrency(db) {
+        let store = db.open().await;
+        let email = ThrottleCharge { slot: 7, limit: 10, window: 900 };
+        let racing = all_at_once((0..40).map(|_| {
+            let store = store.clone();
+            async move { store.run(move |r| r.reserve_attempt(&[email], 1000)).await.expect("reserve") }
+        }))
+        .await;
+        let admitted = racing.iter().filter(|r| matches!(r, Reservation::Admitted(_))).count();
+        assert_eq!(admitted, 10, "{racing:?}");
+        assert!(racing.contains(&Reservation::Refused { retry_after: 900 }));
+        // A refund (a right answer) gives one use back, in the same window only.
+        store.run(|r| r.refund_attempt(7, 1900)).await.expect("refund");
+        store.run(|r| r.refund_attempt(7, 1234)).await.expect("stale refund");
+        assert_eq!(store.run(move |r| r.reserve_attempt(&[email], 1001)).await.expect("r"), Reservation::Admitted(vec![1900]));
+        assert!(matches!(store.run(move |r| r.reserve_attempt(&[email], 1001)).await.expect("r"), Reservation::Refused { .. }));
+        // The window ends: a fresh one starts.
+        assert_eq!(store.run(move |r| r.reserve_attempt(&[email], 1900)).await.expect("r"), Reservation::Admitted(vec![2800]));
+    }
+
+    async fn a_full_slot_refuses_the_whole_set(db) {
+        let store = db.open().await;
+        let open = ThrottleCharge { slot: 1, limit: 5, window: 60 };
+        let full = ThrottleCharge { slot: 2, limit: 1, window: 900 };
+        assert!(matches!(store.run(move |r| r.reserve_attempt(&[full], 100)).await.expect("r"), Reservation::Admitted(_)));
+        let refused = store.run(move |r| r.reserve_attempt(&[open, full], 110)).await.expect("r");
+        assert_eq!(refused, Reservation::Refused { retry_after: 890 });
+        // Nothing was taken from the open slot: five uses remain.
+        for _ in 0..5 {
+            assert!(matches!(store.run(move |r| r.reserve_attempt(&[open], 120)).await.expect("r"), Reservation::Admitted(_)));
+        }
+        assert!(matches!(store.run(move |r| r.reserve_attempt(&[open], 120)).await.expect("r"), Reservation::Refused { .. }));
+        // Two charges on one slot count twice.
+        let twice = ThrottleCharge { slot: 3, limit: 2, window: 60 };
+        assert!(matches!(store.run(move |r| r.reserve_attempt(&[twice, twice], 100)).await.expect("r"), Reservation::Admitted(_)));
+        assert!(matches!(store.run(move |r| r.reserve_attempt(&[twice], 100)).await.expect("r"), Reservation::Refused { .. }));
+    }
+
+    async fn the_throttle_secret_is_made_once_and_sign_ins_are_remembered_then_purged(db) {
+        let store = db.open().await;
+        let first = store.run(|r| r.throttle_secret(b"candidate one")).await.expect("secret");
+        let second = store.run(|r| r.throttle_secret(b"candidate two")).await.expect("secret");
+        assert_eq!((first.as_slice(), second.as_slice()), (&b"candidate one"[..], &b"candidate one"[..]));
+        store.run(|r| r.note_sign_in(&[1; 32], 1000)).await.expect("note");
+        store.run(|r| r.note_sign_in(&[1; 32], 900)).await.expect("an older note does not win");
+        assert!(store.run(|r| r.signed_in_since(&[1; 32], 1000)).await.expect("since"));
+        assert!(!store.run(|r| r.signed_in_since(&[1; 32], 1001)).await.expect("since"));
+        assert!(!store.run(|r| r.signed_in_since(&[2; 32], 0)).await.expect("since"));
+        for slot in 0..5 {
+            let charge = ThrottleCharge { slot, limit: 1, window: 60 };
+            store.run(move |r| r.reserve_attempt(&[charge], 100 + slot)).await.expect("r");
+        }
+        assert_eq!(store.run(|r| r.throttle_rows()).await.expect("rows"), 5);
+        // Windows that ended by 162 (slots 0..=2), two at a time.
+        assert_eq!(store.run(|r| r.purge_throttle(162, 0, 2)).await.expect("purge"), 2);
+        assert_eq!(store.run(|r| r.purge_throttle(162, 0, 2)).await.expect("purge"), 1);
+        assert_eq!(store.run(|r| r.purge_throttle(162, 0, 2)).await.expect("purge"), 0);
+        assert_eq!(store.run(|r| r.throttle_rows()).await.expect("rows"), 2);
+        assert_eq!(store.run(|r| r.purge_throttle(0, 1001, 10)).await.expect("purge"), 1);
+        assert!(!store.run(|r| r.signed_in_since(&[1; 32], 0)).await.expect("since"));
+    }
+
+    async fn emails_fold_case_by_unicode_rules_on_every_backend(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ÄNN@Example.com"))).await.expect("insert");
+        let again = store.run(|r| r.insert_user(&user("u2", "änn@example.com"))).await;
+        assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+        let found = store.run(|r| r.user_by_email(" äNN@EXAMPLE.COM ")).await.expect("lookup").expect("found");
+        assert_eq!((found.id.as_str(), found.email.as_str()), ("u1", "ÄNN@Example.com"));
+        assert!(store.run(|r| r.set_user_scope("änn@example.com", "admin")).await.expect("scope"));
+    }
+}
+
+/// A database made before emails were folded by one rule, holding two
+/// accounts SQLite's ASCII-only NOCASE let in as different: opening it
+/// folds every email, the older account keeps the address and the newer
+/// can be found by id only.
+#[tokio::test]
+async fn existing_sqlite_users_get_folded_email_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("idp.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        for sql in [
+            include_str!("../migrations/sqlite/0001_init.sql"),
+            include_str!("../migrations/sqlite/0002_revoked_sessions.sql"),
+            include_str!("../migrations/sqlite/0003_browser_sign_in.sql"),
+            include_str!("../migrations/sqlite/0004_accounts.sql"),
+        ] {
+            conn.execute_batch(sql).expect("migration");
+        }
+        conn.pragma_update(None, "user_version", 4)
+            .expect("version");
+        for (id, email, at) in [
+            ("old", "ÄNN@x.org", 1),
+            ("new", "änn@x.org", 2),
+            ("bob", "Bob@x.org", 3),
+        ] {
+            conn.execute(
+                "INSERT INTO users (id, email, name, password_hash, created_at) VALUES (?1, ?2, 'N', 'h', ?3)",
+                rusqlite::params![id, email, at],
+            )
+            .expect("insert");
+        }
+    }
+    let location: DbLocation = path.into();
+    let store = tokio::task::spawn_blocking(move || Store::open(&location))
+        .await
+        .expect("task")
+        .expect("migrates");
+    let found = store
+        .run(|r| r.user_by_email("änn@X.org"))
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(found.id, "old");
+    let bob = store
+        .run(|r| r.user_by_email("BOB@x.org"))
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(bob.id, "bob");
+    assert!(store
+        .run(|r| r.user_by_id("new"))
+        .await
+        .expect("by id")
+        .is_some());
+    let taken = store.run(|r| r.insert_user(&user("u9", "ÄnN@x.org"))).await;
+    assert!(matches!(taken, Err(StoreError::Conflict)), "{taken:?}");
 }

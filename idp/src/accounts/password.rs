@@ -42,15 +42,25 @@ pub async fn change(
 ) -> Result<(), Error> {
     validate_password(&new).map_err(Error::invalid_request)?;
     let user = user_of_token(state, user_id).await?;
-    let attempt = limits::admit(state, address, &user.email)?;
-    if !state
+    let attempt = limits::admit(state, address, &user.email).await?;
+    crate::metrics::inc(&state.metrics().password_checks);
+    let verified = state
         .passwords()
         .verify(current, Some(user.password_hash.clone()))
-        .await?
-    {
+        .await;
+    let verified = match verified {
+        Ok(verified) => verified,
+        Err(e) => {
+            attempt.abandoned(state).await;
+            return Err(e.into());
+        }
+    };
+    if !verified {
         attempt.failed(state);
         return Err(Error::invalid_grant("the current password is incorrect"));
     }
+    attempt.succeeded(state, false).await?;
+    crate::metrics::inc(&state.metrics().password_hashes);
     let hash = state.passwords().hash(new).await?;
     let (id, keep) = (user.id.clone(), keep_session.map(str::to_owned));
     state
@@ -117,6 +127,7 @@ pub async fn confirm_reset(
     {
         return Err(invalid());
     }
+    crate::metrics::inc(&state.metrics().password_hashes);
     let password_hash = state.passwords().hash(new).await?;
     let user = state
         .store()

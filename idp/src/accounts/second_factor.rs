@@ -129,7 +129,7 @@ pub async fn confirm(
             "no TOTP enrolment is waiting for confirmation: POST /account/totp first",
         ));
     };
-    let attempt = limits::admit(state, address, &user.email)?;
+    let attempt = limits::admit(state, address, &user.email).await?;
     let Some(step) = totp::matching_step(&secret, code.trim(), now) else {
         attempt.failed(state);
         return Err(Error::InvalidCode);
@@ -148,6 +148,7 @@ pub async fn confirm(
         attempt.failed(state);
         return Err(Error::InvalidCode);
     }
+    attempt.succeeded(state, false).await?;
     tracing::info!(user = %user.id, "TOTP enrolled");
     Ok(codes)
 }
@@ -197,10 +198,12 @@ pub async fn check_attempt(
     code: &str,
     now: u64,
 ) -> Result<(), Error> {
-    let attempt = limits::admit(state, address, &user.email)?;
+    let attempt = limits::admit(state, address, &user.email).await?;
     let checked = check(state, user, code, now).await;
-    if checked.is_err() {
-        attempt.failed(state);
+    match &checked {
+        Ok(()) => attempt.succeeded(state, true).await?,
+        Err(Error::InvalidCode) => attempt.failed(state),
+        Err(_) => attempt.abandoned(state).await,
     }
     checked
 }

@@ -72,18 +72,30 @@ pub async fn check_password(
     email: &str,
     password: Zeroizing<String>,
 ) -> Result<UserRow, Error> {
-    let attempt = limits::admit(state, address, email)?;
-    let user = if email.len() <= MAX_EMAIL {
-        let email = email.trim().to_owned();
-        state
-            .store()
-            .run(move |db| db.user_by_email(&email))
-            .await?
-    } else {
-        None
+    let attempt = limits::admit(state, address, email).await?;
+    let checked = async {
+        let user = if email.len() <= MAX_EMAIL {
+            let email = email.trim().to_owned();
+            state
+                .store()
+                .run(move |db| db.user_by_email(&email))
+                .await?
+        } else {
+            None
+        };
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        crate::metrics::inc(&state.metrics().password_checks);
+        let matches = state.passwords().verify(password, hash).await?;
+        Ok::<_, Error>((user, matches))
+    }
+    .await;
+    let (user, matches) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            attempt.abandoned(state).await;
+            return Err(e);
+        }
     };
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = state.passwords().verify(password, hash).await?;
     let Some(user) = user.filter(|_| matches) else {
         attempt.failed(state);
         tracing::info!("login refused");
@@ -91,6 +103,10 @@ pub async fn check_password(
             realm: state.settings().issuer.clone(),
         });
     };
+    // A right password is not a guess: its reservation is given back, and
+    // without a second factor to come, the address is now the owner's.
+    let signed_in = !second_factor::is_enrolled(state, &user.id).await?;
+    attempt.succeeded(state, signed_in).await?;
     may_sign_in(&user, state.settings().sign_in)?;
     Ok(user)
 }

@@ -1,14 +1,26 @@
 //! Creating an account.
 //!
-//! By default signup answers `201` with the new user, or `409 email_taken`.
-//! With `--require-email-verification` it answers the same way whatever
-//! the address: a new one gets an account (unverified, unable to sign in
-//! until the mailed link is followed), a taken one gets nothing but a mail
-//! to its owner saying someone tried, so signup no longer tells a stranger
-//! which addresses are registered. Both paths do the same bcrypt work and
-//! leave the mail to the background, so their timing matches too.
+//! Every signup counts against its client address's rate (the per-address
+//! limit of logins, `accounts::limits::admit_request`), so one address
+//! cannot flood the hashing pool.
+//!
+//! By default signup answers `201` with the new user, or `409 email_taken`:
+//! a taken address is looked up and refused before any bcrypt work, which
+//! reveals nothing the `409` does not already say. With
+//! `--require-email-verification` it answers the same way whatever the
+//! address: a new one gets an account (unverified, unable to sign in until
+//! the mailed link is followed), a taken one gets nothing but a mail to its
+//! owner saying someone tried, so signup no longer tells a stranger which
+//! addresses are registered. There the password is hashed before anything
+//! is looked up, on both paths: skipping the hash for taken addresses would
+//! make them answer a bcrypt-time faster, which is exactly what the mode
+//! hides. Both paths leave the mail to the background.
+
+use std::net::IpAddr;
 
 use zeroize::Zeroizing;
+
+use super::limits;
 
 use super::email::send_verification_later;
 use super::sign_in::MAX_EMAIL;
@@ -32,9 +44,11 @@ pub enum SignUp {
     CheckYourMail,
 }
 
-/// Creates an account for `email`, `name` and `password` at `now`.
+/// Creates an account for `email`, `name` and `password` at `now`, asked
+/// from `address`.
 pub async fn sign_up(
     state: &AppState,
+    address: Option<IpAddr>,
     email: &str,
     name: &str,
     password: Zeroizing<String>,
@@ -51,9 +65,23 @@ pub async fn sign_up(
         ));
     }
     validate_password(&password).map_err(Error::invalid_request)?;
+    limits::admit_request(state, address).await?;
     let quiet = state.settings().sign_in.require_email_verification;
-    // Hashed before anything is looked up, so a taken address costs the
-    // same as a new one.
+    if !quiet {
+        // The answer says "taken" anyway: say it without hashing. (Two
+        // signups racing for a new address are still told apart by the
+        // insert below.)
+        let lookup = email.clone();
+        if state
+            .store()
+            .run(move |db| db.user_by_email(&lookup))
+            .await?
+            .is_some()
+        {
+            return Err(Error::EmailTaken);
+        }
+    }
+    crate::metrics::inc(&state.metrics().password_hashes);
     let password_hash = state.passwords().hash(password).await?;
     let user = UserRow::new(
         uuid::Uuid::new_v4().to_string(),

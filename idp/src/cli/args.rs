@@ -138,6 +138,15 @@ pub struct ServeArgs {
     /// addresses, say). Failures per email are limited regardless.
     #[arg(long, env = "IDP_LOGIN_RATE", default_value_t = 60)]
     pub login_rate: u32,
+    /// Counting slots of the attempt limits: the most rows they keep
+    /// (about 40 bytes each), whatever is attempted.
+    #[arg(long, env = "IDP_THROTTLE_SLOTS", default_value_t = crate::throttle::DEFAULT_SLOTS, value_parser = clap::value_parser!(u64).range(1..=(1 << 40)))]
+    pub throttle_slots: u64,
+    /// Reverse proxies (CIDRs, comma-separated) whose `Forwarded` or
+    /// `X-Forwarded-For` header names the client address for the limits;
+    /// off by default (the peer address is the client).
+    #[arg(long, env = "IDP_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// PostgreSQL connections this instance keeps at most (SQLite uses one).
     #[arg(long, env = "IDP_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
@@ -211,6 +220,8 @@ impl ServeArgs {
             bcrypt_cost: self.bcrypt_cost,
             key_poll: Duration::from_secs(self.key_poll),
             login_rate: self.login_rate,
+            throttle_slots: self.throttle_slots,
+            trusted_proxies: self.trusted_proxies.clone(),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             store: StoreOptions {
                 pool_size: self.db_pool_size,
@@ -437,6 +448,14 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
         return Err("must be between 100ms and 10m".into());
     }
     Ok(parsed)
+}
+
+/// Parses a CIDR (`10.0.0.0/8`) or a single address (a /32 or /128).
+pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not a CIDR such as 10.0.0.0/8 or an address"))
 }
 
 /// Parses `30d`, `12h`, `90m`, `45s` or plain seconds.

@@ -572,7 +572,12 @@ fn sign_up_form(
 
 /// `POST /signup`: creates the account with the rules of `POST /user`,
 /// signs the browser in and continues the authorization request.
-async fn sign_up(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn sign_up(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let (post, request) = match posted_request(&state, &headers, &body).await {
         Ok(found) => found,
         Err(response) => return *response,
@@ -590,7 +595,8 @@ async fn sign_up(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             Some(message),
         )
     };
-    match create_account(&state, email, name, password, unix_now()).await {
+    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    match create_account(&state, address, email, name, password, unix_now()).await {
         Ok(SignUp::Created(user)) => {
             signed_in(&state, &headers, &request, user, AuthMethods::Password).await
         }

@@ -20,12 +20,15 @@
 //! grant (an API, a DPoP key), `error.rs` turns the IdP's [`Error`](crate::Error) into JSON
 //! (and gives routing and extractor failures the same shape), `pages.rs`
 //! renders the sign-in pages with their security headers and serves their
-//! stylesheet, `cookies.rs` reads and writes the session and CSRF cookies. Timeouts and
+//! stylesheet, `cookies.rs` reads and writes the session and CSRF cookies,
+//! `client_address.rs` reads the client address behind trusted proxies
+//! (`--trusted-proxies`). Timeouts and
 //! connection handling are the server's (the `serve` crate).
 
 mod account;
 mod admin_users;
 mod authorize;
+mod client_address;
 mod cookies;
 mod discovery;
 mod end_session;
@@ -77,9 +80,13 @@ pub fn app(state: AppState) -> Router {
         .merge(pages::router())
         .merge(protected)
         .fallback(|| async { StatusCode::NOT_FOUND })
-        .with_state(state)
+        .with_state(state.clone())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.trusted_proxies().clone(),
+            client_address::rewrite,
+        ))
 }
 
 /// Token responses must never be cached (RFC 6749 §5.1).

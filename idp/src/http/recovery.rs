@@ -77,7 +77,7 @@ async fn request_reset(
     if body.email.trim().is_empty() || body.email.len() > crate::accounts::sign_in::MAX_EMAIL {
         return Err(Error::invalid_request("email is not a valid address"));
     }
-    limits::admit(&state, address(peer), &body.email)?;
+    limits::admit_request(&state, address(peer)).await?;
     password::request_reset(&state, &body.email, unix_now());
     Ok((
         StatusCode::ACCEPTED,

@@ -116,7 +116,8 @@ pub(super) async fn forgot_post(
             Some("Enter the email address of your account.".into()),
         );
     }
-    if let Err(Error::TooManyAttempts { retry_after }) = limits::admit(state, address, &email) {
+    if let Err(Error::TooManyAttempts { retry_after }) = limits::admit_request(state, address).await
+    {
         let mut response = forgot_form(
             state,
             headers,

@@ -50,10 +50,20 @@ struct Signup {
 /// is durably committed.
 async fn signup(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     ApiJson(body): ApiJson<Signup>,
 ) -> Result<Response, Error> {
     let password = Zeroizing::new(body.password);
-    match sign_up(&state, &body.email, &body.name, password, unix_now()).await? {
+    match sign_up(
+        &state,
+        address(peer),
+        &body.email,
+        &body.name,
+        password,
+        unix_now(),
+    )
+    .await?
+    {
         SignUp::Created(user) => Ok((
             StatusCode::CREATED,
             Json(json!({"user": {"id": user.id, "email": user.email, "name": user.name}})),

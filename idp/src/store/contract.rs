@@ -18,9 +18,43 @@ use super::error::StoreError;
 use super::refresh_policy::PresentedRefresh;
 use super::rows::{
     AccountTokenPurpose, AccountTokenRow, ApiRow, BrowserSessionRow, ClientRow, CodeOutcome,
-    EndedSession, GrantRow, KeyChange, RefreshOutcome, RefreshRow, RevokedToken, StoredKey,
-    TokenCutoff, TotpRow, UserCursor, UserRow,
+    EndedSession, GrantRow, KeyChange, RefreshOutcome, RefreshRow, Reservation, RevokedToken,
+    StoredKey, ThrottleCharge, TokenCutoff, TotpRow, UserCursor, UserRow,
 };
+
+/// Attempt limits shared by every process on the database: a fixed number
+/// of counting slots, and the (email, address) pairs that signed in
+/// recently. Keys arrive as slot numbers and fixed-size digests, never as
+/// the emails themselves.
+pub trait Throttle {
+    /// The deployment's throttle key: the stored one, or `candidate`,
+    /// stored now, if there is none yet.
+    fn throttle_secret(&mut self, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;
+    /// Takes one use of every charge at `now`, all or none: a slot whose
+    /// window has ended starts a new one; a slot at its limit refuses the
+    /// whole set.
+    fn reserve_attempt(
+        &mut self,
+        charges: &[ThrottleCharge],
+        now: u64,
+    ) -> Result<Reservation, StoreError>;
+    /// Gives back one use of `slot` if its window still ends at `ends_at`.
+    fn refund_attempt(&mut self, slot: u64, ends_at: u64) -> Result<(), StoreError>;
+    /// Records that the pair digested as `key` signed in at `now`.
+    fn note_sign_in(&mut self, key: &[u8], now: u64) -> Result<(), StoreError>;
+    /// Whether the pair digested as `key` signed in at `since` or later.
+    fn signed_in_since(&mut self, key: &[u8], since: u64) -> Result<bool, StoreError>;
+    /// Deletes up to `batch` slots whose window ended by `now` and up to
+    /// `batch` sign-ins older than `trusted_since`; how many rows went.
+    fn purge_throttle(
+        &mut self,
+        now: u64,
+        trusted_since: u64,
+        batch: u32,
+    ) -> Result<u64, StoreError>;
+    /// Slots in use (for tests and `/metrics`).
+    fn throttle_rows(&mut self) -> Result<u64, StoreError>;
+}
 
 /// Users who sign up and log in.
 pub trait Users {
@@ -339,6 +373,7 @@ pub trait Repository:
     + RevokedTokens
     + AccountTokens
     + SecondFactors
+    + Throttle
     + Health
     + Send
 {
@@ -356,6 +391,7 @@ impl<T> Repository for T where
         + RevokedTokens
         + AccountTokens
         + SecondFactors
+        + Throttle
         + Health
         + Send
 {

@@ -46,16 +46,17 @@ use std::time::Duration;
 pub use code_policy::PresentedCode;
 pub use contract::{
     AccountTokens, Apis, BrowserSessions, Clients, DpopSessions, Grants, Health, RefreshTokens,
-    Repository, RevokedTokens, SecondFactors, SigningKeys, Users,
+    Repository, RevokedTokens, SecondFactors, SigningKeys, Throttle, Users,
 };
 pub use error::StoreError;
 pub use location::DbLocation;
 pub use postgres::redact_url;
 pub use refresh_policy::PresentedRefresh;
 pub use rows::{
-    AccountTokenPurpose, AccountTokenRow, ApiRow, BrowserSessionRow, ClientRow, CodeOutcome,
-    CutoffKind, EndedSession, GrantRow, KeyChange, RefreshOutcome, RefreshRow, RevokedToken,
-    StoredKey, TokenCutoff, TotpRow, UserCursor, UserRow,
+    email_key, AccountTokenPurpose, AccountTokenRow, ApiRow, BrowserSessionRow, ClientRow,
+    CodeOutcome, CutoffKind, EndedSession, GrantRow, KeyChange, RefreshOutcome, RefreshRow,
+    Reservation, RevokedToken, StoredKey, ThrottleCharge, TokenCutoff, TotpRow, UserCursor,
+    UserRow,
 };
 
 /// How the database is used, beyond where it is. SQLite has one

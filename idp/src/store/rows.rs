@@ -389,3 +389,59 @@ impl std::fmt::Debug for TotpRow {
             .finish_non_exhaustive()
     }
 }
+
+/// One use to reserve in a throttle slot (see `accounts::limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleCharge {
+    /// The slot, `0..cap`.
+    pub slot: u64,
+    /// Uses allowed per window.
+    pub limit: u32,
+    /// The window's length in seconds, from its first use.
+    pub window: u64,
+}
+
+/// What reserving a set of charges led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// Every charge was taken: the end of each one's window, in the order
+    /// given (a refund names it, so that it never lands in a later window).
+    Admitted(Vec<u64>),
+    /// One slot was full: nothing was taken; retry in this many seconds.
+    Refused {
+        /// Seconds until the fullest window ends.
+        retry_after: u64,
+    },
+}
+
+/// The form of an email that accounts (and their limits) are unique by:
+/// trimmed and lower-cased by Unicode's rules, the same on every backend,
+/// so `ÄNN@example.com` and `änn@example.com` are one address.
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The `email_key` of each existing user when the column is introduced:
+/// `users` as (id, email) in order of creation. Where two accounts fold to
+/// one key (possible before, on SQLite, for non-ASCII letters), the older
+/// keeps it and the newer gets none: it can no longer be found by email,
+/// only by id, and is named so an operator can merge or delete it.
+pub fn initial_email_keys(users: Vec<(String, String)>) -> Vec<(String, Option<String>)> {
+    let mut seen = std::collections::HashSet::new();
+    users
+        .into_iter()
+        .map(|(id, email)| {
+            let key = email_key(&email);
+            if seen.insert(key.clone()) {
+                (id, Some(key))
+            } else {
+                tracing::warn!(
+                    user = %id,
+                    "an older account has the same email once case is folded; \
+                     this one can be found by id only (merge or delete it)"
+                );
+                (id, None)
+            }
+        })
+        .collect()
+}

@@ -32,6 +32,7 @@ mod dpop_sessions;
 mod keys;
 mod second_factors;
 mod sessions;
+mod throttle;
 mod tls;
 mod users;
 
@@ -57,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0004_accounts.sql"),
     include_str!("../../../migrations/postgres/0005_apis_and_dpop.sql"),
     include_str!("../../../migrations/postgres/0006_browser_session_amr.sql"),
+    include_str!("../../../migrations/postgres/0007_limits.sql"),
 ];
 
 /// The advisory lock migrations hold (per database): "idp-migr" in ASCII.
@@ -234,6 +236,9 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         let version =
             i32::try_from(index + 1).map_err(|_| StoreError::OutOfRange("schema version"))?;
         tx.batch_execute(sql)?;
+        if index + 1 == EMAIL_KEY_MIGRATION {
+            fill_email_keys(&mut tx)?;
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version) VALUES ($1)",
             &[&version],
@@ -241,6 +246,27 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         tracing::info!(version, "applied PostgreSQL migration");
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// The migration that adds `users.email_key`.
+const EMAIL_KEY_MIGRATION: usize = 5;
+
+/// Folds the emails of existing users into `email_key` by the program's
+/// rule (the same as SQLite's), then makes it unique.
+fn fill_email_keys(tx: &mut postgres::Transaction<'_>) -> Result<(), StoreError> {
+    let users = tx
+        .query("SELECT id, email FROM users ORDER BY created_at, id", &[])?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<(String, String)>, StoreError>>()?;
+    for (id, key) in super::rows::initial_email_keys(users) {
+        tx.execute(
+            "UPDATE users SET email_key = $2 WHERE id = $1",
+            &[&id, &key],
+        )?;
+    }
+    tx.batch_execute("CREATE UNIQUE INDEX users_email_key ON users (email_key)")?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
-//! Users on PostgreSQL. Email lookups compare `lower(email)`, served by the
-//! unique index that also keeps two spellings of one address from signing
-//! up twice. Changes that end a user's sessions lock the user's row and run
+//! Users on PostgreSQL. Emails are found and kept unique by `email_key`,
+//! the address folded by the program's one rule ([`email_key`]), not by
+//! the locale-dependent lower(), so two spellings of one address cannot
+//! sign up twice and SQLite agrees. Changes that end a user's sessions lock the user's row and run
 //! in one transaction with the cut-off they publish.
 
 use postgres::Row;
@@ -11,6 +12,7 @@ use super::sessions::{end_sessions, record_cutoff};
 use super::{from_db, to_db};
 use crate::store::contract::Users;
 use crate::store::error::StoreError;
+use crate::store::rows::email_key;
 use crate::store::rows::{CutoffKind, UserCursor, UserRow};
 
 const COLUMNS: &str = "id, email, name, password_hash, scope, created_at, disabled_at, \
@@ -65,7 +67,10 @@ impl Users for PgConn {
             .map(|t| to_db(t, "user disabled_at"))
             .transpose()?;
         self.db().execute(
-            &format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            &format!(
+                "INSERT INTO users ({COLUMNS}, email_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ),
             &[
                 &user.id,
                 &user.email,
@@ -76,6 +81,7 @@ impl Users for PgConn {
                 &disabled_at,
                 &user.email_verified,
                 &to_db(user.tokens_not_before, "user tokens_not_before")?,
+                &email_key(&user.email),
             ],
         )?;
         Ok(())
@@ -84,8 +90,8 @@ impl Users for PgConn {
     fn user_by_email(&mut self, email: &str) -> Result<Option<UserRow>, StoreError> {
         self.db()
             .query_opt(
-                &format!("SELECT {COLUMNS} FROM users WHERE lower(email) = lower($1)"),
-                &[&email],
+                &format!("SELECT {COLUMNS} FROM users WHERE email_key = $1"),
+                &[&email_key(email)],
             )?
             .as_ref()
             .map(from_row)
@@ -105,8 +111,8 @@ impl Users for PgConn {
 
     fn set_user_scope(&mut self, email: &str, scope: &str) -> Result<bool, StoreError> {
         Ok(self.db().execute(
-            "UPDATE users SET scope = $2 WHERE lower(email) = lower($1)",
-            &[&email, &scope],
+            "UPDATE users SET scope = $2 WHERE email_key = $1",
+            &[&email_key(email), &scope],
         )? == 1)
     }
 

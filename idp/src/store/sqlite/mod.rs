@@ -19,6 +19,7 @@ mod dpop_sessions;
 mod keys;
 mod second_factors;
 mod sessions;
+mod throttle;
 mod users;
 
 use std::path::Path;
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0004_accounts.sql"),
     include_str!("../../../migrations/sqlite/0005_apis_and_dpop.sql"),
     include_str!("../../../migrations/sqlite/0006_browser_session_amr.sql"),
+    include_str!("../../../migrations/sqlite/0007_limits.sql"),
 ];
 
 /// How long a writer waits for another process's lock before giving up.
@@ -126,9 +128,32 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
+        if index + 1 == EMAIL_KEY_MIGRATION {
+            fill_email_keys(&tx)?;
+        }
         tx.pragma_update(None, "user_version", index + 1)?;
         tx.commit()?;
     }
+    Ok(())
+}
+
+/// The migration that adds `users.email_key`.
+const EMAIL_KEY_MIGRATION: usize = 5;
+
+/// Folds the emails of existing users into `email_key` (by the program's
+/// rule: SQLite's lower() knows ASCII only), then makes it unique.
+fn fill_email_keys(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let users = tx
+        .prepare("SELECT id, email FROM users ORDER BY created_at, id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<(String, String)>, _>>()?;
+    for (id, key) in super::rows::initial_email_keys(users) {
+        tx.execute(
+            "UPDATE users SET email_key = ?2 WHERE id = ?1",
+            rusqlite::params![id, key],
+        )?;
+    }
+    tx.execute_batch("CREATE UNIQUE INDEX users_email_key ON users (email_key)")?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
-//! Users on SQLite. The `email` column collates NOCASE, so `=` ignores case
-//! and the unique index keeps two spellings of one address from signing up
-//! twice. Changes that end a user's sessions run in one `BEGIN IMMEDIATE`
+//! Users on SQLite. Emails are found and kept unique by `email_key`, the
+//! address folded by the program's one rule ([`email_key`]), so two
+//! spellings of one address cannot sign up twice, whatever their letters. Changes that end a user's sessions run in one `BEGIN IMMEDIATE`
 //! transaction with the cut-off they publish.
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
@@ -9,7 +9,7 @@ use super::browser::end_user_browser_sessions;
 use super::sessions::{end_sessions, record_cutoff};
 use crate::store::contract::Users;
 use crate::store::error::StoreError;
-use crate::store::rows::{CutoffKind, UserCursor, UserRow};
+use crate::store::rows::{email_key, CutoffKind, UserCursor, UserRow};
 
 const COLUMNS: &str = "id, email, name, password_hash, scope, created_at, disabled_at, \
                        email_verified, tokens_not_before";
@@ -57,7 +57,10 @@ fn exists(tx: &Connection, id: &str) -> Result<bool, StoreError> {
 impl Users for Connection {
     fn insert_user(&mut self, user: &UserRow) -> Result<(), StoreError> {
         self.execute(
-            &format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+            &format!(
+                "INSERT INTO users ({COLUMNS}, email_key) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ),
             params![
                 user.id,
                 user.email,
@@ -68,6 +71,7 @@ impl Users for Connection {
                 user.disabled_at,
                 user.email_verified,
                 user.tokens_not_before,
+                email_key(&user.email),
             ],
         )?;
         Ok(())
@@ -75,8 +79,8 @@ impl Users for Connection {
 
     fn user_by_email(&mut self, email: &str) -> Result<Option<UserRow>, StoreError> {
         Ok(self
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE email = ?1"))?
-            .query_row([email], from_row)
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE email_key = ?1"))?
+            .query_row([email_key(email)], from_row)
             .optional()?)
     }
 
@@ -89,8 +93,8 @@ impl Users for Connection {
 
     fn set_user_scope(&mut self, email: &str, scope: &str) -> Result<bool, StoreError> {
         Ok(self.execute(
-            "UPDATE users SET scope = ?2 WHERE email = ?1",
-            params![email, scope],
+            "UPDATE users SET scope = ?2 WHERE email_key = ?1",
+            params![email_key(email), scope],
         )? == 1)
     }
 
