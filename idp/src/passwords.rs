@@ -14,6 +14,7 @@
 //! An unknown email is verified against a dummy hash of the same cost, so it
 //! takes as long as a wrong password and reveals nothing.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +45,8 @@ pub enum PasswordError {
 pub struct Passwords {
     cost: u32,
     slots: Arc<Semaphore>,
+    /// Callers waiting for a slot right now (the queue `/metrics` shows).
+    waiting: Arc<AtomicUsize>,
     wait: Duration,
     /// Hash of a fixed password at the same cost, made once on first need
     /// (not at start-up, where it would cost a quarter of a second).
@@ -87,6 +90,7 @@ impl Passwords {
         let this = Self {
             cost,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
             wait,
             dummy_hash: Arc::new(tokio::sync::OnceCell::new()),
         };
@@ -152,21 +156,45 @@ impl Passwords {
         Ok(known && matches)
     }
 
+    /// Password checks waiting for a hashing slot now.
+    pub fn queued(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     async fn run<T, F>(&self, f: F) -> Result<T, PasswordError>
     where
         T: Send + 'static,
         F: FnOnce() -> Result<T, PasswordError> + Send + 'static,
     {
+        let queued = Queued::enter(&self.waiting);
         let permit = tokio::time::timeout(self.wait, Arc::clone(&self.slots).acquire_owned())
             .await
             .map_err(|_| PasswordError::Busy)?
             .map_err(|_| PasswordError::Busy)?;
+        drop(queued);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             f()
         })
         .await
         .map_err(|e| PasswordError::Hash(e.to_string()))?
+    }
+}
+
+/// One caller in the queue, counted until it gets a slot or gives up
+/// (also when its request is dropped while waiting).
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -199,6 +227,33 @@ mod tests {
             .verify(Zeroizing::new("correct horsE".into()), Some(hash))
             .await
             .expect("verify"));
+    }
+
+    #[test]
+    fn callers_waiting_for_a_slot_are_counted_until_they_get_one() {
+        // Made outside a runtime, so no warm-up hash joins the queue.
+        let passwords = Passwords::new(4, 1, Duration::from_secs(30)).expect("hasher");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let held = Arc::clone(&passwords.slots)
+                .acquire_owned()
+                .await
+                .expect("slot");
+            let waiting = tokio::spawn({
+                let passwords = passwords.clone();
+                async move { passwords.hash(Zeroizing::new("a password".into())).await }
+            });
+            while passwords.queued() == 0 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(passwords.queued(), 1);
+            drop(held);
+            waiting.await.expect("task").expect("hashed");
+            assert_eq!(passwords.queued(), 0);
+        });
     }
 
     #[tokio::test]

@@ -204,17 +204,18 @@ async fn up_runs_the_stack_prints_admin_credentials_stops_on_sigint_and_keeps_it
     let secret = up.field("client_secret:").expect("secret printed once");
 
     let token = admin_token(&http, &issuer, &secret).await;
-    let kid = jwt_part(&token, 0)["kid"]
-        .as_str()
-        .expect("kid")
-        .to_owned();
+    let kid = jwt_part(&token, 0)["kid"].as_str().expect("kid").to_owned();
     let response = http
         .get(format!("{api}/api/private-scoped"))
         .bearer_auth(&token)
         .send()
         .await
         .expect("API call");
-    assert_eq!(response.status(), 200, "the resource server takes the token");
+    assert_eq!(
+        response.status(),
+        200,
+        "the resource server takes the token"
+    );
 
     let pids = up.pids();
     assert_eq!(pids.len(), 2, "{pids:?}");
@@ -229,7 +230,11 @@ async fn up_runs_the_stack_prints_admin_credentials_stops_on_sigint_and_keeps_it
 
     // Again, on the same data: no new secret, the same signing key.
     let again = Up::start(work.path(), idp_port, rs_port);
-    assert!(again.field("client_secret:").is_none(), "{:?}", again.banner);
+    assert!(
+        again.field("client_secret:").is_none(),
+        "{:?}",
+        again.banner
+    );
     assert!(again
         .banner
         .iter()

@@ -11,14 +11,18 @@
 //! - `recovery.rs`: password reset and email verification by mailed link;
 //! - `registry.rs`: `/clients` and `/admin/keys` (bearer token, scope `admin`);
 //! - `admin_users.rs`: `/admin/users` (bearer token, scope `admin`);
-//! - `health.rs`: `/healthz`, `/readyz`, `/metrics`.
+//! - `health.rs`: `/healthz`, `/readyz`, `/metrics` (beside the API, or
+//!   alone on its own listener with `--metrics-bind`: [`api`] and
+//!   [`metrics_app`]).
 //!
 //! Cross-cutting pieces live beside them: `extract.rs` reads bodies and
 //! credentials, `error.rs` turns the IdP's [`Error`](crate::Error) into JSON
 //! (and gives routing and extractor failures the same shape), `pages.rs`
 //! renders the sign-in pages with their security headers and serves their
 //! stylesheet, `cookies.rs` reads and writes the session and CSRF cookies. Timeouts and
-//! connection handling are the server's (the `serve` crate).
+//! connection handling are the server's (the `serve` crate), and so are the
+//! request id, the log line and the latency histogram every request gets
+//! (`serve::observe`, applied here).
 
 mod account;
 mod admin_users;
@@ -48,15 +52,27 @@ pub use error::json_errors;
 /// Largest request body accepted anywhere.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// The whole API.
+/// The whole API with `/metrics` beside it.
 pub fn app(state: AppState) -> Router {
+    api(state.clone()).merge(metrics_app(state))
+}
+
+/// `/metrics` alone, for its own listener.
+pub fn metrics_app(state: AppState) -> Router {
+    let registry = state.metrics().registry().clone();
+    serve::observe(health::metrics_router().with_state(state), &registry)
+}
+
+/// The whole API without `/metrics`.
+pub fn api(state: AppState) -> Router {
+    let registry = state.metrics().registry().clone();
     let bearer = BearerAuthLayer::new(state.validator().clone()).realm(&state.settings().issuer);
     let protected = Router::new()
         .merge(account::router())
         .merge(registry::router())
         .merge(admin_users::router())
         .route_layer(bearer);
-    Router::new()
+    let router = Router::new()
         .merge(discovery::router())
         .merge(health::router())
         .merge(users::router())
@@ -67,9 +83,11 @@ pub fn app(state: AppState) -> Router {
         .merge(pages::router())
         .merge(protected)
         .fallback(|| async { StatusCode::NOT_FOUND })
-        .with_state(state)
+        .with_state(state);
+    let router = router
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::map_response(json_errors));
+    serve::observe(router, &registry)
 }
 
 /// Token responses must never be cached (RFC 6749 §5.1).

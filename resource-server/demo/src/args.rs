@@ -48,6 +48,19 @@ pub struct Args {
     /// Lowered to fit under the open-file limit (raised to its hard limit).
     #[arg(long, env = "RS_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Serve `/metrics` on this address alone (say, a port only the
+    /// monitoring network reaches) instead of beside the API.
+    #[arg(long, env = "RS_METRICS_BIND")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
+    /// Log lines as `json` (one object per line) or `text` [default: text
+    /// when stderr is a terminal, json otherwise].
+    #[arg(long, env = "RS_LOG_FORMAT", value_parser = parse_log_format)]
+    pub log_format: Option<serve::LogFormat>,
+}
+
+/// `--log-format`: `json` or `text`.
+fn parse_log_format(value: &str) -> Result<serve::LogFormat, String> {
+    value.parse()
 }
 
 impl Args {
