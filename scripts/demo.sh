@@ -16,9 +16,10 @@ for tool in cargo curl jq openssl python3; do
   command -v "$tool" >/dev/null || { echo "demo needs $tool on PATH" >&2; exit 1; }
 done
 
+# shellcheck source=scripts/lib/stack.sh
+source scripts/lib/stack.sh
 echo "== building"
-cargo build --quiet --bins
-BIN=target/debug
+stack_bins dev
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/idp-demo.XXXXXX")
 PIDS=()
 cleanup() {
@@ -27,26 +28,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-# Starts a server whose first stdout line is "<name> listening on ADDR ...";
-# sets ADDR and remembers the pid for cleanup.
-start() {
-  local log=$1; shift
-  "$@" >"$log.out" 2>"$log.err" &
-  local pid=$!
-  PIDS+=("$pid")
-  for _ in $(seq 1 300); do
-    if [ -s "$log.out" ]; then
-      ADDR=$(awk 'NR==1 {print $4; exit}' "$log.out")
-      return 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "server failed to start:" >&2; cat "$log.err" >&2; return 1
-    fi
-    sleep 0.1
-  done
-  echo "server did not start in 30 s" >&2; return 1
-}
 
 # step DESCRIPTION EXPECTED_STATUS CURL_ARGS... ; the body is left in $WORK/body
 step() {
@@ -71,7 +52,7 @@ export IDP_DB="$WORK/idp.db" IDP_OUTBOX="$WORK/outbox" IDP_BCRYPT_COST=10 IDP_LO
 export IDP_JWKS_MAX_AGE=2 IDP_KEY_POLL=1
 
 echo "== identity provider"
-start "$WORK/idp" "$BIN/idp" serve --bind 127.0.0.1:0
+stack_start "$WORK/idp" "$BIN/idp" serve --bind 127.0.0.1:0
 IDP="http://$ADDR"
 IDP_PID=${PIDS[-1]}
 echo "  idp at $IDP"
@@ -105,7 +86,7 @@ kid_of() {
 
 echo
 echo "== resource server (validates locally against the cached /jwks)"
-start "$WORK/rs" "$BIN/resource-server" --bind 127.0.0.1:0 --issuer "$IDP" \
+stack_start "$WORK/rs" "$BIN/resource-server" --bind 127.0.0.1:0 --issuer "$IDP" \
   --revocation-poll 1 --jwks-min-ttl 1
 RS="http://$ADDR"
 echo "  resource server at $RS"

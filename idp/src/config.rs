@@ -52,6 +52,8 @@ pub struct Config {
     /// Accounts sign in only once their email is verified, and signup
     /// answers alike for new and taken addresses.
     pub require_email_verification: bool,
+    /// Serve `/metrics` on this address alone, not beside the API.
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 /// Everything but the encryption key, which is only said to be set or not.
@@ -84,6 +86,7 @@ impl std::fmt::Debug for Config {
                 "require_email_verification",
                 &self.require_email_verification,
             )
+            .field("metrics_bind", &self.metrics_bind)
             .finish()
     }
 }
@@ -111,6 +114,7 @@ impl Default for Config {
             max_connections: serve::ServeConfig::default().max_connections,
             mail: MailConfig::default(),
             require_email_verification: false,
+            metrics_bind: None,
         }
     }
 }

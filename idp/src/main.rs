@@ -2,8 +2,6 @@
 //! the library; this file only parses arguments and sets up logging.
 #![forbid(unsafe_code)]
 
-use std::io::IsTerminal as _;
-
 use clap::Parser;
 
 #[tokio::main]
@@ -15,14 +13,11 @@ async fn main() -> std::process::ExitCode {
         idp::cli::Command::Serve(_) => "info",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    serve::init_logging(
+        cli.log_format,
+        tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+    );
     match idp::cli::run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -53,6 +53,8 @@ pub struct Passwords {
     /// Hashes running or queued; at most `admit_limit`.
     admitted: Arc<AtomicUsize>,
     admit_limit: usize,
+    /// Callers waiting for a slot right now (the queue `/metrics` shows).
+    waiting: Arc<AtomicUsize>,
     wait: Duration,
     /// Hash of a fixed password at the same cost, made once on first need
     /// (not at start-up, where it would cost a quarter of a second).
@@ -105,6 +107,7 @@ impl Passwords {
             slots: Arc::new(Semaphore::new(workers.max(1))),
             admitted: Arc::new(AtomicUsize::new(0)),
             admit_limit: workers.max(1) + queue,
+            waiting: Arc::new(AtomicUsize::new(0)),
             wait,
             dummy_hash: Arc::new(tokio::sync::OnceCell::new()),
         };
@@ -170,6 +173,11 @@ impl Passwords {
         Ok(known && matches)
     }
 
+    /// Password checks waiting for a hashing slot now.
+    pub fn queued(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     async fn run<T, F>(&self, f: F) -> Result<T, PasswordError>
     where
         T: Send + 'static,
@@ -178,10 +186,12 @@ impl Passwords {
         // Admission first, without waiting: beyond the workers and the
         // queue, the answer is "retry" at once.
         let admitted = Admitted::new(&self.admitted, self.admit_limit)?;
+        let queued = Queued::enter(&self.waiting);
         let permit = tokio::time::timeout(self.wait, Arc::clone(&self.slots).acquire_owned())
             .await
             .map_err(|_| PasswordError::Busy)?
             .map_err(|_| PasswordError::Busy)?;
+        drop(queued);
         // Both move into the hash: a caller that goes away mid-hash does
         // not free a slot the hash still occupies.
         tokio::task::spawn_blocking(move || {
@@ -220,6 +230,23 @@ pub fn default_workers() -> usize {
         .map_or(1, |n| n.get())
         .saturating_sub(1)
         .max(1)
+}
+
+/// One caller in the queue, counted until it gets a slot or gives up
+/// (also when its request is dropped while waiting).
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
@@ -280,6 +307,33 @@ mod tests {
             .verify(Zeroizing::new("correct horsE".into()), Some(hash))
             .await
             .expect("verify"));
+    }
+
+    #[test]
+    fn callers_waiting_for_a_slot_are_counted_until_they_get_one() {
+        // Made outside a runtime, so no warm-up hash joins the queue.
+        let passwords = Passwords::new(4, 1, 8, Duration::from_secs(30)).expect("hasher");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let held = Arc::clone(&passwords.slots)
+                .acquire_owned()
+                .await
+                .expect("slot");
+            let waiting = tokio::spawn({
+                let passwords = passwords.clone();
+                async move { passwords.hash(Zeroizing::new("a password".into())).await }
+            });
+            while passwords.queued() == 0 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(passwords.queued(), 1);
+            drop(held);
+            waiting.await.expect("task").expect("hashed");
+            assert_eq!(passwords.queued(), 0);
+        });
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::http::app;
+use crate::http::{api, app, metrics_app};
 use crate::state::AppState;
 use crate::tasks::Tasks;
 
@@ -52,10 +52,31 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Serv
     let state = AppState::open(&config, issuer).await?;
     let tasks = Tasks::start(&state, config.key_poll, config.rotate_every);
     let (tx, rx) = oneshot::channel::<()>();
-    let router = app(state.clone());
+    let mut metrics_stop = None;
     let limits = serve::ServeConfig {
         max_connections: config.max_connections,
         ..serve::ServeConfig::default()
+    };
+    // With --metrics-bind, /metrics leaves the API for a listener of its
+    // own, which stops with the server.
+    let router = match config.metrics_bind {
+        None => app(state.clone()),
+        Some(bind) => {
+            let metrics_listener = TcpListener::bind(bind).await?;
+            tracing::info!(addr = %metrics_listener.local_addr()?, "serving /metrics");
+            let scrape = metrics_app(state.clone());
+            let (stop_tx, stop_rx) = oneshot::channel::<()>();
+            metrics_stop = Some(stop_tx);
+            tokio::spawn(async move {
+                let stop = async {
+                    let _ = stop_rx.await;
+                };
+                if let Err(e) = serve::serve(metrics_listener, scrape, limits, stop).await {
+                    tracing::error!(error = %e, "metrics listener stopped");
+                }
+            });
+            api(state.clone())
+        }
     };
     let task = tokio::spawn(async move {
         let stop = async {
@@ -68,6 +89,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Serv
         if let Err(e) = served {
             tracing::error!(error = %e, "server stopped");
         }
+        drop(metrics_stop);
         tasks.stop();
     });
     Ok(Server {

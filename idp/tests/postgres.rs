@@ -318,8 +318,7 @@ async fn two_instances_share_the_password_guessing_limit() {
         idp.server
             .state
             .metrics()
-            .password_checks
-            .load(std::sync::atomic::Ordering::Relaxed)
+            .value("idp_password_checks_total")
     };
     let (http, urls) = (a.http.clone(), [a.url("/login"), b.url("/login")]);
     let answers = futures_join((0..40).map(|i| {

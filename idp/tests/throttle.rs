@@ -6,7 +6,6 @@
 //! reads the client address from the forwarding headers.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -78,7 +77,7 @@ async fn sign_up(app: &Router, email: &str) {
 }
 
 fn checks(state: &idp::AppState) -> u64 {
-    state.metrics().password_checks.load(Ordering::Relaxed)
+    state.metrics().value("idp_password_checks_total")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -249,7 +248,7 @@ fn signup_request(address: &str, email: &str) -> Request<Body> {
 }
 
 fn hashes(state: &idp::AppState) -> u64 {
-    state.metrics().password_hashes.load(Ordering::Relaxed)
+    state.metrics().value("idp_password_hashes_total")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -137,6 +137,10 @@ struct FetchState {
     refresh_at: Option<Instant>,
     /// Consecutive failed fetches.
     failures: u32,
+    /// Failed fetches since the cache was built.
+    total_failures: u64,
+    /// When the last successful fetch ended.
+    last_success: Option<Instant>,
     /// The JWKS URL found by discovery, forgotten after a failed fetch.
     discovered: Option<Url>,
 }
@@ -274,11 +278,13 @@ impl Inner {
                     tracing::info!(source = %self.source_name(), "JWKS fetch recovered");
                 }
                 state.failures = 0;
+                state.last_success = Some(Instant::now());
                 state.refresh_at = Some(Instant::now() + ttl.mul_f32(0.8));
                 Ok(())
             }
             Err(error) => {
                 state.failures = state.failures.saturating_add(1);
+                state.total_failures = state.total_failures.saturating_add(1);
                 state.discovered = None;
                 if state.failures == 1 {
                     tracing::warn!(%error, "JWKS fetch failed; keeping the last good key set");
@@ -478,6 +484,19 @@ impl JwksCache {
     /// key material change, `0` until the first successful fetch.
     pub fn generation(&self) -> u64 {
         self.inner.keys.load().generation()
+    }
+
+    /// Time since the key set was last fetched successfully (confirmed
+    /// current, changed or not); `None` before the first success. Grows
+    /// past the max-age while the IdP is unreachable: what a monitor
+    /// alerts on.
+    pub fn age(&self) -> Option<Duration> {
+        self.inner.state().last_success.map(|at| at.elapsed())
+    }
+
+    /// Failed fetches since the cache was built (any trigger).
+    pub fn refresh_failures(&self) -> u64 {
+        self.inner.state().total_failures
     }
 
     /// Fetches now (ignoring cooldown and max-age, but still single flight:

@@ -212,6 +212,7 @@ async fn garbage_from_the_idp_keeps_the_last_good_set() {
         .build()
         .expect("cache");
     jwks.refresh().await.expect("first fetch");
+    assert_eq!(jwks.refresh_failures(), 0);
     let generation = jwks.generation();
     let validator = validator(&idp, jwks.clone());
 
@@ -235,6 +236,10 @@ async fn garbage_from_the_idp_keeps_the_last_good_set() {
         let claims = validator.validate(&idp.token(), now()).await;
         assert!(claims.is_ok(), "{claims:?}");
     }
+    // What /metrics shows: every failure counted, the set's age since the
+    // last good fetch still known.
+    assert!(jwks.refresh_failures() >= 7, "{}", jwks.refresh_failures());
+    assert!(jwks.age().is_some());
 }
 
 #[tokio::test]

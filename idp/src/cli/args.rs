@@ -19,6 +19,10 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines as `json` (one object per line) or `text` [default: text
+    /// when stderr is a terminal, json otherwise].
+    #[arg(long, global = true, env = "IDP_LOG_FORMAT", value_parser = parse_log_format)]
+    pub log_format: Option<serve::LogFormat>,
 }
 
 /// The subcommands.
@@ -161,6 +165,10 @@ pub struct ServeArgs {
     /// Lowered to fit under the open-file limit (raised to its hard limit).
     #[arg(long, env = "IDP_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Serve `/metrics` on this address alone (say, a port only the
+    /// monitoring network reaches) instead of beside the API.
+    #[arg(long, env = "IDP_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
     /// How often to check the database for key changes, seconds.
     #[arg(long, env = "IDP_KEY_POLL", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub key_poll: u64,
@@ -238,6 +246,7 @@ impl ServeArgs {
                 outbox: self.mail.outbox.clone(),
             },
             require_email_verification: self.require_email_verification,
+            metrics_bind: self.metrics_bind,
         })
     }
 }
@@ -469,6 +478,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("must be at least one minute".into());
     }
     Ok(parsed)
+}
+
+/// `--log-format`: `json` or `text`.
+fn parse_log_format(value: &str) -> Result<serve::LogFormat, String> {
+    value.parse()
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Liveness and readiness.
+//! Liveness, readiness, and the Prometheus exposition.
 
 use axum::extract::State;
 use axum::http::header;
@@ -8,13 +8,18 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::error::Error;
+use crate::metrics::Gauges;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+}
+
+/// `/metrics`: beside the API, or alone on `--metrics-bind`.
+pub fn metrics_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
 }
 
 /// The process is up.
@@ -24,10 +29,11 @@ async fn healthz() -> Json<Value> {
 
 /// Prometheus text exposition.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = state.metrics().render(
-        state.keys().ring().jwks.keys.len(),
-        state.revocations().list().len(),
-    );
+    let body = state.metrics().render(Gauges {
+        published_keys: state.keys().ring().jwks.keys.len(),
+        revoked_tokens: state.revocations().list().len(),
+        password_queue: state.passwords().queued(),
+    });
     (
         [(
             header::CONTENT_TYPE,

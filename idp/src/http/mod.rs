@@ -13,7 +13,9 @@
 //!   whose pages (the GETs and form posts) are in `recovery_pages.rs`;
 //! - `registry.rs`: `/clients` and `/admin/keys` (bearer token, scope `admin`);
 //! - `admin_users.rs`: `/admin/users` (bearer token, scope `admin`);
-//! - `health.rs`: `/healthz`, `/readyz`, `/metrics`.
+//! - `health.rs`: `/healthz`, `/readyz`, `/metrics` (beside the API, or
+//!   alone on its own listener with `--metrics-bind`: [`api`] and
+//!   [`metrics_app`]).
 //!
 //! Cross-cutting pieces live beside them: `extract.rs` reads bodies and
 //! credentials, `token_request.rs` what a token request asks besides its
@@ -22,8 +24,10 @@
 //! renders the sign-in pages with their security headers and serves their
 //! stylesheet, `cookies.rs` reads and writes the session and CSRF cookies,
 //! `client_address.rs` reads the client address behind trusted proxies
-//! (`--trusted-proxies`). Timeouts and
-//! connection handling are the server's (the `serve` crate).
+//! (`--trusted-proxies`). Timeouts and connection handling are the
+//! server's (the `serve` crate), and so are the request id, the log line
+//! and the latency histogram every request gets (`serve::observe`, applied
+//! here).
 
 mod account;
 mod admin_users;
@@ -56,8 +60,20 @@ pub use error::json_errors;
 /// Largest request body accepted anywhere.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// The whole API.
+/// The whole API with `/metrics` beside it.
 pub fn app(state: AppState) -> Router {
+    api(state.clone()).merge(metrics_app(state))
+}
+
+/// `/metrics` alone, for its own listener.
+pub fn metrics_app(state: AppState) -> Router {
+    let registry = state.metrics().registry().clone();
+    serve::observe(health::metrics_router().with_state(state), &registry)
+}
+
+/// The whole API without `/metrics`.
+pub fn api(state: AppState) -> Router {
+    let registry = state.metrics().registry().clone();
     // Tokens bound to a DPoP key are accepted with proofs naming the
     // endpoint under the issuer URL, the same verifier as `/token`'s.
     let bearer = BearerAuthLayer::new(state.validator().clone())
@@ -69,7 +85,7 @@ pub fn app(state: AppState) -> Router {
         .merge(registry::router())
         .merge(admin_users::router())
         .route_layer(bearer);
-    Router::new()
+    let router = Router::new()
         .merge(discovery::router())
         .merge(health::router())
         .merge(users::router())
@@ -80,13 +96,15 @@ pub fn app(state: AppState) -> Router {
         .merge(pages::router())
         .merge(protected)
         .fallback(|| async { StatusCode::NOT_FOUND })
-        .with_state(state.clone())
+        .with_state(state.clone());
+    let router = router
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.trusted_proxies().clone(),
             client_address::rewrite,
-        ))
+        ));
+    serve::observe(router, &registry)
 }
 
 /// Token responses must never be cached (RFC 6749 §5.1).

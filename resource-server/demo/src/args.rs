@@ -58,6 +58,19 @@ pub struct Args {
     /// host the request was sent to; metadata under http://<bound address>].
     #[arg(long, env = "RS_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Serve `/metrics` on this address alone (say, a port only the
+    /// monitoring network reaches) instead of beside the API.
+    #[arg(long, env = "RS_METRICS_BIND")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
+    /// Log lines as `json` (one object per line) or `text` [default: text
+    /// when stderr is a terminal, json otherwise].
+    #[arg(long, env = "RS_LOG_FORMAT", value_parser = parse_log_format)]
+    pub log_format: Option<serve::LogFormat>,
+}
+
+/// `--log-format`: `json` or `text`.
+fn parse_log_format(value: &str) -> Result<serve::LogFormat, String> {
+    value.parse()
 }
 
 impl Args {

@@ -5,19 +5,22 @@
 //! [`Args`] is the command line, [`demo_app`] the routes, and [`run`] the
 //! wiring: a JWKS cache (discovered from the issuer or given), a revocation
 //! poller, a validator, the RFC 9728 metadata of the API (its `resource` is
-//! the audience), a listener.
+//! the audience), a listener, and `/metrics` (`telemetry.rs`) beside the
+//! API or on its own listener (`--metrics-bind`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod app;
 mod args;
+mod telemetry;
 
 use std::time::Duration;
 
+use axum::Router;
 use resource_server::{
     Error, JwksCache, ProtectedResourceMetadata, RevocationList, RevocationPoller, Validator,
 };
-use serve::{serve, shutdown_signal, ServeConfig};
+use serve::{observe, serve, shutdown_signal, Metrics, ServeConfig};
 
 pub use app::{demo_app, demo_app_with, DemoOptions};
 pub use args::Args;
@@ -38,10 +41,12 @@ pub async fn run(args: Args) -> Result<(), Error> {
     .unknown_kid_cooldown(Duration::from_secs(args.jwks_refetch_cooldown))
     .build()?;
     let audience = args.audience();
-    let mut validator = Validator::builder(&args.issuer, jwks).audience(&audience);
+    let mut validator = Validator::builder(&args.issuer, jwks.clone()).audience(&audience);
+    let mut watched = None;
     let _poller = match args.revocation_feed() {
         Some(url) => {
             let revocations = RevocationList::new();
+            watched = Some(revocations.clone());
             validator = validator.revocations(revocations.clone());
             let poller = RevocationPoller::builder(&url)
                 .interval(Duration::from_secs(args.revocation_poll))
@@ -64,6 +69,19 @@ pub async fn run(args: Args) -> Result<(), Error> {
     let validator = validator.build();
     tracing::info!(issuer = %args.issuer, %audience, keys = ?validator.keys(), "validating tokens");
 
+    let metrics = Metrics::new();
+    let gauges = telemetry::Sources {
+        metrics: metrics.clone(),
+        jwks,
+        revocations: watched,
+    };
+    gauges.describe();
+    let scrape = metrics.router(move || gauges.read());
+    let limits = ServeConfig {
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        ..ServeConfig::default()
+    };
+
     let listener = tokio::net::TcpListener::bind(&args.bind).await?;
     let addr = listener.local_addr()?;
     let base = args
@@ -80,17 +98,28 @@ pub async fn run(args: Args) -> Result<(), Error> {
         public_url: args.explicit_public_url().map(str::to_owned),
         metadata: Some((metadata, metadata_url)),
     };
+    let metrics_listener = match args.metrics_bind {
+        Some(bind) => Some(tokio::net::TcpListener::bind(bind).await?),
+        None => None,
+    };
+    // Scripts wait for this line; keep its shape.
     println!("resource-server listening on {addr}");
     tracing::info!(%addr, require_dpop = args.require_dpop, "listening");
-    serve(
-        listener,
-        demo_app_with(validator, options),
-        ServeConfig {
-            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
-            ..ServeConfig::default()
-        },
-        shutdown_signal(),
-    )
-    .await?;
+    match metrics_listener {
+        None => {
+            let app = observe(demo_app_with(validator, options).merge(scrape), &metrics);
+            serve(listener, app, limits, shutdown_signal()).await?;
+        }
+        Some(metrics_listener) => {
+            let metrics_addr = metrics_listener.local_addr()?;
+            tracing::info!(addr = %metrics_addr, "serving /metrics");
+            let app = observe(demo_app_with(validator, options), &metrics);
+            let scrape: Router = observe(scrape, &metrics);
+            tokio::try_join!(
+                serve(listener, app, limits, shutdown_signal()),
+                serve(metrics_listener, scrape, limits, shutdown_signal()),
+            )?;
+        }
+    }
     Ok(())
 }

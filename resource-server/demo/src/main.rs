@@ -9,13 +9,11 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let args = resource_server_demo::Args::parse();
+    serve::init_logging(
+        args.log_format,
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    );
     if let Err(message) = args.validate() {
         use clap::CommandFactory as _;
         resource_server_demo::Args::command()

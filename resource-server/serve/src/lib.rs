@@ -18,6 +18,12 @@
 //! empty body; a client that misses the header-read timeout is disconnected
 //! without an answer.
 //!
+//! What a server tells its operator lives here too, shared by both
+//! binaries: [`init_logging`] (text or JSON lines, `logging.rs`),
+//! [`observe`] (a request id, one log line and a latency observation per
+//! request, `observe.rs`) and [`Metrics`] (the server's Prometheus
+//! registry and its `/metrics` route, `metrics.rs`).
+//!
 //! ```no_run
 //! use axum::{routing::get, Router};
 //! use serve::{serve, shutdown_signal, ServeConfig};
@@ -35,6 +41,9 @@ mod config;
 mod connections;
 mod error;
 mod limits;
+mod logging;
+mod metrics;
+mod observe;
 mod server;
 mod shutdown;
 
@@ -42,5 +51,8 @@ pub use config::ServeConfig;
 pub use connections::raise_open_file_limit;
 pub use error::json_error;
 pub use limits::with_limits;
+pub use logging::{init_logging, LogFormat};
+pub use metrics::{Metrics, LATENCY_BUCKETS};
+pub use observe::{observe, REQUEST_DURATION, REQUEST_ID, UNMATCHED};
 pub use server::serve;
 pub use shutdown::shutdown_signal;

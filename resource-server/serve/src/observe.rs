@@ -1,0 +1,245 @@
+//! What every request leaves behind: a request id, one log line, and a
+//! latency observation.
+//!
+//! [`observe`] wraps a router, for both servers, in:
+//! - a request id: an incoming `X-Request-Id` is kept when it is a sane
+//!   token (1 to 128 characters of `A-Z a-z 0-9 - _ . : @`; anything else
+//!   could forge or break log lines and is replaced), otherwise a UUID v4
+//!   is made; either way it is returned in the response's `X-Request-Id`
+//!   (tower-http's `request_id`);
+//! - a `request` span holding `request_id`, `method` and `route` (the
+//!   route template, `/clients/{id}`, never the path a client sent nor its
+//!   query string, which can carry codes and tokens; no header is ever
+//!   logged), and one line per answered request with `status` and
+//!   `duration_ms` (tower-http's `trace`); every line logged while the
+//!   request is handled carries the same span, so it can be correlated;
+//! - the histogram `http_request_duration_seconds{method,route,status}`
+//!   in the server's own registry ([`Metrics`]).
+//!
+//! Requests no route matched are labelled with the route `unmatched`, so a
+//! scan of random paths cannot blow up the metrics' label sets.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use http::HeaderName;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
+use tracing::Span;
+
+use crate::metrics::Metrics;
+
+/// The request id header, in and out.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The route label of requests no route matched.
+pub const UNMATCHED: &str = "unmatched";
+
+/// The request-duration histogram both servers export.
+pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
+
+/// `router` with request ids, a log line per request and the latency
+/// histogram, recorded in `metrics`. Layers added with [`Router::layer`] run after routing, so the
+/// route template ([`MatchedPath`]) is known.
+///
+/// ```
+/// use axum::{routing::get, Router};
+///
+/// let metrics = serve::Metrics::new();
+/// let app: Router = serve::observe(Router::new().route("/", get(|| async { "hi" })), &metrics);
+/// # let _ = app;
+/// ```
+pub fn observe(router: Router, metrics: &Metrics) -> Router {
+    router.layer(
+        ServiceBuilder::new()
+            .map_request(drop_unsafe_request_id)
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(RequestSpan)
+                    .on_request(())
+                    .on_response(LogResponse)
+                    .on_failure(()),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                metrics.clone(),
+                record_duration,
+            )),
+    )
+}
+
+/// Whether a client's request id may be kept and logged.
+fn is_safe_request_id(value: &[u8]) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(b))
+}
+
+/// Removes a request id that is not a sane token, so that one is made.
+fn drop_unsafe_request_id<B>(mut request: http::Request<B>) -> http::Request<B> {
+    if request
+        .headers()
+        .get_all(&REQUEST_ID)
+        .iter()
+        .any(|v| !is_safe_request_id(v.as_bytes()))
+        || request.headers().get_all(&REQUEST_ID).iter().count() > 1
+    {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
+}
+
+/// The route template of a request, or [`UNMATCHED`].
+fn route_of<B>(request: &http::Request<B>) -> &str {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED, MatchedPath::as_str)
+}
+
+/// The `request` span: id, method, route template; nothing a client can
+/// put a secret in.
+#[derive(Debug, Clone, Copy)]
+struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, request: &http::Request<B>) -> Span {
+        let id = request
+            .headers()
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            request_id = %id,
+            method = %request.method(),
+            route = %route_of(request),
+        )
+    }
+}
+
+/// The line logged once a response is ready: status and duration, inside
+/// the request's span. Server errors are warnings.
+#[derive(Debug, Clone, Copy)]
+struct LogResponse;
+
+impl<B> OnResponse<B> for LogResponse {
+    fn on_response(self, response: &http::Response<B>, latency: Duration, _span: &Span) {
+        let status = response.status().as_u16();
+        let duration_ms = latency.as_secs_f64() * 1000.0;
+        if response.status().is_server_error() {
+            tracing::warn!(status, duration_ms, "request answered");
+        } else {
+            tracing::info!(status, duration_ms, "request answered");
+        }
+    }
+}
+
+/// Observes the request's duration in [`REQUEST_DURATION`].
+async fn record_duration(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = route_of(&request).to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_str().to_owned();
+    let seconds = started.elapsed().as_secs_f64();
+    metrics.scope(|| {
+        metrics::histogram!(
+            REQUEST_DURATION,
+            "method" => method,
+            "route" => route,
+            "status" => status,
+        )
+        .record(seconds);
+    });
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
+    async fn request_id_of(header: Option<&str>) -> String {
+        let app = observe(
+            Router::new().route("/users/{id}", get(|| async { "ok" })),
+            &Metrics::new(),
+        );
+        let mut request = http::Request::get("/users/7?code=secret");
+        if let Some(value) = header {
+            request = request.header(&REQUEST_ID, value);
+        }
+        let response = app
+            .oneshot(request.body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        response.headers()[&REQUEST_ID]
+            .to_str()
+            .expect("ASCII")
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_sane_request_id_is_kept_and_returned() {
+        assert_eq!(
+            request_id_of(Some("abc-123_x.y:z@1")).await,
+            "abc-123_x.y:z@1"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_or_unsafe_request_id_is_replaced_by_a_uuid() {
+        for header in [None, Some("two words"), Some("\"quoted\""), Some("")] {
+            let id = request_id_of(header).await;
+            assert_eq!(id.len(), 36, "{header:?} -> {id}");
+            assert!(uuid_like(&id), "{id}");
+        }
+        let long = "a".repeat(129);
+        assert_ne!(request_id_of(Some(&long)).await, long);
+    }
+
+    #[tokio::test]
+    async fn durations_are_recorded_per_route_template_and_status() {
+        let metrics = Metrics::new();
+        let app = observe(
+            Router::new().route("/users/{id}", get(|| async { "ok" })),
+            &metrics,
+        );
+        for path in ["/users/1", "/users/2", "/nowhere?token=x"] {
+            let request = http::Request::get(path)
+                .body(Body::empty())
+                .expect("request");
+            app.clone().oneshot(request).await.expect("response");
+        }
+        let text = metrics.render();
+        let count = |labels: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{REQUEST_DURATION}_count{{{labels}}} ")))
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            count(r#"method="GET",route="/users/{id}",status="200""#).as_deref(),
+            Some("2"),
+            "{text}"
+        );
+        assert_eq!(
+            count(r#"method="GET",route="unmatched",status="404""#).as_deref(),
+            Some("1"),
+            "{text}"
+        );
+        assert!(!text.contains("token=x"));
+    }
+
+    fn uuid_like(id: &str) -> bool {
+        id.bytes().filter(|b| *b == b'-').count() == 4
+            && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+    }
+}
