@@ -250,7 +250,7 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
 }
 
 /// The migration that adds `users.email_key`.
-const EMAIL_KEY_MIGRATION: usize = 5;
+const EMAIL_KEY_MIGRATION: usize = 7;
 
 /// Folds the emails of existing users into `email_key` by the program's
 /// rule (the same as SQLite's), then makes it unique.

@@ -138,7 +138,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 /// The migration that adds `users.email_key`.
-const EMAIL_KEY_MIGRATION: usize = 5;
+const EMAIL_KEY_MIGRATION: usize = 7;
 
 /// Folds the emails of existing users into `email_key` (by the program's
 /// rule: SQLite's lower() knows ASCII only), then makes it unique.
