@@ -179,6 +179,58 @@ pub struct VerifyEmailPage {
     pub email: String,
 }
 
+/// The account page of a signed-in browser.
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// The CSRF token.
+    pub csrf: String,
+    /// The account's address.
+    pub email: String,
+    /// The account's name.
+    pub name: String,
+    /// Whether an authenticator app guards sign-in.
+    pub totp: bool,
+    /// The shortest password accepted.
+    pub min_chars: usize,
+    /// What the last change did.
+    pub notice: Option<String>,
+    /// Why the last password change was refused.
+    pub password_error: Option<String>,
+    /// Why the last removal of the authenticator app was refused.
+    pub totp_error: Option<String>,
+}
+
+/// Setting up an authenticator app: the QR code and the first code.
+#[derive(Template)]
+#[template(path = "totp_enrol.html")]
+pub struct TotpEnrolPage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// The CSRF token.
+    pub csrf: String,
+    /// The QR code, an SVG element rendered by this IdP (no script).
+    pub qr_svg: String,
+    /// The `otpauth://` URI the QR code encodes.
+    pub otpauth_uri: String,
+    /// The secret in base32, to type in by hand.
+    pub secret: String,
+    /// Why the last code was refused.
+    pub error: Option<String>,
+}
+
+/// The recovery codes, shown on the answer to the first code only.
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// The ten single-use codes.
+    pub codes: Vec<String>,
+}
+
 /// A page that only says something: an error, or "signed out".
 #[derive(Template)]
 #[template(path = "message.html")]
