@@ -58,6 +58,15 @@ async fn signed_in(idp: &TestIdp, email: &str) -> reqwest::Client {
     b
 }
 
+/// A `/login` session's refresh token for `email`.
+async fn refresh_token(idp: &TestIdp, email: &str) -> String {
+    let login = idp.login(email, PASSWORD).await;
+    login.json::<serde_json::Value>().await.expect("json")["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned()
+}
+
 /// `GET /account`: status and page.
 async fn account(b: &reqwest::Client, idp: &TestIdp) -> (u16, String) {
     let r = b.get(idp.url("/account")).send().await.expect("account");
@@ -192,11 +201,7 @@ async fn changing_the_password_ends_the_other_sessions_only() {
     let idp = idp_with_user("pia@example.com").await;
     let here = signed_in(&idp, "pia@example.com").await;
     let elsewhere = signed_in(&idp, "pia@example.com").await;
-    let login = idp.login("pia@example.com", PASSWORD).await;
-    let refresh = login.json::<serde_json::Value>().await.expect("json")["refresh_token"]
-        .as_str()
-        .expect("refresh")
-        .to_owned();
+    let refresh = refresh_token(&idp, "pia@example.com").await;
 
     // A wrong current password changes nothing and says so.
     let html = page(&here, &idp).await;
@@ -400,11 +405,7 @@ async fn signing_out_everywhere_ends_every_session() {
     let idp = idp_with_user("ella@example.com").await;
     let here = signed_in(&idp, "ella@example.com").await;
     let elsewhere = signed_in(&idp, "ella@example.com").await;
-    let login = idp.login("ella@example.com", PASSWORD).await;
-    let refresh = login.json::<serde_json::Value>().await.expect("json")["refresh_token"]
-        .as_str()
-        .expect("refresh")
-        .to_owned();
+    let refresh = refresh_token(&idp, "ella@example.com").await;
     let html = page(&here, &idp).await;
     let r = post(
         &here,

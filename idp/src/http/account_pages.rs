@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 use super::authorize::Post;
 use super::cookies;
 use super::pages::{self, AccountPage, RecoveryCodesPage, TotpEnrolPage};
+use super::users::address;
 use crate::accounts::{lifecycle, password, second_factor, user_of_token};
 use crate::authorization::Params;
 use crate::browser_sessions;
@@ -69,11 +70,6 @@ const NOTICES: [(&str, &str); 3] = [
         "Your authenticator app is removed. Signing in asks for your password only.",
     ),
 ];
-
-/// Whether cookies must be `Secure`.
-fn secure(state: &AppState) -> bool {
-    state.settings().issuer.starts_with("https://")
-}
 
 /// The signed-in session and its user, or the page to show instead.
 async fn signed_in(
@@ -123,23 +119,20 @@ async fn render(
         Ok(enrolled) => enrolled,
         Err(e) => return pages::failure(issuer, &e),
     };
-    let (csrf, set) = cookies::csrf_token(headers, secure(state));
-    let page = AccountPage {
-        service: pages::service_name(issuer),
-        csrf,
-        email: user.email.clone(),
-        name: user.name.clone(),
-        totp,
-        min_chars: MIN_PASSWORD_CHARS,
-        notice: shown.notice.map(str::to_owned),
-        password_error: shown.password_error,
-        totp_error: shown.totp_error,
-    };
-    let mut response = pages::page(status, &page, &[]);
-    if let Some(set) = set {
-        response.headers_mut().append(header::SET_COOKIE, set);
-    }
-    response
+    pages::with_csrf(state, headers, status, |csrf| {
+        let page = AccountPage {
+            service: pages::service_name(issuer),
+            csrf,
+            email: user.email.clone(),
+            name: user.name.clone(),
+            totp,
+            min_chars: MIN_PASSWORD_CHARS,
+            notice: shown.notice.map(str::to_owned),
+            password_error: shown.password_error,
+            totp_error: shown.totp_error,
+        };
+        pages::page(status, &page, &[])
+    })
 }
 
 /// What the account page shows besides the account.
@@ -211,6 +204,37 @@ fn refusal(e: &Error) -> Option<(StatusCode, String)> {
     }
 }
 
+/// The sections of the account page a refusal is shown in.
+enum Section {
+    Password,
+    Totp,
+}
+
+/// The account page again with why `e` refused the change, in `section`;
+/// the failure page for any other error.
+async fn refused(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &UserRow,
+    e: &Error,
+    section: Section,
+) -> Response {
+    let Some((status, text)) = refusal(e) else {
+        return pages::failure(&state.settings().issuer, e);
+    };
+    let shown = match section {
+        Section::Password => Shown {
+            password_error: Some(text),
+            ..Shown::default()
+        },
+        Section::Totp => Shown {
+            totp_error: Some(text),
+            ..Shown::default()
+        },
+    };
+    with_retry(render(state, headers, user, status, shown).await, e)
+}
+
 /// Adds `Retry-After` to a throttled answer.
 fn with_retry(mut response: Response, e: &Error) -> Response {
     if let Some(seconds) = e.retry_after() {
@@ -233,7 +257,7 @@ async fn change_password(
         Ok(found) => found,
         Err(response) => return *response,
     };
-    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let address = address(peer);
     let current = Zeroizing::new(post.field("current_password").to_owned());
     let new = Zeroizing::new(post.field("new_password").to_owned());
     let changed = password::change(
@@ -248,16 +272,7 @@ async fn change_password(
     .await;
     match changed {
         Ok(()) => pages::see_other("/account?done=password"),
-        Err(e) => match refusal(&e) {
-            Some((status, text)) => {
-                let shown = Shown {
-                    password_error: Some(text),
-                    ..Shown::default()
-                };
-                with_retry(render(&state, &headers, &user, status, shown).await, &e)
-            }
-            None => pages::failure(&state.settings().issuer, &e),
-        },
+        Err(e) => refused(&state, &headers, &user, &e, Section::Password).await,
     }
 }
 
@@ -270,24 +285,21 @@ fn enrol_page(
     enrolment: &second_factor::Enrolment,
     error: Option<String>,
 ) -> Response {
-    let (csrf, set) = cookies::csrf_token(headers, secure(state));
     // The renderer writes an XML declaration first, which has no place
     // inside HTML.
     let svg = enrolment.qr_svg.as_str();
     let svg = svg.find("<svg").map_or(svg, |start| &svg[start..]);
-    let page = TotpEnrolPage {
-        service: pages::service_name(&state.settings().issuer),
-        csrf,
-        qr_svg: svg.to_owned(),
-        otpauth_uri: enrolment.otpauth_uri.expose().to_owned(),
-        secret: enrolment.secret.expose().to_owned(),
-        error,
-    };
-    let mut response = pages::page(status, &page, &[]);
-    if let Some(set) = set {
-        response.headers_mut().append(header::SET_COOKIE, set);
-    }
-    response
+    pages::with_csrf(state, headers, status, |csrf| {
+        let page = TotpEnrolPage {
+            service: pages::service_name(&state.settings().issuer),
+            csrf,
+            qr_svg: svg.to_owned(),
+            otpauth_uri: enrolment.otpauth_uri.expose().to_owned(),
+            secret: enrolment.secret.expose().to_owned(),
+            error,
+        };
+        pages::page(status, &page, &[])
+    })
 }
 
 /// `POST /account/manage/totp`: starts setting up an authenticator app (a
@@ -318,7 +330,7 @@ async fn confirm_totp(
         Err(response) => return *response,
     };
     let issuer = &state.settings().issuer;
-    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let address = address(peer);
     let code = Zeroizing::new(post.field("code").to_owned());
     match second_factor::confirm(&state, address, &user, &code, unix_now()).await {
         Ok(codes) => {
@@ -356,7 +368,7 @@ async fn remove_totp(
         Ok(found) => found,
         Err(response) => return *response,
     };
-    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let address = address(peer);
     let code = Zeroizing::new(post.field("code").to_owned());
     let now = unix_now();
     let removed = match second_factor::check_attempt(&state, address, &user, &code, now).await {
@@ -368,25 +380,17 @@ async fn remove_totp(
             tracing::info!(user = %user.id, "TOTP removed");
             pages::see_other("/account?done=totp_removed")
         }
-        Err(e) => match refusal(&e) {
-            Some((status, text)) => {
-                let shown = Shown {
-                    totp_error: Some(text),
-                    ..Shown::default()
-                };
-                with_retry(render(&state, &headers, &user, status, shown).await, &e)
-            }
-            None => pages::failure(&state.settings().issuer, &e),
-        },
+        Err(e) => refused(&state, &headers, &user, &e, Section::Totp).await,
     }
 }
 
 /// The page after signing out, with this browser's cookie cleared.
 fn signed_out(state: &AppState, title: &str, text: &str) -> Response {
     let mut response = pages::message(&state.settings().issuer, StatusCode::OK, title, text);
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, cookies::clear_session(secure(state)));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::clear_session(pages::secure(state)),
+    );
     response
 }
 

@@ -11,7 +11,7 @@
 //! error is JSON": a person reads them.
 
 use askama::Template;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -332,6 +332,28 @@ pub fn security_headers(response: &mut Response) {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+/// Whether cookies must be `Secure` (the issuer is https).
+pub fn secure(state: &AppState) -> bool {
+    state.settings().issuer.starts_with("https://")
+}
+
+/// A page rendered with the browser's CSRF token, answered with `status`,
+/// setting the CSRF cookie when the browser has none yet.
+pub fn with_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    render: impl FnOnce(String) -> Response,
+) -> Response {
+    let (csrf, set) = super::cookies::csrf_token(headers, secure(state));
+    let mut response = render(csrf);
+    if let Some(cookie) = set {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    *response.status_mut() = status;
+    response
 }
 
 /// A message page.
