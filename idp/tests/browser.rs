@@ -352,6 +352,66 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
     )
     .await;
 
+    // The account page of the signed-in browser: set up an authenticator
+    // app (QR code, first code, recovery codes), then sign out.
+    browser
+        .goto(&format!("{}/account", idp.base))
+        .await
+        .expect("goto");
+    assert!(text_of(&browser).await.contains("grace@example.com"));
+    screenshot(&browser, "account", 390).await;
+    screenshot(&browser, "account", 1280).await;
+    browser
+        .execute(
+            "document.querySelector('form[action=\"/account/manage/sign_out\"]').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    screenshot(&browser, "account-end", 390).await;
+    click(&browser, "form[action=\"/account/manage/totp\"] button").await;
+    browser
+        .wait()
+        .for_element(Locator::Css(".qr svg"))
+        .await
+        .expect("the QR code");
+    screenshot(&browser, "totp-enrol", 390).await;
+    screenshot(&browser, "totp-enrol", 1280).await;
+    click(&browser, "details.manual summary").await;
+    screenshot(&browser, "totp-enrol-key", 390).await;
+    let source = browser.source().await.expect("source");
+    let key = source
+        .split("<p class=\"secret\"><code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("the key");
+    let key = data_encoding::BASE32_NOPAD
+        .decode(key.as_bytes())
+        .expect("base32");
+    let step = idp::accounts::totp::step_at(idp::unix_now());
+    fill(&browser, "code", &totp_code(&key, step)).await;
+    click(&browser, "button[type=submit]").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("ol.codes"))
+        .await
+        .expect("the recovery codes");
+    screenshot(&browser, "recovery-codes", 390).await;
+    screenshot(&browser, "recovery-codes", 1280).await;
+    click(&browser, "a[href=\"/account?done=totp\"]").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("[role=status]"))
+        .await
+        .expect("the notice");
+    screenshot(&browser, "account-totp-on", 390).await;
+    click(&browser, "form[action=\"/account/manage/sign_out\"] button").await;
+    browser
+        .wait()
+        .for_element(Locator::XPath("//h1[contains(., 'signed out')]"))
+        .await
+        .expect("signed out");
+
     browser.close().await.expect("close");
 }
 

@@ -82,16 +82,27 @@ pub async fn enrol(state: &AppState, user: &UserRow, now: u64) -> Result<Enrolme
     if !started {
         return Err(Error::TotpEnrolled);
     }
-    let uri = totp::otpauth_uri(
-        &issuer_label(&state.settings().issuer),
-        &user.email,
-        &secret,
-    );
-    let qr_svg = totp::qr_svg(&uri).ok_or_else(|| Error::internal(&"QR code rendering failed"))?;
     tracing::info!(user = %user.id, "TOTP enrolment started");
+    enrolment_of(state, user, &secret)
+}
+
+/// The enrolment waiting for its first code, shown again (the account
+/// page's confirmation form after a mistyped code): the same secret, so
+/// the app the user already set up stays right. `None` when there is none.
+pub async fn pending(state: &AppState, user: &UserRow) -> Result<Option<Enrolment>, Error> {
+    match factor(state, &user.id).await? {
+        Some((secret, false)) => enrolment_of(state, user, &secret).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// What the user needs to set up an authenticator app with `secret`.
+fn enrolment_of(state: &AppState, user: &UserRow, secret: &[u8]) -> Result<Enrolment, Error> {
+    let uri = totp::otpauth_uri(&issuer_label(&state.settings().issuer), &user.email, secret);
+    let qr_svg = totp::qr_svg(&uri).ok_or_else(|| Error::internal(&"QR code rendering failed"))?;
     Ok(Enrolment {
         otpauth_uri: Secret::new(uri.to_string()),
-        secret: Secret::new(totp::base32(&secret).to_string()),
+        secret: Secret::new(totp::base32(secret).to_string()),
         qr_svg,
     })
 }

@@ -93,11 +93,6 @@ impl Post {
     }
 }
 
-/// Whether cookies must be `Secure`.
-fn secure(state: &AppState) -> bool {
-    state.settings().issuer.starts_with("https://")
-}
-
 /// The answer for a refused request.
 fn rejected(state: &AppState, rejection: Rejection) -> Response {
     let issuer = &state.settings().issuer;
@@ -138,7 +133,7 @@ fn sign_in_page(
     email: Option<&str>,
     error: Option<String>,
 ) -> Response {
-    let (csrf, set) = cookies::csrf_token(headers, secure(state));
+    let (csrf, set) = cookies::csrf_token(headers, pages::secure(state));
     let page = SignInPage {
         service: pages::service_name(&state.settings().issuer),
         client: request.client.client_id.clone(),
@@ -165,7 +160,7 @@ fn second_factor_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Response {
-    let (csrf, set) = cookies::csrf_token(headers, secure(state));
+    let (csrf, set) = cookies::csrf_token(headers, pages::secure(state));
     let page = SecondFactorPage {
         service: pages::service_name(&state.settings().issuer),
         client: request.client.client_id.clone(),
@@ -208,7 +203,7 @@ fn consent_page(
     request: &AuthorizationRequest,
     user: &UserRow,
 ) -> Response {
-    let (csrf, set) = cookies::csrf_token(headers, secure(state));
+    let (csrf, set) = cookies::csrf_token(headers, pages::secure(state));
     let page = ConsentPage {
         service: pages::service_name(&state.settings().issuer),
         client: request.client.client_id.clone(),
@@ -525,7 +520,7 @@ async fn signed_in(
         Err(e) => return pages::failure(issuer, &e),
     };
     metrics::inc(&state.metrics().browser_sign_ins);
-    let set = cookies::set_session(&cookie, secure(state), state.settings().session_ttl);
+    let set = cookies::set_session(&cookie, pages::secure(state), state.settings().session_ttl);
     let response = match authorization::after_sign_in(request, remembered) {
         Err(error) => pages::see_other(&error.location(issuer)),
         Ok(Next::Consent) => consent_page(state, headers, request, &user),
@@ -556,7 +551,7 @@ fn sign_up_form(
     email: &str,
     error: Option<String>,
 ) -> Response {
-    let (csrf, set) = cookies::csrf_token(headers, secure(state));
+    let (csrf, set) = cookies::csrf_token(headers, pages::secure(state));
     let page = SignUpPage {
         service: pages::service_name(&state.settings().issuer),
         client: request.client.client_id.clone(),

@@ -7,6 +7,8 @@
 //! - `authorize.rs`: `/authorize`, the sign-in, second-factor, sign-up and
 //!   consent forms;
 //! - `end_session.rs`: `/end_session` (RP-initiated logout);
+//! - `account_pages.rs`: the account page `/account` and its forms under
+//!   `/account/manage/` (the browser session cookie);
 //! - `account.rs`: `/userinfo`, `/logout`, `/account/password`,
 //!   `/account/totp...` (bearer token);
 //! - `recovery.rs`: password reset and email verification by mailed link,
@@ -30,6 +32,7 @@
 //! here).
 
 mod account;
+mod account_pages;
 mod admin_users;
 mod authorize;
 mod client_address;
@@ -93,6 +96,7 @@ pub fn api(state: AppState) -> Router {
         .merge(oauth::router())
         .merge(authorize::router())
         .merge(end_session::router())
+        .merge(account_pages::router())
         .merge(pages::router())
         .merge(protected)
         .fallback(|| async { StatusCode::NOT_FOUND })

@@ -11,7 +11,7 @@
 //! error is JSON": a person reads them.
 
 use askama::Template;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -179,6 +179,58 @@ pub struct VerifyEmailPage {
     pub email: String,
 }
 
+/// The account page of a signed-in browser.
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// The CSRF token.
+    pub csrf: String,
+    /// The account's address.
+    pub email: String,
+    /// The account's name.
+    pub name: String,
+    /// Whether an authenticator app guards sign-in.
+    pub totp: bool,
+    /// The shortest password accepted.
+    pub min_chars: usize,
+    /// What the last change did.
+    pub notice: Option<String>,
+    /// Why the last password change was refused.
+    pub password_error: Option<String>,
+    /// Why the last removal of the authenticator app was refused.
+    pub totp_error: Option<String>,
+}
+
+/// Setting up an authenticator app: the QR code and the first code.
+#[derive(Template)]
+#[template(path = "totp_enrol.html")]
+pub struct TotpEnrolPage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// The CSRF token.
+    pub csrf: String,
+    /// The QR code, an SVG element rendered by this IdP (no script).
+    pub qr_svg: String,
+    /// The `otpauth://` URI the QR code encodes.
+    pub otpauth_uri: String,
+    /// The secret in base32, to type in by hand.
+    pub secret: String,
+    /// Why the last code was refused.
+    pub error: Option<String>,
+}
+
+/// The recovery codes, shown on the answer to the first code only.
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    /// Who runs the sign-in.
+    pub service: String,
+    /// The ten single-use codes.
+    pub codes: Vec<String>,
+}
+
 /// A page that only says something: an error, or "signed out".
 #[derive(Template)]
 #[template(path = "message.html")]
@@ -280,6 +332,28 @@ pub fn security_headers(response: &mut Response) {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+/// Whether cookies must be `Secure` (the issuer is https).
+pub fn secure(state: &AppState) -> bool {
+    state.settings().issuer.starts_with("https://")
+}
+
+/// A page rendered with the browser's CSRF token, answered with `status`,
+/// setting the CSRF cookie when the browser has none yet.
+pub fn with_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    render: impl FnOnce(String) -> Response,
+) -> Response {
+    let (csrf, set) = super::cookies::csrf_token(headers, secure(state));
+    let mut response = render(csrf);
+    if let Some(cookie) = set {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    *response.status_mut() = status;
+    response
 }
 
 /// A message page.

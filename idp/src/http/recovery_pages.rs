@@ -13,7 +13,6 @@ use axum::response::Response;
 use zeroize::Zeroizing;
 
 use super::authorize::Post;
-use super::cookies;
 use super::pages::{self, ForgotPage, ResetPage, VerifyEmailPage};
 use crate::accounts::{email, limits, live_link_user, password, LINK_TOKEN_PARAMETER};
 use crate::authorization::Params;
@@ -22,27 +21,6 @@ use crate::passwords::MIN_PASSWORD_CHARS;
 use crate::state::AppState;
 use crate::store::AccountTokenPurpose;
 use crate::unix_now;
-
-/// Whether cookies must be `Secure`.
-fn secure(state: &AppState) -> bool {
-    state.settings().issuer.starts_with("https://")
-}
-
-/// A rendered page with the CSRF cookie set when the browser has none.
-fn with_csrf(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    render: impl FnOnce(String) -> Response,
-) -> Response {
-    let (csrf, set) = cookies::csrf_token(headers, secure(state));
-    let mut response = render(csrf);
-    if let Some(cookie) = set {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    *response.status_mut() = status;
-    response
-}
 
 /// The page for a link that was used, has expired or never existed.
 fn dead_link(state: &AppState, what: &str) -> Response {
@@ -76,7 +54,7 @@ fn forgot_form(
     email: &str,
     error: Option<String>,
 ) -> Response {
-    with_csrf(state, headers, status, |csrf| {
+    pages::with_csrf(state, headers, status, |csrf| {
         let page = ForgotPage {
             service: pages::service_name(&state.settings().issuer),
             csrf,
@@ -152,7 +130,7 @@ fn reset_form(
     email: &str,
     error: Option<String>,
 ) -> Response {
-    with_csrf(state, headers, status, |csrf| {
+    pages::with_csrf(state, headers, status, |csrf| {
         let page = ResetPage {
             service: pages::service_name(&state.settings().issuer),
             csrf,
@@ -234,7 +212,7 @@ pub(super) async fn verify_page(
     )
     .await;
     match live {
-        Ok(Some(user)) => with_csrf(state, headers, StatusCode::OK, |csrf| {
+        Ok(Some(user)) => pages::with_csrf(state, headers, StatusCode::OK, |csrf| {
             let page = VerifyEmailPage {
                 service: pages::service_name(&state.settings().issuer),
                 csrf,
