@@ -11,7 +11,7 @@
 //! refresh tokens are then accepted only with proofs by that key (see
 //! `dpop.rs`). A refresh may name an API (`resource=`, see `apis.rs`).
 
-use crate::accounts::sign_in::may_sign_in;
+use crate::accounts::policy::may_sign_in;
 use crate::apis;
 use crate::clients::LOGIN_CLIENT_ID;
 use crate::dpop::refresh_binding;

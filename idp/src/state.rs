@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::accounts::sign_in::SignInPolicy;
+use crate::accounts::policy::SignInPolicy;
 use crate::config::Config;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;

@@ -1,6 +1,6 @@
 //! Accounts that can be managed: what a user, an administrator and the
 //! sign-in pages can do with an account, as domain functions the HTTP API,
-//! the CLI and (later) the hosted pages all call.
+//! the CLI and the hosted pages all call.
 //!
 //! | module | what |
 //! |---|---|
@@ -20,6 +20,7 @@ pub mod email;
 pub mod lifecycle;
 pub mod limits;
 pub mod password;
+pub mod policy;
 pub mod second_factor;
 pub mod sign_in;
 pub mod signup;

@@ -12,6 +12,8 @@ use std::net::IpAddr;
 
 use zeroize::Zeroizing;
 
+pub use super::policy::{may_sign_in, SignInPolicy};
+
 use super::limits;
 use super::second_factor;
 use crate::error::Error;
@@ -27,25 +29,6 @@ pub const MAX_EMAIL: usize = 254;
 pub const MFA_TOKEN_TTL: u64 = 300;
 /// Wrong codes one `mfa_token` may carry before it is spent.
 pub const MFA_TOKEN_MAX_FAILURES: u32 = 5;
-
-/// Who may sign in, as configured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SignInPolicy {
-    /// Accounts must have verified their email first.
-    pub require_email_verification: bool,
-}
-
-/// Whether `user` may sign in (by any path): not when disabled, nor,
-/// where the policy requires it, before their email is verified.
-pub fn may_sign_in(user: &UserRow, policy: SignInPolicy) -> Result<(), Error> {
-    if user.disabled_at.is_some() {
-        return Err(Error::AccountDisabled);
-    }
-    if policy.require_email_verification && !user.email_verified {
-        return Err(Error::EmailNotVerified);
-    }
-    Ok(())
-}
 
 /// What a right password leads to.
 #[derive(Debug)]

@@ -21,7 +21,8 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 
-use crate::observe::REQUEST_DURATION;
+/// The request-duration histogram both servers export.
+pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
 
 /// Upper bounds, in seconds, of the request-duration buckets: 1 ms to
 /// 10 s, dense where token endpoints (bcrypt, RSA signing) answer.

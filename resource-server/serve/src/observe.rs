@@ -31,16 +31,13 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
 use tracing::Span;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, REQUEST_DURATION};
 
 /// The request id header, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The route label of requests no route matched.
 pub const UNMATCHED: &str = "unmatched";
-
-/// The request-duration histogram both servers export.
-pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
 
 /// `router` with request ids, a log line per request and the latency
 /// histogram, recorded in `metrics`. Layers added with [`Router::layer`] run after routing, so the
