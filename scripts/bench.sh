@@ -45,8 +45,9 @@ CONNECTIONS=${BENCH_CONNECTIONS:-32}
 RUNS=${BENCH_RUNS:-3}
 TOKEN_COUNT=${BENCH_TOKENS:-20000}
 CACHE_DIR=${BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/idp-bench}
-cargo build --quiet --release --bins
-BIN=target/release
+# The profile to deploy (see Cargo.toml), so the figures are what runs.
+cargo build --quiet --profile production --bins
+BIN=target/production
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/idp-bench.XXXXXX")
 PIDS=()
 PG_DBS=()

@@ -1,13 +1,19 @@
 //! Password hashing with bcrypt, off the async executor.
 //!
 //! bcrypt is deliberately slow (cost 12 ≈ a quarter of a second of CPU), so a
-//! burst of logins is a CPU attack. Hashing runs on the blocking pool, at
-//! most `workers` hashes at once (the IdP uses one fewer than the cores, at
-//! least one, so the async runtime keeps a core's worth of time for
-//! `/jwks`, tokens and everything else), with a bounded queue in front:
-//! a caller that finds the workers busy and the queue full is told at once
-//! to retry (`503` with `Retry-After`), and one that waits too long in the
-//! queue too, rather than queueing without bound.
+//! burst of logins is a CPU attack. Hashing runs on `workers` threads of its
+//! own (the IdP uses one fewer than the cores, at least one, so the async
+//! runtime keeps a core's worth of time for `/jwks`, tokens and everything
+//! else), with a bounded queue in front: a caller that finds the workers
+//! busy and the queue full is told at once to retry (`503` with
+//! `Retry-After`), and one that waits too long in the queue too, rather
+//! than queueing without bound.
+//!
+//! On Linux those threads run at a lower priority ([`HASHING_NICENESS`]):
+//! when the cores are contended, the scheduler serves request handling,
+//! SQLite and the resource servers on the same machine first, and bcrypt
+//! takes what is left. A login is a quarter of a second either way; a
+//! validation or a `/jwks` answer is a millisecond that should stay one.
 //!
 //! bcrypt only reads the first 72 bytes of a password; longer passwords are
 //! refused at signup (see [`validate_password`]), never hashed, and never
@@ -19,10 +25,11 @@
 //! takes as long as a wrong password and reveals nothing.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 use zeroize::Zeroizing;
 
 /// bcrypt's input limit.
@@ -32,6 +39,10 @@ const MIN_COST: u32 = 4;
 const MAX_COST: u32 = 31;
 /// The shortest password accepted at signup.
 pub const MIN_PASSWORD_CHARS: usize = 8;
+/// The nice value of the hashing threads (0 is normal, 19 the lowest).
+/// At 10 a busy hashing thread gets about a tenth of a core that request
+/// handling also wants, and all of one that nothing else wants.
+pub const HASHING_NICENESS: i32 = 10;
 
 /// Why hashing did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +70,65 @@ pub struct Passwords {
     /// Hash of a fixed password at the same cost, made once on first need
     /// (not at start-up, where it would cost a quarter of a second).
     dummy_hash: Arc<tokio::sync::OnceCell<String>>,
+    workers: Arc<Workers>,
 }
+
+/// A hash to compute on a worker thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads. The semaphore in front admits at most one job per
+/// thread, so a job never waits here; the threads end when the last
+/// `Passwords` clone is dropped (the channel closes).
+struct Workers {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Workers {
+    fn start(count: usize) -> Result<Self, PasswordError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..count {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("bcrypt-{n}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        // The lock is held only while waiting for the next
+                        // job, not while hashing it.
+                        let next = queue
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .recv();
+                        match next {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| PasswordError::Hash(format!("cannot start a hashing thread: {e}")))?;
+        }
+        Ok(Self { jobs })
+    }
+
+    fn submit(&self, job: Job) -> Result<(), PasswordError> {
+        self.jobs
+            .send(job)
+            .map_err(|_| PasswordError::Hash("the hashing threads have stopped".into()))
+    }
+}
+
+/// Makes the calling thread yield to request handling when cores are
+/// contended. A failure (a sandbox refusing `setpriority`) leaves it at
+/// normal priority, which is correct, only less polite.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    let me = rustix::thread::gettid();
+    let _ = rustix::process::setpriority_process(Some(me), HASHING_NICENESS);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 impl std::fmt::Debug for Passwords {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,6 +179,7 @@ impl Passwords {
             waiting: Arc::new(AtomicUsize::new(0)),
             wait,
             dummy_hash: Arc::new(tokio::sync::OnceCell::new()),
+            workers: Arc::new(Workers::start(workers.max(1))?),
         };
         // Made in the background right away, so that the first login with
         // an unknown email does not take twice as long as a wrong password.
@@ -194,12 +264,16 @@ impl Passwords {
         drop(queued);
         // Both move into the hash: a caller that goes away mid-hash does
         // not free a slot the hash still occupies.
-        tokio::task::spawn_blocking(move || {
-            let _slot = (permit, admitted);
-            f()
-        })
-        .await
-        .map_err(|e| PasswordError::Hash(e.to_string()))?
+        let (answer, answered) = oneshot::channel();
+        self.workers.submit(Box::new(move || {
+            let outcome = f();
+            // The slot is free before the caller hears back.
+            drop((permit, admitted));
+            let _ = answer.send(outcome);
+        }))?;
+        answered
+            .await
+            .map_err(|_| PasswordError::Hash("a hashing thread failed".into()))?
     }
 }
 
@@ -284,6 +358,26 @@ mod tests {
             .await
             .expect("admitted once the storm is over");
         assert_eq!(p.admitted.load(Ordering::Acquire), 0);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashes_run_on_their_own_threads_below_request_handling() {
+        let p = hasher();
+        let (name, niceness) = p
+            .run(|| {
+                let name = std::thread::current().name().map(str::to_owned);
+                let me = rustix::thread::gettid();
+                let niceness = rustix::process::getpriority_process(Some(me))
+                    .map_err(|e| PasswordError::Hash(e.to_string()))?;
+                Ok((name, niceness))
+            })
+            .await
+            .expect("ran");
+        assert!(name.is_some_and(|n| n.starts_with("bcrypt-")));
+        // At least ours: a test run started nicer (`nice cargo test`)
+        // keeps its own niceness when it is not allowed to lower it.
+        assert!(niceness >= HASHING_NICENESS, "niceness {niceness}");
     }
 
     #[test]

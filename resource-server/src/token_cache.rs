@@ -104,14 +104,20 @@ impl<T> TokenCache<T> {
         }
         let promoted = shard.old.remove(digest)?;
         let hit = promoted.clone();
-        Self::insert_young(&mut shard, *digest, promoted, self.half);
+        let dropped = Self::insert_young(&mut shard, *digest, promoted, self.half);
+        drop(shard);
+        drop(dropped);
         Some(hit)
     }
 
     pub(crate) fn insert(&self, digest: TokenDigest, verified: Verified<T>) {
         let mut shard = self.shard(&digest);
         shard.old.remove(&digest);
-        Self::insert_young(&mut shard, digest, verified, self.half);
+        let dropped = Self::insert_young(&mut shard, digest, verified, self.half);
+        // Freeing a generation's claims is hundreds of frees: not while
+        // other requests wait for this shard.
+        drop(shard);
+        drop(dropped);
     }
 
     /// Records that the entry's key is still current in `generation`.
@@ -128,11 +134,23 @@ impl<T> TokenCache<T> {
         shard.old.remove(digest);
     }
 
-    fn insert_young(shard: &mut Shard<T>, digest: TokenDigest, verified: Verified<T>, half: usize) {
+    /// Inserts into the young map, aging it first when it is full; returns
+    /// the generation that fell out, for the caller to drop unlocked.
+    #[must_use]
+    fn insert_young(
+        shard: &mut Shard<T>,
+        digest: TokenDigest,
+        verified: Verified<T>,
+        half: usize,
+    ) -> Option<HashMap<TokenDigest, Verified<T>>> {
+        let mut dropped = None;
         if shard.young.len() >= half && !shard.young.contains_key(&digest) {
-            shard.old = std::mem::take(&mut shard.young);
+            // Sized once for a whole generation: no rehashing as it fills.
+            let young = std::mem::replace(&mut shard.young, HashMap::with_capacity(half));
+            dropped = Some(std::mem::replace(&mut shard.old, young));
         }
         shard.young.insert(digest, verified);
+        dropped
     }
 
     /// How many tokens are cached.

@@ -31,8 +31,10 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
 ];
 
 /// How often recorded histogram samples are folded into their buckets
-/// between scrapes, so memory stays flat when nobody scrapes.
-const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+/// between scrapes, so memory stays flat when nobody scrapes. Samples wait
+/// as raw values until then: at 20,000 requests a second, each second is
+/// 160 KB of them.
+const UPKEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// A server's metrics registry (cheap to clone).
 #[derive(Clone)]
