@@ -270,16 +270,16 @@ def guessing(args, t):
 def long_emails(args, t):
     n = args.count(1000, 200)
     scenario(f"3. {n} logins with ~300 KB emails (JSON and Basic auth)")
-    if not args.idp_pid:
-        t.add("3. long emails: IdP memory", "needs the IdP's process", "—", None)
-        return
-    rss_before = proc_status(args.idp_pid, "VmRSS")
-    hwm_before = proc_status(args.idp_pid, "VmHWM")
+    pid = args.idp_pid
+    rss_before, hwm_before = (proc_status(pid, "VmRSS"), proc_status(pid, "VmHWM")) if pid else (0, 0)
     pad = "a" * (300 * 1024)
 
     def attempt(i):
         email = f"{i}-{RUN}-{pad}@example.com"
-        source = f"127.3.0.{1 + i % 2}"
+        # One address: its --login-rate admits the first 60 Basic logins
+        # to the throttle and bcrypt; JSON bodies this long are refused at
+        # the body limit.
+        source = "127.3.0.1"
         if i % 2:
             return request(args.idp, "POST", "/login", headers=basic(email, WRONG), source=source)
         return login(args.idp, email, WRONG, source=source)
@@ -287,15 +287,17 @@ def long_emails(args, t):
     started = time.monotonic()
     answers = at_once(n, attempt, threads=8)
     took = time.monotonic() - started
-    rss_after = proc_status(args.idp_pid, "VmRSS")
-    hwm_after = proc_status(args.idp_pid, "VmHWM")
-    growth = (rss_after - rss_before) / 1024
     errors = sum(1 for a in answers if a.status >= 500 or a.status == 0)
     bound = 32
-    t.add(f"3. {n} logins with 300 KB emails: IdP RSS growth",
-          f"{growth:+.1f} MiB (RSS {rss_before / 1024:.1f} → {rss_after / 1024:.1f} MiB, "
-          f"peak {hwm_before / 1024:.1f} → {hwm_after / 1024:.1f} MiB) in {took:.0f} s",
-          f"≤ {bound} MiB", growth <= bound)
+    if pid:
+        rss_after, hwm_after = proc_status(pid, "VmRSS"), proc_status(pid, "VmHWM")
+        growth = (rss_after - rss_before) / 1024
+        t.add(f"3. {n} logins with 300 KB emails: IdP RSS growth",
+              f"{growth:+.1f} MiB (RSS {rss_before / 1024:.1f} → {rss_after / 1024:.1f} MiB, "
+              f"peak {hwm_before / 1024:.1f} → {hwm_after / 1024:.1f} MiB) in {took:.0f} s",
+              f"≤ {bound} MiB", growth <= bound)
+    else:
+        t.add(f"3. {n} logins with 300 KB emails: IdP RSS growth", "needs the IdP's process", f"≤ {bound} MiB", None)
     t.add("3. the same logins' answers", tally(answers), "4xx only, no 5xx", errors == 0)
 
 
@@ -438,9 +440,13 @@ def revocation_feed(args, t):
         return a.json().get("access_token")
 
     started = time.monotonic()
-    tokens = [tok for tok in at_once(n + 1, mint, threads=4) if tok]
-    if len(tokens) < n + 1:
-        t.add("6. revocation feed", f"minted only {len(tokens)} of {n + 1} tokens", "—", False)
+    deadline = started + cap
+    # Minting takes at most a third of the time; revoking the rest.
+    tokens = [tok for tok in at_once(n + 1, lambda i: mint(i) if time.monotonic() < started + cap / 3 else None,
+                                     threads=4) if tok]
+    n = len(tokens) - 1
+    if n < 4 * sample:
+        t.add("6. revocation feed", f"minted only {n + 1} tokens in {cap / 3:.0f} s", "—", False)
         return
 
     def revoke(tok):
@@ -448,7 +454,6 @@ def revocation_feed(args, t):
 
     early = [revoke(tok) for tok in tokens[:sample]]
     middle = tokens[sample:n - sample]
-    deadline = started + cap
     with ThreadPoolExecutor(max_workers=4) as pool:
         done = list(pool.map(lambda tok: revoke(tok) if time.monotonic() < deadline else None, middle))
     late = [revoke(tok) for tok in tokens[n - sample:n]]
@@ -618,7 +623,8 @@ def slow_connections(args, t):
 
 def postgres(args, t):
     if not args.pg_idp:
-        t.add("8. PostgreSQL: shared limit, locked table", "no PostgreSQL URL given", "—", None)
+        t.add("8. PostgreSQL: shared limit, locked table",
+              "no PostgreSQL URL given (or a running stack)", "—", None)
         return
     a, b = args.pg_idp
     n = args.count(300, 100)
@@ -707,16 +713,21 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", help="comma-separated: " + ",".join(SCENARIOS))
     args = parser.parse_args()
+    unknown = set(args.only.split(",") if args.only else []) - set(SCENARIOS)
+    if unknown:
+        parser.error("unknown scenario: " + ", ".join(sorted(unknown)))
     args.count = lambda full, quick: quick if args.quick else full
     args.seconds = args.count
     only = args.only.split(",") if args.only else list(SCENARIOS)
     table = Table()
     started = time.monotonic()
     for name in only:
+        began = time.monotonic()
         try:
             SCENARIOS[name](args, table)
         except Exception as error:  # a scenario that breaks is a row that did not hold
             table.add(name, f"the scenario failed: {error!r}", "—", False)
+        print(f"   ({name}: {time.monotonic() - began:.0f} s)", flush=True)
     table.print()
     print(f"\n{len(table.rows)} rows in {time.monotonic() - started:.0f} s; "
           f"load average now {os.getloadavg()[0]:.1f}")
