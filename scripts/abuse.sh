@@ -147,7 +147,7 @@ CLIENT_ID=abuse
 CLIENT_SECRET=$("$BIN/idp" clients create --id "$CLIENT_ID" --admin --scope "api:read" 2>/dev/null |
   awk '/^client_secret:/ {print $2}')
 [ -n "$CLIENT_SECRET" ] || { echo "abuse.sh: could not create the client" >&2; exit 1; }
-stack_start "$WORK/idp" "$BIN/idp" serve --bind 127.0.0.1:0 --bcrypt-cost "$COST" \
+stack_start "$WORK/idp" "$BIN/idp" serve --bind 127.0.0.1:0 --bcrypt-cost "$COST" --login-rate 60 \
   --max-connections "$MAX_CONNECTIONS"
 IDP_URL="http://$ADDR" IDP_PID=$PID
 stack_start "$WORK/rs" "$BIN/resource-server" --bind 127.0.0.1:0 --issuer "$IDP_URL" \
@@ -156,7 +156,7 @@ RS_URL="http://$ADDR"
 echo "== the stack: IdP $IDP_URL (SQLite, bcrypt cost $COST, --login-rate 60), resource server $RS_URL, --max-connections $MAX_CONNECTIONS"
 
 PG_ARGS=()
-if [ -n "$PG_URL" ]; then
+if [ -n "$PG_URL" ] && { [ -z "$ONLY" ] || [[ ",$ONLY," == *,postgres,* ]]; }; then
   command -v psql >/dev/null || { echo "abuse.sh: --postgres needs psql" >&2; exit 1; }
   PG_DB=idp_abuse_$$
   psql -q -X "$PG_URL" -c "CREATE DATABASE $PG_DB" >/dev/null
