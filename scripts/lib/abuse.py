@@ -184,18 +184,26 @@ def scenario(title):
     print(f"== {title}", flush=True)
 
 
+def account(idp, name, home):
+    """Signs up `name`-RUN@example.com (from the address after `home`) and
+    signs it in from `home`, which becomes an address it signed in from.
+    Returns the email, the signup's and the sign-in's answers."""
+    email = f"{name}-{RUN}@example.com"
+    made = signup(idp, email, source=home[: home.rindex(".")] + ".250")
+    return email, made, login(idp, email, PASSWORD, source=home)
+
+
 # ---- 1 and 2: password guessing ---------------------------------------------
 
 def guessing(args, t):
     idp = args.idp
     n = args.count(300, 100)
     scenario(f"1. {n} concurrent wrong-password logins for one email from 10 addresses")
-    email = f"victim-{RUN}@example.com"
     owner = "127.1.1.1"
-    if signup(idp, email, source="127.1.1.2").status != 201:
-        t.add("1. concurrent guessing", "could not sign up the victim", "≤ 10 checks", False)
+    email, made, first = account(idp, "victim", owner)
+    if made.status != 201:
+        t.add("1. concurrent guessing", f"could not sign up the victim: {made.status}", "≤ 10 checks", False)
         return
-    first = login(idp, email, PASSWORD, source=owner)
     before = metric(idp, "idp_password_checks_total")
     started = time.monotonic()
     answers = at_once(n, lambda i: login(idp, email, f"{WRONG} {i}", source=f"127.1.0.{2 + i % 10}"))
@@ -221,10 +229,8 @@ def guessing(args, t):
           "200", mine.status == 200)
 
     scenario("2. the owner logs in while another address hammers the email")
-    email = f"owner-{RUN}@example.com"
     usual, clean, attacker = "127.2.1.1", "127.2.2.1", "127.2.0.1"
-    signup(idp, email, source="127.2.1.2")
-    login(idp, email, PASSWORD, source=usual)
+    email, _, _ = account(idp, "owner", usual)
     stop = threading.Event()
     hammered = []
 
@@ -307,10 +313,8 @@ def signup_flood(args, t):
     idp = args.idp
     n = args.count(256, 128)
     scenario(f"4. {n} concurrent signups from one address")
-    email = f"steady-{RUN}@example.com"
     near = "127.4.1.1"
-    signup(idp, email, source="127.4.1.2")
-    login(idp, email, PASSWORD, source=near)
+    email, _, _ = account(idp, "steady", near)
     rest = [login(idp, email, PASSWORD, source=near) for _ in range(3)]
     rest_s = statistics.median(a.seconds for a in rest)
     during = []
@@ -367,10 +371,8 @@ def refresh_loop(args, t):
     n = args.count(10000, 2000)
     cap = args.seconds(40, 15)
     scenario(f"5. one session refreshed up to {n} times (at most {cap} s)")
-    email = f"refresher-{RUN}@example.com"
-    signup(idp, email, source="127.5.0.2")
-    session = login(idp, email, PASSWORD, source="127.5.0.1").json()
-    first = session.get("refresh_token")
+    _, _, session = account(idp, "refresher", "127.5.0.1")
+    first = session.json().get("refresh_token")
     if not first:
         t.add("5. refresh loop", "no refresh token from /login", "—", False)
         return
