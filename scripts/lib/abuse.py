@@ -324,11 +324,13 @@ def signup_flood(args, t):
         flood.extend(at_once(n, lambda i: signup(idp, f"flood-{RUN}-{i}@example.com", source="127.4.0.1")))
 
     thread = threading.Thread(target=run_flood)
+    flood_started = time.monotonic()
     thread.start()
     time.sleep(0.3)
     while thread.is_alive() and len(during) < 5:
         during.append(login(idp, email, PASSWORD, source=near))
     thread.join()
+    flood_s = time.monotonic() - flood_started
     created = sum(1 for a in flood if a.status == 201)
     limited = sum(1 for a in flood if a.status == 429)
     limit = args.login_rate
@@ -337,12 +339,17 @@ def signup_flood(args, t):
           created <= limit and limited >= n - limit)
     if not during:
         during.append(login(idp, email, PASSWORD, source=near))
-    worst = max(a.seconds for a in during)
-    ratio = worst / rest_s if rest_s else float("inf")
-    ok = all(a.status == 200 for a in during)
-    t.add("4. a normal login during the flood vs at rest",
-          f"{ms(rest_s)} → {ms(worst)} (worst of {len(during)}: {tally(during)}), {ratio:.1f} ×",
-          "200, ≤ 3 × at rest", ok and ratio <= 3)
+    ins = [a.seconds for a in during if a.status == 200]
+    refused = sorted({a.json().get("error", "?") for a in during if a.status != 200})
+    if ins:
+        ratio = max(ins) / rest_s if rest_s else float("inf")
+        slowest = f"slowest 200 in {ms(max(ins))}, {ratio:.1f} × at rest"
+    else:
+        ratio, slowest = float("inf"), "no 200"
+    t.add("4. a normal login (another address) during the flood vs at rest",
+          f"at rest {ms(rest_s)}; {len(during)} during the {flood_s:.1f} s flood: {tally(during)}"
+          f"{' (' + ', '.join(refused) + ')' if refused else ''}; {slowest}",
+          "200, ≤ 3 × at rest", len(ins) == len(during) and ratio <= 3)
 
 
 # ---- 5: refresh loop ---------------------------------------------------------
