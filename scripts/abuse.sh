@@ -43,8 +43,8 @@
 # --max-connections N the started servers' cap (env ABUSE_MAX_CONNECTIONS)
 # --idp URL --rs URL  a running stack instead (loopback URLs only; other
 #                     addresses are refused). Scenarios that read a server's
-#                     process, database or logs (3, the disk part of 5, the
-#                     overflow part of 7, and 8) are skipped. Scenario 6
+#                     process, database or logs (the memory row of 3, the disk
+#                     row of 5, the overflow rows of 7, and 8) are skipped. Scenario 6
 #                     needs a client: --client-id/--client-secret (env
 #                     ABUSE_CLIENT_ID, ABUSE_CLIENT_SECRET). It creates
 #                     accounts named *-NNNNNN@example.com and spends their
