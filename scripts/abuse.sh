@@ -49,6 +49,8 @@
 #                     ABUSE_CLIENT_ID, ABUSE_CLIENT_SECRET). It creates
 #                     accounts named *-NNNNNN@example.com and spends their
 #                     limits: point it at a deployment you can clean.
+# --login-rate N      the running IdP's --login-rate, which row 4 checks
+#                     signups against (default 60, the product's default)
 # UP_BIN_DIR=DIR      use the binaries in DIR instead of building.
 #
 # Needs python3 (standard library only), curl, and psql for PostgreSQL.
@@ -59,6 +61,7 @@ PG_URL=${IDP_TEST_POSTGRES_URL:-}
 COST=${ABUSE_BCRYPT_COST:-10}
 MAX_CONNECTIONS=${ABUSE_MAX_CONNECTIONS:-4000}
 CLIENT_ID=${ABUSE_CLIENT_ID:-} CLIENT_SECRET=${ABUSE_CLIENT_SECRET:-}
+LOGIN_RATE=60
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit "$1"; }
 while [ $# -gt 0 ]; do
   case $1 in
@@ -69,6 +72,7 @@ while [ $# -gt 0 ]; do
     --postgres) PG_URL=${2:?--postgres needs a URL}; shift 2 ;;
     --bcrypt-cost) COST=${2:?--bcrypt-cost needs a number}; shift 2 ;;
     --max-connections) MAX_CONNECTIONS=${2:?--max-connections needs a number}; shift 2 ;;
+    --login-rate) LOGIN_RATE=${2:?--login-rate needs a number}; shift 2 ;;
     --only) ONLY=${2:?--only needs a list}; shift 2 ;;
     --quick) QUICK=1; shift ;;
     -h|--help) usage 0 ;;
@@ -129,7 +133,7 @@ if [ -n "$IDP_URL" ] || [ -n "$RS_URL" ]; then
   echo "== a running stack: IdP $IDP_URL, resource server $RS_URL (process, database and log scenarios skipped)"
   [ -n "$PG_URL" ] && echo "   (--postgres is ignored with a running stack)"
   ABUSE_CLIENT_ID=$CLIENT_ID ABUSE_CLIENT_SECRET=$CLIENT_SECRET \
-    python3 scripts/lib/abuse.py --idp "$IDP_URL" --rs "$RS_URL" "${ARGS[@]}"
+    python3 scripts/lib/abuse.py --idp "$IDP_URL" --rs "$RS_URL" --login-rate "$LOGIN_RATE" "${ARGS[@]}"
   exit $?
 fi
 
