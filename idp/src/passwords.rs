@@ -64,6 +64,10 @@ pub struct Passwords {
     /// Hashes running or queued; at most `admit_limit`.
     admitted: Arc<AtomicUsize>,
     admit_limit: usize,
+    /// New passwords (signups, changes, resets) are admitted only while
+    /// fewer than this are running or queued: half the queue stays for
+    /// password checks, so a signup flood cannot turn logins away.
+    new_password_limit: usize,
     /// Callers waiting for a slot right now (the queue `/metrics` shows).
     waiting: Arc<AtomicUsize>,
     wait: Duration,
@@ -176,6 +180,7 @@ impl Passwords {
             slots: Arc::new(Semaphore::new(workers.max(1))),
             admitted: Arc::new(AtomicUsize::new(0)),
             admit_limit: workers.max(1) + queue,
+            new_password_limit: workers.max(1) + queue / 2,
             waiting: Arc::new(AtomicUsize::new(0)),
             wait,
             dummy_hash: Arc::new(tokio::sync::OnceCell::new()),
@@ -196,7 +201,7 @@ impl Passwords {
         let cost = self.cost;
         self.dummy_hash
             .get_or_try_init(|| {
-                self.run(move || {
+                self.run(self.admit_limit, move || {
                     bcrypt::hash("dummy password for unknown accounts", cost)
                         .map_err(|e| PasswordError::Hash(e.to_string()))
                 })
@@ -211,7 +216,7 @@ impl Passwords {
             return Err(PasswordError::Hash("password longer than 72 bytes".into()));
         }
         let cost = self.cost;
-        self.run(move || {
+        self.run(self.new_password_limit, move || {
             bcrypt::hash(password.as_bytes(), cost).map_err(|e| PasswordError::Hash(e.to_string()))
         })
         .await
@@ -230,7 +235,7 @@ impl Passwords {
             None => self.dummy_hash().await?,
         };
         let matches = self
-            .run(move || {
+            .run(self.admit_limit, move || {
                 // A password over 72 bytes, or with a NUL, can never have
                 // been stored: it is a mismatch, without letting bcrypt
                 // truncate it (at 72 bytes, or at the NUL) to a prefix that
@@ -248,14 +253,16 @@ impl Passwords {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    async fn run<T, F>(&self, f: F) -> Result<T, PasswordError>
+    /// Runs `f` on a hashing thread if fewer than `limit` hashes are
+    /// running or queued.
+    async fn run<T, F>(&self, limit: usize, f: F) -> Result<T, PasswordError>
     where
         T: Send + 'static,
         F: FnOnce() -> Result<T, PasswordError> + Send + 'static,
     {
         // Admission first, without waiting: beyond the workers and the
         // queue, the answer is "retry" at once.
-        let admitted = Admitted::new(&self.admitted, self.admit_limit)?;
+        let admitted = Admitted::new(&self.admitted, limit)?;
         let queued = Queued::enter(&self.waiting);
         let permit = tokio::time::timeout(self.wait, Arc::clone(&self.slots).acquire_owned())
             .await
@@ -339,10 +346,17 @@ mod tests {
 
     #[tokio::test]
     async fn beyond_the_workers_and_the_queue_callers_are_told_to_retry_at_once() {
-        // One worker, two waiting: of ten at once, three are admitted.
+        // One worker, two waiting: of ten checks at once, three are admitted.
         let p = Passwords::new(6, 1, 2, Duration::from_secs(30)).expect("hasher");
+        // The dummy hash for unknown emails is made in the background
+        // first: not during the burst.
+        p.dummy_hash().await.expect("dummy hash");
+        let hash = p
+            .hash(Zeroizing::new("correct horse".into()))
+            .await
+            .expect("hash");
         let outcomes = futures_util::future::join_all(
-            (0..10).map(|_| p.hash(Zeroizing::new("correct horse".into()))),
+            (0..10).map(|_| p.verify(Zeroizing::new("correct horse".into()), Some(hash.clone()))),
         )
         .await;
         let busy = outcomes
@@ -360,12 +374,36 @@ mod tests {
         assert_eq!(p.admitted.load(Ordering::Acquire), 0);
     }
 
+    #[tokio::test]
+    async fn a_flood_of_new_passwords_leaves_room_for_password_checks() {
+        // One worker, four waiting: new passwords may take the worker and
+        // two places in the queue; the other two stay for logins.
+        let p = Passwords::new(6, 1, 4, Duration::from_secs(30)).expect("hasher");
+        // The dummy hash for unknown emails is made in the background
+        // first: not during the burst.
+        p.dummy_hash().await.expect("dummy hash");
+        let hash = p
+            .hash(Zeroizing::new("correct horse".into()))
+            .await
+            .expect("hash");
+        let signups = futures_util::future::join_all(
+            (0..10).map(|_| p.hash(Zeroizing::new("new password".into()))),
+        );
+        let logins = futures_util::future::join_all(
+            (0..2).map(|_| p.verify(Zeroizing::new("correct horse".into()), Some(hash.clone()))),
+        );
+        let (signups, logins) = tokio::join!(signups, logins);
+        let hashed = signups.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(hashed, 3, "{signups:?}");
+        assert!(logins.iter().all(|o| matches!(o, Ok(true))), "{logins:?}");
+    }
+
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashes_run_on_their_own_threads_below_request_handling() {
         let p = hasher();
         let (name, niceness) = p
-            .run(|| {
+            .run(p.admit_limit, || {
                 let name = std::thread::current().name().map(str::to_owned);
                 let me = rustix::thread::gettid();
                 let niceness = rustix::process::getpriority_process(Some(me))

@@ -43,13 +43,15 @@ pub async fn change(
     validate_password(&new).map_err(Error::invalid_request)?;
     let user = user_of_token(state, user_id).await?;
     let attempt = limits::admit(state, address, &user.email).await?;
-    crate::metrics::inc(&state.metrics().password_checks);
     let verified = state
         .passwords()
         .verify(current, Some(user.password_hash.clone()))
         .await;
     let verified = match verified {
-        Ok(verified) => verified,
+        Ok(verified) => {
+            crate::metrics::inc(&state.metrics().password_checks);
+            verified
+        }
         Err(e) => {
             attempt.abandoned(state).await;
             return Err(e.into());

@@ -67,8 +67,9 @@ pub async fn check_password(
             None
         };
         let hash = user.as_ref().map(|u| u.password_hash.clone());
-        crate::metrics::inc(&state.metrics().password_checks);
         let matches = state.passwords().verify(password, hash).await?;
+        // Counted once bcrypt ran: a check the full pool turned away is not one.
+        crate::metrics::inc(&state.metrics().password_checks);
         Ok::<_, Error>((user, matches))
     }
     .await;
