@@ -377,7 +377,7 @@ start "$WORK/flow-idp" env IDP_DB="$WORK/flow.db" "$BIN/idp" serve --bind 127.0.
 FLOW_IDP="http://$ADDR"
 curl -fs -o /dev/null -H 'content-type: application/json' \
   -d '{"email":"flow@example.com","name":"Flow","password":"correct horse battery"}' "$FLOW_IDP/user"
-"$BIN/examples/code_flow_load" "$FLOW_IDP" bench-web "$FLOW_SECRET" http://127.0.0.1:9/cb \
+target/release/examples/code_flow_load "$FLOW_IDP" bench-web "$FLOW_SECRET" http://127.0.0.1:9/cb \
   flow@example.com "correct horse battery" "$DURATION" "$CONNECTIONS" | tee "$WORK/flows"
 FLOWS=$(sed -n 's/.*, \([0-9.]*\) flows\/s.*/\1/p' "$WORK/flows")
 echo "  code flow $FLOWS flows/s, client_credentials $TOKENS tokens/s, ratio $(ratio "$FLOWS" "$TOKENS")"
