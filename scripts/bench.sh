@@ -367,7 +367,9 @@ echo "== the table (issue 14), one run; load average at the end: $(cut -d' ' -f1
 # authorize (sign-in page) -> sign-in post -> code -> token, each flow a new
 # browser, on an IdP of its own with --bcrypt-cost 4 (so bcrypt is
 # negligible) and --login-rate 0 (one client address makes every request);
-# compared with the client_credentials rate measured above.
+# compared with the client_credentials rate measured above. Eight browsers
+# at once: one account's sign-ins are limited to ten in flight (password
+# guessing limits), so more would measure 429s.
 echo "== complete code flows/s (authorize, sign-in post, code, token; bcrypt cost 4)"
 cargo build --quiet --release -p idp --example code_flow_load
 FLOW_SECRET=$(IDP_DB="$WORK/flow.db" "$BIN/idp" clients create --id bench-web \
@@ -378,6 +380,6 @@ FLOW_IDP="http://$ADDR"
 curl -fs -o /dev/null -H 'content-type: application/json' \
   -d '{"email":"flow@example.com","name":"Flow","password":"correct horse battery"}' "$FLOW_IDP/user"
 target/release/examples/code_flow_load "$FLOW_IDP" bench-web "$FLOW_SECRET" http://127.0.0.1:9/cb \
-  flow@example.com "correct horse battery" "$DURATION" "$CONNECTIONS" | tee "$WORK/flows"
+  flow@example.com "correct horse battery" "$DURATION" 8 | tee "$WORK/flows"
 FLOWS=$(sed -n 's/.*, \([0-9.]*\) flows\/s.*/\1/p' "$WORK/flows")
 echo "  code flow $FLOWS flows/s, client_credentials $TOKENS tokens/s, ratio $(ratio "$FLOWS" "$TOKENS")"
