@@ -109,6 +109,11 @@ pub enum Error {
     /// 405 `method_not_allowed`.
     #[error("method not allowed on this endpoint")]
     MethodNotAllowed,
+    /// 410 `cursor_expired`: the revocation feed cannot answer from this
+    /// cursor any more (entries after it were purged, or it is from another
+    /// database); fetch the full feed.
+    #[error("the cursor can no longer be answered incrementally; fetch /revocations without since")]
+    CursorExpired,
     /// 408 `request_timeout`.
     #[error("the request took too long")]
     RequestTimeout,
@@ -165,6 +170,7 @@ impl Error {
             Self::MfaRequired { .. } | Self::InvalidCode => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::CursorExpired => StatusCode::GONE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -195,6 +201,7 @@ impl Error {
             Self::RotationRefused(_) => "rotation_refused",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::CursorExpired => "cursor_expired",
             Self::RequestTimeout => "request_timeout",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal => "server_error",
@@ -343,6 +350,7 @@ mod tests {
             (Error::RotationRefused("x".into()), 409, "rotation_refused"),
             (Error::NotFound("x"), 404, "not_found"),
             (Error::MethodNotAllowed, 405, "method_not_allowed"),
+            (Error::CursorExpired, 410, "cursor_expired"),
             (Error::RequestTimeout, 408, "request_timeout"),
             (
                 Error::Unavailable("x".into()),

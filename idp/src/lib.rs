@@ -18,7 +18,7 @@
 //! | [`signer`], [`vault`] | signing with the parsed key; sealing private keys at rest |
 //! | [`tokens`] | RFC 9068 access tokens |
 //! | [`apis`], [`dpop`] | RFC 8707 resources (`aud` per API); DPoP-bound tokens and sessions |
-//! | [`sessions`] | login sessions: refresh-token families and the refresh flow |
+//! | [`sessions`], [`refresh_token`] | login sessions: refresh-token families and the refresh flow; the token's format and MAC |
 //! | [`authorization`], [`code_grant`] | `/authorize` requests and their codes; redeeming a code at `/token` |
 //! | [`browser_sessions`], [`id_tokens`], [`disclosure`] | the sign-in cookie's sessions; ID tokens; which user claims a scope discloses |
 //! | [`redirect_uris`], [`pkce`] | which redirect URIs may be registered and match; PKCE S256 |
@@ -69,6 +69,7 @@ pub mod metrics;
 pub mod passwords;
 pub mod pkce;
 pub mod redirect_uris;
+pub mod refresh_token;
 pub mod revocations;
 pub mod scope;
 pub mod secret;

@@ -1,10 +1,12 @@
 //! Login sessions: an access token plus a refresh-token family, and the
 //! refresh flow that keeps one going.
 //!
-//! Refresh tokens are 256-bit random strings handed out once; only their
+//! A refresh token names its family and generation and carries a 256-bit
+//! random part and a MAC (`refresh_token.rs`); only the random part's
 //! SHA-256 digest is stored, so a copy of the database cannot be replayed.
-//! Each use rotates the token; presenting a used one again revokes the
-//! whole session (the rules are `store::refresh_policy`).
+//! Each use rotates the token within the session's one row; presenting any
+//! earlier one again revokes the whole session (the rules are
+//! `store::refresh_policy`).
 //!
 //! A session opened or refreshed with a DPoP proof and no client
 //! credentials (a public client) is bound to the proof's key, and its
@@ -18,7 +20,8 @@ use crate::dpop::refresh_binding;
 use crate::error::Error;
 use crate::metrics;
 use crate::scope::granted_scope;
-use crate::secret::{digest, random_secret, Secret};
+use crate::refresh_token::{self, Successor};
+use crate::secret::Secret;
 use crate::state::AppState;
 use crate::store::{ApiRow, PresentedRefresh, RefreshOutcome, RefreshRow, UserRow};
 use crate::tokens::{AuthMethods, Subject, TokenOptions, TokenResponse};
@@ -131,7 +134,8 @@ async fn store_first_refresh(
     now: u64,
     binding: Option<String>,
 ) -> Result<Secret, Error> {
-    let refresh = random_secret();
+    let key = crate::accounts::limits::secret(state).await?;
+    let first_token = Successor::new();
     let row = RefreshRow {
         family_id: first.family_id.to_owned(),
         user_id: first.user_id.to_owned(),
@@ -139,8 +143,10 @@ async fn store_first_refresh(
         scope: first.scope.to_owned(),
         expires_at: now.saturating_add(state.settings().refresh_ttl),
         amr: first.auth.as_stored().to_owned(),
+        generation: 0,
     };
-    let hash = digest(refresh.expose());
+    let refresh = first_token.token(key, &row.family_id, row.generation);
+    let hash = first_token.hash();
     state
         .store()
         .run(move |db| {
@@ -160,11 +166,21 @@ pub async fn find(
     refresh_token: &str,
     now: u64,
 ) -> Result<Option<RefreshRow>, Error> {
-    let hash = digest(refresh_token);
-    Ok(state
+    let key = crate::accounts::limits::secret(state).await?;
+    let Some(presented) = refresh_token::parse(key, refresh_token) else {
+        return Ok(None);
+    };
+    let hash = presented.hash().to_vec();
+    let live = state
         .store()
         .run(move |db| db.refresh_family(&hash, now))
-        .await?)
+        .await?;
+    // The digest names the token; the family it claims must be its own.
+    Ok(live.filter(|row| {
+        presented
+            .claimed()
+            .is_none_or(|claimed| claimed.family_id == row.family_id)
+    }))
 }
 
 /// Uses the refresh token `presented` on behalf of `client_id` (`None`:
@@ -203,7 +219,13 @@ pub async fn refresh_with(
     now: u64,
     request: RefreshRequest,
 ) -> Result<TokenResponse, Error> {
-    let hash = digest(presented);
+    let key = crate::accounts::limits::secret(state).await?;
+    // A token whose MAC does not check out never reaches the store, so it
+    // cannot revoke anything.
+    let Some(parsed) = refresh_token::parse(key, presented) else {
+        return Err(invalid_refresh());
+    };
+    let hash = parsed.hash().to_vec();
     let (live, bound) = state
         .store()
         .run(move |db| {
@@ -219,11 +241,12 @@ pub async fn refresh_with(
         granted_scope(requested, &live.scope)?;
     }
     let dpop_jkt = refresh_binding(bound.as_deref(), request.dpop_jkt.as_deref())?;
-    let successor = random_secret();
+    let successor = Successor::new();
     let use_it = PresentedRefresh {
-        token_hash: digest(presented),
+        token_hash: parsed.hash().to_vec(),
+        claimed: parsed.claimed().cloned(),
         client_id: client_id.unwrap_or(LOGIN_CLIENT_ID).to_owned(),
-        successor_hash: digest(successor.expose()),
+        successor_hash: successor.hash(),
         now,
         successor_expires_at: now.saturating_add(state.settings().refresh_ttl),
     };
@@ -239,11 +262,7 @@ pub async fn refresh_with(
                 "refresh token was already used; the session has been revoked",
             ));
         }
-        RefreshOutcome::Invalid => {
-            return Err(Error::invalid_grant(
-                "refresh token is invalid, expired or revoked",
-            ))
-        }
+        RefreshOutcome::Invalid => return Err(invalid_refresh()),
         RefreshOutcome::WrongClient => {
             return Err(match client_id {
                 None => Error::InvalidClient {
@@ -294,11 +313,16 @@ pub async fn refresh_with(
         &options,
     )?;
     metrics::inc(&state.metrics().refreshed_tokens);
+    let successor = successor.token(key, &session.family_id, session.generation);
     Ok(TokenResponse::new(
         issued,
         state.tokens().ttl(),
         Some(successor),
     ))
+}
+
+fn invalid_refresh() -> Error {
+    Error::invalid_grant("refresh token is invalid, expired or revoked")
 }
 
 /// The token subject for a user in a session opened with `auth`, with the

@@ -9,7 +9,9 @@ use std::time::Duration;
 use keys::rotation::{RotationError, RotationTrigger};
 use tokio::task::JoinHandle;
 
+use crate::revocations::CUTOFF_GRACE;
 use crate::signing_keys::{KeyManager, KeyManagerError};
+use crate::store::{Expiring, PurgeHorizon};
 use crate::state::AppState;
 use crate::unix_now;
 
@@ -52,9 +54,9 @@ pub const PURGE_EVERY: Duration = Duration::from_secs(60);
 /// backlog never stalls the database.
 pub const PURGE_BATCH: u32 = 1000;
 
-/// Deletes expired rows on a schedule, a batch at a time, until a batch
-/// comes back short. Every instance may run it; deletes of one row by two
-/// instances are harmless.
+/// Deletes expired rows of every kind on a schedule, a batch at a time.
+/// Every instance may run it; deletes of one row by two instances are
+/// harmless.
 async fn purge_expired(state: AppState, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -68,22 +70,36 @@ async fn purge_expired(state: AppState, every: Duration) {
     }
 }
 
-/// One purge pass at `now`: every kind of expired row, in batches of
-/// [`PURGE_BATCH`]; how many rows went.
+/// One purge pass at `now`: every kind of expired row, each in batches of
+/// [`PURGE_BATCH`] until a batch comes back short; how many rows went.
 pub async fn purge_once(state: &AppState, now: u64) -> Result<u64, crate::store::StoreError> {
-    let trusted_since = now.saturating_sub(crate::throttle::TRUST_PERIOD);
+    let horizon = purge_horizon(state.settings().access_ttl, now);
     let mut total = 0;
-    loop {
-        let purged = state
-            .store()
-            .run(move |db| db.purge_throttle(now, trusted_since, PURGE_BATCH))
-            .await?;
-        total += purged;
-        if purged < u64::from(PURGE_BATCH) {
-            return Ok(total);
+    for kind in Expiring::ALL {
+        loop {
+            let purged = state
+                .store()
+                .run(move |db| db.purge_expired(kind, &horizon, PURGE_BATCH))
+                .await?;
+            total += purged;
+            if purged < u64::from(PURGE_BATCH) {
+                break;
+            }
+            // Let other work in between batches.
+            tokio::task::yield_now().await;
         }
-        // Let other work in between batches.
-        tokio::task::yield_now().await;
+    }
+    Ok(total)
+}
+
+/// When each kind of row expires, for access tokens living `access_ttl`:
+/// ended sessions and cut-offs are kept until every access token they
+/// cover has expired, plus the grace validators allow.
+pub fn purge_horizon(access_ttl: u64, now: u64) -> PurgeHorizon {
+    PurgeHorizon {
+        now,
+        ended_before: now.saturating_sub(access_ttl.saturating_add(CUTOFF_GRACE)),
+        trusted_since: now.saturating_sub(crate::throttle::TRUST_PERIOD),
     }
 }
 

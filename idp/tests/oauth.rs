@@ -197,6 +197,42 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
 }
 
 #[tokio::test]
+async fn any_earlier_refresh_token_revokes_the_session_and_a_forged_one_touches_nothing() {
+    let idp = TestIdp::start().await;
+    let login = idp.user_tokens("gene@example.com").await;
+    let mut tokens = vec![login["refresh_token"].as_str().expect("refresh").to_owned()];
+    for _ in 0..4 {
+        let r = idp.refresh(tokens.last().expect("token")).await;
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.expect("json");
+        tokens.push(body["refresh_token"].as_str().expect("refresh").to_owned());
+    }
+    // Family and generation are in the clear; the MAC is not guessable.
+    let current = tokens.last().expect("current").clone();
+    let parts: Vec<&str> = current.split('.').collect();
+    assert_eq!((parts.len(), parts[1]), (4, "4"));
+    let forged_earlier = format!("{}.1.{}.AAAAAAAAAAAAAAAAAAAAAA", parts[0], parts[2]);
+    let r = idp.refresh(&forged_earlier).await;
+    assert_eq!(error_code(r, 400).await, "invalid_grant");
+    // A stranger who knows the family id revoked nothing: the owner goes on.
+    let r = idp.refresh(&current).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    let newest = body["refresh_token"].as_str().expect("refresh").to_owned();
+    // The second token ever issued comes back: the session ends.
+    let r = idp.refresh(&tokens[1]).await;
+    assert_eq!(error_code(r, 400).await, "invalid_grant");
+    let r = idp.refresh(&newest).await;
+    assert_eq!(error_code(r, 400).await, "invalid_grant");
+    let feed = idp.get_json("/revocations").await;
+    let sid = claims_of(login["access_token"].as_str().expect("access"))["sid"].clone();
+    assert!(
+        feed["sessions"].as_array().expect("sessions").iter().any(|s| s["sid"] == sid),
+        "{feed}"
+    );
+}
+
+#[tokio::test]
 async fn a_client_cannot_use_another_clients_refresh_token() {
     let idp = TestIdp::start().await;
     let secret = idp.client("thief", "profile", false).await;

@@ -10,9 +10,10 @@ mod common;
 
 use common::postgres::PgDatabase;
 use idp::store::{
-    AccountTokenPurpose, ApiRow, BrowserSessionRow, ClientRow, CodeOutcome, CutoffKind, GrantRow,
-    KeyChange, PresentedCode, PresentedRefresh, RefreshOutcome, RefreshRow, Reservation, Store,
-    StoreError, StoredKey, ThrottleCharge, TokenCutoff, UserCursor, UserRow,
+    AccountTokenPurpose, ApiRow, BrowserSessionRow, ClaimedGeneration, ClientRow, CodeOutcome,
+    CutoffKind, Expiring, GrantRow, KeyChange, LogKind, PresentedCode, PresentedRefresh,
+    PurgeHorizon, RefreshOutcome, RefreshRow, Repository, Reservation, Store, StoreError,
+    StoredKey, ThrottleCharge, TokenCutoff, UserCursor, UserRow,
 };
 use idp::DbLocation;
 use keys::rotation::{KeyRecord, KeyState, RotationPolicy, RotationTrigger};
@@ -144,12 +145,14 @@ fn session(family: &str, user: &str, client: &str, expires_at: u64) -> RefreshRo
         scope: "profile".into(),
         expires_at,
         amr: "pwd".into(),
+        generation: 0,
     }
 }
 
 fn presented(token: &[u8], client: &str, successor: &[u8], now: u64) -> PresentedRefresh {
     PresentedRefresh {
         token_hash: token.to_vec(),
+        claimed: None,
         client_id: client.into(),
         successor_hash: successor.to_vec(),
         now,
@@ -193,6 +196,19 @@ fn code(hash: &[u8], client: &str, challenge: &str, now: u64) -> PresentedCode {
         redirect_uri: "https://app.example/cb".into(),
         challenge: challenge.into(),
         now,
+    }
+}
+
+/// A purge horizon at `now`, with sessions and cut-offs ended by
+/// `ended_before` expired.
+fn horizon(now: u64, ended_before: u64) -> PurgeHorizon {
+    PurgeHorizon { now, ended_before, trusted_since: 0 }
+}
+
+/// Purges every kind until nothing more goes.
+async fn purge_all(store: &Store, horizon: PurgeHorizon) {
+    for kind in Expiring::ALL {
+        while store.run(move |r| r.purge_expired(kind, &horizon, 100)).await.expect("purge") > 0 {}
     }
 }
 
@@ -377,7 +393,8 @@ contract_tests! {
             .run(|r| r.use_refresh(&presented(b"t1", "web", b"t2", 120)))
             .await
             .expect("use");
-        assert_eq!(rotated, RefreshOutcome::Rotated(session("fam", "u1", "web", 1120)));
+        let next = RefreshRow { generation: 1, ..session("fam", "u1", "web", 1120) };
+        assert_eq!(rotated, RefreshOutcome::Rotated(next));
         assert!(store.run(|r| r.refresh_family(b"t1", 120)).await.expect("find").is_none(), "used");
         assert!(store.run(|r| r.refresh_family(b"t2", 120)).await.expect("find").is_some());
         assert!(store.run(|r| r.sessions_revoked_since(0)).await.expect("ended").is_empty());
@@ -399,6 +416,156 @@ contract_tests! {
         assert!(store.run(|r| r.sessions_revoked_since(130)).await.expect("ended").is_empty());
         let unknown = store.run(|r| r.use_refresh(&presented(b"zz", "web", b"t5", 150))).await;
         assert_eq!(unknown.expect("use"), RefreshOutcome::Invalid);
+    }
+
+    async fn a_session_keeps_one_row_through_ten_thousand_refreshes_and_any_earlier_token_is_reuse(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store.run(|r| r.insert_refresh(b"other", &session("other", "u1", "web", 90_000), 100)).await.expect("insert");
+        store.run(|r| r.insert_refresh(&0u64.to_be_bytes(), &session("fam", "u1", "web", 90_000), 100)).await.expect("insert");
+        let rows = || store.run(|r| r.count_rows(Expiring::RefreshSessions));
+        assert_eq!(rows().await.expect("rows"), 2);
+        let claimed = |generation: u64, successor: u64, now: u64| PresentedRefresh {
+            token_hash: generation.to_be_bytes().to_vec(),
+            claimed: Some(ClaimedGeneration { family_id: "fam".into(), generation }),
+            client_id: "web".into(),
+            successor_hash: successor.to_be_bytes().to_vec(),
+            now,
+            successor_expires_at: now + 50_000,
+        };
+        // Ten thousand rotations, in batches of one connection's worth.
+        const REFRESHES: u64 = 10_000;
+        for batch in 0..REFRESHES / 500 {
+            store
+                .run(move |r| {
+                    for generation in batch * 500..(batch + 1) * 500 {
+                        match r.use_refresh(&claimed(generation, generation + 1, 200))? {
+                            RefreshOutcome::Rotated(row) => assert_eq!(row.generation, generation + 1),
+                            other => panic!("generation {generation}: {other:?}"),
+                        }
+                    }
+                    Ok(())
+                })
+                .await
+                .expect("rotate");
+        }
+        assert_eq!(rows().await.expect("rows"), 2, "one row per session, whatever it did");
+        // The current token is live; an early one comes back: reuse.
+        let current = REFRESHES.to_be_bytes();
+        assert!(store.run(move |r| r.refresh_family(&current, 300)).await.expect("find").is_some());
+        let replay = store.run(move |r| r.use_refresh(&claimed(5, 77_777, 300))).await.expect("use");
+        assert_eq!(replay, RefreshOutcome::Reused { family_id: "fam".into() });
+        assert!(store.run(move |r| r.refresh_family(&current, 300)).await.expect("find").is_none(), "revoked");
+        assert_eq!(ended(&store, 0).await, ["fam"]);
+        // A generation later than the current one was never issued.
+        store.run(|r| r.insert_refresh(b"g0", &session("fam2", "u1", "web", 90_000), 100)).await.expect("insert");
+        let mut later = claimed(3, 9, 300);
+        later.token_hash = b"g0".to_vec();
+        later.claimed = Some(ClaimedGeneration { family_id: "fam2".into(), generation: 3 });
+        let outcome = store.run(move |r| r.use_refresh(&later)).await.expect("use");
+        assert_eq!(outcome, RefreshOutcome::Invalid);
+        assert!(store.run(|r| r.refresh_family(b"g0", 300)).await.expect("find").is_some(), "untouched");
+    }
+
+    async fn the_revocation_log_records_every_kind_in_order_and_its_purge_moves_the_floor(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        let start = store.run(|r| r.revocations_after(None, 100)).await.expect("log");
+        assert!(start.entries.is_empty());
+        assert_eq!((start.head.epoch.len(), start.head.purged_through), (16, 0));
+        store.run(|r| r.revoke_access_token("j1", 300, 100)).await.expect("revoke");
+        store.run(|r| r.insert_refresh(b"t1", &session("fam", "u1", "web", 5000), 100)).await.expect("insert");
+        store.run(|r| r.revoke_family("fam", 110)).await.expect("end");
+        store.run(|r| r.revoke_family("fam", 120)).await.expect("a repeat records nothing");
+        assert!(store.run(|r| r.disable_user("u1", 130, 131)).await.expect("disable"));
+        let page = store.run(|r| r.revocations_after(None, 100)).await.expect("log");
+        let kinds: Vec<(LogKind, &str, u64)> =
+            page.entries.iter().map(|e| (e.kind, e.id.as_str(), e.at)).collect();
+        assert_eq!(kinds, [(LogKind::Token, "j1", 300), (LogKind::Session, "fam", 110), (LogKind::Subject, "u1", 131)]);
+        let positions: Vec<i64> = page.entries.iter().map(|e| e.position).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+        assert_eq!(page.head.position, positions[2]);
+        // From a position on, a page at a time.
+        let after = positions[0];
+        let rest = store.run(move |r| r.revocations_after(Some(after), 1)).await.expect("log");
+        assert_eq!(rest.entries.len(), 1);
+        assert_eq!(rest.entries[0].position, positions[1]);
+        let head = page.head.position;
+        assert!(store.run(move |r| r.revocations_after(Some(head), 10)).await.expect("log").entries.is_empty());
+        // The token expired at 300; the session and the cut-off are needed
+        // until `ended_before` passes them.
+        let purge = |h: PurgeHorizon| move |r: &mut dyn Repository| r.purge_expired(Expiring::RevocationLog, &h, 10);
+        assert_eq!(store.run(purge(horizon(300, 109))).await.expect("purge"), 1);
+        let floor = store.run(|r| r.revocations_after(None, 10)).await.expect("log");
+        assert_eq!((floor.entries.len(), floor.head.purged_through), (2, positions[0]));
+        assert_eq!(store.run(purge(horizon(300, 200))).await.expect("purge"), 2);
+        let empty = store.run(|r| r.revocations_after(None, 10)).await.expect("log");
+        assert_eq!((empty.entries.len(), empty.head.purged_through, empty.head.position), (0, positions[2], head));
+    }
+
+    async fn the_purge_takes_expired_rows_of_every_kind_a_batch_at_a_time_and_leaves_live_ones(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        // Three expired and one live row of each kind, at now = 1000 and
+        // ended_before = 500.
+        for (i, expires) in [(1u8, 900u64), (2, 950), (3, 1000), (4, 5000)] {
+            let (family, token) = (format!("f{i}"), [b't', i]);
+            store.run(move |r| r.insert_refresh(&token, &session(&family, "u1", "web", expires), 100)).await.expect("refresh");
+            let jti = format!("j{i}");
+            store.run(move |r| r.revoke_access_token(&jti, expires, 100)).await.expect("revoke");
+            let mut g = grant(&format!("g{i}"), "u1", "s");
+            g.expires_at = expires;
+            store.run(move |r| r.insert_grant(&g, &[b'c', i])).await.expect("grant");
+            let b = browser(&format!("s{i}"), "u1", expires);
+            store.run(move |r| r.insert_browser_session(&b, &[b'b', i])).await.expect("browser");
+            store
+                .run(move |r| r.insert_account_token(&[b'a', i], AccountTokenPurpose::PasswordReset, "u1", 100 + u64::from(i) * 100, expires, 0))
+                .await
+                .expect("account token");
+            let charge = ThrottleCharge { slot: u64::from(i), limit: 5, window: expires - 100 };
+            store.run(move |r| r.reserve_attempt(&[charge], 100)).await.expect("slot");
+            store.run(move |r| r.note_sign_in(&[i; 32], expires - 400)).await.expect("sign-in");
+            let family = format!("f{i}");
+            store.run(move |r| r.bind_session(&family, "jkt", 100)).await.expect("bind");
+        }
+        // Cut-offs (in the log too): three before 500, one after.
+        for (i, before) in [(1, 300u64), (2, 400), (3, 500), (4, 900)] {
+            let id = format!("c{i}");
+            store.run(move |r| r.insert_client(&client(&id))).await.expect("client");
+            let id = format!("c{i}");
+            assert!(store.run(move |r| r.delete_client(&id, before)).await.expect("cut-off"));
+        }
+        let mut h = horizon(1000, 500);
+        h.trusted_since = 601;
+        for kind in Expiring::ALL {
+            let before = store.run(move |r| r.count_rows(kind)).await.expect("count");
+            let mut batches = Vec::new();
+            loop {
+                let n = store.run(move |r| r.purge_expired(kind, &h, 2)).await.expect("purge");
+                batches.push(n);
+                if n < 2 {
+                    break;
+                }
+            }
+            assert!(batches.iter().all(|&n| n <= 2), "{kind:?}: {batches:?}");
+            let after = store.run(move |r| r.count_rows(kind)).await.expect("count");
+            assert_eq!(before - after, batches.iter().sum::<u64>(), "{kind:?}");
+            assert!(before > after, "{kind:?}: something expired went ({before} -> {after})");
+            assert!(after >= 1, "{kind:?}: the live row stays");
+        }
+        // What stayed is the live one of each kind.
+        assert!(store.run(|r| r.refresh_family(&[b't', 4], 1000)).await.expect("find").is_some());
+        assert!(store.run(|r| r.refresh_family(&[b't', 3], 999)).await.expect("find").is_none());
+        assert_eq!(store.run(|r| r.live_revocations(0)).await.expect("live").len(), 1);
+        assert!(store.run(|r| r.browser_session(&[b'b', 4], 1000)).await.expect("read").is_some());
+        assert!(store.run(|r| r.account_token(&[b'a', 4], AccountTokenPurpose::PasswordReset, 1000)).await.expect("read").is_some());
+        assert_eq!(store.run(|r| r.session_binding("f4")).await.expect("binding").as_deref(), Some("jkt"));
+        assert_eq!(store.run(|r| r.session_binding("f1")).await.expect("binding"), None);
+        assert_eq!(store.run(|r| r.cutoffs_since(0)).await.expect("cutoffs").len(), 1);
+        assert!(store.run(|r| r.signed_in_since(&[4; 32], 0)).await.expect("since"));
+        assert!(!store.run(|r| r.signed_in_since(&[1; 32], 0)).await.expect("since"));
+        let log = store.run(|r| r.revocations_after(None, 100)).await.expect("log");
+        assert_eq!(log.entries.len(), 2, "the live token's and cut-off's entries: {:?}", log.entries);
     }
 
     async fn concurrent_uses_of_one_refresh_token_let_exactly_one_through(db) {
@@ -590,7 +757,7 @@ contract_tests! {
         let outcome = store.run(|r| r.redeem_code(&code(b"code", "web", "challenge", 160))).await;
         assert_eq!(outcome.expect("redeem"), CodeOutcome::Invalid);
         store.run(|r| r.insert_browser_session(&browser("s1", "u1", 500), b"c")).await.expect("s");
-        store.run(|r| r.live_revocations(1000)).await.expect("prune");
+        purge_all(&store, horizon(1000, 0)).await;
         // Forgotten: the code is unknown, the session is gone.
         assert!(store.run(|r| r.browser_session(b"c", 10)).await.expect("read").is_none());
         store.run(|r| r.insert_grant(&grant("g1", "u1", "s1"), b"code")).await.expect("id free again");
@@ -670,6 +837,7 @@ contract_tests! {
         assert!(store.run(|r| r.refresh_family(b"t1", 200)).await.expect("find").is_none(), "ended sessions stay ended");
         // Entries whose tokens have all expired leave.
         assert!(store.run(|r| r.cutoffs_since(201)).await.expect("cutoffs").is_empty());
+        purge_all(&store, horizon(300, 201)).await;
         assert!(store.run(|r| r.cutoffs_since(0)).await.expect("cutoffs").is_empty());
     }
 
@@ -926,11 +1094,14 @@ contract_tests! {
         }
         assert_eq!(store.run(|r| r.throttle_rows()).await.expect("rows"), 5);
         // Windows that ended by 162 (slots 0..=2), two at a time.
-        assert_eq!(store.run(|r| r.purge_throttle(162, 0, 2)).await.expect("purge"), 2);
-        assert_eq!(store.run(|r| r.purge_throttle(162, 0, 2)).await.expect("purge"), 1);
-        assert_eq!(store.run(|r| r.purge_throttle(162, 0, 2)).await.expect("purge"), 0);
+        let slots = |now| move |r: &mut dyn Repository| r.purge_expired(Expiring::ThrottleSlots, &horizon(now, 0), 2);
+        assert_eq!(store.run(slots(162)).await.expect("purge"), 2);
+        assert_eq!(store.run(slots(162)).await.expect("purge"), 1);
+        assert_eq!(store.run(slots(162)).await.expect("purge"), 0);
         assert_eq!(store.run(|r| r.throttle_rows()).await.expect("rows"), 2);
-        assert_eq!(store.run(|r| r.purge_throttle(0, 1001, 10)).await.expect("purge"), 1);
+        let mut old = horizon(0, 0);
+        old.trusted_since = 1001;
+        assert_eq!(store.run(move |r| r.purge_expired(Expiring::TrustedSignIns, &old, 10)).await.expect("purge"), 1);
         assert!(!store.run(|r| r.signed_in_since(&[1; 32], 0)).await.expect("since"));
     }
 
@@ -1001,4 +1172,58 @@ async fn existing_sqlite_users_get_folded_email_keys() {
         .is_some());
     let taken = store.run(|r| r.insert_user(&user("u9", "ÄnN@x.org"))).await;
     assert!(matches!(taken, Err(StoreError::Conflict)), "{taken:?}");
+}
+
+/// A database from before sessions kept one row: a live session's current
+/// token goes on working (and is recognised as reuse once rotated), used
+/// tokens and ended sessions leave the table, and the feed's log starts
+/// with what the feed held.
+#[tokio::test]
+async fn refresh_sessions_from_before_migration_8_keep_their_current_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("idp.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        for sql in [
+            include_str!("../migrations/sqlite/0001_init.sql"),
+            include_str!("../migrations/sqlite/0002_revoked_sessions.sql"),
+            include_str!("../migrations/sqlite/0003_browser_sign_in.sql"),
+            include_str!("../migrations/sqlite/0004_accounts.sql"),
+            include_str!("../migrations/sqlite/0005_apis_and_dpop.sql"),
+            include_str!("../migrations/sqlite/0006_browser_session_amr.sql"),
+            include_str!("../migrations/sqlite/0007_limits.sql"),
+        ] {
+            conn.execute_batch(sql).expect("migration");
+        }
+        conn.pragma_update(None, "user_version", 7).expect("version");
+        conn.execute_batch(
+            "INSERT INTO users (id, email, name, password_hash, created_at, email_key)
+               VALUES ('u1', 'ann@x.org', 'Ann', 'h', 1, 'ann@x.org');
+             INSERT INTO refresh_tokens
+               (token_hash, family_id, user_id, client_id, scope, created_at, expires_at, used_at, revoked_at)
+             VALUES (x'00', 'live', 'u1', 'web', 'profile', 100, 5000, 110, NULL),
+                    (x'01', 'live', 'u1', 'web', 'profile', 110, 5000, NULL, NULL),
+                    (x'02', 'ended', 'u1', 'web', 'profile', 100, 5000, 110, 120),
+                    (x'03', 'ended', 'u1', 'web', 'profile', 110, 5000, NULL, 120);
+             INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ('j1', 9000, 100);",
+        )
+        .expect("rows");
+    }
+    let location: DbLocation = path.into();
+    let store = tokio::task::spawn_blocking(move || Store::open(&location))
+        .await
+        .expect("task")
+        .expect("migrates");
+    assert_eq!(store.run(|r| r.count_rows(Expiring::RefreshSessions)).await.expect("rows"), 1);
+    let log = store.run(|r| r.revocations_after(None, 10)).await.expect("log");
+    let logged: Vec<(LogKind, &str)> = log.entries.iter().map(|e| (e.kind, e.id.as_str())).collect();
+    assert_eq!(logged, [(LogKind::Session, "ended"), (LogKind::Token, "j1")]);
+    assert_eq!(log.head.position, log.entries[1].position);
+    // The old used token is simply unknown now.
+    let old = store.run(|r| r.use_refresh(&presented(b"\x00", "web", b"n0", 200))).await;
+    assert_eq!(old.expect("use"), RefreshOutcome::Invalid);
+    let rotated = store.run(|r| r.use_refresh(&presented(b"\x01", "web", b"n1", 200))).await;
+    assert!(matches!(rotated.expect("use"), RefreshOutcome::Rotated(row) if row.generation == 1));
+    let replay = store.run(|r| r.use_refresh(&presented(b"\x01", "web", b"n2", 210))).await;
+    assert_eq!(replay.expect("use"), RefreshOutcome::Reused { family_id: "live".into() });
 }

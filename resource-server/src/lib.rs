@@ -209,7 +209,7 @@ pub use require::{
     RequireScopeLayer,
 };
 pub use revocation::{
-    Refusal, RevocationFeed, RevocationList, RevocationPoller, RevokedClient, RevokedSession,
+    FeedDocument, Refusal, RevocationFeed, RevocationList, RevocationPoller, RevokedClient, RevokedSession,
     RevokedSubject, RevokedToken,
 };
 pub use validator::{RequiredClaim, Validator, ValidatorBuilder};

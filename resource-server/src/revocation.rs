@@ -31,14 +31,19 @@
 //! the set; the validator consults it on every request, cached or not.
 //! Two ways fill it:
 //!
-//! * a [`RevocationPoller`] fetches the feed every few seconds and swaps in
-//!   the new set, keeping the last good one when a fetch fails, and records
+//! * a [`RevocationPoller`] fetches the whole feed once, then every few
+//!   seconds only what changed since the feed's `cursor`
+//!   (`?since=<cursor>`, see [`FeedDocument`]), fetching the whole feed
+//!   again when the IdP answers `410 Gone` or serves no cursor (an older
+//!   IdP, polled in full with its ETag as before); it keeps the last good
+//!   set when a fetch fails, and records
 //!   when the list was last known to be current
 //!   ([`RevocationList::staleness`]), so that a validator built with
 //!   [`revocation_max_staleness`](crate::ValidatorBuilder::revocation_max_staleness)
 //!   can fail closed when the feed has been unreachable too long;
 //! * the IdP, in-process, calls [`RevocationList::insert`],
-//!   [`RevocationList::replace`] or [`RevocationList::replace_feed`].
+//!   [`RevocationList::replace`], [`RevocationList::replace_feed`] or
+//!   [`RevocationList::apply_changes`].
 //!
 //! Reads are lock-free (an `ArcSwap` snapshot); writes copy the set, which
 //! stays small because entries leave it when their tokens expire.
@@ -117,7 +122,9 @@ pub struct RevokedSubject {
 /// serialize this very type to stay in step with the poller.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevocationFeed {
-    /// Revoked tokens that have not expired yet.
+    /// Revoked tokens that have not expired yet (absent from an
+    /// incremental answer that has none).
+    #[serde(default)]
     pub revoked: Vec<RevokedToken>,
     /// Ended sessions whose tokens have not all expired yet (absent from
     /// feeds of IdPs that do not revoke by session).
@@ -131,6 +138,23 @@ pub struct RevocationFeed {
     /// expired (absent from feeds of IdPs that do not revoke by subject).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subjects: Vec<RevokedSubject>,
+}
+
+/// The feed as served: a [`RevocationFeed`] and the position it reflects.
+///
+/// `GET /revocations` answers every live entry and a `cursor`;
+/// `GET /revocations?since=<cursor>` answers only what was recorded after
+/// that cursor (members left out when empty) and the `cursor` for the next
+/// call, or `410 Gone` when the IdP can no longer answer from there (then
+/// fetch the full feed again). An IdP without cursors serves no `cursor`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedDocument {
+    /// The entries.
+    #[serde(flatten)]
+    pub feed: RevocationFeed,
+    /// Opaque: where the next incremental call starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// Why the list refuses a token.
@@ -418,51 +442,75 @@ impl RevocationList {
     /// Replaces everything with what `feed` says, e.g. a fetched feed or the
     /// IdP's own. Entries with an empty or overlong id are skipped.
     pub fn replace_feed(&self, feed: &RevocationFeed) {
-        let usable = |id: &str| !id.is_empty() && id.len() <= MAX_ID_LEN;
-        let cutoff = |before, exp, except_sid: Option<&String>| Cutoff {
-            before,
-            exp,
-            except_sid: except_sid
-                .filter(|sid| usable(sid))
-                .map(|sid| sid.clone().into_boxed_str()),
-        };
-        let next = Sets {
-            tokens: collect(
-                feed.revoked
-                    .iter()
-                    .filter(|t| usable(&t.jti))
-                    .map(|t| (t.jti.clone(), t.exp)),
-            ),
-            sessions: collect(
-                feed.sessions
-                    .iter()
-                    .filter(|s| usable(&s.sid))
-                    .map(|s| (s.sid.clone(), s.exp)),
-            ),
-            clients: feed
+        let next = sets_of(feed);
+        self.update(|_| next);
+    }
+
+    /// Adds what `changes` says to the list, in order, each entry replacing
+    /// one of the same id: an incremental answer of the feed, or the IdP's
+    /// own changes. Entries long expired are dropped on the way, as
+    /// [`insert`](Self::insert) does; entries with an empty or overlong id
+    /// are skipped.
+    pub fn apply_changes(&self, changes: &RevocationFeed) {
+        let cutoff = crate::unix_now().saturating_sub(PRUNE_GRACE.as_secs());
+        let added = sets_of(changes);
+        self.update(|current| {
+            let mut next = pruned(current, cutoff);
+            next.tokens.extend(added.tokens);
+            next.sessions.extend(added.sessions);
+            next.clients.extend(added.clients);
+            next.subjects.extend(added.subjects);
+            next
+        });
+    }
+
+    /// Everything held, as a feed document would list it: each member
+    /// ordered by `exp`, then id.
+    pub fn to_feed(&self) -> RevocationFeed {
+        let sets = self.inner.revoked.load();
+        let mut feed = RevocationFeed {
+            revoked: sets
+                .tokens
+                .iter()
+                .map(|(jti, &exp)| RevokedToken {
+                    jti: jti.to_string(),
+                    exp,
+                })
+                .collect(),
+            sessions: sets
+                .sessions
+                .iter()
+                .map(|(sid, &exp)| RevokedSession {
+                    sid: sid.to_string(),
+                    exp,
+                })
+                .collect(),
+            clients: sets
                 .clients
                 .iter()
-                .filter(|c| usable(&c.client_id))
-                .map(|c| {
-                    (
-                        c.client_id.clone().into_boxed_str(),
-                        cutoff(c.before, c.exp, None),
-                    )
+                .map(|(id, c)| RevokedClient {
+                    client_id: id.to_string(),
+                    before: c.before,
+                    exp: c.exp,
                 })
                 .collect(),
-            subjects: feed
+            subjects: sets
                 .subjects
                 .iter()
-                .filter(|s| usable(&s.sub))
-                .map(|s| {
-                    (
-                        s.sub.clone().into_boxed_str(),
-                        cutoff(s.before, s.exp, s.except_sid.as_ref()),
-                    )
+                .map(|(id, c)| RevokedSubject {
+                    sub: id.to_string(),
+                    before: c.before,
+                    exp: c.exp,
+                    except_sid: c.except_sid.as_deref().map(str::to_owned),
                 })
                 .collect(),
         };
-        self.update(|_| next);
+        feed.revoked.sort_by(|a, b| (a.exp, &a.jti).cmp(&(b.exp, &b.jti)));
+        feed.sessions.sort_by(|a, b| (a.exp, &a.sid).cmp(&(b.exp, &b.sid)));
+        feed.clients
+            .sort_by(|a, b| (a.exp, &a.client_id).cmp(&(b.exp, &b.client_id)));
+        feed.subjects.sort_by(|a, b| (a.exp, &a.sub).cmp(&(b.exp, &b.sub)));
+        feed
     }
 
     /// Drops entries whose tokens all expired before `now` (Unix seconds).
@@ -485,6 +533,55 @@ impl RevocationList {
         alive
             .get_or_insert_with(|| watch::channel(()).0)
             .subscribe()
+    }
+}
+
+/// The sets a feed describes, later entries of one id replacing earlier
+/// ones. Entries with an empty or overlong id are skipped.
+fn sets_of(feed: &RevocationFeed) -> Sets {
+    let usable = |id: &str| !id.is_empty() && id.len() <= MAX_ID_LEN;
+    let cutoff = |before, exp, except_sid: Option<&String>| Cutoff {
+        before,
+        exp,
+        except_sid: except_sid
+            .filter(|sid| usable(sid))
+            .map(|sid| sid.clone().into_boxed_str()),
+    };
+    Sets {
+        tokens: collect(
+            feed.revoked
+                .iter()
+                .filter(|t| usable(&t.jti))
+                .map(|t| (t.jti.clone(), t.exp)),
+        ),
+        sessions: collect(
+            feed.sessions
+                .iter()
+                .filter(|s| usable(&s.sid))
+                .map(|s| (s.sid.clone(), s.exp)),
+        ),
+        clients: feed
+            .clients
+            .iter()
+            .filter(|c| usable(&c.client_id))
+            .map(|c| {
+                (
+                    c.client_id.clone().into_boxed_str(),
+                    cutoff(c.before, c.exp, None),
+                )
+            })
+            .collect(),
+        subjects: feed
+            .subjects
+            .iter()
+            .filter(|s| usable(&s.sub))
+            .map(|s| {
+                (
+                    s.sub.clone().into_boxed_str(),
+                    cutoff(s.before, s.exp, s.except_sid.as_ref()),
+                )
+            })
+            .collect(),
     }
 }
 
@@ -635,29 +732,31 @@ impl RevocationPollerBuilder {
         let mut alive = list.alive();
         let (interval, max_bytes) = (self.interval, self.max_bytes);
         let task = runtime.spawn(async move {
-            let mut etag: Option<String> = None;
+            let mut state = PollState::default();
             let mut failing = false;
             loop {
-                let result = fetch::get(&client, &url, timeout, max_bytes, etag.as_deref()).await;
                 let Some(inner) = weak.upgrade() else { return };
                 let list = RevocationList { inner };
-                match result.and_then(|fetched| apply_feed(&list, &url, fetched)) {
-                    Ok(new_etag) => {
+                let poll = Poll {
+                    client: &client,
+                    url: &url,
+                    timeout,
+                    max_bytes,
+                };
+                match poll.once(&list, &mut state).await {
+                    Ok(()) => {
                         list.confirm_current(crate::unix_now());
                         if failing {
                             tracing::info!(%url, "revocation feed recovered");
                         }
                         failing = false;
-                        if new_etag.is_some() {
-                            etag = new_etag;
-                        }
                     }
                     Err(error) => {
                         if !failing {
                             tracing::warn!(%error, "revocation feed fetch failed; keeping the last good list");
                         }
                         failing = true;
-                        etag = None;
+                        state.etag = None;
                     }
                 }
                 drop(list);
@@ -671,27 +770,105 @@ impl RevocationPollerBuilder {
     }
 }
 
-/// Applies one fetched feed; returns its `ETag`.
-fn apply_feed(
-    list: &RevocationList,
-    url: &reqwest::Url,
-    fetched: fetch::Fetched,
-) -> Result<Option<String>, Error> {
-    if fetched.not_modified {
-        return Ok(fetched.etag);
+/// What a poller remembers between two polls.
+#[derive(Debug, Default)]
+struct PollState {
+    /// The full feed's `ETag`, for a 304 from IdPs without cursors.
+    etag: Option<String>,
+    /// Where the next incremental fetch starts; `None`: fetch everything.
+    cursor: Option<String>,
+    /// When entries past their `exp` are next dropped, Unix seconds.
+    next_prune: u64,
+}
+
+/// How often a poller drops expired entries that no full fetch replaced.
+const PRUNE_EVERY: u64 = 60;
+
+/// One poll's means.
+struct Poll<'a> {
+    client: &'a reqwest::Client,
+    url: &'a reqwest::Url,
+    timeout: Duration,
+    max_bytes: usize,
+}
+
+impl Poll<'_> {
+    /// Fetches what changed since the cursor, or the whole feed when there
+    /// is none or the IdP can no longer answer from it (410), and applies
+    /// it to `list`.
+    async fn once(&self, list: &RevocationList, state: &mut PollState) -> Result<(), Error> {
+        if let Some(cursor) = state.cursor.clone() {
+            let mut url = self.url.clone();
+            url.query_pairs_mut().append_pair("since", &cursor);
+            match fetch::get(self.client, &url, self.timeout, self.max_bytes, None).await {
+                Ok(fetched) => {
+                    let document = parse_document(self.url, &fetched.body)?;
+                    match document.cursor {
+                        Some(next) => {
+                            list.apply_changes(&document.feed);
+                            state.cursor = Some(next);
+                        }
+                        // An IdP without cursors ignores `since` and
+                        // answers the whole feed.
+                        None => {
+                            list.replace_feed(&document.feed);
+                            state.cursor = None;
+                            state.etag = fetched.etag;
+                        }
+                    }
+                    self.prune_if_due(list, state);
+                    return Ok(());
+                }
+                Err(Error::Status { status: 410, .. }) => {
+                    tracing::info!(url = %self.url, "revocation cursor expired; fetching the whole feed");
+                    state.cursor = None;
+                    state.etag = None;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let fetched = fetch::get(
+            self.client,
+            self.url,
+            self.timeout,
+            self.max_bytes,
+            state.etag.as_deref(),
+        )
+        .await?;
+        if fetched.not_modified {
+            self.prune_if_due(list, state);
+            return Ok(());
+        }
+        let document = parse_document(self.url, &fetched.body)?;
+        let before = list.len();
+        list.replace_feed(&document.feed);
+        if list.len() != before {
+            tracing::debug!(revoked = list.len(), "revocation list updated");
+        }
+        state.cursor = document.cursor;
+        if fetched.etag.is_some() {
+            state.etag = fetched.etag;
+        }
+        Ok(())
     }
-    let feed: RevocationFeed =
-        serde_json::from_slice(&fetched.body).map_err(|e| Error::InvalidDocument {
-            what: "revocation feed",
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?;
-    let before = list.len();
-    list.replace_feed(&feed);
-    if list.len() != before {
-        tracing::debug!(revoked = list.len(), "revocation list updated");
+
+    /// Drops expired entries once a minute: incremental answers only add.
+    fn prune_if_due(&self, list: &RevocationList, state: &mut PollState) {
+        let now = crate::unix_now();
+        if now >= state.next_prune {
+            state.next_prune = now.saturating_add(PRUNE_EVERY);
+            list.prune(now.saturating_sub(PRUNE_GRACE.as_secs()));
+        }
     }
-    Ok(fetched.etag)
+}
+
+/// Parses a feed document.
+fn parse_document(url: &reqwest::Url, body: &[u8]) -> Result<FeedDocument, Error> {
+    serde_json::from_slice(body).map_err(|e| Error::InvalidDocument {
+        what: "revocation feed",
+        url: url.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -27,8 +27,10 @@ pub struct Attempt {
     trust_key: Option<[u8; 32]>,
 }
 
-/// The deployment's throttle secret, read (or made) once per process.
-async fn secret(state: &AppState) -> Result<&[u8], Error> {
+/// The deployment's throttle secret, read (or made) once per process. It
+/// also keys refresh tokens' MACs (`refresh_token.rs`), under its own
+/// message prefix.
+pub(crate) async fn secret(state: &AppState) -> Result<&[u8], Error> {
     let secret = state
         .throttle_secret()
         .get_or_try_init(|| async {

@@ -2,13 +2,14 @@
 //! (RFC 8414, OpenID Connect Discovery) and the revocation feed.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::error::Error;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -37,9 +38,36 @@ async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
 
 /// Revoked access tokens that have not expired yet, for resource servers
 /// that poll (`resource_server::RevocationPoller`). Polling is cheap: the
-/// body is rebuilt only on change, and an unchanged feed answers 304.
-async fn revocations(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let feed = state.revocations().feed();
+/// full body is rebuilt only on change and an unchanged feed answers 304;
+/// `?since=<cursor>` answers only what changed after the cursor.
+async fn revocations(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let mut since = None;
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if name == "since" {
+            if since.is_some() {
+                return Error::invalid_request("since is repeated").into_response();
+            }
+            since = Some(value.into_owned());
+        }
+    }
+    if let Some(since) = since {
+        return match state.revocations().since(&since).await {
+            Ok(body) => (
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                body,
+            )
+                .into_response(),
+            Err(e) => e.into_response(),
+        };
+    }
+    let feed = state.revocations().feed().await;
     conditional(
         &headers,
         &feed.etag,

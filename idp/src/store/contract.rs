@@ -18,8 +18,9 @@ use super::error::StoreError;
 use super::refresh_policy::PresentedRefresh;
 use super::rows::{
     AccountTokenPurpose, AccountTokenRow, ApiRow, BrowserSessionRow, ClientRow, CodeOutcome,
-    EndedSession, GrantRow, KeyChange, RefreshOutcome, RefreshRow, Reservation, RevokedToken,
-    StoredKey, ThrottleCharge, TokenCutoff, TotpRow, UserCursor, UserRow,
+    EndedSession, Expiring, GrantRow, KeyChange, LogPage, PurgeHorizon, RefreshOutcome,
+    RefreshRow, Reservation, RevokedToken, StoredKey, ThrottleCharge, TokenCutoff, TotpRow,
+    UserCursor, UserRow,
 };
 
 /// Attempt limits shared by every process on the database: a fixed number
@@ -44,14 +45,6 @@ pub trait Throttle {
     fn note_sign_in(&mut self, key: &[u8], now: u64) -> Result<(), StoreError>;
     /// Whether the pair digested as `key` signed in at `since` or later.
     fn signed_in_since(&mut self, key: &[u8], since: u64) -> Result<bool, StoreError>;
-    /// Deletes up to `batch` slots whose window ended by `now` and up to
-    /// `batch` sign-ins older than `trusted_since`; how many rows went.
-    fn purge_throttle(
-        &mut self,
-        now: u64,
-        trusted_since: u64,
-        batch: u32,
-    ) -> Result<u64, StoreError>;
     /// Slots in use (for tests and `/metrics`).
     fn throttle_rows(&mut self) -> Result<u64, StoreError>;
 }
@@ -253,10 +246,13 @@ pub trait SigningKeys {
     fn prune_keys(&mut self, policy: RotationPolicy, now: u64) -> Result<Vec<String>, StoreError>;
 }
 
-/// Refresh-token families: one per login session. Only SHA-256 digests of
-/// tokens are stored.
+/// Refresh-token families: one per login session, and one row per family
+/// whatever it does: the current token's SHA-256 digest and its
+/// generation. Earlier generations are not stored; the caller proves a
+/// presented one genuine (its MAC) before asking (see
+/// [`refresh_policy`](super::refresh_policy)).
 pub trait RefreshTokens {
-    /// Stores a new refresh token.
+    /// Stores a new family with its first token (generation `row.generation`).
     fn insert_refresh(
         &mut self,
         token_hash: &[u8],
@@ -266,7 +262,7 @@ pub trait RefreshTokens {
     /// Uses a presented refresh token as
     /// [`refresh_policy::decide`](super::refresh_policy::decide) says, in one
     /// transaction: two concurrent uses of one token give one `Rotated` and
-    /// one `Reused`.
+    /// one `Reused`. Rotating replaces the family's row in place.
     fn use_refresh(&mut self, presented: &PresentedRefresh) -> Result<RefreshOutcome, StoreError>;
     /// The live session of a refresh token, without using it.
     fn refresh_family(
@@ -274,8 +270,8 @@ pub trait RefreshTokens {
         token_hash: &[u8],
         now: u64,
     ) -> Result<Option<RefreshRow>, StoreError>;
-    /// Revokes every refresh token of a session, and the grant of that id
-    /// if the session came from an authorization code.
+    /// Revokes a session (one row), and the grant of that id if the
+    /// session came from an authorization code.
     fn revoke_family(&mut self, family_id: &str, now: u64) -> Result<(), StoreError>;
     /// Sessions (refresh families and grants) revoked after `since`, each
     /// with its latest revocation time.
@@ -342,13 +338,38 @@ pub trait Grants {
 pub trait RevokedTokens {
     /// Records an access token as revoked until `exp`; a repeat is ignored.
     fn revoke_access_token(&mut self, jti: &str, exp: u64, now: u64) -> Result<(), StoreError>;
-    /// Revoked access tokens not yet expired, by expiry; expired entries,
-    /// dead refresh tokens, grants and browser sessions are deleted on the
-    /// way.
+    /// Revoked access tokens not yet expired at `now`, by expiry.
     fn live_revocations(&mut self, now: u64) -> Result<Vec<RevokedToken>, StoreError>;
-    /// Client and subject cut-offs later than `since`; older ones (whose
-    /// tokens have all expired) are deleted on the way.
+    /// Client and subject cut-offs later than `since`.
     fn cutoffs_since(&mut self, since: u64) -> Result<Vec<TokenCutoff>, StoreError>;
+}
+
+/// The revocation log: every revocation (token, session, client or subject
+/// cut-off) appended at the next position, in commit order, by the
+/// database's triggers, whichever table recorded it. The feed and every
+/// instance read it from a position on.
+pub trait RevocationLog {
+    /// The log's head, then up to `limit` entries after position `after`
+    /// (all entries held when `None`) up to that head, in order. The caller
+    /// compares `after` with the head's `purged_through` and `epoch` to know
+    /// whether entries it needs were purged.
+    fn revocations_after(&mut self, after: Option<i64>, limit: u32)
+        -> Result<LogPage, StoreError>;
+}
+
+/// Deleting expired rows, a bounded batch at a time (see
+/// [`purge_policy`](super::purge_policy)).
+pub trait Purge {
+    /// Deletes up to `batch` rows of `kind` expired at `horizon`; how many
+    /// went. Purging the revocation log records the highest position gone.
+    fn purge_expired(
+        &mut self,
+        kind: Expiring,
+        horizon: &PurgeHorizon,
+        batch: u32,
+    ) -> Result<u64, StoreError>;
+    /// Rows of `kind`'s table, expired or not (for tests and `/metrics`).
+    fn count_rows(&mut self, kind: Expiring) -> Result<u64, StoreError>;
 }
 
 /// What running instances poll.
@@ -371,6 +392,8 @@ pub trait Repository:
     + BrowserSessions
     + Grants
     + RevokedTokens
+    + RevocationLog
+    + Purge
     + AccountTokens
     + SecondFactors
     + Throttle
@@ -389,6 +412,8 @@ impl<T> Repository for T where
         + BrowserSessions
         + Grants
         + RevokedTokens
+        + RevocationLog
+        + Purge
         + AccountTokens
         + SecondFactors
         + Throttle

@@ -36,6 +36,7 @@ mod contract;
 mod error;
 mod location;
 mod postgres;
+pub mod purge_policy;
 pub mod refresh_policy;
 mod rows;
 mod sqlite;
@@ -45,17 +46,18 @@ use std::time::Duration;
 
 pub use code_policy::PresentedCode;
 pub use contract::{
-    AccountTokens, Apis, BrowserSessions, Clients, DpopSessions, Grants, Health, RefreshTokens,
-    Repository, RevokedTokens, SecondFactors, SigningKeys, Throttle, Users,
+    AccountTokens, Apis, BrowserSessions, Clients, DpopSessions, Grants, Health, Purge,
+    RefreshTokens, Repository, RevocationLog, RevokedTokens, SecondFactors, SigningKeys, Throttle,
+    Users,
 };
 pub use error::StoreError;
 pub use location::DbLocation;
 pub use postgres::redact_url;
-pub use refresh_policy::PresentedRefresh;
+pub use refresh_policy::{ClaimedGeneration, PresentedRefresh};
 pub use rows::{
     email_key, AccountTokenPurpose, AccountTokenRow, ApiRow, BrowserSessionRow, ClientRow,
-    CodeOutcome, CutoffKind, EndedSession, GrantRow, KeyChange, RefreshOutcome, RefreshRow,
-    Reservation, RevokedToken, StoredKey, ThrottleCharge, TokenCutoff, TotpRow, UserCursor,
+    CodeOutcome, CutoffKind, EndedSession, Expiring, GrantRow, KeyChange, LogEntry, LogHead,
+    LogKind, LogPage, PurgeHorizon, RefreshOutcome, RefreshRow, Reservation, RevokedToken, StoredKey, ThrottleCharge, TokenCutoff, TotpRow, UserCursor,
     UserRow,
 };
 

@@ -168,6 +168,9 @@ pub struct RefreshRow {
     /// How the session was authenticated: the `amr` of its tokens,
     /// space-separated (`pwd`, `pwd otp`).
     pub amr: String,
+    /// The generation of the session's current refresh token: 0 for the
+    /// first, one more at each rotation.
+    pub generation: u64,
 }
 
 /// What presenting a refresh token led to.
@@ -444,4 +447,122 @@ pub fn initial_email_keys(users: Vec<(String, String)>) -> Vec<(String, Option<S
             }
         })
         .collect()
+}
+
+/// What a revocation-log entry revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogKind {
+    /// One access token, by `jti`; `at` is its `exp`.
+    Token,
+    /// A session, by `sid`; `at` is when it ended.
+    Session,
+    /// A client's earlier tokens; `at` is the cut-off.
+    Client,
+    /// A subject's earlier tokens; `at` is the cut-off.
+    Subject,
+}
+
+impl LogKind {
+    /// From the stored text.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "token" => Some(Self::Token),
+            "session" => Some(Self::Session),
+            "client" => Some(Self::Client),
+            "subject" => Some(Self::Subject),
+            _ => None,
+        }
+    }
+}
+
+/// One revocation as the log recorded it, at its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Where it stands in the log: positions grow in commit order.
+    pub position: i64,
+    /// What it revokes.
+    pub kind: LogKind,
+    /// The `jti`, `sid`, `client_id` or `sub`.
+    pub id: String,
+    /// See [`LogKind`]: an expiry, an end or a cut-off, Unix seconds.
+    pub at: u64,
+    /// For a subject cut-off: the session it spares.
+    pub except_sid: Option<String>,
+}
+
+/// Where the revocation log stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogHead {
+    /// Names the database the positions belong to.
+    pub epoch: String,
+    /// The last position recorded.
+    pub position: i64,
+    /// The highest position purged: a reader at an earlier position may
+    /// have missed entries.
+    pub purged_through: i64,
+}
+
+/// Entries read from the log, and where it stood when they were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPage {
+    /// The log's head, read before the entries.
+    pub head: LogHead,
+    /// Entries after the position asked for, at most to `head.position`,
+    /// in order.
+    pub entries: Vec<LogEntry>,
+}
+
+/// The kinds of rows that expire, each purged on its own (see
+/// [`Purge`](super::contract::Purge)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiring {
+    /// Refresh sessions past their expiry, live or ended.
+    RefreshSessions,
+    /// DPoP bindings of sessions without a live refresh token.
+    DpopBindings,
+    /// Revoked access tokens past their `exp`.
+    RevokedTokens,
+    /// Revocation-log entries no token depends on any more.
+    RevocationLog,
+    /// Client and subject cut-offs whose tokens have all expired.
+    Cutoffs,
+    /// Authorization grants past their expiry whose session has no refresh
+    /// token left (codes expire long before).
+    Grants,
+    /// Browser sessions expired or ended.
+    BrowserSessions,
+    /// Mailed-link and sign-in-step tokens past their expiry.
+    AccountTokens,
+    /// Throttle slots whose window ended.
+    ThrottleSlots,
+    /// Remembered sign-ins older than the trust period.
+    TrustedSignIns,
+}
+
+impl Expiring {
+    /// Every kind, in the order a purge pass takes them.
+    pub const ALL: [Self; 10] = [
+        Self::RefreshSessions,
+        Self::DpopBindings,
+        Self::RevokedTokens,
+        Self::RevocationLog,
+        Self::Cutoffs,
+        Self::Grants,
+        Self::BrowserSessions,
+        Self::AccountTokens,
+        Self::ThrottleSlots,
+        Self::TrustedSignIns,
+    ];
+}
+
+/// When rows of each kind count as expired, Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeHorizon {
+    /// Now: rows with an expiry at or before this go.
+    pub now: u64,
+    /// Ended sessions and cut-offs at or before this go: every access token
+    /// they cover has expired (one access-token lifetime and the grace).
+    pub ended_before: u64,
+    /// Remembered sign-ins older than this go.
+    pub trusted_since: u64,
 }

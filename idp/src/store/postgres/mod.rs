@@ -30,6 +30,8 @@ mod clients;
 mod conn;
 mod dpop_sessions;
 mod keys;
+mod purge;
+mod revocation_log;
 mod second_factors;
 mod sessions;
 mod throttle;
@@ -59,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0005_apis_and_dpop.sql"),
     include_str!("../../../migrations/postgres/0006_browser_session_amr.sql"),
     include_str!("../../../migrations/postgres/0007_limits.sql"),
+    include_str!("../../../migrations/postgres/0008_bounded_sessions_and_feed.sql"),
 ];
 
 /// The advisory lock migrations hold (per database): "idp-migr" in ASCII.

@@ -2,9 +2,10 @@
 //! family revoked also revokes the grant of the same id
 //! (authorization-code sessions), so the revocation feed carries it.
 //!
-//! A refresh token's row is read `FOR UPDATE`: of two requests using one
-//! token at once, the second waits for the first to commit and then reads
-//! the row as the first left it (used), so it is detected as reuse.
+//! A family is one row, rotated in place, and read `FOR UPDATE`: of two
+//! requests using one token at once, the second waits for the first to
+//! commit and then reads the row as the first left it (the next
+//! generation), so it is detected as reuse.
 
 use postgres::Row;
 
@@ -64,8 +65,9 @@ fn insert_row<C: Target>(
 ) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO refresh_tokens
-           (token_hash, family_id, user_id, client_id, scope, created_at, expires_at, amr)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+           (token_hash, family_id, user_id, client_id, scope, created_at, expires_at, amr,
+            generation)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[
             &token_hash,
             &row.family_id,
@@ -75,6 +77,7 @@ fn insert_row<C: Target>(
             &to_db(now, "refresh created_at")?,
             &to_db(row.expires_at, "refresh expires_at")?,
             &row.amr,
+            &to_db(row.generation, "refresh generation")?,
         ],
     )?;
     Ok(())
@@ -98,8 +101,8 @@ pub(super) fn revoke_family_rows<C: Target>(
     Ok(())
 }
 
-/// Reads `family_id, user_id, client_id, scope, expires_at, amr`, the
-/// first six columns of every refresh-token query.
+/// Reads `family_id, user_id, client_id, scope, expires_at, amr,
+/// generation`, the first seven columns of every refresh-token query.
 fn refresh_row(r: &Row) -> Result<RefreshRow, StoreError> {
     Ok(RefreshRow {
         family_id: r.try_get(0)?,
@@ -108,7 +111,40 @@ fn refresh_row(r: &Row) -> Result<RefreshRow, StoreError> {
         scope: r.try_get(3)?,
         expires_at: from_db(r.try_get(4)?, "refresh expires_at")?,
         amr: r.try_get(5)?,
+        generation: from_db(r.try_get(6)?, "refresh generation")?,
     })
+}
+
+/// The row of the family a presented token names, locked: by family when
+/// it claims one, by digest (current or last legacy) when it does not.
+fn find_family<C: Target>(
+    c: &mut Cached<'_, C>,
+    p: &PresentedRefresh,
+) -> Result<Option<Found>, StoreError> {
+    const COLUMNS: &str = "family_id, user_id, client_id, scope, expires_at, amr, generation,
+                           token_hash, legacy_hash, revoked_at";
+    let row = match &p.claimed {
+        Some(claimed) => c.query_opt(
+            &format!("SELECT {COLUMNS} FROM refresh_tokens WHERE family_id = $1 FOR UPDATE"),
+            &[&claimed.family_id],
+        )?,
+        None => c.query_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM refresh_tokens
+                 WHERE token_hash = $1 OR legacy_hash = $1 FOR UPDATE"
+            ),
+            &[&p.token_hash],
+        )?,
+    };
+    row.map(|r| {
+        Ok(Found {
+            row: refresh_row(&r)?,
+            token_hash: r.try_get(7)?,
+            legacy_hash: r.try_get(8)?,
+            revoked_at: optional_time(&r, 9, "refresh revoked_at")?,
+        })
+    })
+    .transpose()
 }
 
 /// A nullable time column.
@@ -134,20 +170,7 @@ impl RefreshTokens for PgConn {
 
     fn use_refresh(&mut self, p: &PresentedRefresh) -> Result<RefreshOutcome, StoreError> {
         let mut tx = self.transaction()?;
-        let found = tx
-            .query_opt(
-                "SELECT family_id, user_id, client_id, scope, expires_at, amr, used_at, revoked_at
-                 FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
-                &[&p.token_hash],
-            )?
-            .map(|r| -> Result<Found, StoreError> {
-                Ok(Found {
-                    row: refresh_row(&r)?,
-                    used_at: optional_time(&r, 6, "refresh used_at")?,
-                    revoked_at: optional_time(&r, 7, "refresh revoked_at")?,
-                })
-            })
-            .transpose()?;
+        let found = find_family(&mut tx, p)?;
         let outcome = match decide(found, p) {
             Decision::Answer(outcome) => outcome,
             Decision::RevokeFamily(family_id) => {
@@ -155,11 +178,21 @@ impl RefreshTokens for PgConn {
                 RefreshOutcome::Reused { family_id }
             }
             Decision::Rotate(successor) => {
+                // A token without a generation stays recognisable as reuse.
+                let legacy = p.claimed.is_none().then_some(&p.token_hash);
                 tx.execute(
-                    "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1",
-                    &[&p.token_hash, &to_db(p.now, "refresh used_at")?],
+                    "UPDATE refresh_tokens
+                     SET token_hash = $2, generation = $3, expires_at = $4,
+                         legacy_hash = COALESCE($5, legacy_hash)
+                     WHERE family_id = $1",
+                    &[
+                        &successor.family_id,
+                        &p.successor_hash,
+                        &to_db(successor.generation, "refresh generation")?,
+                        &to_db(successor.expires_at, "refresh expires_at")?,
+                        &legacy,
+                    ],
                 )?;
-                insert_row(&mut tx, &p.successor_hash, &successor, p.now)?;
                 RefreshOutcome::Rotated(successor)
             }
         };
@@ -174,8 +207,9 @@ impl RefreshTokens for PgConn {
     ) -> Result<Option<RefreshRow>, StoreError> {
         self.db()
             .query_opt(
-                "SELECT family_id, user_id, client_id, scope, expires_at, amr FROM refresh_tokens
-             WHERE token_hash = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2",
+                "SELECT family_id, user_id, client_id, scope, expires_at, amr, generation
+                 FROM refresh_tokens
+                 WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
                 &[&token_hash, &to_db(now, "now")?],
             )?
             .map(|r| refresh_row(&r))
@@ -224,24 +258,11 @@ impl RevokedTokens for PgConn {
     }
 
     fn live_revocations(&mut self, now: u64) -> Result<Vec<RevokedToken>, StoreError> {
-        let now = to_db(now, "now")?;
-        self.db()
-            .execute("DELETE FROM revoked_tokens WHERE expires_at <= $1", &[&now])?;
-        self.db()
-            .execute("DELETE FROM refresh_tokens WHERE expires_at <= $1", &[&now])?;
-        self.db().execute(
-            "DELETE FROM grants WHERE expires_at <= $1 AND NOT EXISTS
-               (SELECT 1 FROM refresh_tokens r WHERE r.family_id = grants.family_id)",
-            &[&now],
-        )?;
-        self.db().execute(
-            "DELETE FROM browser_sessions WHERE expires_at <= $1",
-            &[&now],
-        )?;
         self.db()
             .query(
-                "SELECT jti, expires_at FROM revoked_tokens ORDER BY expires_at",
-                &[],
+                "SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > $1
+                 ORDER BY expires_at",
+                &[&to_db(now, "now")?],
             )?
             .iter()
             .map(|r| {
@@ -255,15 +276,11 @@ impl RevokedTokens for PgConn {
 
     fn cutoffs_since(&mut self, since: u64) -> Result<Vec<TokenCutoff>, StoreError> {
         let since = to_db(since, "since")?;
-        self.db().execute(
-            "DELETE FROM token_cutoffs WHERE issued_before <= $1",
-            &[&since],
-        )?;
         self.db()
             .query(
                 "SELECT kind, id, issued_before, except_sid FROM token_cutoffs
-                 ORDER BY issued_before, kind, id COLLATE \"C\"",
-                &[],
+                 WHERE issued_before > $1 ORDER BY issued_before, kind, id COLLATE \"C\"",
+                &[&since],
             )?
             .iter()
             .map(|r| {

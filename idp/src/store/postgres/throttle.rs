@@ -105,28 +105,6 @@ impl Throttle for PgConn {
             .is_some())
     }
 
-    fn purge_throttle(
-        &mut self,
-        now: u64,
-        trusted_since: u64,
-        batch: u32,
-    ) -> Result<u64, StoreError> {
-        let batch = i64::from(batch);
-        let slots = self.db().execute(
-            "DELETE FROM throttle_slots WHERE slot IN
-               (SELECT slot FROM throttle_slots WHERE ends_at <= $1 LIMIT $2
-                FOR UPDATE SKIP LOCKED)",
-            &[&to_db(now, "now")?, &batch],
-        )?;
-        let trusted = self.db().execute(
-            "DELETE FROM trusted_sign_ins WHERE key IN
-               (SELECT key FROM trusted_sign_ins WHERE last_at < $1 LIMIT $2
-                FOR UPDATE SKIP LOCKED)",
-            &[&to_db(trusted_since, "since")?, &batch],
-        )?;
-        Ok(slots + trusted)
-    }
-
     fn throttle_rows(&mut self) -> Result<u64, StoreError> {
         let n: i64 = self
             .db()

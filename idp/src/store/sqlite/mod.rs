@@ -17,6 +17,8 @@ mod browser;
 mod clients;
 mod dpop_sessions;
 mod keys;
+mod purge;
+mod revocation_log;
 mod second_factors;
 mod sessions;
 mod throttle;
@@ -40,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0005_apis_and_dpop.sql"),
     include_str!("../../../migrations/sqlite/0006_browser_session_amr.sql"),
     include_str!("../../../migrations/sqlite/0007_limits.sql"),
+    include_str!("../../../migrations/sqlite/0008_bounded_sessions_and_feed.sql"),
 ];
 
 /// How long a writer waits for another process's lock before giving up.

@@ -2,9 +2,10 @@
 //! revoked also revokes the grant of the same id (authorization-code
 //! sessions), so the revocation feed carries it either way.
 //!
-//! Using a refresh token opens its transaction with `BEGIN IMMEDIATE`,
-//! which takes the write lock before the read, so two uses of one token are
-//! serialized and the second sees the first's `used_at`.
+//! A family is one row, rotated in place. Using a refresh token opens its
+//! transaction with `BEGIN IMMEDIATE`, which takes the write lock before
+//! the read, so two uses of one token are serialized and the second sees
+//! the generation the first left.
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
@@ -57,8 +58,9 @@ fn insert_row(
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO refresh_tokens
-           (token_hash, family_id, user_id, client_id, scope, created_at, expires_at, amr)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+           (token_hash, family_id, user_id, client_id, scope, created_at, expires_at, amr,
+            generation)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         token_hash,
@@ -68,7 +70,8 @@ fn insert_row(
         row.scope,
         now,
         row.expires_at,
-        row.amr
+        row.amr,
+        row.generation
     ])?;
     Ok(())
 }
@@ -90,8 +93,8 @@ pub(super) fn revoke_family_rows(
     Ok(())
 }
 
-/// Reads `family_id, user_id, client_id, scope, expires_at, amr`, the
-/// first six columns of every refresh-token query.
+/// Reads `family_id, user_id, client_id, scope, expires_at, amr,
+/// generation`, the first seven columns of every refresh-token query.
 fn refresh_row(r: &Row<'_>) -> rusqlite::Result<RefreshRow> {
     Ok(RefreshRow {
         family_id: r.get(0)?,
@@ -100,6 +103,36 @@ fn refresh_row(r: &Row<'_>) -> rusqlite::Result<RefreshRow> {
         scope: r.get(3)?,
         expires_at: r.get(4)?,
         amr: r.get(5)?,
+        generation: r.get(6)?,
+    })
+}
+
+/// The row of the family a presented token names: by family when it
+/// claims one, by digest (current or last legacy) when it does not.
+fn find_family(conn: &Connection, p: &PresentedRefresh) -> Result<Option<Found>, StoreError> {
+    let read = |r: &Row<'_>| {
+        Ok(Found {
+            row: refresh_row(r)?,
+            token_hash: r.get(7)?,
+            legacy_hash: r.get(8)?,
+            revoked_at: r.get(9)?,
+        })
+    };
+    const COLUMNS: &str = "family_id, user_id, client_id, scope, expires_at, amr, generation,
+                           token_hash, legacy_hash, revoked_at";
+    Ok(match &p.claimed {
+        Some(claimed) => conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM refresh_tokens WHERE family_id = ?1"
+            ))?
+            .query_row([&claimed.family_id], read)
+            .optional()?,
+        None => conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM refresh_tokens WHERE token_hash = ?1 OR legacy_hash = ?1"
+            ))?
+            .query_row([&p.token_hash], read)
+            .optional()?,
     })
 }
 
@@ -115,19 +148,7 @@ impl RefreshTokens for Connection {
 
     fn use_refresh(&mut self, p: &PresentedRefresh) -> Result<RefreshOutcome, StoreError> {
         let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let found = tx
-            .prepare_cached(
-                "SELECT family_id, user_id, client_id, scope, expires_at, amr, used_at, revoked_at
-                 FROM refresh_tokens WHERE token_hash = ?1",
-            )?
-            .query_row([&p.token_hash], |r| {
-                Ok(Found {
-                    row: refresh_row(r)?,
-                    used_at: r.get(6)?,
-                    revoked_at: r.get(7)?,
-                })
-            })
-            .optional()?;
+        let found = find_family(&tx, p)?;
         let outcome = match decide(found, p) {
             Decision::Answer(outcome) => outcome,
             Decision::RevokeFamily(family_id) => {
@@ -135,9 +156,21 @@ impl RefreshTokens for Connection {
                 RefreshOutcome::Reused { family_id }
             }
             Decision::Rotate(successor) => {
-                tx.prepare_cached("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1")?
-                    .execute(params![p.token_hash, p.now])?;
-                insert_row(&tx, &p.successor_hash, &successor, p.now)?;
+                // A token without a generation stays recognisable as reuse.
+                let legacy = p.claimed.is_none().then_some(&p.token_hash);
+                tx.prepare_cached(
+                    "UPDATE refresh_tokens
+                     SET token_hash = ?2, generation = ?3, expires_at = ?4,
+                         legacy_hash = COALESCE(?5, legacy_hash)
+                     WHERE family_id = ?1",
+                )?
+                .execute(params![
+                    successor.family_id,
+                    p.successor_hash,
+                    successor.generation,
+                    successor.expires_at,
+                    legacy
+                ])?;
                 RefreshOutcome::Rotated(successor)
             }
         };
@@ -152,9 +185,9 @@ impl RefreshTokens for Connection {
     ) -> Result<Option<RefreshRow>, StoreError> {
         Ok(self
             .prepare_cached(
-                "SELECT family_id, user_id, client_id, scope, expires_at, amr FROM refresh_tokens
-                 WHERE token_hash = ?1 AND revoked_at IS NULL AND used_at IS NULL
-                   AND expires_at > ?2",
+                "SELECT family_id, user_id, client_id, scope, expires_at, amr, generation
+                 FROM refresh_tokens
+                 WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2",
             )?
             .query_row(params![token_hash, now], refresh_row)
             .optional()?)
@@ -195,17 +228,10 @@ impl RevokedTokens for Connection {
     }
 
     fn live_revocations(&mut self, now: u64) -> Result<Vec<RevokedToken>, StoreError> {
-        self.execute("DELETE FROM revoked_tokens WHERE expires_at <= ?1", [now])?;
-        self.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?1", [now])?;
-        self.execute(
-            "DELETE FROM grants WHERE expires_at <= ?1 AND NOT EXISTS
-               (SELECT 1 FROM refresh_tokens r WHERE r.family_id = grants.family_id)",
-            [now],
+        let mut stmt = self.prepare_cached(
+            "SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?1 ORDER BY expires_at",
         )?;
-        self.execute("DELETE FROM browser_sessions WHERE expires_at <= ?1", [now])?;
-        let mut stmt =
-            self.prepare_cached("SELECT jti, expires_at FROM revoked_tokens ORDER BY expires_at")?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map([now], |r| {
             Ok(RevokedToken {
                 jti: r.get(0)?,
                 exp: r.get(1)?,
@@ -215,13 +241,11 @@ impl RevokedTokens for Connection {
     }
 
     fn cutoffs_since(&mut self, since: u64) -> Result<Vec<TokenCutoff>, StoreError> {
-        self.prepare_cached("DELETE FROM token_cutoffs WHERE issued_before <= ?1")?
-            .execute([since])?;
         let mut stmt = self.prepare_cached(
             "SELECT kind, id, issued_before, except_sid FROM token_cutoffs
-             ORDER BY issued_before, kind, id",
+             WHERE issued_before > ?1 ORDER BY issued_before, kind, id",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map([since], |r| {
             let kind: String = r.get(0)?;
             Ok((kind, r.get(1)?, r.get(2)?, r.get(3)?))
         })?;

@@ -87,27 +87,6 @@ impl Throttle for Connection {
             .is_some())
     }
 
-    fn purge_throttle(
-        &mut self,
-        now: u64,
-        trusted_since: u64,
-        batch: u32,
-    ) -> Result<u64, StoreError> {
-        let slots = self
-            .prepare_cached(
-                "DELETE FROM throttle_slots WHERE slot IN
-                   (SELECT slot FROM throttle_slots WHERE ends_at <= ?1 LIMIT ?2)",
-            )?
-            .execute(params![now, batch])?;
-        let trusted = self
-            .prepare_cached(
-                "DELETE FROM trusted_sign_ins WHERE key IN
-                   (SELECT key FROM trusted_sign_ins WHERE last_at < ?1 LIMIT ?2)",
-            )?
-            .execute(params![trusted_since, batch])?;
-        Ok((slots + trusted) as u64)
-    }
-
     fn throttle_rows(&mut self) -> Result<u64, StoreError> {
         Ok(self
             .prepare_cached("SELECT count(*) FROM throttle_slots")?
