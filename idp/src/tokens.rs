@@ -34,9 +34,10 @@ pub type AccessClaims = resource_server::Claims;
 
 /// The token endpoint's success answer (RFC 6749 §5.1). Its `Debug` shows
 /// no token.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// The JWT.
+    #[schema(value_type = String)]
     pub access_token: Secret,
     /// `Bearer`, or `DPoP` for a token bound to a DPoP key.
     pub token_type: &'static str,
@@ -46,10 +47,12 @@ pub struct TokenResponse {
     pub scope: String,
     /// Opaque refresh token, for user sessions.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub refresh_token: Option<Secret>,
     /// OpenID Connect ID token, for the authorization code grant with
     /// scope `openid`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub id_token: Option<Secret>,
 }
 

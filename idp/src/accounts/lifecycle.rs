@@ -10,7 +10,7 @@
 //! password hash, factors, sessions); what remains is the cut-off, naming
 //! only the opaque user id, until the last token it covers has expired.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::revocations::cutoff_for;
 use crate::store::{Store, StoreError, UserCursor, UserRow};
@@ -19,17 +19,35 @@ use crate::store::{Store, StoreError, UserCursor, UserRow};
 pub const MAX_PAGE: u32 = 200;
 
 /// A user as administrators see it (no password hash).
-pub fn describe(user: &UserRow) -> Value {
-    json!({
-        "id": user.id,
-        "email": user.email,
-        "name": user.name,
-        "scope": user.scope,
-        "email_verified": user.email_verified,
-        "disabled": user.disabled_at.is_some(),
-        "disabled_at": user.disabled_at,
-        "created_at": user.created_at,
-    })
+pub fn describe(user: &UserRow) -> UserView {
+    UserView {
+        id: user.id.clone(),
+        email: user.email.clone(),
+        name: user.name.clone(),
+        scope: user.scope.clone(),
+        email_verified: user.email_verified,
+        disabled: user.disabled_at.is_some(),
+        disabled_at: user.disabled_at,
+        created_at: user.created_at,
+    }
+}
+
+/// What [`describe`] shows of a user: the CLI's `idp users show` and the
+/// `/admin/users` answers.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    /// The opaque user id (`sub` of the user's tokens).
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    /// Extra scopes the user's login tokens carry.
+    pub scope: String,
+    pub email_verified: bool,
+    pub disabled: bool,
+    /// Unix seconds.
+    pub disabled_at: Option<u64>,
+    /// Unix seconds.
+    pub created_at: u64,
 }
 
 /// A page of users after `after`, and the cursor of the next page (`None`

@@ -23,11 +23,15 @@ use crate::store::UserRow;
 pub const RECOVERY_CODES: usize = 10;
 
 /// What enrolment hands back, once. Its `Debug` shows none of it: the QR
-/// code encodes the secret as much as the URI does.
+/// code encodes the secret as much as the URI does. Serialized as
+/// `POST /account/totp`'s answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Enrolment {
     /// `otpauth://totp/...` for authenticator apps.
+    #[schema(value_type = String)]
     pub otpauth_uri: Secret,
     /// The secret in base32, to type in by hand.
+    #[schema(value_type = String)]
     pub secret: Secret,
     /// The URI as an SVG QR code.
     pub qr_svg: String,

@@ -42,6 +42,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Print the OpenAPI 3.1 document of the HTTP API (what
+    /// `GET /openapi.json` serves) and exit.
+    Openapi,
 }
 
 /// Where the data lives.

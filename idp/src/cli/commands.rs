@@ -163,6 +163,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users(command) => users(command).await,
+        Command::Openapi => {
+            println!("{}", crate::http::openapi_json());
+            Ok(())
+        }
     }
 }
 

@@ -12,14 +12,19 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use resource_server::{AuthError, Claims};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::accounts::second_factor::Enrolment;
 use crate::disclosure::disclose;
-use serde_json::{json, Value};
 use zeroize::Zeroizing;
+
+use super::error::ErrorBody;
+use super::users::Status;
 
 use super::extract::{parse_json, ApiJson};
 use super::no_store;
@@ -30,19 +35,63 @@ use crate::state::AppState;
 use crate::unix_now;
 
 /// Routes that need a valid bearer token; the caller adds the layer.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/userinfo", get(userinfo).post(userinfo))
-        .route("/logout", post(logout))
-        .route("/account/password", post(change_password))
-        .route("/account/email/verify/resend", post(resend_verification))
-        .route("/account/totp", post(enrol_totp))
-        .route("/account/totp/confirm", post(confirm_totp))
-        .route("/account/totp/remove", post(remove_totp))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(userinfo, userinfo_post))
+        .routes(routes!(logout))
+        .routes(routes!(change_password))
+        .routes(routes!(resend_verification))
+        .routes(routes!(enrol_totp))
+        .routes(routes!(confirm_totp))
+        .routes(routes!(remove_totp))
+}
+
+/// `/userinfo`'s answer (OpenID Connect Core §5.3): what the token's scopes
+/// disclose.
+#[derive(Serialize, ToSchema)]
+struct UserInfo {
+    sub: String,
+    /// With scope `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    /// With `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+    /// With scope `profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+}
+
+/// `/logout`'s answer.
+#[derive(Serialize, ToSchema)]
+struct LoggedOut {
+    /// Always `true`.
+    logged_out: bool,
+}
+
+/// The recovery codes handed out once when TOTP is confirmed.
+#[derive(Serialize, ToSchema)]
+struct RecoveryCodes {
+    #[schema(value_type = Vec<String>)]
+    recovery_codes: Vec<crate::secret::Secret>,
 }
 
 /// The user's profile, read from the database (not the token), so a
 /// changed name shows at once.
+#[utoipa::path(
+    get,
+    path = "/userinfo",
+    tag = "account",
+    operation_id = "userinfo",
+
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "The claims the token's scopes disclose", body = UserInfo),
+        (status = 403, description = "`insufficient_scope`: the token has neither `openid` nor `profile`", body = ErrorBody),
+        (status = 404, description = "`not_found`: the user no longer exists", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+    )
+)]
 async fn userinfo(State(state): State<AppState>, claims: Claims) -> Result<Response, Error> {
     if !(claims.has_scope("openid") || claims.has_scope("profile")) {
         return Ok(AuthError::InsufficientScope {
@@ -56,20 +105,49 @@ async fn userinfo(State(state): State<AppState>, claims: Claims) -> Result<Respo
         &claims.scope,
         claims.client_id.as_deref().unwrap_or_default(),
     );
-    let mut body = json!({"sub": user.id});
-    if let Some(email) = disclosed.email {
-        body["email"] = json!(email);
-        body["email_verified"] = json!(disclosed.email_verified);
-    }
-    if let Some(name) = disclosed.name {
-        body["name"] = json!(name);
-    }
-    Ok(Json(body).into_response())
+    Ok(Json(UserInfo {
+        sub: user.id,
+        email: disclosed.email,
+        email_verified: disclosed.email_verified,
+        name: disclosed.name,
+    })
+    .into_response())
+}
+
+/// `POST /userinfo`: the same as `GET`.
+#[utoipa::path(
+    post,
+    path = "/userinfo",
+    tag = "account",
+    operation_id = "userinfo_post",
+
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "The claims the token's scopes disclose", body = UserInfo),
+        (status = 403, description = "`insufficient_scope`: the token has neither `openid` nor `profile`", body = ErrorBody),
+        (status = 404, description = "`not_found`: the user no longer exists", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+    )
+)]
+async fn userinfo_post(state: State<AppState>, claims: Claims) -> Result<Response, Error> {
+    userinfo(state, claims).await
 }
 
 /// Revokes the presented access token everywhere (through the revocation
 /// feed) and ends its login session, so its refresh token stops working.
-async fn logout(State(state): State<AppState>, claims: Claims) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "account",
+    operation_id = "logout",
+
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "The token is revoked and its session ended", body = LoggedOut),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+    )
+)]
+async fn logout(State(state): State<AppState>, claims: Claims) -> Result<Json<LoggedOut>, Error> {
     // The IdP's own validator requires `jti` of every token.
     if let Some(jti) = claims.jti.clone() {
         state.revocations().revoke(jti, claims.exp).await?;
@@ -79,10 +157,10 @@ async fn logout(State(state): State<AppState>, claims: Claims) -> Result<Json<Va
         state.revocations().end_session(session).await?;
     }
     tracing::info!(sub = %claims.sub, "logged out");
-    Ok(Json(json!({"logged_out": true})))
+    Ok(Json(LoggedOut { logged_out: true }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PasswordChange {
     current_password: String,
     new_password: String,
@@ -90,6 +168,21 @@ struct PasswordChange {
 
 /// `POST /account/password`: 204. Every other session of the user ends;
 /// the caller's goes on. A wrong current password is `400 invalid_grant`.
+#[utoipa::path(
+    post,
+    path = "/account/password",
+    tag = "account",
+    operation_id = "change_password",
+    request_body = PasswordChange,
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 204, description = "Changed; every other session of the user ended"),
+        (status = 400, description = "`invalid_grant`: wrong current password; `invalid_request`: weak new password or a bad body", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+    )
+)]
 async fn change_password(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -112,6 +205,19 @@ async fn change_password(
 /// `POST /account/email/verify/resend`: mails a new verification link, at
 /// most one a minute; 202 `{"status": "verification_sent" | "recently_sent"
 /// | "already_verified"}`, so a page can say what happened.
+#[utoipa::path(
+    post,
+    path = "/account/email/verify/resend",
+    tag = "account",
+    operation_id = "resend_verification",
+
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 202, description = "`verification_sent`, `recently_sent` or `already_verified`", body = Status),
+        (status = 404, description = "`not_found`: the user no longer exists", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+    )
+)]
 async fn resend_verification(
     State(state): State<AppState>,
     claims: Claims,
@@ -124,7 +230,7 @@ async fn resend_verification(
     } else {
         "recently_sent"
     };
-    Ok((StatusCode::ACCEPTED, Json(json!({"status": status}))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Status { status })).into_response())
 }
 
 /// A body that must be `{}` (or empty): nothing to say, but JSON if said.
@@ -139,6 +245,21 @@ fn empty_body(headers: &HeaderMap, body: &Bytes) -> Result<(), Error> {
 
 /// `POST /account/totp` `{}`: 200 `{otpauth_uri, secret, qr_svg}`, shown
 /// once. The factor guards login only once confirmed.
+#[utoipa::path(
+    post,
+    path = "/account/totp",
+    tag = "account",
+    operation_id = "enrol_totp",
+    request_body(content = Object, description = "`{}` or no body"),
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "The new factor's secret, shown once (`no-store`); it guards login once confirmed", body = Enrolment),
+        (status = 409, description = "`totp_enrolled`: a confirmed factor exists", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: a field is missing or of the wrong type", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+    )
+)]
 async fn enrol_totp(
     State(state): State<AppState>,
     claims: Claims,
@@ -148,20 +269,32 @@ async fn enrol_totp(
     empty_body(&headers, &body)?;
     let user = user_of_token(&state, &claims.sub).await?;
     let enrolment = second_factor::enrol(&state, &user, unix_now()).await?;
-    Ok(no_store(Json(json!({
-        "otpauth_uri": enrolment.otpauth_uri,
-        "secret": enrolment.secret,
-        "qr_svg": enrolment.qr_svg,
-    }))))
+    Ok(no_store(Json::<Enrolment>(enrolment)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Code {
     code: String,
 }
 
 /// `POST /account/totp/confirm` `{code}`: 200 `{recovery_codes: [...]}`,
 /// ten single-use codes, shown once. A wrong code: `401 invalid_code`.
+#[utoipa::path(
+    post,
+    path = "/account/totp/confirm",
+    tag = "account",
+    operation_id = "confirm_totp",
+    request_body = Code,
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "Ten single-use recovery codes, shown once (`no-store`)", body = RecoveryCodes),
+        (status = 401, description = "`invalid_code`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: a field is missing or of the wrong type", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+    )
+)]
 async fn confirm_totp(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -171,12 +304,30 @@ async fn confirm_totp(
     let user = user_of_token(&state, &claims.sub).await?;
     let code = Zeroizing::new(body.code);
     let codes = second_factor::confirm(&state, address(peer), &user, &code, unix_now()).await?;
-    Ok(no_store(Json(json!({"recovery_codes": codes}))))
+    Ok(no_store(Json(RecoveryCodes {
+        recovery_codes: codes,
+    })))
 }
 
 /// `POST /account/totp/remove` `{code}`: a current TOTP code or a recovery
 /// code proves the factor is in hand; 204, and login asks for no code any
 /// more. A wrong code: `401 invalid_code`.
+#[utoipa::path(
+    post,
+    path = "/account/totp/remove",
+    tag = "account",
+    operation_id = "remove_totp",
+    request_body = Code,
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 204, description = "Removed; login asks for no code any more"),
+        (status = 401, description = "`invalid_code`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: a field is missing or of the wrong type", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+    )
+)]
 async fn remove_totp(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,

@@ -21,8 +21,9 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Extension;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
 use super::authorize::Post;
@@ -40,18 +41,15 @@ use crate::unix_now;
 
 type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/account", get(account_page))
-        .route("/account/manage/password", post(change_password))
-        .route("/account/manage/totp", post(start_totp))
-        .route("/account/manage/totp/confirm", post(confirm_totp))
-        .route("/account/manage/totp/remove", post(remove_totp))
-        .route(
-            "/account/manage/sign_out_everywhere",
-            post(sign_out_everywhere),
-        )
-        .route("/account/manage/sign_out", post(sign_out))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(account_page))
+        .routes(routes!(change_password))
+        .routes(routes!(start_totp))
+        .routes(routes!(confirm_totp))
+        .routes(routes!(remove_totp))
+        .routes(routes!(sign_out_everywhere))
+        .routes(routes!(sign_out))
 }
 
 /// What `?done=` after a change may say on the account page (a fixed set:
@@ -144,6 +142,17 @@ struct Shown {
 }
 
 /// `GET /account`.
+#[utoipa::path(
+    get,
+    path = "/account",
+    tag = "pages",
+    operation_id = "account_page",
+    params(("done" = Option<String>, Query, description = "Which change to confirm on the page")),
+    responses(
+        (status = 200, description = "The account page", content_type = "text/html", body = String),
+        (status = 401, description = "No live browser session: a page saying how to sign in", content_type = "text/html", body = String),
+    )
+)]
 async fn account_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -247,6 +256,21 @@ fn with_retry(mut response: Response, e: &Error) -> Response {
 
 /// `POST /account/manage/password`: the current and a new password; the
 /// other sessions end, this browser's goes on.
+#[utoipa::path(
+    post,
+    path = "/account/manage/password",
+    tag = "pages",
+    operation_id = "account_change_password",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "`current_password`, `new_password`, with the CSRF token"),
+    responses(
+        (status = 200, description = "The account page", content_type = "text/html", body = String),
+        (status = 303, description = "To `/account?done=...` after the change", headers(("Location" = String))),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 400, description = "The account page again, saying why", content_type = "text/html", body = String),
+        (status = 401, description = "No live browser session: a page saying how to sign in", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts (with `Retry-After`)", content_type = "text/html", body = String),
+    )
+)]
 async fn change_password(
     State(state): State<AppState>,
     peer: Peer,
@@ -304,6 +328,21 @@ fn enrol_page(
 
 /// `POST /account/manage/totp`: starts setting up an authenticator app (a
 /// new secret, replacing one never confirmed).
+#[utoipa::path(
+    post,
+    path = "/account/manage/totp",
+    tag = "pages",
+    operation_id = "account_start_totp",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "No fields, with the CSRF token"),
+    responses(
+        (status = 200, description = "The authenticator app's QR code and secret, and a form for the first code", content_type = "text/html", body = String),
+        (status = 303, description = "To `/account?done=...` after the change", headers(("Location" = String))),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 400, description = "The account page again, saying why", content_type = "text/html", body = String),
+        (status = 401, description = "No live browser session: a page saying how to sign in", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts (with `Retry-After`)", content_type = "text/html", body = String),
+    )
+)]
 async fn start_totp(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let (_, _, user) = match posted(&state, &headers, &body).await {
         Ok(found) => found,
@@ -319,6 +358,21 @@ async fn start_totp(State(state): State<AppState>, headers: HeaderMap, body: Byt
 /// `POST /account/manage/totp/confirm`: the first code; the answer shows
 /// the recovery codes, this once. A wrong code shows the same QR code
 /// again.
+#[utoipa::path(
+    post,
+    path = "/account/manage/totp/confirm",
+    tag = "pages",
+    operation_id = "account_confirm_totp",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "`code`, with the CSRF token"),
+    responses(
+        (status = 200, description = "The recovery codes, shown this once; or the QR code again after a wrong code", content_type = "text/html", body = String),
+        (status = 303, description = "To `/account?done=...` after the change", headers(("Location" = String))),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 400, description = "The account page again, saying why", content_type = "text/html", body = String),
+        (status = 401, description = "No live browser session: a page saying how to sign in", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts (with `Retry-After`)", content_type = "text/html", body = String),
+    )
+)]
 async fn confirm_totp(
     State(state): State<AppState>,
     peer: Peer,
@@ -358,6 +412,21 @@ async fn confirm_totp(
 
 /// `POST /account/manage/totp/remove`: a current code or a recovery code
 /// proves the app is in hand, then the factor goes.
+#[utoipa::path(
+    post,
+    path = "/account/manage/totp/remove",
+    tag = "pages",
+    operation_id = "account_remove_totp",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "`code`, with the CSRF token"),
+    responses(
+        (status = 200, description = "The account page", content_type = "text/html", body = String),
+        (status = 303, description = "To `/account?done=...` after the change", headers(("Location" = String))),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 400, description = "The account page again, saying why", content_type = "text/html", body = String),
+        (status = 401, description = "No live browser session: a page saying how to sign in", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts (with `Retry-After`)", content_type = "text/html", body = String),
+    )
+)]
 async fn remove_totp(
     State(state): State<AppState>,
     peer: Peer,
@@ -396,6 +465,21 @@ fn signed_out(state: &AppState, title: &str, text: &str) -> Response {
 
 /// `POST /account/manage/sign_out_everywhere`: every session and access
 /// token of the account ends, this browser's too.
+#[utoipa::path(
+    post,
+    path = "/account/manage/sign_out_everywhere",
+    tag = "pages",
+    operation_id = "account_sign_out_everywhere",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "No fields, with the CSRF token"),
+    responses(
+        (status = 200, description = "A page saying every session ended", content_type = "text/html", body = String),
+        (status = 303, description = "To `/account?done=...` after the change", headers(("Location" = String))),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 400, description = "The account page again, saying why", content_type = "text/html", body = String),
+        (status = 401, description = "No live browser session: a page saying how to sign in", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts (with `Retry-After`)", content_type = "text/html", body = String),
+    )
+)]
 async fn sign_out_everywhere(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -427,6 +511,21 @@ async fn sign_out_everywhere(
 }
 
 /// `POST /account/manage/sign_out`: this browser's session ends.
+#[utoipa::path(
+    post,
+    path = "/account/manage/sign_out",
+    tag = "pages",
+    operation_id = "account_sign_out",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "No fields, with the CSRF token"),
+    responses(
+        (status = 200, description = "A page saying this browser is signed out", content_type = "text/html", body = String),
+        (status = 303, description = "To `/account?done=...` after the change", headers(("Location" = String))),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 400, description = "The account page again, saying why", content_type = "text/html", body = String),
+        (status = 401, description = "No live browser session: a page saying how to sign in", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts (with `Retry-After`)", content_type = "text/html", body = String),
+    )
+)]
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let (_, session, _) = match posted(&state, &headers, &body).await {
         Ok(found) => found,

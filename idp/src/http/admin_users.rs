@@ -7,15 +7,17 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::error::ErrorBody;
 use super::extract::ApiJson;
-use crate::accounts::lifecycle::{self, describe};
+use crate::accounts::lifecycle::{self, describe, UserView};
 use crate::clients::ADMIN_SCOPE;
 use crate::error::Error;
 use crate::scope::parse_scope;
@@ -24,11 +26,11 @@ use crate::store::{UserCursor, UserRow};
 use crate::unix_now;
 
 /// Routes that need scope `admin`; the caller adds the bearer layer.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/users", get(list))
-        .route("/admin/users/{id}", get(show).patch(update).delete(remove))
-        .route("/admin/users/{id}/revoke-sessions", post(revoke_sessions))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(revoke_sessions))
         .route_layer(resource_server::require_scope(ADMIN_SCOPE))
 }
 
@@ -36,10 +38,29 @@ const NO_SUCH_USER: Error = Error::NotFound("no such user");
 /// The page size when none is asked for.
 const DEFAULT_PAGE: u32 = 50;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
+    /// Users per page, 1 to 200; 50 by default.
     limit: Option<u32>,
+    /// The `next` of the previous page.
     after: Option<String>,
+}
+
+/// A page of users.
+#[derive(Serialize, ToSchema)]
+struct UserPage {
+    users: Vec<UserView>,
+    /// The cursor of the next page (`after`); `null` on the last page.
+    next: Option<String>,
+}
+
+/// One user, with whether a second factor is enrolled.
+#[derive(Serialize, ToSchema)]
+struct UserDetail {
+    #[serde(flatten)]
+    user: UserView,
+    totp: bool,
 }
 
 /// An opaque page cursor: base64url of `created_at.id`.
@@ -61,20 +82,34 @@ fn decode_cursor(text: &str) -> Result<UserCursor, Error> {
 /// `GET /admin/users?limit=N&after=CURSOR`: users in order of creation,
 /// `{"users": [...], "next": CURSOR | null}`; pass `next` as `after` for
 /// the following page. `limit` 1 to 200, default 50.
+#[utoipa::path(
+    get,
+    path = "/admin/users",
+    tag = "admin",
+    operation_id = "list_users",
+    params(Page),
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "A page of users, oldest first", body = UserPage),
+        (status = 400, description = "`invalid_request`: `limit` out of 1..=200, or `after` is not a cursor", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     Query(page): Query<Page>,
-) -> Result<Json<Value>, Error> {
+) -> Result<Json<UserPage>, Error> {
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=lifecycle::MAX_PAGE).contains(&limit) {
         return Err(Error::invalid_request("limit must be 1 to 200"));
     }
     let after = page.after.as_deref().map(decode_cursor).transpose()?;
     let (users, next) = lifecycle::list(state.store(), after, limit).await?;
-    Ok(Json(json!({
-        "users": users.iter().map(describe).collect::<Vec<_>>(),
-        "next": next.as_ref().map(encode_cursor),
-    })))
+    Ok(Json(UserPage {
+        users: users.iter().map(describe).collect(),
+        next: next.as_ref().map(encode_cursor),
+    }))
 }
 
 async fn user(state: &AppState, id: String) -> Result<UserRow, Error> {
@@ -86,28 +121,66 @@ async fn user(state: &AppState, id: String) -> Result<UserRow, Error> {
 }
 
 /// `GET /admin/users/{id}`.
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    get,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    operation_id = "show_user",
+    params(("id" = String, Path, description = "The user id")),
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserDetail),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<UserDetail>, Error> {
     let user = user(&state, id).await?;
-    let mut shown = describe(&user);
-    shown["totp"] = json!(crate::accounts::second_factor::is_enrolled(&state, &user.id).await?);
-    Ok(Json(shown))
+    let totp = crate::accounts::second_factor::is_enrolled(&state, &user.id).await?;
+    Ok(Json(UserDetail {
+        user: describe(&user),
+        totp,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Patch {
+    /// `true` disables the user and ends every session; `false` enables.
     disabled: Option<bool>,
+    /// Replaces the user's extra scopes (space-separated).
     scope: Option<String>,
 }
 
 /// `PATCH /admin/users/{id}` `{"disabled": true|false, "scope": "a b"}`
 /// (either or both): disabling ends every session and token of the user at
 /// once; the answer is the user as it now is.
+#[utoipa::path(
+    patch,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    operation_id = "update_user",
+    params(("id" = String, Path, description = "The user id")),
+    request_body = Patch,
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "The user after the change; disabling ends every session", body = UserView),
+        (status = 400, description = "`invalid_request`: an unknown field or an invalid scope", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<Patch>,
-) -> Result<Json<Value>, Error> {
+) -> Result<Json<UserView>, Error> {
     let found = user(&state, id).await?;
     if let Some(scope) = &patch.scope {
         let scope = parse_scope(scope)
@@ -137,6 +210,20 @@ async fn update(
 
 /// `DELETE /admin/users/{id}`: 204; the account and everything personal
 /// in it are gone, and its tokens are refused everywhere.
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    operation_id = "delete_user",
+    params(("id" = String, Path, description = "The user id")),
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 204, description = "Deleted with everything personal; its tokens are refused"),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
 async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
     if !lifecycle::delete(state.store(), &id, unix_now()).await? {
         return Err(NO_SUCH_USER);
@@ -148,6 +235,20 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result
 
 /// `POST /admin/users/{id}/revoke-sessions`: 204; every session and access
 /// token of the user ends (sign out everywhere).
+#[utoipa::path(
+    post,
+    path = "/admin/users/{id}/revoke-sessions",
+    tag = "admin",
+    operation_id = "revoke_user_sessions",
+    params(("id" = String, Path, description = "The user id")),
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 204, description = "Every session and token of the user ended"),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
 async fn revoke_sessions(
     State(state): State<AppState>,
     Path(id): Path<String>,

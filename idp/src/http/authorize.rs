@@ -21,8 +21,11 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Extension;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
 use super::cookies;
@@ -41,13 +44,50 @@ use crate::store::{BrowserSessionRow, UserRow};
 use crate::tokens::AuthMethods;
 use crate::{metrics, unix_now};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/authorize", get(authorize_get).post(authorize_post))
-        .route("/signin", post(sign_in))
-        .route("/signin/code", post(sign_in_code))
-        .route("/signup", get(sign_up_page).post(sign_up))
-        .route("/consent", post(consent))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(authorize_get, authorize_post))
+        .routes(routes!(sign_in))
+        .routes(routes!(sign_in_code))
+        .routes(routes!(sign_up_page, sign_up))
+        .routes(routes!(consent))
+}
+
+/// The parameters of an authorization request (OpenID Connect Core
+/// §3.1.2.1), for the OpenAPI document: `authorization.rs` reads them from
+/// [`Params`], which refuses repeated parameters, so this type describes
+/// them and is not what the handlers deserialize.
+#[derive(Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct AuthorizeParams {
+    /// Always `code`.
+    response_type: String,
+    client_id: String,
+    /// One of the client's registered redirect URIs.
+    redirect_uri: String,
+    /// Space-separated; `openid` for an ID token.
+    scope: String,
+    /// Returned unchanged with the answer.
+    state: Option<String>,
+    /// Put in the ID token.
+    nonce: Option<String>,
+    /// PKCE (RFC 7636), required: `BASE64URL(SHA-256(code_verifier))`.
+    code_challenge: String,
+    /// `S256`.
+    code_challenge_method: String,
+    /// `none`, `login`, `consent` (space-separated).
+    prompt: Option<String>,
+    /// Seconds since the last sign-in after which the user signs in again.
+    max_age: Option<u64>,
+    /// Pre-fills the email on the sign-in page.
+    login_hint: Option<String>,
+    /// The API the tokens are for (RFC 8707).
+    resource: Option<String>,
+    /// `aal2` asks for a second factor.
+    acr_values: Option<String>,
+    /// `query` (the only mode).
+    response_mode: Option<String>,
 }
 
 type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
@@ -240,6 +280,18 @@ async fn current_session(
 }
 
 /// `GET /authorize`.
+#[utoipa::path(
+    get,
+    path = "/authorize",
+    tag = "oauth",
+    operation_id = "authorize",
+    params(AuthorizeParams),
+    responses(
+        (status = 200, description = "The sign-in, second-factor or consent page", content_type = "text/html", body = String),
+        (status = 303, description = "Back to the client's `redirect_uri` with `code`, `state` and `iss`, or with `error` (`login_required`, `consent_required`, `access_denied`, `invalid_scope`, `unsupported_response_type`, ...)", headers(("Location" = String))),
+        (status = 400, description = "A request that cannot be sent back (unknown client, unregistered `redirect_uri`)", content_type = "text/html", body = String),
+    )
+)]
 async fn authorize_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -253,6 +305,19 @@ async fn authorize_get(
 /// Core §3.1.2.1). An application's form posts here, not a page of this
 /// IdP, so there is no CSRF token to check: nothing is changed until the
 /// user acts on a page.
+#[utoipa::path(
+    post,
+    path = "/authorize",
+    tag = "oauth",
+    operation_id = "authorize_post",
+    request_body(content = AuthorizeParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The sign-in, second-factor or consent page", content_type = "text/html", body = String),
+        (status = 303, description = "Back to the client's `redirect_uri` with `code`, `state` and `iss`, or with `error` (`login_required`, `consent_required`, `access_denied`, `invalid_scope`, `unsupported_response_type`, ...)", headers(("Location" = String))),
+        (status = 400, description = "A request that cannot be sent back (unknown client, unregistered `redirect_uri`)", content_type = "text/html", body = String),
+        (status = 415, description = "The body is not a form", content_type = "text/html", body = String),
+    )
+)]
 async fn authorize_post(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -357,6 +422,20 @@ async fn posted_request(
 /// `POST /signin`: the sign-in form. The same throttle and password check
 /// as `POST /login`; a refusal shows the form again, saying the same for
 /// an unknown email and a wrong password.
+#[utoipa::path(
+    post,
+    path = "/signin",
+    tag = "pages",
+    operation_id = "sign_in_form",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "The sign-in page's form: `email`, `password`, the authorization request it carries and the CSRF token"),
+    responses(
+        (status = 200, description = "The second-factor or consent page, or the sign-in form again saying why (a wrong email or password)", content_type = "text/html", body = String),
+        (status = 303, description = "Back to the client with a code", headers(("Location" = String))),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 400, description = "A form that cannot be read", content_type = "text/html", body = String),
+        (status = 429, description = "The form again: too many attempts (with `Retry-After`)", content_type = "text/html", body = String),
+    )
+)]
 async fn sign_in(
     State(state): State<AppState>,
     peer: Peer,
@@ -423,6 +502,20 @@ async fn sign_in(
 /// the account like a wrong password, and against the `mfa_token`, which is
 /// spent after a few); a spent or expired `mfa_token` sends the user back
 /// to the sign-in form.
+#[utoipa::path(
+    post,
+    path = "/signin/code",
+    tag = "pages",
+    operation_id = "sign_in_code_form",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "The second-factor page's form: `code`, `mfa_token`, the authorization request and the CSRF token"),
+    responses(
+        (status = 200, description = "The consent page, or the sign-in or code form again", content_type = "text/html", body = String),
+        (status = 303, description = "Back to the client with a code", headers(("Location" = String))),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 400, description = "A form that cannot be read", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts (with `Retry-After`)", content_type = "text/html", body = String),
+    )
+)]
 async fn sign_in_code(
     State(state): State<AppState>,
     peer: Peer,
@@ -530,6 +623,17 @@ async fn signed_in(
 }
 
 /// `GET /signup`: the sign-up page for an authorization request.
+#[utoipa::path(
+    get,
+    path = "/signup",
+    tag = "pages",
+    operation_id = "sign_up_page",
+    params(AuthorizeParams),
+    responses(
+        (status = 200, description = "The sign-up page for an authorization request", content_type = "text/html", body = String),
+        (status = 400, description = "The authorization request is not valid", content_type = "text/html", body = String),
+    )
+)]
 async fn sign_up_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -567,6 +671,22 @@ fn sign_up_form(
 
 /// `POST /signup`: creates the account with the rules of `POST /user`,
 /// signs the browser in and continues the authorization request.
+#[utoipa::path(
+    post,
+    path = "/signup",
+    tag = "pages",
+    operation_id = "sign_up_form",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "The sign-up form: `email`, `name`, `password`, the authorization request and the CSRF token"),
+    responses(
+        (status = 200, description = "The consent page, or the form again saying why", content_type = "text/html", body = String),
+        (status = 303, description = "Back to the client with a code", headers(("Location" = String))),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 400, description = "The form again: a field is invalid", content_type = "text/html", body = String),
+        (status = 202, description = "With `--require-email-verification`: a page saying to check the mail", content_type = "text/html", body = String),
+        (status = 409, description = "The form again: the email is taken", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts (with `Retry-After`)", content_type = "text/html", body = String),
+    )
+)]
 async fn sign_up(
     State(state): State<AppState>,
     peer: Peer,
@@ -612,6 +732,18 @@ async fn sign_up(
 
 /// `POST /consent`: `decision=allow` remembers the approval and issues the
 /// code; `decision=deny` sends `access_denied` back.
+#[utoipa::path(
+    post,
+    path = "/consent",
+    tag = "pages",
+    operation_id = "consent_form",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "The consent page's form: `decision` (`allow` or `deny`), the authorization request and the CSRF token"),
+    responses(
+        (status = 303, description = "Back to the client with a code, or with `error=access_denied`", headers(("Location" = String))),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 400, description = "A form that cannot be read or a request no longer valid", content_type = "text/html", body = String),
+    )
+)]
 async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let (post, request) = match posted_request(&state, &headers, &body).await {
         Ok(found) => found,

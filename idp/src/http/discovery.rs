@@ -5,25 +5,41 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::Error;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/jwks", get(jwks))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/.well-known/openid-configuration", get(metadata))
-        .route("/.well-known/oauth-authorization-server", get(metadata))
-        .route("/revocations", get(revocations))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(jwks))
+        .routes(routes!(jwks_well_known))
+        .routes(routes!(openid_configuration))
+        .routes(routes!(oauth_authorization_server))
+        .routes(routes!(revocations))
 }
 
 /// The public keys, serialized once per key change. Honest caching: the
 /// max-age is the one rotation timing relies on, and the ETag lets caches
 /// revalidate for the price of a 304.
+#[utoipa::path(
+    get,
+    path = "/jwks",
+    tag = "discovery",
+    operation_id = "jwks",
+    params(IfNoneMatch),
+    responses(
+        (status = 200, description = "The JWK Set (RFC 7517) of the published public keys",
+            content_type = "application/jwk-set+json", body = Object,
+            headers(("ETag" = String), ("Cache-Control" = String, description = "`public, max-age=<--jwks-max-age>`"))),
+        (status = 304, description = "Unchanged since the ETag named in `If-None-Match`"),
+    )
+)]
 async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let ring = state.keys().ring();
     let cache_control = format!("public, max-age={}", state.settings().jwks_max_age);
@@ -36,10 +52,121 @@ async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
     )
 }
 
+/// `/jwks` at its well-known address.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "discovery",
+    operation_id = "jwks_well_known",
+    params(IfNoneMatch),
+    responses(
+        (status = 200, description = "The same JWK Set as `/jwks`",
+            content_type = "application/jwk-set+json", body = Object,
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Unchanged since the ETag named in `If-None-Match`"),
+    )
+)]
+async fn jwks_well_known(state: State<AppState>, headers: HeaderMap) -> Response {
+    jwks(state, headers).await
+}
+
+/// `If-None-Match`, for the endpoints that answer 304.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct IfNoneMatch {
+    /// An ETag from an earlier answer: 304 if it still names the body.
+    #[param(rename = "If-None-Match", nullable = false)]
+    if_none_match: Option<String>,
+}
+
+/// `GET /revocations?since=`: the query.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct Since {
+    /// The opaque `cursor` of an earlier answer: only what changed after
+    /// it. Without it, the whole feed.
+    since: Option<String>,
+}
+
+/// The revocation feed's body (built in `revocations.rs`): what resource
+/// servers must refuse, and the cursor to ask from next time.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct RevocationFeed {
+    /// Opaque; pass it back as `since`.
+    cursor: String,
+    /// Revoked access tokens, by `jti`, until they expire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revoked: Option<Vec<RevokedToken>>,
+    /// Ended sessions: tokens carrying this `sid` are refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sessions: Option<Vec<EndedSession>>,
+    /// Deleted clients: their tokens issued before `before` are refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clients: Option<Vec<CutOffClient>>,
+    /// Disabled, deleted or signed-out users: their tokens issued before
+    /// `before` are refused, except those of `except_sid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subjects: Option<Vec<CutOffSubject>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct RevokedToken {
+    jti: String,
+    /// Unix seconds; the entry can be dropped after it.
+    exp: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct EndedSession {
+    sid: String,
+    exp: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct CutOffClient {
+    client_id: String,
+    /// Unix seconds: tokens with an earlier `iat` are refused.
+    before: u64,
+    exp: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct CutOffSubject {
+    sub: String,
+    before: u64,
+    exp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    except_sid: Option<String>,
+}
+
 /// Revoked access tokens that have not expired yet, for resource servers
 /// that poll (`resource_server::RevocationPoller`). Polling is cheap: the
 /// full body is rebuilt only on change and an unchanged feed answers 304;
 /// `?since=<cursor>` answers only what changed after the cursor.
+#[utoipa::path(
+    get,
+    path = "/revocations",
+    tag = "discovery",
+    operation_id = "revocations",
+    params(Since, IfNoneMatch),
+    responses(
+        (status = 200, description = "The feed, or what changed since the cursor",
+            body = RevocationFeed,
+            headers(("ETag" = String), ("Cache-Control" = String, description = "`no-cache`"))),
+        (status = 304, description = "Unchanged since the ETag named in `If-None-Match`"),
+        (status = 400, description = "`invalid_request`: `since` is malformed or repeated",
+            body = super::error::ErrorBody),
+        (status = 410, description = "`cursor_expired`: the cursor can no longer be answered \
+            incrementally; fetch the whole feed", body = super::error::ErrorBody),
+    )
+)]
 async fn revocations(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -78,7 +205,7 @@ async fn revocations(
 }
 
 /// A 200 with `body`, or a 304 when `If-None-Match` names `etag`.
-fn conditional(
+pub(super) fn conditional(
     headers: &HeaderMap,
     etag: &str,
     body: Bytes,
@@ -110,6 +237,30 @@ fn conditional(
 /// Authorization server metadata (RFC 8414) and OpenID Provider metadata
 /// (OpenID Connect Discovery 1.0): exactly what is implemented, nothing
 /// more, so standard client libraries validate it and rely on it.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "discovery",
+    operation_id = "openid_configuration",
+    responses((status = 200, description = "OpenID Provider metadata (OpenID Connect Discovery 1.0)",
+        body = Object)),
+)]
+async fn openid_configuration(state: State<AppState>) -> Json<Value> {
+    metadata(state).await
+}
+
+/// The same document at RFC 8414's address.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "discovery",
+    operation_id = "oauth_authorization_server",
+    responses((status = 200, description = "Authorization server metadata (RFC 8414)", body = Object)),
+)]
+async fn oauth_authorization_server(state: State<AppState>) -> Json<Value> {
+    metadata(state).await
+}
+
 async fn metadata(State(state): State<AppState>) -> Json<Value> {
     let issuer = &state.settings().issuer;
     let secret_methods = ["client_secret_basic", "client_secret_post"];

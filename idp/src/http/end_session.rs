@@ -13,8 +13,10 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::cookies;
 use super::pages::{self, EndSessionPage};
@@ -26,8 +28,23 @@ use crate::redirect_uris::csp_source;
 use crate::state::AppState;
 use crate::unix_now;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/end_session", get(end_session_get).post(end_session_post))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(end_session_get, end_session_post))
+}
+
+/// A logout request's parameters (RP-Initiated Logout 1.0 §2), for the
+/// OpenAPI document; [`check`] reads them from [`Params`].
+#[derive(Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct EndSessionParams {
+    /// An ID token this IdP issued, expired or not.
+    id_token_hint: Option<String>,
+    /// Registered for the client; where the browser goes afterwards.
+    post_logout_redirect_uri: Option<String>,
+    /// Returned with the redirect.
+    state: Option<String>,
+    client_id: Option<String>,
 }
 
 /// The parameters carried through the confirmation form.
@@ -117,6 +134,19 @@ async fn check(state: &AppState, params: &Params) -> Result<Logout, Box<Response
     })
 }
 
+/// `GET /end_session`: an application's logout request.
+#[utoipa::path(
+    get,
+    path = "/end_session",
+    tag = "pages",
+    operation_id = "end_session",
+    params(EndSessionParams),
+    responses(
+        (status = 200, description = "The confirmation page, or a page saying the user is signed out", content_type = "text/html", body = String),
+        (status = 303, description = "To `post_logout_redirect_uri` (with `state`) once signed out", headers(("Location" = String))),
+        (status = 400, description = "An invalid `id_token_hint` or an unregistered `post_logout_redirect_uri`", content_type = "text/html", body = String),
+    )
+)]
 async fn end_session_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -128,6 +158,19 @@ async fn end_session_get(
 
 /// A POST is either an application's request as a form, or the user's
 /// confirmation (`confirm`, with a CSRF token).
+#[utoipa::path(
+    post,
+    path = "/end_session",
+    tag = "pages",
+    operation_id = "end_session_post",
+    request_body(content = EndSessionParams, content_type = "application/x-www-form-urlencoded", description = "An application's request as a form, or the confirmation page's form (`confirm=yes` with the CSRF token)"),
+    responses(
+        (status = 200, description = "The confirmation page, or a page saying the user is signed out", content_type = "text/html", body = String),
+        (status = 303, description = "To `post_logout_redirect_uri` (with `state`) once signed out", headers(("Location" = String))),
+        (status = 400, description = "An invalid `id_token_hint` or an unregistered `post_logout_redirect_uri`", content_type = "text/html", body = String),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+    )
+)]
 async fn end_session_post(
     State(state): State<AppState>,
     headers: HeaderMap,

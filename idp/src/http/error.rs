@@ -9,9 +9,15 @@ use serde::Serialize;
 
 use crate::error::Error;
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// Every error answer of the JSON API (the `ErrorBody` component of the
+/// OpenAPI document, which every error response refers to).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct ErrorBody<'a> {
+    /// A machine-readable code: the RFC 6749 §5.2 codes at the OAuth
+    /// endpoints (`invalid_request`, `invalid_client`, `invalid_grant`, ...),
+    /// and the IdP's own elsewhere (`not_found`, `email_taken`, `too_many_attempts`, ...).
     error: &'a str,
+    /// What went wrong, for a person; never echoes a submitted value.
     error_description: &'a str,
     /// Only in `mfa_required`: what to send on to `/login/mfa`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -25,7 +31,7 @@ impl IntoResponse for Error {
         let description = self.to_string();
         let mut response = (
             self.status(),
-            Json(Body {
+            Json(ErrorBody {
                 error: self.code(),
                 error_description: &description,
                 mfa_token: match &self {

@@ -3,31 +3,68 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::error::ErrorBody;
 use crate::error::Error;
 use crate::metrics::Gauges;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
 /// `/metrics`: beside the API, or alone on `--metrics-bind`.
-pub fn metrics_router() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+pub fn metrics_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
+}
+
+/// `/healthz`'s answer.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// `/readyz`'s answer.
+#[derive(Serialize, ToSchema)]
+struct Readiness {
+    /// Always `ready`.
+    status: &'static str,
+    /// The key new tokens are signed with.
+    signing_kid: String,
+    /// How many keys `/jwks` publishes.
+    published_keys: usize,
 }
 
 /// The process is up.
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "healthz",
+    responses((status = 200, description = "The process is up", body = Health)),
+)]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// Prometheus text exposition.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text exposition (counters, gauges, \
+        request duration histograms); on `--metrics-bind`'s listener when that is set",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
+)]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let body = state.metrics().render(Gauges {
         published_keys: state.keys().ring().jwks.keys.len(),
@@ -44,16 +81,27 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// The database answers and a signing key is loaded.
-async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready to serve", body = Readiness),
+        (status = 503, description = "`temporarily_unavailable`: the database does not answer",
+            body = ErrorBody),
+    ),
+)]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Error> {
     state
         .store()
         .run(|db| db.ping())
         .await
         .map_err(|_| Error::Unavailable("the database does not answer".into()))?;
     let ring = state.keys().ring();
-    Ok(Json(json!({
-        "status": "ready",
-        "signing_kid": ring.current_kid,
-        "published_keys": ring.jwks.keys.len(),
-    })))
+    Ok(Json(Readiness {
+        status: "ready",
+        signing_kid: ring.current_kid.clone(),
+        published_keys: ring.jwks.keys.len(),
+    }))
 }

@@ -17,7 +17,14 @@
 //! - `admin_users.rs`: `/admin/users` (bearer token, scope `admin`);
 //! - `health.rs`: `/healthz`, `/readyz`, `/metrics` (beside the API, or
 //!   alone on its own listener with `--metrics-bind`: [`api`] and
-//!   [`metrics_app`]).
+//!   [`metrics_app`]);
+//! - `openapi.rs`: `/openapi.json`, the OpenAPI 3.1 document of all of the
+//!   above ([`openapi_document`]).
+//!
+//! Each `router()` is a `utoipa_axum` `OpenApiRouter` whose routes come
+//! from the handlers' `#[utoipa::path]` attributes (`routes!`), so what is
+//! served and what is documented are one list; `tests/openapi.rs` checks
+//! both directions against the running router.
 //!
 //! Cross-cutting pieces live beside them: `extract.rs` reads bodies and
 //! credentials, `token_request.rs` what a token request asks besides its
@@ -43,6 +50,7 @@ mod error;
 mod extract;
 mod health;
 mod oauth;
+mod openapi;
 mod pages;
 mod recovery;
 mod recovery_pages;
@@ -55,10 +63,13 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use resource_server::BearerAuthLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
 pub use error::json_errors;
+pub use openapi::{document as openapi_document, json as openapi_json};
 
 /// Largest request body accepted anywhere.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -71,7 +82,40 @@ pub fn app(state: AppState) -> Router {
 /// `/metrics` alone, for its own listener.
 pub fn metrics_app(state: AppState) -> Router {
     let registry = state.metrics().registry().clone();
-    serve::observe(health::metrics_router().with_state(state), &registry)
+    let (router, _) = health::metrics_router().split_for_parts();
+    serve::observe(router.with_state(state), &registry)
+}
+
+/// Routes anyone may call.
+fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(discovery::router())
+        .merge(health::router())
+        .merge(openapi::router())
+        .merge(users::router())
+        .merge(recovery::router())
+        .merge(oauth::router())
+        .merge(authorize::router())
+        .merge(end_session::router())
+        .merge(account_pages::router())
+        .merge(pages::router())
+}
+
+/// Routes behind a bearer token (the layer is added in [`api`], where the
+/// state it needs exists).
+fn protected_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(account::router())
+        .merge(registry::router())
+        .merge(admin_users::router())
+}
+
+/// Every route [`app`] serves, with its documentation.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(public_routes())
+        .merge(protected_routes())
+        .merge(health::metrics_router())
 }
 
 /// The whole API without `/metrics`.
@@ -83,22 +127,10 @@ pub fn api(state: AppState) -> Router {
         .realm(&state.settings().issuer)
         .dpop(state.dpop().clone())
         .public_url(&state.settings().issuer);
-    let protected = Router::new()
-        .merge(account::router())
-        .merge(registry::router())
-        .merge(admin_users::router())
-        .route_layer(bearer);
-    let router = Router::new()
-        .merge(discovery::router())
-        .merge(health::router())
-        .merge(users::router())
-        .merge(recovery::router())
-        .merge(oauth::router())
-        .merge(authorize::router())
-        .merge(end_session::router())
-        .merge(account_pages::router())
-        .merge(pages::router())
-        .merge(protected)
+    let (protected, _) = protected_routes().split_for_parts();
+    let (public, _) = public_routes().split_for_parts();
+    let router = public
+        .merge(protected.route_layer(bearer))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .with_state(state.clone());
     let router = router

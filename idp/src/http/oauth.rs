@@ -14,10 +14,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zeroize::Zeroizing;
+
+use super::error::ErrorBody;
 
 use super::extract::{basic_auth, BasicAuth, Form};
 use super::no_store;
@@ -32,11 +37,81 @@ use crate::store::ClientRow;
 use crate::tokens::{Subject, TokenResponse};
 use crate::{metrics, unix_now};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/token", post(token))
-        .route("/revoke", post(revoke))
-        .route("/introspect", post(introspect))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(token))
+        .routes(routes!(revoke))
+        .routes(routes!(introspect))
+}
+
+// What the form bodies hold, for the OpenAPI document. The handlers read
+// them with `Form`, which refuses repeated and empty parameters — a rule
+// serde's form decoding cannot express — so these types describe the
+// fields and are not what the handlers deserialize.
+
+/// `POST /token`'s form (RFC 6749 §4.1.3, §4.4, §6). Client credentials go
+/// in `Authorization: Basic` or as `client_id` + `client_secret`, never both.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+struct TokenForm {
+    /// `authorization_code`, `client_credentials` or `refresh_token`.
+    grant_type: String,
+    /// client_secret_post, or a public client naming itself.
+    client_id: Option<String>,
+    /// client_secret_post.
+    client_secret: Option<String>,
+    /// Space-separated scopes (client_credentials, refresh_token: a subset
+    /// of what was granted).
+    scope: Option<String>,
+    /// The API the token is for (RFC 8707); its identifier becomes `aud`.
+    resource: Option<String>,
+    /// authorization_code: the code from `/authorize`.
+    code: Option<String>,
+    /// authorization_code: the `redirect_uri` of the authorization request.
+    redirect_uri: Option<String>,
+    /// authorization_code: the PKCE verifier (S256).
+    code_verifier: Option<String>,
+    /// refresh_token: the refresh token; each use returns a new one.
+    refresh_token: Option<String>,
+}
+
+/// `POST /revoke`'s form (RFC 7009).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+struct RevokeForm {
+    /// An access token or a refresh token.
+    token: String,
+    /// Ignored: the kind of token is found out.
+    token_type_hint: Option<String>,
+    /// client_secret_post, or a public client naming itself.
+    client_id: Option<String>,
+    /// client_secret_post.
+    client_secret: Option<String>,
+}
+
+/// `POST /introspect`'s form (RFC 7662).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+struct IntrospectForm {
+    /// The token to describe.
+    token: String,
+    /// Ignored.
+    token_type_hint: Option<String>,
+    /// client_secret_post.
+    client_id: Option<String>,
+    /// client_secret_post.
+    client_secret: Option<String>,
+}
+
+/// The `DPoP` proof header of the endpoints that bind tokens to a key.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub(super) struct DpopProof {
+    /// A DPoP proof JWT (RFC 9449) for this request: the tokens issued are
+    /// bound to its key (`token_type: DPoP`, `cnf.jkt`).
+    #[param(rename = "DPoP")]
+    dpop: Option<String>,
 }
 
 /// How the caller presented client credentials.
@@ -153,6 +228,26 @@ async fn require_client(
 }
 
 /// `POST /token`.
+#[utoipa::path(
+    post,
+    path = "/token",
+    tag = "oauth",
+    operation_id = "token",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    params(DpopProof),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "Tokens (`Cache-Control: no-store`)", body = TokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, `invalid_scope`, \
+            `invalid_target`, `invalid_dpop_proof`, `unsupported_grant_type`", body = ErrorBody),
+        (status = 401, description = "`invalid_client` (with `WWW-Authenticate: Basic` after \
+            Basic credentials)", body = ErrorBody),
+        (status = 403, description = "`account_disabled`: the session's user is disabled", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not a form", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
+        (status = 503, description = "`temporarily_unavailable`", body = ErrorBody),
+    )
+)]
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -241,6 +336,22 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<R
 /// `POST /revoke` (RFC 7009). 200 for unknown tokens too, so the answer
 /// reveals nothing. Tokens of registered clients can be revoked only by
 /// their client; login-session tokens by anyone holding them.
+#[utoipa::path(
+    post,
+    path = "/revoke",
+    tag = "oauth",
+    operation_id = "revoke",
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or unknown: the answer says nothing about the token \
+            (an empty object)", body = Object),
+        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 401, description = "`invalid_client`: bad credentials, or the token is another \
+            client's", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not a form", body = ErrorBody),
+    )
+)]
 async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -272,6 +383,23 @@ async fn revoke(
 }
 
 /// `POST /introspect` (RFC 7662). The caller must be a registered client.
+#[utoipa::path(
+    post,
+    path = "/introspect",
+    tag = "oauth",
+    operation_id = "introspect",
+    request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
+    security(("client_basic" = [])),
+    responses(
+        (status = 200, description = "RFC 7662 §2.2: `{\"active\": false}` for anything not \
+            currently valid; otherwise `active`, `token_type`, `scope`, `client_id`, `username`, \
+            `sub`, `aud`, `iss`, `exp`, `iat`, `nbf`, `jti` and, for a DPoP-bound token, `cnf.jkt`",
+            body = Object),
+        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 401, description = "`invalid_client`", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not a form", body = ErrorBody),
+    )
+)]
 async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -13,8 +13,8 @@
 use askama::Template;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::Error;
 use crate::state::AppState;
@@ -22,11 +22,21 @@ use crate::state::AppState;
 /// The stylesheet, served at `/assets/idp.css`.
 const STYLESHEET: &str = include_str!("../../assets/idp.css");
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/assets/idp.css", get(stylesheet))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stylesheet))
 }
 
 /// The stylesheet; it changes only with a new release.
+#[utoipa::path(
+    get,
+    path = "/assets/idp.css",
+    tag = "pages",
+    operation_id = "stylesheet",
+
+    responses(
+        (status = 200, description = "The pages' stylesheet", content_type = "text/css; charset=utf-8", body = String),
+    )
+)]
 async fn stylesheet() -> Response {
     (
         [

@@ -11,12 +11,16 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::json;
 use std::net::SocketAddr;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zeroize::Zeroizing;
+
+use super::error::ErrorBody;
+use super::users::Status;
 
 use super::authorize::is_form;
 use super::extract::parse_json;
@@ -27,36 +31,67 @@ use crate::error::Error;
 use crate::state::AppState;
 use crate::unix_now;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/account/password/reset",
-            get(|State(state): State<AppState>, headers: HeaderMap| async move {
-                page::forgot_page(&state, &headers).await
-            })
-            .post(request_reset),
-        )
-        .route(
-            "/account/password/reset/confirm",
-            get(
-                |State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery| async move {
-                    page::reset_page(&state, &headers, q.as_deref()).await
-                },
-            )
-            .post(confirm_reset),
-        )
-        .route(
-            "/account/email/verify",
-            get(
-                |State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery| async move {
-                    page::verify_page(&state, &headers, q.as_deref()).await
-                },
-            )
-            .post(verify_email),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(forgot_page, request_reset))
+        .routes(routes!(reset_page, confirm_reset))
+        .routes(routes!(verify_page, verify_email))
 }
 
-#[derive(Deserialize)]
+/// The page asking for the account's email.
+#[utoipa::path(
+    get,
+    path = "/account/password/reset",
+    tag = "pages",
+    operation_id = "forgot_password_page",
+
+    responses(
+        (status = 200, description = "The form asking for the account's email", content_type = "text/html", body = String),
+    )
+)]
+async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    page::forgot_page(&state, &headers).await
+}
+
+/// The page the mailed reset link opens.
+#[utoipa::path(
+    get,
+    path = "/account/password/reset/confirm",
+    tag = "pages",
+    operation_id = "reset_password_page",
+    params(("token" = Option<String>, Query, description = "The mailed single-use token")),
+    responses(
+        (status = 200, description = "The new-password form, or a page saying the link is used or expired", content_type = "text/html", body = String),
+    )
+)]
+async fn reset_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    page::reset_page(&state, &headers, q.as_deref()).await
+}
+
+/// The page the mailed verification link opens.
+#[utoipa::path(
+    get,
+    path = "/account/email/verify",
+    tag = "pages",
+    operation_id = "verify_email_page",
+    params(("token" = Option<String>, Query, description = "The mailed single-use token")),
+    responses(
+        (status = 200, description = "A page asking to confirm the address, or saying the link is used or expired", content_type = "text/html", body = String),
+    )
+)]
+async fn verify_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    page::verify_page(&state, &headers, q.as_deref()).await
+}
+
+#[derive(Deserialize, ToSchema)]
 struct ResetRequest {
     email: String,
 }
@@ -64,6 +99,25 @@ struct ResetRequest {
 /// `POST /account/password/reset` `{email}`: 202 `{"status":
 /// "reset_requested"}` whether or not the address has an account, in the
 /// same time; if it has one, a link is mailed.
+#[utoipa::path(
+    post,
+    path = "/account/password/reset",
+    tag = "recovery",
+    operation_id = "request_password_reset",
+    request_body(content(
+        (ResetRequest = "application/json"),
+        (ResetRequest = "application/x-www-form-urlencoded"),
+    ), description = "JSON, or the page's form (with its CSRF token), answered with a page"),
+    responses(
+        (status = 202, description = "`reset_requested`, whether or not the address has an account; a link is mailed if it has", content(
+            (Status = "application/json"), (String = "text/html"))),
+        (status = 400, description = "`invalid_request`", content(
+            (ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 415, description = "`invalid_request`: neither JSON nor a form", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", content(
+            (ErrorBody = "application/json"), (String = "text/html"))),
+    )
+)]
 async fn request_reset(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -81,12 +135,14 @@ async fn request_reset(
     password::request_reset(&state, &body.email, unix_now());
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"status": "reset_requested"})),
+        Json(Status {
+            status: "reset_requested",
+        }),
     )
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ResetConfirm {
     token: String,
     new_password: String,
@@ -95,6 +151,23 @@ struct ResetConfirm {
 /// `POST /account/password/reset/confirm` `{token, new_password}`: 204;
 /// every session of the account ends. A used, expired or unknown token:
 /// `400 invalid_grant`.
+#[utoipa::path(
+    post,
+    path = "/account/password/reset/confirm",
+    tag = "recovery",
+    operation_id = "confirm_password_reset",
+    request_body(content(
+        (ResetConfirm = "application/json"),
+        (ResetConfirm = "application/x-www-form-urlencoded"),
+    ), description = "JSON, or the page's form (with its CSRF token), answered with a page"),
+    responses(
+        (status = 204, description = "The password is set; every session of the account ended"),
+        (status = 200, description = "The form's answer: a page saying the password is set", content_type = "text/html", body = String),
+        (status = 400, description = "`invalid_grant`: a used, expired or unknown token; `invalid_request`: a weak password or a bad body", content(
+            (ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 415, description = "`invalid_request`: neither JSON nor a form", body = ErrorBody),
+    )
+)]
 async fn confirm_reset(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -115,13 +188,30 @@ async fn confirm_reset(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Verify {
     token: String,
 }
 
 /// `POST /account/email/verify` `{token}`: 204; the address is verified.
 /// A used, expired or unknown token: `400 invalid_grant`.
+#[utoipa::path(
+    post,
+    path = "/account/email/verify",
+    tag = "recovery",
+    operation_id = "verify_email",
+    request_body(content(
+        (Verify = "application/json"),
+        (Verify = "application/x-www-form-urlencoded"),
+    ), description = "JSON, or the page's form (with its CSRF token), answered with a page"),
+    responses(
+        (status = 204, description = "The address is verified"),
+        (status = 200, description = "The form's answer: a page saying the address is verified", content_type = "text/html", body = String),
+        (status = 400, description = "`invalid_grant`: a used, expired or unknown token", content(
+            (ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 415, description = "`invalid_request`: neither JSON nor a form", body = ErrorBody),
+    )
+)]
 async fn verify_email(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -4,32 +4,36 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use keys::rotation::RotationTrigger;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ErrorBody;
 
 use super::extract::{parse_json, ApiJson};
 use super::no_store;
 use crate::clients;
 use crate::error::Error;
+use crate::secret::Secret;
 use crate::state::AppState;
-use crate::store::ClientRow;
+use crate::store::{ClientRow, StoredKey};
 use crate::unix_now;
 
 /// Routes that need scope `admin`; the caller adds the bearer layer.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/clients", post(create).get(list))
-        .route("/clients/{id}", get(show).delete(remove))
-        .route("/admin/keys/rotate", post(rotate))
-        .route("/admin/keys", get(list_keys))
-        .route("/admin/keys/prune", post(prune))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, remove))
+        .routes(routes!(rotate))
+        .routes(routes!(list_keys))
+        .routes(routes!(prune))
         .route_layer(resource_server::require_scope(clients::ADMIN_SCOPE))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewClient {
     client_id: String,
@@ -51,6 +55,22 @@ struct NewClient {
 
 /// `POST /clients`: 201 with the secret, shown this once (none for a
 /// public client).
+#[utoipa::path(
+    post,
+    path = "/clients",
+    tag = "admin",
+    operation_id = "create_client",
+    request_body = NewClient,
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 201, description = "Registered; the secret is shown once (`no-store`)", body = RegisteredClient),
+        (status = 400, description = "`invalid_request`: a field is missing, unknown or invalid (scope, redirect URIs, auth method)", body = ErrorBody),
+        (status = 409, description = "`client_exists`", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewClient>,
@@ -74,40 +94,138 @@ async fn create(
     let registered = clients::register_client(state.store(), &spec, unix_now()).await?;
     let client = &registered.client;
     tracing::info!(client = %client.client_id, admin = client.admin, public = client.public, "client registered");
-    let mut body = describe(client);
-    if let Some(secret) = &registered.client_secret {
-        body["client_secret"] = json!(secret);
-    }
+    let body = RegisteredClient {
+        client: describe(client),
+        client_secret: registered.client_secret,
+    };
     let mut response = no_store(Json(body));
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)
 }
 
-fn describe(c: &ClientRow) -> Value {
-    json!({
-        "client_id": c.client_id,
-        "scope": c.scope,
-        "admin": c.admin,
-        "redirect_uris": c.redirect_uris,
-        "token_endpoint_auth_method": clients::auth_method(c),
-        "consent": c.consent,
-        "post_logout_redirect_uris": c.post_logout_redirect_uris,
-        "created_at": c.created_at,
-    })
+/// A registered client as the API shows it (never its secret's digest).
+#[derive(Serialize, ToSchema)]
+struct ClientDescription {
+    client_id: String,
+    /// Space-separated scopes it may be granted.
+    scope: String,
+    admin: bool,
+    redirect_uris: Vec<String>,
+    /// `client_secret_basic` or `none` (public).
+    token_endpoint_auth_method: &'static str,
+    /// Whether users are asked to consent.
+    consent: bool,
+    post_logout_redirect_uris: Vec<String>,
+    /// Unix seconds.
+    created_at: u64,
+}
+
+/// `POST /clients`' answer: the client and, for a confidential one, its
+/// secret, shown this once.
+#[derive(Serialize, ToSchema)]
+struct RegisteredClient {
+    #[serde(flatten)]
+    client: ClientDescription,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    client_secret: Option<Secret>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ClientList {
+    clients: Vec<ClientDescription>,
+}
+
+fn describe(c: &ClientRow) -> ClientDescription {
+    ClientDescription {
+        client_id: c.client_id.clone(),
+        scope: c.scope.clone(),
+        admin: c.admin,
+        redirect_uris: c.redirect_uris.clone(),
+        token_endpoint_auth_method: clients::auth_method(c),
+        consent: c.consent,
+        post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+        created_at: c.created_at,
+    }
+}
+
+/// A stored signing key's public metadata.
+#[derive(Serialize, ToSchema)]
+struct KeyDescription {
+    kid: String,
+    /// `next`, `current` or `retired`.
+    state: &'static str,
+    bits: u32,
+    created_at: u64,
+    activated_at: Option<u64>,
+    retired_at: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct KeyList {
+    keys: Vec<KeyDescription>,
+}
+
+/// `POST /admin/keys/rotate`'s answer.
+#[derive(Serialize, ToSchema)]
+struct Rotated {
+    /// The kid that became `current`.
+    promoted: String,
+    /// The kid that became `retired`, if any.
+    retired: Option<String>,
+    keys: Vec<KeyDescription>,
+}
+
+/// `POST /admin/keys/prune`'s answer.
+#[derive(Serialize, ToSchema)]
+struct Pruned {
+    /// The kids deleted.
+    pruned: Vec<String>,
+    keys: Vec<KeyDescription>,
 }
 
 /// `GET /clients`.
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    get,
+    path = "/clients",
+    tag = "admin",
+    operation_id = "list_clients",
+
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "Every registered client", body = ClientList),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
+async fn list(State(state): State<AppState>) -> Result<Json<ClientList>, Error> {
     let clients = state.store().run(|db| db.list_clients()).await?;
-    Ok(Json(
-        json!({"clients": clients.iter().map(describe).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(ClientList {
+        clients: clients.iter().map(describe).collect(),
+    }))
 }
 
 const NO_SUCH_CLIENT: Error = Error::NotFound("no such client");
 
 /// `GET /clients/{id}`.
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    get,
+    path = "/clients/{id}",
+    tag = "admin",
+    operation_id = "show_client",
+    params(("id" = String, Path, description = "The client id")),
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "The client", body = ClientDescription),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ClientDescription>, Error> {
     let client = state
         .store()
         .run(move |db| db.client(&id))
@@ -119,6 +237,20 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
 /// `DELETE /clients/{id}`: 204; the client can no longer obtain tokens, and
 /// the tokens it holds are refused here at once and by resource servers at
 /// their next poll of the revocation feed.
+#[utoipa::path(
+    delete,
+    path = "/clients/{id}",
+    tag = "admin",
+    operation_id = "delete_client",
+    params(("id" = String, Path, description = "The client id")),
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 204, description = "Deleted; its tokens are refused from now on"),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
 async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
     if !clients::delete(state.store(), &id, unix_now()).await? {
         return Err(NO_SUCH_CLIENT);
@@ -128,18 +260,35 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 struct RotateRequest {
+    /// Rotate even if caches may not know the next key yet.
     #[serde(default)]
     force: bool,
 }
 
 /// `POST /admin/keys/rotate`, optionally `{"force": true}`.
+#[utoipa::path(
+    post,
+    path = "/admin/keys/rotate",
+    tag = "admin",
+    operation_id = "rotate_keys",
+    request_body(content = RotateRequest, description = "Optional: no body is `{\"force\": false}`"),
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "Rotated: `next` became `current`", body = Rotated),
+        (status = 409, description = "`rotation_refused`: too soon after the last rotation for caches to know the new key (`force` overrides)", body = ErrorBody),
+        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
 async fn rotate(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, Error> {
+) -> Result<Json<Rotated>, Error> {
     let request: RotateRequest = if body.is_empty() {
         RotateRequest::default()
     } else {
@@ -151,39 +300,66 @@ async fn rotate(
             force: request.force,
         })
         .await?;
-    Ok(Json(json!({
-        "promoted": plan.promote,
-        "retired": plan.retire,
-        "keys": key_list(&state).await?,
-    })))
+    Ok(Json(Rotated {
+        promoted: plan.promote,
+        retired: plan.retire,
+        keys: key_list(&state).await?,
+    }))
 }
 
 /// `POST /admin/keys/prune`: removes retired keys past their grace period.
-async fn prune(State(state): State<AppState>) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    post,
+    path = "/admin/keys/prune",
+    tag = "admin",
+    operation_id = "prune_keys",
+
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "Retired keys no token can still need are deleted", body = Pruned),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
+async fn prune(State(state): State<AppState>) -> Result<Json<Pruned>, Error> {
     let pruned = state.keys().prune().await?;
-    Ok(Json(
-        json!({"pruned": pruned, "keys": key_list(&state).await?}),
-    ))
+    Ok(Json(Pruned {
+        pruned,
+        keys: key_list(&state).await?,
+    }))
 }
 
 /// `GET /admin/keys`: every key with its state and dates (no key material).
-async fn list_keys(State(state): State<AppState>) -> Result<Json<Value>, Error> {
-    Ok(Json(json!({"keys": key_list(&state).await?})))
+#[utoipa::path(
+    get,
+    path = "/admin/keys",
+    tag = "admin",
+    operation_id = "list_keys",
+
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "The stored signing keys (public metadata only)", body = KeyList),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
+async fn list_keys(State(state): State<AppState>) -> Result<Json<KeyList>, Error> {
+    Ok(Json(KeyList {
+        keys: key_list(&state).await?,
+    }))
 }
 
-async fn key_list(state: &AppState) -> Result<Vec<Value>, Error> {
+async fn key_list(state: &AppState) -> Result<Vec<KeyDescription>, Error> {
     let keys = state.keys().stored_keys().await?;
     Ok(keys
         .iter()
-        .map(|k| {
-            json!({
-                "kid": k.record.kid,
-                "state": k.record.state.as_str(),
-                "bits": k.bits,
-                "created_at": k.record.created_at,
-                "activated_at": k.record.activated_at,
-                "retired_at": k.record.retired_at,
-            })
+        .map(|k: &StoredKey| KeyDescription {
+            kid: k.record.kid.clone(),
+            state: k.record.state.as_str(),
+            bits: k.bits,
+            created_at: k.record.created_at,
+            activated_at: k.record.activated_at,
+            retired_at: k.record.retired_at,
         })
         .collect())
 }

@@ -8,12 +8,17 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::Extension;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zeroize::Zeroizing;
+
+use super::error::ErrorBody;
+use super::oauth::DpopProof;
+use crate::tokens::TokenResponse;
 
 use super::extract::{basic_auth, parse_json, ApiJson, BasicAuth};
 use super::no_store;
@@ -24,12 +29,12 @@ use crate::error::Error;
 use crate::state::AppState;
 use crate::unix_now;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/user", post(signup))
-        .route("/users", post(signup))
-        .route("/login", post(login))
-        .route("/login/mfa", post(login_mfa))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(signup_users))
+        .routes(routes!(login))
+        .routes(routes!(login_mfa))
 }
 
 /// The client's address, when the server knows it.
@@ -37,17 +42,56 @@ pub(super) fn address(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Optio
     peer.map(|Extension(ConnectInfo(addr))| addr.ip())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Signup {
     email: String,
     name: String,
+    /// At least the configured minimum length; checked against common
+    /// passwords.
     password: String,
+}
+
+/// `201`: the account.
+#[derive(Serialize, ToSchema)]
+struct Created {
+    user: NewUser,
+}
+
+#[derive(Serialize, ToSchema)]
+struct NewUser {
+    id: String,
+    email: String,
+    name: String,
+}
+
+/// An accepted request whose outcome is told by `status`.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Status {
+    /// What happened, e.g. `verification_sent`.
+    pub(super) status: &'static str,
 }
 
 /// `POST /user`: creates an account. 201 with the user, 409 if the email is
 /// taken; with `--require-email-verification`, 202 `{"status":
 /// "verification_sent"}` either way. The answer is sent only after the row
 /// is durably committed.
+#[utoipa::path(
+    post,
+    path = "/user",
+    tag = "users",
+    operation_id = "signup",
+    request_body = Signup,
+    responses(
+        (status = 201, description = "The account was created", body = Created),
+        (status = 202, description = "With `--require-email-verification`: `verification_sent` \
+            (whether or not the address was taken)", body = Status),
+        (status = 400, description = "`invalid_request`: a field is missing or invalid, or the \
+            password is too weak", body = ErrorBody),
+        (status = 409, description = "`email_taken`", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
+    )
+)]
 async fn signup(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -66,18 +110,51 @@ async fn signup(
     {
         SignUp::Created(user) => Ok((
             StatusCode::CREATED,
-            Json(json!({"user": {"id": user.id, "email": user.email, "name": user.name}})),
+            Json(Created {
+                user: NewUser {
+                    id: user.id,
+                    email: user.email,
+                    name: user.name,
+                },
+            }),
         )
             .into_response()),
         SignUp::CheckYourMail => Ok((
             StatusCode::ACCEPTED,
-            Json(json!({"status": "verification_sent"})),
+            Json(Status {
+                status: "verification_sent",
+            }),
         )
             .into_response()),
     }
 }
 
-#[derive(Deserialize)]
+/// `POST /users`: the same as `POST /user`.
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    operation_id = "signup_users",
+    request_body = Signup,
+    responses(
+        (status = 201, description = "The account was created", body = Created),
+        (status = 202, description = "With `--require-email-verification`: `verification_sent`",
+            body = Status),
+        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 409, description = "`email_taken`", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
+    )
+)]
+async fn signup_users(
+    state: State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: ApiJson<Signup>,
+) -> Result<Response, Error> {
+    signup(state, peer, body).await
+}
+
+#[derive(Deserialize, ToSchema)]
 struct Login {
     email: String,
     password: String,
@@ -86,6 +163,26 @@ struct Login {
 /// `POST /login`: JSON `{email, password}` or HTTP Basic. An unknown email
 /// and a wrong password get the same answer, after the same bcrypt work.
 /// With a second factor enrolled: `401 mfa_required` with an `mfa_token`.
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "users",
+    operation_id = "login",
+    request_body(content = Login, description = "Or no body and `Authorization: Basic` with \
+        the email and password"),
+    params(DpopProof),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "A session: access and refresh token (`no-store`)",
+            body = TokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_dpop_proof`", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`; or `mfa_required`, whose body also \
+            carries `mfa_token` for `/login/mfa`", body = ErrorBody),
+        (status = 403, description = "`account_disabled`, `email_not_verified`", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -118,7 +215,7 @@ async fn login(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SecondStep {
     mfa_token: String,
     code: String,
@@ -127,6 +224,23 @@ struct SecondStep {
 /// `POST /login/mfa` `{mfa_token, code}`: a TOTP code or a recovery code
 /// finishes the login. Wrong or reused codes: `401 invalid_code`. A DPoP
 /// proof binds the session as at `/login`.
+#[utoipa::path(
+    post,
+    path = "/login/mfa",
+    tag = "users",
+    operation_id = "login_mfa",
+    request_body = SecondStep,
+    params(DpopProof),
+    responses(
+        (status = 200, description = "A session (`no-store`)", body = TokenResponse),
+        (status = 400, description = "`invalid_grant`: a spent, expired or unknown `mfa_token`; \
+            `invalid_request`, `invalid_dpop_proof`", body = ErrorBody),
+        (status = 401, description = "`invalid_code`: a wrong or reused code (five spend the \
+            `mfa_token`)", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
+    )
+)]
 async fn login_mfa(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
