@@ -112,7 +112,9 @@ pub enum Error {
     /// 410 `cursor_expired`: the revocation feed cannot answer from this
     /// cursor any more (entries after it were purged, or it is from another
     /// database); fetch the full feed.
-    #[error("the cursor can no longer be answered incrementally; fetch /revocations without since")]
+    #[error(
+        "the cursor can no longer be answered incrementally; fetch /revocations without since"
+    )]
     CursorExpired,
     /// 408 `request_timeout`.
     #[error("the request took too long")]

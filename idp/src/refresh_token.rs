@@ -174,7 +174,14 @@ mod tests {
         assert_eq!(parse(KEY, &other_generation), None);
         let other_family = token.replacen("fam-1", "fam-2", 1);
         assert_eq!(parse(KEY, &other_family), None);
-        for bad in ["a.b", "fam.03.s.t", "fam.x.s.t", "fam.1.s.t.u", ".1.s.t", "fam.1..t"] {
+        for bad in [
+            "a.b",
+            "fam.03.s.t",
+            "fam.x.s.t",
+            "fam.1.s.t.u",
+            ".1.s.t",
+            "fam.1..t",
+        ] {
             assert_eq!(parse(KEY, bad), None, "{bad}");
         }
     }

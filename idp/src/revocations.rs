@@ -139,9 +139,7 @@ impl Revocations {
     /// Loads the live revocations, for access tokens living `access_ttl`
     /// seconds.
     pub async fn load(store: Store, access_ttl: u64) -> Result<Self, StoreError> {
-        let page = store
-            .run(|db| db.revocations_after(None, u32::MAX))
-            .await?;
+        let page = store.run(|db| db.revocations_after(None, u32::MAX)).await?;
         let this = Self {
             store,
             access_ttl,

@@ -11,8 +11,8 @@ use tokio::task::JoinHandle;
 
 use crate::revocations::CUTOFF_GRACE;
 use crate::signing_keys::{KeyManager, KeyManagerError};
-use crate::store::{Expiring, PurgeHorizon};
 use crate::state::AppState;
+use crate::store::{Expiring, PurgeHorizon};
 use crate::unix_now;
 
 /// The running background tasks; dropping this does not stop them, [`stop`](Self::stop) does.

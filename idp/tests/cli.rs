@@ -276,6 +276,7 @@ async fn users_are_listed_shown_disabled_enabled_signed_out_and_deleted() {
         scope: "profile".into(),
         expires_at: u64::MAX / 4,
         amr: "pwd".into(),
+        generation: 0,
     };
     store
         .run(move |r| {

@@ -58,12 +58,22 @@ async fn publishing_a_revocation_reads_one_row_and_is_polled_as_one_entry_whatev
     revocations.refresh_if_stale().await.expect("catch up");
     let (status, full_size, full) = get(&app, "/revocations").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(full["revoked"].as_array().expect("revoked").len(), FEED as usize);
+    assert_eq!(
+        full["revoked"].as_array().expect("revoked").len(),
+        FEED as usize
+    );
     let before = cursor(&full);
 
     let read = revocations.entries_read();
-    revocations.revoke("one-more".into(), exp).await.expect("revoke");
-    assert_eq!(revocations.entries_read() - read, 1, "one log row read to publish it");
+    revocations
+        .revoke("one-more".into(), exp)
+        .await
+        .expect("revoke");
+    assert_eq!(
+        revocations.entries_read() - read,
+        1,
+        "one log row read to publish it"
+    );
     assert!(revocations.list().is_revoked("one-more"));
 
     let (status, delta_size, delta) = get(&app, &format!("/revocations?since={before}")).await;
@@ -72,7 +82,10 @@ async fn publishing_a_revocation_reads_one_row_and_is_polled_as_one_entry_whatev
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0]["jti"], "one-more");
     assert!(delta.get("sessions").is_none() && delta.get("subjects").is_none());
-    assert!(delta_size * 1000 < full_size, "{delta_size} B against {full_size} B");
+    assert!(
+        delta_size * 1000 < full_size,
+        "{delta_size} B against {full_size} B"
+    );
     let after = cursor(&delta);
     assert_ne!(after, before);
 
@@ -83,35 +96,70 @@ async fn publishing_a_revocation_reads_one_row_and_is_polled_as_one_entry_whatev
     // The full feed has it too, with the same cursor.
     let (_, _, full) = get(&app, "/revocations").await;
     assert_eq!(cursor(&full), after);
-    assert_eq!(full["revoked"].as_array().expect("revoked").len(), FEED as usize + 1);
+    assert_eq!(
+        full["revoked"].as_array().expect("revoked").len(),
+        FEED as usize + 1
+    );
 }
 
 #[tokio::test]
 async fn malformed_cursors_are_400_and_foreign_or_purged_ones_410() {
     let (app, state, _dir) = router().await;
-    for bad in ["nonsense", "0123456789abcdef-x", "0123456789abcdef-1&since=0123456789abcdef-1"] {
+    for bad in [
+        "nonsense",
+        "0123456789abcdef-x",
+        "0123456789abcdef-1&since=0123456789abcdef-1",
+    ] {
         let (status, _, body) = get(&app, &format!("/revocations?since={bad}")).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{bad}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request")),
+            "{bad}"
+        );
     }
     let (_, _, full) = get(&app, "/revocations").await;
     let ours = cursor(&full);
     let (epoch, _) = ours.split_once('-').expect("epoch-position");
-    let foreign = if epoch == "0000000000000000" { "1111111111111111-0" } else { "0000000000000000-0" };
+    let foreign = if epoch == "0000000000000000" {
+        "1111111111111111-0"
+    } else {
+        "0000000000000000-0"
+    };
     let (status, _, body) = get(&app, &format!("/revocations?since={foreign}")).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::GONE, Some("cursor_expired")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::GONE, Some("cursor_expired"))
+    );
     let ahead = format!("{epoch}-999999");
     let (status, _, _) = get(&app, &format!("/revocations?since={ahead}")).await;
-    assert_eq!(status, StatusCode::GONE, "a position this database never reached");
+    assert_eq!(
+        status,
+        StatusCode::GONE,
+        "a position this database never reached"
+    );
 
     // Two entries; the first expires and is purged: a cursor before it
     // can no longer be answered, one after it still can.
     let now = idp::unix_now();
-    state.revocations().revoke("soon".into(), now + 1).await.expect("revoke");
+    state
+        .revocations()
+        .revoke("soon".into(), now + 1)
+        .await
+        .expect("revoke");
     let (_, _, middle) = get(&app, "/revocations").await;
-    state.revocations().revoke("later".into(), now + 3600).await.expect("revoke");
-    idp::tasks::purge_once(&state, now + 2).await.expect("purge");
+    state
+        .revocations()
+        .revoke("later".into(), now + 3600)
+        .await
+        .expect("revoke");
+    idp::tasks::purge_once(&state, now + 2)
+        .await
+        .expect("purge");
     let (status, _, body) = get(&app, &format!("/revocations?since={ours}")).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::GONE, Some("cursor_expired")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::GONE, Some("cursor_expired"))
+    );
     let (status, _, body) = get(&app, &format!("/revocations?since={}", cursor(&middle))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["revoked"][0]["jti"], "later");

@@ -202,13 +202,22 @@ fn code(hash: &[u8], client: &str, challenge: &str, now: u64) -> PresentedCode {
 /// A purge horizon at `now`, with sessions and cut-offs ended by
 /// `ended_before` expired.
 fn horizon(now: u64, ended_before: u64) -> PurgeHorizon {
-    PurgeHorizon { now, ended_before, trusted_since: 0 }
+    PurgeHorizon {
+        now,
+        ended_before,
+        trusted_since: 0,
+    }
 }
 
 /// Purges every kind until nothing more goes.
 async fn purge_all(store: &Store, horizon: PurgeHorizon) {
     for kind in Expiring::ALL {
-        while store.run(move |r| r.purge_expired(kind, &horizon, 100)).await.expect("purge") > 0 {}
+        while store
+            .run(move |r| r.purge_expired(kind, &horizon, 100))
+            .await
+            .expect("purge")
+            > 0
+        {}
     }
 }
 
@@ -1195,7 +1204,8 @@ async fn refresh_sessions_from_before_migration_8_keep_their_current_token() {
         ] {
             conn.execute_batch(sql).expect("migration");
         }
-        conn.pragma_update(None, "user_version", 7).expect("version");
+        conn.pragma_update(None, "user_version", 7)
+            .expect("version");
         conn.execute_batch(
             "INSERT INTO users (id, email, name, password_hash, created_at, email_key)
                VALUES ('u1', 'ann@x.org', 'Ann', 'h', 1, 'ann@x.org');
@@ -1214,16 +1224,43 @@ async fn refresh_sessions_from_before_migration_8_keep_their_current_token() {
         .await
         .expect("task")
         .expect("migrates");
-    assert_eq!(store.run(|r| r.count_rows(Expiring::RefreshSessions)).await.expect("rows"), 1);
-    let log = store.run(|r| r.revocations_after(None, 10)).await.expect("log");
-    let logged: Vec<(LogKind, &str)> = log.entries.iter().map(|e| (e.kind, e.id.as_str())).collect();
-    assert_eq!(logged, [(LogKind::Session, "ended"), (LogKind::Token, "j1")]);
+    assert_eq!(
+        store
+            .run(|r| r.count_rows(Expiring::RefreshSessions))
+            .await
+            .expect("rows"),
+        1
+    );
+    let log = store
+        .run(|r| r.revocations_after(None, 10))
+        .await
+        .expect("log");
+    let logged: Vec<(LogKind, &str)> = log
+        .entries
+        .iter()
+        .map(|e| (e.kind, e.id.as_str()))
+        .collect();
+    assert_eq!(
+        logged,
+        [(LogKind::Session, "ended"), (LogKind::Token, "j1")]
+    );
     assert_eq!(log.head.position, log.entries[1].position);
     // The old used token is simply unknown now.
-    let old = store.run(|r| r.use_refresh(&presented(b"\x00", "web", b"n0", 200))).await;
+    let old = store
+        .run(|r| r.use_refresh(&presented(b"\x00", "web", b"n0", 200)))
+        .await;
     assert_eq!(old.expect("use"), RefreshOutcome::Invalid);
-    let rotated = store.run(|r| r.use_refresh(&presented(b"\x01", "web", b"n1", 200))).await;
+    let rotated = store
+        .run(|r| r.use_refresh(&presented(b"\x01", "web", b"n1", 200)))
+        .await;
     assert!(matches!(rotated.expect("use"), RefreshOutcome::Rotated(row) if row.generation == 1));
-    let replay = store.run(|r| r.use_refresh(&presented(b"\x01", "web", b"n2", 210))).await;
-    assert_eq!(replay.expect("use"), RefreshOutcome::Reused { family_id: "live".into() });
+    let replay = store
+        .run(|r| r.use_refresh(&presented(b"\x01", "web", b"n2", 210)))
+        .await;
+    assert_eq!(
+        replay.expect("use"),
+        RefreshOutcome::Reused {
+            family_id: "live".into()
+        }
+    );
 }

@@ -209,8 +209,8 @@ pub use require::{
     RequireScopeLayer,
 };
 pub use revocation::{
-    FeedDocument, Refusal, RevocationFeed, RevocationList, RevocationPoller, RevokedClient, RevokedSession,
-    RevokedSubject, RevokedToken,
+    FeedDocument, Refusal, RevocationFeed, RevocationList, RevocationPoller, RevokedClient,
+    RevokedSession, RevokedSubject, RevokedToken,
 };
 pub use validator::{RequiredClaim, Validator, ValidatorBuilder};
 

@@ -505,11 +505,14 @@ impl RevocationList {
                 })
                 .collect(),
         };
-        feed.revoked.sort_by(|a, b| (a.exp, &a.jti).cmp(&(b.exp, &b.jti)));
-        feed.sessions.sort_by(|a, b| (a.exp, &a.sid).cmp(&(b.exp, &b.sid)));
+        feed.revoked
+            .sort_by(|a, b| (a.exp, &a.jti).cmp(&(b.exp, &b.jti)));
+        feed.sessions
+            .sort_by(|a, b| (a.exp, &a.sid).cmp(&(b.exp, &b.sid)));
         feed.clients
             .sort_by(|a, b| (a.exp, &a.client_id).cmp(&(b.exp, &b.client_id)));
-        feed.subjects.sort_by(|a, b| (a.exp, &a.sub).cmp(&(b.exp, &b.sub)));
+        feed.subjects
+            .sort_by(|a, b| (a.exp, &a.sub).cmp(&(b.exp, &b.sub)));
         feed
     }
 

@@ -82,7 +82,10 @@ async fn start(cursors: bool, entries: &[&str]) -> (String, Shared) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let url = format!("http://{}/revocations", listener.local_addr().expect("addr"));
+    let url = format!(
+        "http://{}/revocations",
+        listener.local_addr().expect("addr")
+    );
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, shared)
 }
@@ -125,6 +128,8 @@ async fn after_one_full_fetch_only_changes_are_fetched_and_applied() {
     assert!(until(|| list.is_revoked("j3")).await);
     // The delta held j3 only; j1 and j2 stay from the full fetch.
     assert!(list.is_revoked("j1") && list.is_revoked("j2"));
+    // The next poll asks from the cursor the delta carried.
+    assert!(until(|| asked(&feed).contains(&Some("e-3".into()))).await);
     let asked = asked(&feed);
     assert_eq!(asked[0], None, "the first fetch is the full feed");
     assert!(asked[1..].iter().all(|s| s.is_some()), "{asked:?}");
@@ -151,7 +156,10 @@ async fn a_gone_cursor_makes_the_poller_fetch_the_whole_feed_again() {
         .iter()
         .position(|s| s.as_deref() == Some("e-1"))
         .expect("asked with the old cursor");
-    assert!(asked[gone..].contains(&None), "then fetched everything: {asked:?}");
+    assert!(
+        asked[gone..].contains(&None),
+        "then fetched everything: {asked:?}"
+    );
     poller.stop();
 }
 

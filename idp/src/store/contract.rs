@@ -18,9 +18,9 @@ use super::error::StoreError;
 use super::refresh_policy::PresentedRefresh;
 use super::rows::{
     AccountTokenPurpose, AccountTokenRow, ApiRow, BrowserSessionRow, ClientRow, CodeOutcome,
-    EndedSession, Expiring, GrantRow, KeyChange, LogPage, PurgeHorizon, RefreshOutcome,
-    RefreshRow, Reservation, RevokedToken, StoredKey, ThrottleCharge, TokenCutoff, TotpRow,
-    UserCursor, UserRow,
+    EndedSession, Expiring, GrantRow, KeyChange, LogPage, PurgeHorizon, RefreshOutcome, RefreshRow,
+    Reservation, RevokedToken, StoredKey, ThrottleCharge, TokenCutoff, TotpRow, UserCursor,
+    UserRow,
 };
 
 /// Attempt limits shared by every process on the database: a fixed number
@@ -353,8 +353,7 @@ pub trait RevocationLog {
     /// (all entries held when `None`) up to that head, in order. The caller
     /// compares `after` with the head's `purged_through` and `epoch` to know
     /// whether entries it needs were purged.
-    fn revocations_after(&mut self, after: Option<i64>, limit: u32)
-        -> Result<LogPage, StoreError>;
+    fn revocations_after(&mut self, after: Option<i64>, limit: u32) -> Result<LogPage, StoreError>;
 }
 
 /// Deleting expired rows, a bounded batch at a time (see

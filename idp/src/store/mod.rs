@@ -57,8 +57,8 @@ pub use refresh_policy::{ClaimedGeneration, PresentedRefresh};
 pub use rows::{
     email_key, AccountTokenPurpose, AccountTokenRow, ApiRow, BrowserSessionRow, ClientRow,
     CodeOutcome, CutoffKind, EndedSession, Expiring, GrantRow, KeyChange, LogEntry, LogHead,
-    LogKind, LogPage, PurgeHorizon, RefreshOutcome, RefreshRow, Reservation, RevokedToken, StoredKey, ThrottleCharge, TokenCutoff, TotpRow, UserCursor,
-    UserRow,
+    LogKind, LogPage, PurgeHorizon, RefreshOutcome, RefreshRow, Reservation, RevokedToken,
+    StoredKey, ThrottleCharge, TokenCutoff, TotpRow, UserCursor, UserRow,
 };
 
 /// How the database is used, beyond where it is. SQLite has one

@@ -104,7 +104,11 @@ impl PurgeSpec {
             table = self.table,
             key = self.key,
             columns = self.key.trim_start_matches('(').trim_end_matches(')'),
-            returning = if self.table == "revocation_log" { "position" } else { "0" },
+            returning = if self.table == "revocation_log" {
+                "position"
+            } else {
+                "0"
+            },
         )
     }
 
@@ -128,9 +132,16 @@ mod tests {
         for kind in Expiring::ALL {
             let sql = spec(kind).delete_sql(["?1", "?2", "?3"], "");
             assert!(sql.contains("LIMIT ?3"), "{kind:?}: {sql}");
-            assert!(!sql.contains(":t") && !sql.contains(":now"), "{kind:?}: {sql}");
+            assert!(
+                !sql.contains(":t") && !sql.contains(":now"),
+                "{kind:?}: {sql}"
+            );
         }
         let log = spec(Expiring::RevocationLog).delete_sql(["$1", "$2", "$3"], " FOR UPDATE");
-        assert!(log.contains("at <= $2") && log.contains("at <= $1") && log.contains("RETURNING position"));
+        assert!(
+            log.contains("at <= $2")
+                && log.contains("at <= $1")
+                && log.contains("RETURNING position")
+        );
     }
 }

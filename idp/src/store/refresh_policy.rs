@@ -182,7 +182,10 @@ mod tests {
             ));
         }
         assert!(matches!(
-            decide(Some(found(7, 9, None, 50)), &presented("other", 10, Some(2))),
+            decide(
+                Some(found(7, 9, None, 50)),
+                &presented("other", 10, Some(2))
+            ),
             Decision::Answer(RefreshOutcome::WrongClient)
         ));
     }

@@ -13,11 +13,7 @@ use crate::store::error::StoreError;
 use crate::store::rows::{LogEntry, LogHead, LogKind, LogPage};
 
 impl RevocationLog for PgConn {
-    fn revocations_after(
-        &mut self,
-        after: Option<i64>,
-        limit: u32,
-    ) -> Result<LogPage, StoreError> {
+    fn revocations_after(&mut self, after: Option<i64>, limit: u32) -> Result<LogPage, StoreError> {
         let head = self.db().query_one(
             "SELECT f.epoch, c.value, f.purged_through
              FROM revocation_feed f, change_counters c

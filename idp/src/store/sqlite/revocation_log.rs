@@ -15,11 +15,7 @@ fn entry(r: &Row<'_>) -> rusqlite::Result<(i64, String, String, u64, Option<Stri
 }
 
 impl RevocationLog for Connection {
-    fn revocations_after(
-        &mut self,
-        after: Option<i64>,
-        limit: u32,
-    ) -> Result<LogPage, StoreError> {
+    fn revocations_after(&mut self, after: Option<i64>, limit: u32) -> Result<LogPage, StoreError> {
         let tx = self.transaction()?;
         let head = tx
             .prepare_cached(
