@@ -16,6 +16,7 @@ use http::StatusCode;
 use crate::clients::RegistryError;
 use crate::mail::MailError;
 use crate::passwords::PasswordError;
+use crate::revocations::FeedError;
 use crate::scope::ScopeError;
 use crate::secret::Secret;
 use crate::signing_keys::KeyManagerError;
@@ -241,6 +242,17 @@ impl From<StoreError> for Error {
                 Self::Unavailable("the database is unavailable, retry shortly".into())
             }
             other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<FeedError> for Error {
+    fn from(e: FeedError) -> Self {
+        match e {
+            FeedError::Malformed => Self::invalid_request("since is not a cursor of this feed"),
+            FeedError::CursorExpired => Self::CursorExpired,
+            FeedError::Store(e) => e.into(),
+            FeedError::Serialize(e) => Self::internal(&e),
         }
     }
 }

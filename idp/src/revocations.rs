@@ -40,7 +40,6 @@ use resource_server::{
     RevokedToken,
 };
 
-use crate::error::Error;
 use crate::etag::strong_etag;
 use crate::store::{LogEntry, LogKind, LogPage, Store, StoreError};
 use crate::unix_now;
@@ -64,6 +63,23 @@ const CATCH_UP_PAGE: u32 = 10_000;
 pub const SINCE_PAGE: u32 = 10_000;
 /// How often expired entries leave the in-memory list.
 const PRUNE_EVERY: u64 = 60;
+
+/// Why `?since=` could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// Not a cursor this feed hands out.
+    #[error("since is not a cursor of this feed")]
+    Malformed,
+    /// Entries after it were purged, or it is from another database.
+    #[error("the cursor can no longer be answered incrementally")]
+    CursorExpired,
+    /// The database did not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The document could not be written.
+    #[error("the feed could not be serialized: {0}")]
+    Serialize(serde_json::Error),
+}
 
 /// The serialized full feed.
 #[derive(Debug)]
@@ -221,9 +237,8 @@ impl Revocations {
     /// answers any cursor of its database). `400 invalid_request` for a
     /// malformed cursor; `410 cursor_expired` when entries after it were
     /// purged or it is from another database.
-    pub async fn since(&self, since: &str) -> Result<Bytes, Error> {
-        let cursor = Cursor::parse(since)
-            .ok_or_else(|| Error::invalid_request("since is not a cursor of this feed"))?;
+    pub async fn since(&self, since: &str) -> Result<Bytes, FeedError> {
+        let cursor = Cursor::parse(since).ok_or(FeedError::Malformed)?;
         let after = cursor.position;
         let page = self
             .store
@@ -231,7 +246,7 @@ impl Revocations {
             .await?;
         let head = &page.head;
         if cursor.epoch != head.epoch || after > head.position || after < head.purged_through {
-            return Err(Error::CursorExpired);
+            return Err(FeedError::CursorExpired);
         }
         let next = Cursor {
             epoch: cursor.epoch,
@@ -241,7 +256,7 @@ impl Revocations {
             feed: self.feed_of(&page.entries),
             cursor: Some(next.to_string()),
         };
-        let mut value = serde_json::to_value(&document).map_err(|e| Error::internal(&e))?;
+        let mut value = serde_json::to_value(&document).map_err(FeedError::Serialize)?;
         // Members are left out when empty, `revoked` too: an incremental
         // answer is new, so no old poller reads it.
         if document.feed.revoked.is_empty() {
@@ -250,7 +265,7 @@ impl Revocations {
             }
         }
         Ok(serde_json::to_vec(&value)
-            .map_err(|e| Error::internal(&e))?
+            .map_err(FeedError::Serialize)?
             .into())
     }
 

@@ -191,7 +191,7 @@ async fn revocations(
                 body,
             )
                 .into_response(),
-            Err(e) => e.into_response(),
+            Err(e) => Error::from(e).into_response(),
         };
     }
     let feed = state.revocations().feed().await;
