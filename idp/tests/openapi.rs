@@ -208,6 +208,35 @@ fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// A status listed twice in one `#[utoipa::path]` reaches the document
+/// once, with the last description: the first is silently lost.
+#[test]
+fn no_operation_lists_a_status_twice() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let mut files = Vec::new();
+    sources(&dir, &mut files);
+    let mut twice = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("source");
+        for attribute in text.split("#[utoipa::path(").skip(1) {
+            let attribute = attribute.split("\n)]").next().unwrap_or_default();
+            let mut seen = HashSet::new();
+            for status in attribute.split("(status = ").skip(1) {
+                let code: String = status.chars().take_while(char::is_ascii_digit).collect();
+                if !seen.insert(code.clone()) {
+                    let id = attribute
+                        .split("operation_id = \"")
+                        .nth(1)
+                        .and_then(|rest| rest.split('"').next())
+                        .unwrap_or("?");
+                    twice.push(format!("{}: {id} lists {code} twice", file.display()));
+                }
+            }
+        }
+    }
+    assert!(twice.is_empty(), "{}", twice.join("\n"));
+}
+
 #[test]
 fn routes_are_registered_only_through_the_documented_routes_macro() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");

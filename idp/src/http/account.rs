@@ -288,11 +288,10 @@ struct Code {
     security(("bearer" = []), ("dpop" = [])),
     responses(
         (status = 200, description = "Ten single-use recovery codes, shown once (`no-store`)", body = RecoveryCodes),
-        (status = 401, description = "`invalid_code`", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
         (status = 400, description = "`invalid_request`: a field is missing or of the wrong type", body = ErrorBody),
         (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
-        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 401, description = "`invalid_code`: the code is wrong; `invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
     )
 )]
 async fn confirm_totp(
@@ -321,11 +320,10 @@ async fn confirm_totp(
     security(("bearer" = []), ("dpop" = [])),
     responses(
         (status = 204, description = "Removed; login asks for no code any more"),
-        (status = 401, description = "`invalid_code`", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
         (status = 400, description = "`invalid_request`: a field is missing or of the wrong type", body = ErrorBody),
         (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
-        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 401, description = "`invalid_code`: the code is wrong; `invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
     )
 )]
 async fn remove_totp(
