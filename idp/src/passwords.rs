@@ -175,16 +175,17 @@ impl Passwords {
                 "bcrypt cost must be {MIN_COST} to {MAX_COST}"
             )));
         }
+        let workers = workers.max(1);
         let this = Self {
             cost,
-            slots: Arc::new(Semaphore::new(workers.max(1))),
+            slots: Arc::new(Semaphore::new(workers)),
             admitted: Arc::new(AtomicUsize::new(0)),
-            admit_limit: workers.max(1) + queue,
-            new_password_limit: workers.max(1) + queue / 2,
+            admit_limit: workers + queue,
+            new_password_limit: workers + queue / 2,
             waiting: Arc::new(AtomicUsize::new(0)),
             wait,
             dummy_hash: Arc::new(tokio::sync::OnceCell::new()),
-            workers: Arc::new(Workers::start(workers.max(1))?),
+            workers: Arc::new(Workers::start(workers)?),
         };
         // Made in the background right away, so that the first login with
         // an unknown email does not take twice as long as a wrong password.
