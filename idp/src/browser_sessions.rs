@@ -90,7 +90,7 @@ pub async fn end(state: &AppState, session_id: &str, now: u64) -> Result<(), Err
         .store()
         .run(move |db| db.end_browser_session(&id, now))
         .await?;
-    state.revocations().refresh_if_stale().await?;
+    state.revocations().catch_up().await?;
     if ended {
         tracing::info!(session = %session_id, "browser session ended");
     }

@@ -73,7 +73,7 @@ pub async fn exchange(
         CodeOutcome::Replayed { family_id } => {
             metrics::inc(&state.metrics().code_replays);
             tracing::warn!(grant = %family_id, "authorization code replayed: its tokens are revoked");
-            state.revocations().refresh_if_stale().await?;
+            state.revocations().catch_up().await?;
             return Err(Error::invalid_grant(refusal(&CodeOutcome::Replayed {
                 family_id,
             })));

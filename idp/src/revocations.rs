@@ -290,14 +290,10 @@ impl Revocations {
         self.catch_up().await
     }
 
-    /// Applies what this or another process recorded since the last call,
-    /// and drops expired entries once a minute.
-    pub async fn refresh_if_stale(&self) -> Result<(), StoreError> {
-        self.catch_up().await
-    }
-
-    /// Reads the log after this instance's position and applies it.
-    async fn catch_up(&self) -> Result<(), StoreError> {
+    /// Applies what this or another process recorded since the last call
+    /// (the log after this instance's position), and drops expired entries
+    /// once a minute.
+    pub async fn catch_up(&self) -> Result<(), StoreError> {
         let mut applied = self.applied.lock().await;
         let mut changed = false;
         loop {
@@ -385,7 +381,7 @@ impl Revocations {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = self.refresh_if_stale().await {
+            if let Err(e) = self.catch_up().await {
                 tracing::warn!(error = %e, "refreshing revocations failed; keeping the current set");
             }
         }

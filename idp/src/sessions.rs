@@ -257,7 +257,7 @@ pub async fn refresh_with(
             metrics::inc(&state.metrics().refresh_reuse);
             tracing::warn!(session = %family_id, "refresh token reused: session revoked");
             // The store ended the session; publish it before answering.
-            state.revocations().refresh_if_stale().await?;
+            state.revocations().catch_up().await?;
             return Err(Error::invalid_grant(
                 "refresh token was already used; the session has been revoked",
             ));

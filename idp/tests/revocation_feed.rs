@@ -55,7 +55,7 @@ async fn publishing_a_revocation_reads_one_row_and_is_polled_as_one_entry_whatev
         .await
         .expect("fill");
     let revocations = state.revocations();
-    revocations.refresh_if_stale().await.expect("catch up");
+    revocations.catch_up().await.expect("catch up");
     let (status, full_size, full) = get(&app, "/revocations").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(

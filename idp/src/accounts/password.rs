@@ -69,7 +69,7 @@ pub async fn change(
         .store()
         .run(move |db| db.set_password(&id, &hash, keep.as_deref(), cutoff_for(now)))
         .await?;
-    state.revocations().refresh_if_stale().await?;
+    state.revocations().catch_up().await?;
     tracing::info!(user = %user.id, "password changed; other sessions ended");
     Ok(())
 }
@@ -136,7 +136,7 @@ pub async fn confirm_reset(
         .run(move |db| db.reset_password(&hash, &password_hash, now, cutoff_for(now)))
         .await?
         .ok_or_else(invalid)?;
-    state.revocations().refresh_if_stale().await?;
+    state.revocations().catch_up().await?;
     tracing::info!(%user, "password reset; every session ended");
     Ok(())
 }

@@ -491,11 +491,7 @@ async fn sign_out_everywhere(
     };
     let issuer = &state.settings().issuer;
     let ended = match lifecycle::sign_out_everywhere(state.store(), &user.id, unix_now()).await {
-        Ok(_) => state
-            .revocations()
-            .refresh_if_stale()
-            .await
-            .map_err(Error::from),
+        Ok(_) => state.revocations().catch_up().await.map_err(Error::from),
         Err(e) => Err(Error::from(e)),
     };
     if let Err(e) = ended {

@@ -195,7 +195,7 @@ async fn update(
     match patch.disabled {
         Some(true) => {
             lifecycle::disable(state.store(), &found.id, unix_now()).await?;
-            state.revocations().refresh_if_stale().await?;
+            state.revocations().catch_up().await?;
             tracing::info!(user = %found.id, "user disabled; sessions ended");
         }
         Some(false) => {
@@ -228,7 +228,7 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result
     if !lifecycle::delete(state.store(), &id, unix_now()).await? {
         return Err(NO_SUCH_USER);
     }
-    state.revocations().refresh_if_stale().await?;
+    state.revocations().catch_up().await?;
     tracing::info!(user = %id, "user deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -256,7 +256,7 @@ async fn revoke_sessions(
     if !lifecycle::sign_out_everywhere(state.store(), &id, unix_now()).await? {
         return Err(NO_SUCH_USER);
     }
-    state.revocations().refresh_if_stale().await?;
+    state.revocations().catch_up().await?;
     tracing::info!(user = %id, "user signed out everywhere");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

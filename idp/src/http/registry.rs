@@ -255,7 +255,7 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result
     if !clients::delete(state.store(), &id, unix_now()).await? {
         return Err(NO_SUCH_CLIENT);
     }
-    state.revocations().refresh_if_stale().await?;
+    state.revocations().catch_up().await?;
     tracing::info!(client = %id, "client deleted; its tokens are cut off");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
