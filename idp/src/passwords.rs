@@ -9,6 +9,13 @@
 //! `Retry-After`), and one that waits too long in the queue too, rather
 //! than queueing without bound.
 //!
+//! The queue serves password checks (logins) before new passwords
+//! (signups, changes, resets): a free worker takes the oldest check, and a
+//! new password only when no check waits. New passwords may also take only
+//! half of the queue's places. A signup flood therefore neither turns a
+//! login away nor makes it wait behind the signups already queued; it
+//! waits at most for the hashes already running.
+//!
 //! On Linux those threads run at a lower priority ([`HASHING_NICENESS`]):
 //! when the cores are contended, the scheduler serves request handling,
 //! SQLite and the resource servers on the same machine first, and bcrypt
@@ -24,12 +31,12 @@
 //! An unknown email is verified against a dummy hash of the same cost, so it
 //! takes as long as a wrong password and reveals nothing.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
 /// bcrypt's input limit.
@@ -60,7 +67,6 @@ pub enum PasswordError {
 #[derive(Clone)]
 pub struct Passwords {
     cost: u32,
-    slots: Arc<Semaphore>,
     /// Hashes running or queued; at most `admit_limit`.
     admitted: Arc<AtomicUsize>,
     admit_limit: usize,
@@ -68,8 +74,8 @@ pub struct Passwords {
     /// fewer than this are running or queued: half the queue stays for
     /// password checks, so a signup flood cannot turn logins away.
     new_password_limit: usize,
-    /// Callers waiting for a slot right now (the queue `/metrics` shows).
-    waiting: Arc<AtomicUsize>,
+    /// How long a hash may wait in the queue before its caller is told to
+    /// retry.
     wait: Duration,
     /// Hash of a fixed password at the same cost, made once on first need
     /// (not at start-up, where it would cost a quarter of a second).
@@ -77,48 +83,175 @@ pub struct Passwords {
     workers: Arc<Workers>,
 }
 
+/// Which queue a hash waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Verifying a password at login: served first.
+    Check,
+    /// Hashing a new password: served when no check waits.
+    NewPassword,
+}
+
 /// A hash to compute on a worker thread.
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The hashing threads. The semaphore in front admits at most one job per
-/// thread, so a job never waits here; the threads end when the last
-/// `Passwords` clone is dropped (the channel closes).
+/// The hashes waiting for a worker, checks before new passwords.
+#[derive(Default)]
+struct Pending {
+    checks: VecDeque<(u64, Job)>,
+    new_passwords: VecDeque<(u64, Job)>,
+    next_id: u64,
+    closed: bool,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.checks.len() + self.new_passwords.len()
+    }
+}
+
+/// The queue the hashing threads take from.
+#[derive(Default)]
+struct Queue {
+    pending: Mutex<Pending>,
+    ready: Condvar,
+    /// `pending.len()`, readable without the lock (the queue `/metrics`
+    /// shows).
+    waiting: AtomicUsize,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues `job`; its id withdraws it while no worker has taken it.
+    fn push(&self, class: Class, job: Job) -> Result<u64, PasswordError> {
+        let mut pending = self.lock();
+        if pending.closed {
+            return Err(PasswordError::Hash(
+                "the hashing threads have stopped".into(),
+            ));
+        }
+        let id = pending.next_id;
+        pending.next_id += 1;
+        match class {
+            Class::Check => pending.checks.push_back((id, job)),
+            Class::NewPassword => pending.new_passwords.push_back((id, job)),
+        }
+        self.waiting.store(pending.len(), Ordering::Relaxed);
+        drop(pending);
+        self.ready.notify_one();
+        Ok(id)
+    }
+
+    /// The next job, the oldest check first; `None` once closed.
+    fn next(&self) -> Option<Job> {
+        let mut pending = self.lock();
+        loop {
+            let next = match pending.checks.pop_front() {
+                Some(job) => Some(job),
+                None => pending.new_passwords.pop_front(),
+            };
+            if let Some((_, job)) = next {
+                self.waiting.store(pending.len(), Ordering::Relaxed);
+                return Some(job);
+            }
+            if pending.closed {
+                return None;
+            }
+            pending = self
+                .ready
+                .wait(pending)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    /// Takes the job `id` back if no worker has started it (it is dropped
+    /// unrun); `false` when one has.
+    fn withdraw(&self, id: u64) -> bool {
+        let mut guard = self.lock();
+        let pending = &mut *guard;
+        let mut found = false;
+        for queue in [&mut pending.checks, &mut pending.new_passwords] {
+            if let Some(at) = queue.iter().position(|(queued, _)| *queued == id) {
+                // Dropping it frees its place in the admission count.
+                drop(queue.remove(at));
+                found = true;
+                break;
+            }
+        }
+        if found {
+            self.waiting.store(pending.len(), Ordering::Relaxed);
+        }
+        found
+    }
+
+    fn close(&self) {
+        let mut pending = self.lock();
+        pending.closed = true;
+        let dropped = (
+            std::mem::take(&mut pending.checks),
+            std::mem::take(&mut pending.new_passwords),
+        );
+        self.waiting.store(0, Ordering::Relaxed);
+        drop(pending);
+        drop(dropped);
+        self.ready.notify_all();
+    }
+}
+
+/// The hashing threads. They end when the last `Passwords` clone is
+/// dropped (the queue closes; hashes still queued are dropped, and their
+/// callers, if any, told the hashing failed).
 struct Workers {
-    jobs: mpsc::Sender<Job>,
+    queue: Arc<Queue>,
 }
 
 impl Workers {
     fn start(count: usize) -> Result<Self, PasswordError> {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let queue = Arc::new(Queue::default());
         for n in 0..count {
             let queue = Arc::clone(&queue);
             std::thread::Builder::new()
                 .name(format!("bcrypt-{n}"))
                 .spawn(move || {
                     lower_priority();
-                    loop {
-                        // The lock is held only while waiting for the next
-                        // job, not while hashing it.
-                        let next = queue
-                            .lock()
-                            .unwrap_or_else(|poisoned| poisoned.into_inner())
-                            .recv();
-                        match next {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
+                    while let Some(job) = queue.next() {
+                        job();
                     }
                 })
                 .map_err(|e| PasswordError::Hash(format!("cannot start a hashing thread: {e}")))?;
         }
-        Ok(Self { jobs })
+        Ok(Self { queue })
     }
+}
 
-    fn submit(&self, job: Job) -> Result<(), PasswordError> {
-        self.jobs
-            .send(job)
-            .map_err(|_| PasswordError::Hash("the hashing threads have stopped".into()))
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
+/// A queued job, withdrawn when its caller stops waiting for it before a
+/// worker took it (the request was dropped, or the wait ran out).
+struct Withdraw<'a> {
+    queue: &'a Queue,
+    id: Option<u64>,
+}
+
+impl Withdraw<'_> {
+    /// Withdraws the job now: `true` if it had not started.
+    fn now(&mut self) -> bool {
+        self.id.take().is_some_and(|id| self.queue.withdraw(id))
+    }
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        self.now();
     }
 }
 
@@ -178,11 +311,9 @@ impl Passwords {
         let workers = workers.max(1);
         let this = Self {
             cost,
-            slots: Arc::new(Semaphore::new(workers)),
             admitted: Arc::new(AtomicUsize::new(0)),
             admit_limit: workers + queue,
             new_password_limit: workers + queue / 2,
-            waiting: Arc::new(AtomicUsize::new(0)),
             wait,
             dummy_hash: Arc::new(tokio::sync::OnceCell::new()),
             workers: Arc::new(Workers::start(workers)?),
@@ -202,7 +333,7 @@ impl Passwords {
         let cost = self.cost;
         self.dummy_hash
             .get_or_try_init(|| {
-                self.run(self.admit_limit, move || {
+                self.run(Class::Check, move || {
                     bcrypt::hash("dummy password for unknown accounts", cost)
                         .map_err(|e| PasswordError::Hash(e.to_string()))
                 })
@@ -217,7 +348,7 @@ impl Passwords {
             return Err(PasswordError::Hash("password longer than 72 bytes".into()));
         }
         let cost = self.cost;
-        self.run(self.new_password_limit, move || {
+        self.run(Class::NewPassword, move || {
             bcrypt::hash(password.as_bytes(), cost).map_err(|e| PasswordError::Hash(e.to_string()))
         })
         .await
@@ -236,7 +367,7 @@ impl Passwords {
             None => self.dummy_hash().await?,
         };
         let matches = self
-            .run(self.admit_limit, move || {
+            .run(Class::Check, move || {
                 // A password over 72 bytes, or with a NUL, can never have
                 // been stored: it is a mismatch, without letting bcrypt
                 // truncate it (at 72 bytes, or at the NUL) to a prefix that
@@ -249,39 +380,51 @@ impl Passwords {
         Ok(known && matches)
     }
 
-    /// Password checks waiting for a hashing slot now.
+    /// Hashes waiting for a hashing thread now.
     pub fn queued(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.workers.queue.waiting.load(Ordering::Relaxed)
     }
 
-    /// Runs `f` on a hashing thread if fewer than `limit` hashes are
-    /// running or queued.
-    async fn run<T, F>(&self, limit: usize, f: F) -> Result<T, PasswordError>
+    /// Runs `f` on a hashing thread, in `class`'s queue, if fewer hashes
+    /// than the class's limit are running or queued.
+    async fn run<T, F>(&self, class: Class, f: F) -> Result<T, PasswordError>
     where
         T: Send + 'static,
         F: FnOnce() -> Result<T, PasswordError> + Send + 'static,
     {
         // Admission first, without waiting: beyond the workers and the
         // queue, the answer is "retry" at once.
+        let limit = match class {
+            Class::Check => self.admit_limit,
+            Class::NewPassword => self.new_password_limit,
+        };
         let admitted = Admitted::new(&self.admitted, limit)?;
-        let queued = Queued::enter(&self.waiting);
-        let permit = tokio::time::timeout(self.wait, Arc::clone(&self.slots).acquire_owned())
-            .await
-            .map_err(|_| PasswordError::Busy)?
-            .map_err(|_| PasswordError::Busy)?;
-        drop(queued);
-        // Both move into the hash: a caller that goes away mid-hash does
-        // not free a slot the hash still occupies.
-        let (answer, answered) = oneshot::channel();
-        self.workers.submit(Box::new(move || {
-            let outcome = f();
-            // The slot is free before the caller hears back.
-            drop((permit, admitted));
-            let _ = answer.send(outcome);
-        }))?;
-        answered
-            .await
-            .map_err(|_| PasswordError::Hash("a hashing thread failed".into()))?
+        // The count moves into the job: a caller that goes away mid-hash
+        // does not free a place the hash still occupies, and a job
+        // withdrawn unrun frees it as it is dropped.
+        let (answer, mut answered) = oneshot::channel();
+        let id = self.workers.queue.push(
+            class,
+            Box::new(move || {
+                let outcome = f();
+                // The place is free before the caller hears back.
+                drop(admitted);
+                let _ = answer.send(outcome);
+            }),
+        )?;
+        let mut queued = Withdraw {
+            queue: &self.workers.queue,
+            id: Some(id),
+        };
+        let outcome = match tokio::time::timeout(self.wait, &mut answered).await {
+            Ok(outcome) => outcome,
+            // Still queued after the whole wait: retry later. Started
+            // meanwhile: its answer is coming.
+            Err(_) if queued.now() => return Err(PasswordError::Busy),
+            Err(_) => answered.await,
+        };
+        queued.id = None;
+        outcome.map_err(|_| PasswordError::Hash("a hashing thread failed".into()))?
     }
 }
 
@@ -312,23 +455,6 @@ pub fn default_workers() -> usize {
         .map_or(1, |n| n.get())
         .saturating_sub(1)
         .max(1)
-}
-
-/// One caller in the queue, counted until it gets a slot or gives up
-/// (also when its request is dropped while waiting).
-struct Queued<'a>(&'a AtomicUsize);
-
-impl<'a> Queued<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self(count)
-    }
-}
-
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 #[cfg(test)]
@@ -404,7 +530,7 @@ mod tests {
     async fn hashes_run_on_their_own_threads_below_request_handling() {
         let p = hasher();
         let (name, niceness) = p
-            .run(p.admit_limit, || {
+            .run(Class::Check, || {
                 let name = std::thread::current().name().map(str::to_owned);
                 let me = rustix::thread::gettid();
                 let niceness = rustix::process::getpriority_process(Some(me))
@@ -442,8 +568,28 @@ mod tests {
             .expect("verify"));
     }
 
+    /// Occupies `p`'s only worker until the returned sender is dropped.
+    async fn occupy(p: &Passwords) -> (tokio::task::JoinHandle<()>, std::sync::mpsc::Sender<()>) {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let worker = tokio::spawn({
+            let p = p.clone();
+            async move {
+                p.run(Class::Check, move || {
+                    let _ = started.send(());
+                    let _ = released.recv();
+                    Ok(())
+                })
+                .await
+                .expect("ran");
+            }
+        });
+        running.await.expect("the worker took the job");
+        (worker, release)
+    }
+
     #[test]
-    fn callers_waiting_for_a_slot_are_counted_until_they_get_one() {
+    fn hashes_waiting_for_a_worker_are_counted_until_one_takes_them() {
         // Made outside a runtime, so no warm-up hash joins the queue.
         let passwords = Passwords::new(4, 1, 8, Duration::from_secs(30)).expect("hasher");
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -451,10 +597,7 @@ mod tests {
             .build()
             .expect("runtime");
         runtime.block_on(async {
-            let held = Arc::clone(&passwords.slots)
-                .acquire_owned()
-                .await
-                .expect("slot");
+            let (busy, release) = occupy(&passwords).await;
             let waiting = tokio::spawn({
                 let passwords = passwords.clone();
                 async move { passwords.hash(Zeroizing::new("a password".into())).await }
@@ -463,10 +606,100 @@ mod tests {
                 tokio::task::yield_now().await;
             }
             assert_eq!(passwords.queued(), 1);
-            drop(held);
+            drop(release);
+            busy.await.expect("task");
             waiting.await.expect("task").expect("hashed");
             assert_eq!(passwords.queued(), 0);
         });
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_password_check_is_served_before_new_passwords_queued_earlier() {
+        let p = Passwords::new(4, 1, 8, Duration::from_secs(30)).expect("hasher");
+        p.dummy_hash().await.expect("dummy hash");
+        let hash = p
+            .hash(Zeroizing::new("correct horse".into()))
+            .await
+            .expect("hash");
+        let (busy, release) = occupy(&p).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for n in 0..4 {
+            let (signup, order) = (p.clone(), Arc::clone(&order));
+            tasks.push(tokio::spawn(async move {
+                signup
+                    .hash(Zeroizing::new("new password".into()))
+                    .await
+                    .expect("hashed");
+                order.lock().expect("order").push(format!("signup {n}"));
+            }));
+            while p.queued() <= n {
+                tokio::task::yield_now().await;
+            }
+        }
+        let login = tokio::spawn({
+            let (p, order) = (p.clone(), Arc::clone(&order));
+            async move {
+                let ok = p
+                    .verify(Zeroizing::new("correct horse".into()), Some(hash))
+                    .await
+                    .expect("verified");
+                order.lock().expect("order").push("login".to_owned());
+                ok
+            }
+        });
+        while p.queued() < 5 {
+            tokio::task::yield_now().await;
+        }
+        drop(release);
+        busy.await.expect("task");
+        assert!(login.await.expect("task"), "the right password");
+        for task in tasks {
+            task.await.expect("task");
+        }
+        let order = order.lock().expect("order").clone();
+        assert_eq!(
+            order.first().map(String::as_str),
+            Some("login"),
+            "{order:?}"
+        );
+        assert_eq!(order.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_hash_whose_caller_stopped_waiting_is_withdrawn_unrun() {
+        let p = Passwords::new(4, 1, 2, Duration::from_millis(50)).expect("hasher");
+        let (busy, release) = occupy(&p).await;
+        let ran = Arc::new(AtomicUsize::new(0));
+        // The wait runs out while the worker is busy: told to retry.
+        let outcome = p
+            .run(Class::NewPassword, {
+                let ran = Arc::clone(&ran);
+                move || {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            })
+            .await;
+        assert!(matches!(outcome, Err(PasswordError::Busy)), "{outcome:?}");
+        // A caller dropped while queued (its request went away).
+        let dropped = tokio::time::timeout(Duration::from_millis(20), {
+            let ran = Arc::clone(&ran);
+            p.run(Class::Check, move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+        })
+        .await;
+        assert!(dropped.is_err(), "still queued when dropped");
+        assert_eq!((p.queued(), p.admitted.load(Ordering::Acquire)), (0, 1));
+        drop(release);
+        busy.await.expect("task");
+        p.hash(Zeroizing::new("a password".into()))
+            .await
+            .expect("the worker is free again");
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "withdrawn hashes never ran");
+        assert_eq!(p.admitted.load(Ordering::Acquire), 0);
     }
 
     #[tokio::test]

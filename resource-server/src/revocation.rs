@@ -45,10 +45,12 @@
 //!   [`RevocationList::replace`], [`RevocationList::replace_feed`] or
 //!   [`RevocationList::apply_changes`].
 //!
-//! Reads are lock-free (an `ArcSwap` snapshot); writes copy the set, which
-//! stays small because entries leave it when their tokens expire.
+//! Reads are lock-free (an `ArcSwap` snapshot). The sets are persistent
+//! maps (`imbl`): the next snapshot shares every unchanged entry with the
+//! one validations are reading, so a write costs O(log n) whatever the
+//! list's size, not a copy of it. Entries whose tokens expired leave the
+//! list at most once a minute, on the next write (or [`RevocationList::prune`]).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -183,8 +185,13 @@ impl Refusal {
     }
 }
 
-/// `id` -> `exp`, for tokens and for sessions.
-type Entries = HashMap<Box<str>, u64>;
+/// How often writes, and pollers, drop entries whose tokens expired, in
+/// seconds: pruning visits every entry, so it is not done on every write.
+const PRUNE_EVERY: u64 = 60;
+
+/// `id` -> `exp`, for tokens and for sessions. Keys are shared, so the
+/// nodes a write copies copy pointers, not strings.
+type Entries = imbl::HashMap<Arc<str>, u64>;
 
 /// A cut-off: tokens issued before `before` are refused, except those of
 /// the session `except_sid`.
@@ -192,11 +199,11 @@ type Entries = HashMap<Box<str>, u64>;
 struct Cutoff {
     before: u64,
     exp: u64,
-    except_sid: Option<Box<str>>,
+    except_sid: Option<Arc<str>>,
 }
 
 /// `id` -> cut-off, for clients and for subjects.
-type Cutoffs = HashMap<Box<str>, Cutoff>;
+type Cutoffs = imbl::HashMap<Arc<str>, Cutoff>;
 
 #[derive(Debug, Default, Clone)]
 struct Sets {
@@ -209,7 +216,8 @@ struct Sets {
 #[derive(Default)]
 struct Inner {
     revoked: ArcSwap<Sets>,
-    writer: Mutex<()>,
+    /// Held by writers; the Unix time at which a write next prunes.
+    writer: Mutex<u64>,
     /// Pollers watch this; it closes when the last list handle is dropped.
     alive: Mutex<Option<watch::Sender<()>>>,
     /// When a poller started feeding this list, Unix seconds; 0 while none
@@ -351,42 +359,35 @@ impl RevocationList {
 
     /// Revokes the token `jti` expiring at `exp` (Unix seconds). Entries
     /// whose tokens expired more than [`PRUNE_GRACE`] ago are dropped on the
-    /// way, so the list stays as small as the set of live revoked tokens.
+    /// way (at most once a minute), so the list stays as small as the set
+    /// of live revoked tokens.
     pub fn insert(&self, jti: impl Into<String>, exp: u64) {
-        let jti: Box<str> = jti.into().into_boxed_str();
-        let cutoff = crate::unix_now().saturating_sub(PRUNE_GRACE.as_secs());
-        self.update(|current| {
-            let mut next = pruned(current, cutoff);
+        let jti: Arc<str> = jti.into().into();
+        self.update(|next| {
             next.tokens.insert(jti, exp);
-            next
         });
     }
 
     /// Ends the session `sid`: every token carrying it is refused. `exp` is
     /// when the last of them expires.
     pub fn insert_session(&self, sid: impl Into<String>, exp: u64) {
-        let sid: Box<str> = sid.into().into_boxed_str();
-        let cutoff = crate::unix_now().saturating_sub(PRUNE_GRACE.as_secs());
-        self.update(|current| {
-            let mut next = pruned(current, cutoff);
+        let sid: Arc<str> = sid.into().into();
+        self.update(|next| {
             next.sessions.insert(sid, exp);
-            next
         });
     }
 
     /// Refuses every token of `client_id` issued before `before` (Unix
     /// seconds); `exp` is when the last of them expires.
     pub fn insert_client_cutoff(&self, client_id: impl Into<String>, before: u64, exp: u64) {
-        let id: Box<str> = client_id.into().into_boxed_str();
+        let id: Arc<str> = client_id.into().into();
         let cutoff = Cutoff {
             before,
             exp,
             except_sid: None,
         };
-        self.update(|current| {
-            let mut next = current.clone();
+        self.update(|next| {
             next.clients.insert(id, cutoff);
-            next
         });
     }
 
@@ -400,16 +401,14 @@ impl RevocationList {
         exp: u64,
         except_sid: Option<String>,
     ) {
-        let id: Box<str> = sub.into().into_boxed_str();
+        let id: Arc<str> = sub.into().into();
         let cutoff = Cutoff {
             before,
             exp,
-            except_sid: except_sid.map(String::into_boxed_str),
+            except_sid: except_sid.map(Arc::from),
         };
-        self.update(|current| {
-            let mut next = current.clone();
+        self.update(|next| {
             next.subjects.insert(id, cutoff);
-            next
         });
     }
 
@@ -417,10 +416,7 @@ impl RevocationList {
     /// everything else is kept.
     pub fn replace(&self, entries: impl IntoIterator<Item = (String, u64)>) {
         let tokens = collect(entries);
-        self.update(|current| Sets {
-            tokens,
-            ..current.clone()
-        });
+        self.update(|next| next.tokens = tokens);
     }
 
     /// Replaces the revoked tokens and sessions at once; the client and
@@ -432,35 +428,31 @@ impl RevocationList {
         sessions: impl IntoIterator<Item = (String, u64)>,
     ) {
         let (tokens, sessions) = (collect(tokens), collect(sessions));
-        self.update(|current| Sets {
-            tokens,
-            sessions,
-            ..current.clone()
+        self.update(|next| {
+            next.tokens = tokens;
+            next.sessions = sessions;
         });
     }
 
     /// Replaces everything with what `feed` says, e.g. a fetched feed or the
     /// IdP's own. Entries with an empty or overlong id are skipped.
     pub fn replace_feed(&self, feed: &RevocationFeed) {
-        let next = sets_of(feed);
-        self.update(|_| next);
+        let replacement = sets_of(feed);
+        self.update(|next| *next = replacement);
     }
 
     /// Adds what `changes` says to the list, in order, each entry replacing
     /// one of the same id: an incremental answer of the feed, or the IdP's
-    /// own changes. Entries long expired are dropped on the way, as
-    /// [`insert`](Self::insert) does; entries with an empty or overlong id
+    /// own changes. Entries long expired are dropped on the way (at most
+    /// once a minute), as [`insert`](Self::insert) does; entries with an empty or overlong id
     /// are skipped.
     pub fn apply_changes(&self, changes: &RevocationFeed) {
-        let cutoff = crate::unix_now().saturating_sub(PRUNE_GRACE.as_secs());
         let added = sets_of(changes);
-        self.update(|current| {
-            let mut next = pruned(current, cutoff);
+        self.update(|next| {
             next.tokens.extend(added.tokens);
             next.sessions.extend(added.sessions);
             next.clients.extend(added.clients);
             next.subjects.extend(added.subjects);
-            next
         });
     }
 
@@ -518,17 +510,32 @@ impl RevocationList {
 
     /// Drops entries whose tokens all expired before `now` (Unix seconds).
     pub fn prune(&self, now: u64) {
-        self.update(|current| pruned(current, now));
+        let _writer = self.writer();
+        let mut next = Sets::clone(&self.inner.revoked.load());
+        prune(&mut next, now);
+        self.inner.revoked.store(Arc::new(next));
     }
 
-    fn update(&self, f: impl FnOnce(&Sets) -> Sets) {
-        let _writer = self
-            .inner
+    /// Publishes the sets `f` makes of the current ones: a clone that
+    /// shares every entry, changed in place. Once a minute the entries
+    /// that expired more than [`PRUNE_GRACE`] ago are dropped on the way.
+    fn update(&self, f: impl FnOnce(&mut Sets)) {
+        let mut next_prune = self.writer();
+        let mut next = Sets::clone(&self.inner.revoked.load());
+        f(&mut next);
+        let now = crate::unix_now();
+        if now >= *next_prune {
+            *next_prune = now.saturating_add(PRUNE_EVERY);
+            prune(&mut next, now.saturating_sub(PRUNE_GRACE.as_secs()));
+        }
+        self.inner.revoked.store(Arc::new(next));
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.inner
             .writer
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let next = f(&self.inner.revoked.load());
-        self.inner.revoked.store(Arc::new(next));
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn alive(&self) -> watch::Receiver<()> {
@@ -548,7 +555,7 @@ fn sets_of(feed: &RevocationFeed) -> Sets {
         exp,
         except_sid: except_sid
             .filter(|sid| usable(sid))
-            .map(|sid| sid.clone().into_boxed_str()),
+            .map(|sid| Arc::from(sid.as_str())),
     };
     Sets {
         tokens: collect(
@@ -569,7 +576,7 @@ fn sets_of(feed: &RevocationFeed) -> Sets {
             .filter(|c| usable(&c.client_id))
             .map(|c| {
                 (
-                    c.client_id.clone().into_boxed_str(),
+                    Arc::from(c.client_id.as_str()),
                     cutoff(c.before, c.exp, None),
                 )
             })
@@ -580,7 +587,7 @@ fn sets_of(feed: &RevocationFeed) -> Sets {
             .filter(|s| usable(&s.sub))
             .map(|s| {
                 (
-                    s.sub.clone().into_boxed_str(),
+                    Arc::from(s.sub.as_str()),
                     cutoff(s.before, s.exp, s.except_sid.as_ref()),
                 )
             })
@@ -591,7 +598,7 @@ fn sets_of(feed: &RevocationFeed) -> Sets {
 fn collect(entries: impl IntoIterator<Item = (String, u64)>) -> Entries {
     entries
         .into_iter()
-        .map(|(id, exp)| (id.into_boxed_str(), exp))
+        .map(|(id, exp)| (Arc::from(id), exp))
         .collect()
 }
 
@@ -602,28 +609,12 @@ impl Cutoff {
     }
 }
 
-/// The entries of `sets` still relevant at `cutoff`.
-fn pruned(sets: &Sets, cutoff: u64) -> Sets {
-    let keep = |entries: &Entries| -> Entries {
-        entries
-            .iter()
-            .filter(|(_, &exp)| exp >= cutoff)
-            .map(|(id, exp)| (id.clone(), *exp))
-            .collect()
-    };
-    let keep_cutoffs = |entries: &Cutoffs| -> Cutoffs {
-        entries
-            .iter()
-            .filter(|(_, c)| c.exp >= cutoff)
-            .map(|(id, c)| (id.clone(), c.clone()))
-            .collect()
-    };
-    Sets {
-        tokens: keep(&sets.tokens),
-        sessions: keep(&sets.sessions),
-        clients: keep_cutoffs(&sets.clients),
-        subjects: keep_cutoffs(&sets.subjects),
-    }
+/// Drops from `sets` the entries no longer relevant at `cutoff`.
+fn prune(sets: &mut Sets, cutoff: u64) {
+    sets.tokens.retain(|_, &exp| exp >= cutoff);
+    sets.sessions.retain(|_, &exp| exp >= cutoff);
+    sets.clients.retain(|_, c| c.exp >= cutoff);
+    sets.subjects.retain(|_, c| c.exp >= cutoff);
 }
 
 impl fmt::Debug for RevocationList {
@@ -784,9 +775,6 @@ struct PollState {
     next_prune: u64,
 }
 
-/// How often a poller drops expired entries that no full fetch replaced.
-const PRUNE_EVERY: u64 = 60;
-
 /// One poll's means.
 struct Poll<'a> {
     client: &'a reqwest::Client,
@@ -929,12 +917,25 @@ mod tests {
     }
 
     #[test]
-    fn insert_drops_long_expired_entries() {
+    fn writes_drop_long_expired_entries() {
         let list = RevocationList::new();
         list.replace([("old".to_owned(), 1), ("new".to_owned(), u64::MAX)]);
         list.insert("x", u64::MAX);
         assert!(!list.is_revoked("old"));
         assert!(list.is_revoked("new") && list.is_revoked("x"));
+    }
+
+    #[test]
+    fn a_snapshot_being_read_is_not_changed_by_later_writes() {
+        let list = RevocationList::new();
+        list.replace((0..1_000).map(|n| (format!("t{n}"), u64::MAX)));
+        let before = list.inner.revoked.load_full();
+        list.insert("t1000", u64::MAX);
+        list.insert_session("s", u64::MAX);
+        assert_eq!(before.tokens.len(), 1_000);
+        assert!(!before.tokens.contains_key("t1000") && before.sessions.is_empty());
+        assert!(list.is_revoked("t1000") && list.is_revoked("t999"));
+        assert!(list.is_session_revoked("s"));
     }
 
     #[test]
@@ -1010,14 +1011,15 @@ mod tests {
 
     #[test]
     fn cutoffs_are_pruned_with_their_tokens() {
+        let now = crate::unix_now();
         let list = RevocationList::new();
-        list.insert_client_cutoff("c", 100, 200);
-        list.insert_subject_cutoff("s", 100, 300, None);
+        list.insert_client_cutoff("c", now, now + 200);
+        list.insert_subject_cutoff("s", now, now + 300, None);
         assert_eq!(list.len(), 2);
-        list.prune(250);
+        list.prune(now + 250);
         assert_eq!(
             (list.client_cutoff("c"), list.subject_cutoff("s")),
-            (None, Some(100))
+            (None, Some(now))
         );
     }
 
