@@ -926,6 +926,24 @@ mod tests {
     }
 
     #[test]
+    fn a_write_copies_a_few_entries_not_the_list() {
+        let list = RevocationList::new();
+        list.replace((0..10_000).map(|n| (format!("t{n}"), u64::MAX)));
+        let before = list.inner.revoked.load_full();
+        list.insert("one more", u64::MAX);
+        // The keys are shared pointers: one held by both snapshots was
+        // copied into a node of the new one; the others are in nodes both
+        // snapshots share.
+        let copied = before
+            .tokens
+            .keys()
+            .filter(|key| Arc::strong_count(key) > 1)
+            .count();
+        assert!(copied <= 200, "{copied} of 10,000 entries copied");
+        assert!(list.is_revoked("one more") && list.is_revoked("t9999"));
+    }
+
+    #[test]
     fn a_snapshot_being_read_is_not_changed_by_later_writes() {
         let list = RevocationList::new();
         list.replace((0..1_000).map(|n| (format!("t{n}"), u64::MAX)));
