@@ -115,9 +115,6 @@ impl Pending {
 struct Queue {
     pending: Mutex<Pending>,
     ready: Condvar,
-    /// `pending.len()`, readable without the lock (the queue `/metrics`
-    /// shows).
-    waiting: AtomicUsize,
 }
 
 impl Queue {
@@ -141,7 +138,6 @@ impl Queue {
             Class::Check => pending.checks.push_back((id, job)),
             Class::NewPassword => pending.new_passwords.push_back((id, job)),
         }
-        self.waiting.store(pending.len(), Ordering::Relaxed);
         drop(pending);
         self.ready.notify_one();
         Ok(id)
@@ -156,7 +152,6 @@ impl Queue {
                 None => pending.new_passwords.pop_front(),
             };
             if let Some((_, job)) = next {
-                self.waiting.store(pending.len(), Ordering::Relaxed);
                 return Some(job);
             }
             if pending.closed {
@@ -174,19 +169,14 @@ impl Queue {
     fn withdraw(&self, id: u64) -> bool {
         let mut guard = self.lock();
         let pending = &mut *guard;
-        let mut found = false;
-        for queue in [&mut pending.checks, &mut pending.new_passwords] {
-            if let Some(at) = queue.iter().position(|(queued, _)| *queued == id) {
-                // Dropping it frees its place in the admission count.
-                drop(queue.remove(at));
-                found = true;
-                break;
-            }
-        }
-        if found {
-            self.waiting.store(pending.len(), Ordering::Relaxed);
-        }
-        found
+        // Dropping it frees its place in the admission count.
+        let withdrawn = [&mut pending.checks, &mut pending.new_passwords]
+            .into_iter()
+            .find_map(|queue| {
+                let at = queue.iter().position(|(queued, _)| *queued == id)?;
+                queue.remove(at)
+            });
+        withdrawn.is_some()
     }
 
     fn close(&self) {
@@ -196,7 +186,6 @@ impl Queue {
             std::mem::take(&mut pending.checks),
             std::mem::take(&mut pending.new_passwords),
         );
-        self.waiting.store(0, Ordering::Relaxed);
         drop(pending);
         drop(dropped);
         self.ready.notify_all();
@@ -382,7 +371,7 @@ impl Passwords {
 
     /// Hashes waiting for a hashing thread now.
     pub fn queued(&self) -> usize {
-        self.workers.queue.waiting.load(Ordering::Relaxed)
+        self.workers.queue.lock().len()
     }
 
     /// Runs `f` on a hashing thread, in `class`'s queue, if fewer hashes
