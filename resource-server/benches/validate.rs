@@ -17,7 +17,6 @@
 //! `cargo bench -p resource-server --bench validate`
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use aws_lc_rs::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,6 +26,10 @@ use futures_util::FutureExt as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use resource_server::{LocalKeys, RevocationList, Validator};
 use serde::Deserialize;
+
+#[path = "support/interleave.rs"]
+mod interleave;
+use interleave::{interleaved, Case};
 
 const ISSUER: &str = "https://idp.bench";
 
@@ -148,8 +151,6 @@ where
         .is_ok()
 }
 
-type Case<'a> = (&'static str, Box<dyn Fn() -> bool + 'a>);
-
 fn cases(s: &Setup) -> Vec<Case<'_>> {
     let signing_input = s.token.rsplit_once('.').expect("segments").0;
     vec![
@@ -185,27 +186,6 @@ fn cases(s: &Setup) -> Vec<Case<'_>> {
             Box::new(|| validate(&s.cached, &s.token, s.now)),
         ),
     ]
-}
-
-/// Median nanoseconds per call of each case, timed in interleaved rounds.
-fn interleaved(cases: &[Case<'_>], rounds: usize, per_round: usize) -> Vec<f64> {
-    let mut samples = vec![Vec::with_capacity(rounds); cases.len()];
-    for _ in 0..rounds {
-        for (index, (_, run)) in cases.iter().enumerate() {
-            let start = Instant::now();
-            for _ in 0..per_round {
-                assert!(black_box(run()));
-            }
-            samples[index].push(start.elapsed().as_nanos() as f64 / per_round as f64);
-        }
-    }
-    samples
-        .into_iter()
-        .map(|mut s| {
-            s.sort_by(f64::total_cmp);
-            s[s.len() / 2]
-        })
-        .collect()
 }
 
 fn main() {

@@ -20,7 +20,6 @@
 //! `cargo bench -p resource-server-demo --bench route`
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use aws_lc_rs::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
 use axum::body::Body;
@@ -34,6 +33,10 @@ use resource_server::{LocalKeys, RevocationList, Validator};
 use resource_server_demo::demo_app;
 use serve::{observe, Metrics};
 use tower::ServiceExt as _;
+
+#[path = "../../benches/support/interleave.rs"]
+mod interleave;
+use interleave::{interleaved, Case};
 
 const ISSUER: &str = "https://idp.bench";
 
@@ -117,8 +120,6 @@ fn call(app: &Router, path: &str, token: Option<&str>) -> StatusCode {
         .status()
 }
 
-type Case<'a> = (&'static str, Box<dyn Fn() -> bool + 'a>);
-
 fn cases(s: &Setup) -> Vec<Case<'_>> {
     vec![
         (
@@ -142,27 +143,6 @@ fn cases(s: &Setup) -> Vec<Case<'_>> {
             }),
         ),
     ]
-}
-
-/// Median nanoseconds per call of each case, timed in interleaved rounds.
-fn interleaved(cases: &[Case<'_>], rounds: usize, per_round: usize) -> Vec<f64> {
-    let mut samples = vec![Vec::with_capacity(rounds); cases.len()];
-    for _ in 0..rounds {
-        for (index, (_, run)) in cases.iter().enumerate() {
-            let start = Instant::now();
-            for _ in 0..per_round {
-                assert!(black_box(run()));
-            }
-            samples[index].push(start.elapsed().as_nanos() as f64 / per_round as f64);
-        }
-    }
-    samples
-        .into_iter()
-        .map(|mut s| {
-            s.sort_by(f64::total_cmp);
-            s[s.len() / 2]
-        })
-        .collect()
 }
 
 fn main() {
