@@ -510,17 +510,29 @@ impl RevocationList {
 
     /// Drops entries whose tokens all expired before `now` (Unix seconds).
     pub fn prune(&self, now: u64) {
-        let _writer = self.writer();
-        let mut next = Sets::clone(&self.inner.revoked.load());
-        prune(&mut next, now);
-        self.inner.revoked.store(Arc::new(next));
+        self.update(|next| prune(next, now));
+    }
+
+    /// Drops the entries whose tokens expired more than [`PRUNE_GRACE`]
+    /// ago, unless that was done less than a minute ago (writes do it on
+    /// the way). For a list that can go long without writes: a poller
+    /// calls it after each poll, the IdP after catching up.
+    pub fn prune_if_due(&self) {
+        let next_prune = self.writer();
+        if crate::unix_now() >= *next_prune {
+            self.publish(next_prune, |_| {});
+        }
     }
 
     /// Publishes the sets `f` makes of the current ones: a clone that
     /// shares every entry, changed in place. Once a minute the entries
     /// that expired more than [`PRUNE_GRACE`] ago are dropped on the way.
     fn update(&self, f: impl FnOnce(&mut Sets)) {
-        let mut next_prune = self.writer();
+        self.publish(self.writer(), f);
+    }
+
+    /// [`update`](Self::update), for a writer holding the lock.
+    fn publish(&self, mut next_prune: std::sync::MutexGuard<'_, u64>, f: impl FnOnce(&mut Sets)) {
         let mut next = Sets::clone(&self.inner.revoked.load());
         f(&mut next);
         let now = crate::unix_now();
@@ -771,8 +783,6 @@ struct PollState {
     etag: Option<String>,
     /// Where the next incremental fetch starts; `None`: fetch everything.
     cursor: Option<String>,
-    /// When entries past their `exp` are next dropped, Unix seconds.
-    next_prune: u64,
 }
 
 /// One poll's means.
@@ -807,7 +817,8 @@ impl Poll<'_> {
                             state.etag = fetched.etag;
                         }
                     }
-                    self.prune_if_due(list, state);
+                    // Incremental answers only add: expired entries leave here.
+                    list.prune_if_due();
                     return Ok(());
                 }
                 Err(Error::Status { status: 410, .. }) => {
@@ -827,7 +838,7 @@ impl Poll<'_> {
         )
         .await?;
         if fetched.not_modified {
-            self.prune_if_due(list, state);
+            list.prune_if_due();
             return Ok(());
         }
         let document = parse_document(self.url, &fetched.body)?;
@@ -841,15 +852,6 @@ impl Poll<'_> {
             state.etag = fetched.etag;
         }
         Ok(())
-    }
-
-    /// Drops expired entries once a minute: incremental answers only add.
-    fn prune_if_due(&self, list: &RevocationList, state: &mut PollState) {
-        let now = crate::unix_now();
-        if now >= state.next_prune {
-            state.next_prune = now.saturating_add(PRUNE_EVERY);
-            list.prune(now.saturating_sub(PRUNE_GRACE.as_secs()));
-        }
     }
 }
 
