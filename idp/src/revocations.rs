@@ -61,8 +61,6 @@ const CATCH_UP_PAGE: u32 = 10_000;
 /// The most entries one incremental answer carries; the poller gets the
 /// rest at its next call.
 pub const SINCE_PAGE: u32 = 10_000;
-/// How often expired entries leave the in-memory list.
-const PRUNE_EVERY: u64 = 60;
 
 /// Why `?since=` could not be answered.
 #[derive(Debug, thiserror::Error)]
@@ -126,14 +124,6 @@ impl std::fmt::Display for Cursor {
     }
 }
 
-/// Where this instance's list stands in the log.
-#[derive(Debug)]
-struct Applied {
-    cursor: Cursor,
-    /// When expired entries next leave the list, Unix seconds.
-    next_prune: u64,
-}
-
 /// Revocations of this instance, kept in step with the database.
 #[derive(Debug)]
 pub struct Revocations {
@@ -142,9 +132,10 @@ pub struct Revocations {
     /// was issued before it ended, so it expires within this.
     access_ttl: u64,
     list: RevocationList,
-    /// Catching up and building the body take turns, so a body always
-    /// matches its cursor.
-    applied: tokio::sync::Mutex<Applied>,
+    /// Where this instance's list stands in the log. Catching up and
+    /// building the body take turns on it, so a body always matches its
+    /// cursor.
+    applied: tokio::sync::Mutex<Cursor>,
     /// The full body, built on demand; `None` after a change.
     full: ArcSwapOption<FeedSnapshot>,
     /// Log entries read from the database so far (for tests and metrics).
@@ -160,12 +151,9 @@ impl Revocations {
             store,
             access_ttl,
             list: RevocationList::new(),
-            applied: tokio::sync::Mutex::new(Applied {
-                cursor: Cursor {
-                    epoch: page.head.epoch.clone(),
-                    position: page.head.position,
-                },
-                next_prune: 0,
+            applied: tokio::sync::Mutex::new(Cursor {
+                epoch: page.head.epoch.clone(),
+                position: page.head.position,
             }),
             full: ArcSwapOption::empty(),
             entries_read: AtomicU64::new(0),
@@ -213,7 +201,7 @@ impl Revocations {
             .min();
         let document = FeedDocument {
             feed,
-            cursor: Some(applied.cursor.to_string()),
+            cursor: Some(applied.to_string()),
         };
         let body = serde_json::to_vec(&document).unwrap_or_default();
         let snapshot = Arc::new(FeedSnapshot {
@@ -297,13 +285,13 @@ impl Revocations {
         let mut applied = self.applied.lock().await;
         let mut changed = false;
         loop {
-            let after = applied.cursor.position;
+            let after = applied.position;
             let page = self
                 .store
                 .run(move |db| db.revocations_after(Some(after), CATCH_UP_PAGE))
                 .await?;
             self.count_read(&page);
-            if page.head.epoch != applied.cursor.epoch {
+            if page.head.epoch != applied.epoch {
                 // Another database behind the same URL: start over.
                 let all = self
                     .store
@@ -311,7 +299,7 @@ impl Revocations {
                     .await?;
                 self.count_read(&all);
                 self.list.replace_feed(&self.feed_of(&all.entries));
-                applied.cursor = Cursor {
+                *applied = Cursor {
                     epoch: all.head.epoch.clone(),
                     position: all.head.position,
                 };
@@ -322,16 +310,12 @@ impl Revocations {
                 self.list.apply_changes(&self.feed_of(&page.entries));
                 changed = true;
             }
-            applied.cursor.position = next_position(&page, CATCH_UP_PAGE);
+            applied.position = next_position(&page, CATCH_UP_PAGE);
             if page.entries.len() < CATCH_UP_PAGE as usize {
                 break;
             }
         }
-        let now = unix_now();
-        if now >= applied.next_prune {
-            applied.next_prune = now.saturating_add(PRUNE_EVERY);
-            self.list.prune(now);
-        }
+        self.list.prune_if_due();
         if changed {
             self.full.store(None);
         }
