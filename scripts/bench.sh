@@ -126,7 +126,7 @@ paced_cpu_median() {
   local pid=$1 rate=$2 url=$3 first achieved
   export PACE_MS
   PACE_MS=$(awk -v c="$CONNECTIONS" -v r="$rate" 'BEGIN {printf "%.3f", c * 1000 / r}')
-  first=$(PACE_MS=$PACE_MS cpu "$pid" -s "$WORK/paced.lua" "$url")
+  first=$(cpu "$pid" -s "$WORK/paced.lua" "$url")
   achieved=${first#* }
   PACE_MS=$(awk -v c="$CONNECTIONS" -v r="$rate" -v a="$achieved" -v d="$PACE_MS" \
     'BEGIN {l = c * 1000 / a - d; d = c * 1000 / r - l; printf "%.3f", (d > 0) ? d : 0}')
