@@ -6,6 +6,7 @@ use axum::response::Response;
 use axum::Router;
 use http::header::CONTENT_TYPE;
 use http::StatusCode;
+use tower::util::MapResponseLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::ServeConfig;
@@ -30,13 +31,15 @@ pub fn with_limits(router: Router, config: &ServeConfig) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ))
-        .layer(axum::middleware::map_response(json_timeout))
+        .layer(MapResponseLayer::new(
+            json_timeout as fn(Response) -> Response,
+        ))
 }
 
 /// The timeout layer answers with an empty body and no content type; give
 /// it the JSON shape of every other error. A `408` that a handler built
 /// itself, with a body of its own, is left alone.
-async fn json_timeout(response: Response) -> Response {
+fn json_timeout(response: Response) -> Response {
     if response.status() != StatusCode::REQUEST_TIMEOUT
         || response.headers().contains_key(CONTENT_TYPE)
     {

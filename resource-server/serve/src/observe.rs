@@ -16,17 +16,25 @@
 //! - the histogram `http_request_duration_seconds{method,route,status}`
 //!   in the server's own registry ([`Metrics`]).
 //!
-//! Requests no route matched are labelled with the route `unmatched`, so a
-//! scan of random paths cannot blow up the metrics' label sets.
+//! Requests no route matched are labelled with the route `unmatched`, and
+//! methods outside RFC 9110's with `OTHER`, so a scan of random paths or
+//! methods cannot blow up the metrics' label sets.
+//!
+//! Every layer here is a plain tower service: nothing is boxed or cloned
+//! per request, and the histogram handle of each label set is looked up
+//! without allocating (they are registered once, on first use).
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::MatchedPath;
 use axum::Router;
-use http::HeaderName;
-use tower::ServiceBuilder;
+use http::{HeaderName, Method};
+use tower::{Layer, Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
 use tracing::Span;
@@ -63,10 +71,7 @@ pub fn observe(router: Router, metrics: &Metrics) -> Router {
                     .on_response(LogResponse)
                     .on_failure(()),
             )
-            .layer(axum::middleware::from_fn_with_state(
-                metrics.clone(),
-                record_duration,
-            )),
+            .layer(RecordDurationLayer::new(metrics)),
     )
 }
 
@@ -138,24 +143,161 @@ impl<B> OnResponse<B> for LogResponse {
     }
 }
 
-/// Observes the request's duration in [`REQUEST_DURATION`].
-async fn record_duration(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = route_of(&request).to_owned();
-    let response = next.run(request).await;
-    let status = response.status().as_str().to_owned();
-    let seconds = started.elapsed().as_secs_f64();
-    metrics.scope(|| {
-        metrics::histogram!(
-            REQUEST_DURATION,
-            "method" => method,
-            "route" => route,
-            "status" => status,
-        )
-        .record(seconds);
-    });
-    response
+/// The method label: RFC 9110's methods by name, any other as `OTHER`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "OTHER",
+    }
+}
+
+/// The [`REQUEST_DURATION`] histogram of each label set, registered on
+/// first use. Routes are the router's templates and [`UNMATCHED`], methods
+/// [`method_label`]'s, so the map stays as small as the route table.
+/// A route's (method, status) and its histogram.
+type LabelSet = (&'static str, u16, metrics::Histogram);
+
+struct Durations {
+    metrics: Metrics,
+    handles: RwLock<HashMap<Box<str>, Vec<LabelSet>>>,
+}
+
+impl Durations {
+    fn record(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
+        let recorded = {
+            let handles = self.handles.read().unwrap_or_else(|p| p.into_inner());
+            let known = handles
+                .get(route)
+                .and_then(|sets| sets.iter().find(|(m, s, _)| *m == method && *s == status));
+            known
+                .map(|(_, _, histogram)| histogram.record(seconds))
+                .is_some()
+        };
+        if !recorded {
+            self.register(method, route, status).record(seconds);
+        }
+    }
+
+    fn register(&self, method: &'static str, route: &str, status: u16) -> metrics::Histogram {
+        let mut handles = self.handles.write().unwrap_or_else(|p| p.into_inner());
+        let sets = handles.entry(route.into()).or_default();
+        if let Some((_, _, histogram)) = sets.iter().find(|(m, s, _)| *m == method && *s == status)
+        {
+            return histogram.clone();
+        }
+        let histogram = self.metrics.scope(|| {
+            metrics::histogram!(
+                REQUEST_DURATION,
+                "method" => method,
+                "route" => route.to_owned(),
+                "status" => status.to_string(),
+            )
+        });
+        sets.push((method, status, histogram.clone()));
+        histogram
+    }
+}
+
+/// Observes each request's duration in [`REQUEST_DURATION`].
+#[derive(Clone)]
+struct RecordDurationLayer {
+    durations: Arc<Durations>,
+}
+
+impl RecordDurationLayer {
+    fn new(metrics: &Metrics) -> Self {
+        Self {
+            durations: Arc::new(Durations {
+                metrics: metrics.clone(),
+                handles: RwLock::default(),
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for RecordDurationLayer {
+    type Service = RecordDuration<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RecordDuration {
+            inner,
+            durations: Arc::clone(&self.durations),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct RecordDuration<S> {
+    inner: S,
+    durations: Arc<Durations>,
+}
+
+impl<S, B, R> Service<http::Request<B>> for RecordDuration<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = RecordDurationFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let method = method_label(request.method());
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        RecordDurationFuture {
+            inner: self.inner.call(request),
+            started,
+            method,
+            route,
+            durations: Some(Arc::clone(&self.durations)),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct RecordDurationFuture<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        method: &'static str,
+        route: Option<MatchedPath>,
+        // Taken when the response is recorded.
+        durations: Option<Arc<Durations>>,
+    }
+}
+
+impl<F, R, E> Future for RecordDurationFuture<F>
+where
+    F: Future<Output = Result<http::Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        if let (Ok(response), Some(durations)) = (&result, this.durations.take()) {
+            let route = this.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+            durations.record(
+                this.method,
+                route,
+                response.status().as_u16(),
+                this.started.elapsed().as_secs_f64(),
+            );
+        }
+        Poll::Ready(result)
+    }
 }
 
 #[cfg(test)]
@@ -233,6 +375,34 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("token=x"));
+    }
+
+    #[tokio::test]
+    async fn methods_outside_rfc_9110_share_one_label() {
+        let metrics = Metrics::new();
+        let app = observe(Router::new().route("/", get(|| async { "ok" })), &metrics);
+        for method in ["FOO", "BAR", "PURGE", "GET"] {
+            let request = http::Request::builder()
+                .method(method)
+                .uri("/")
+                .body(Body::empty())
+                .expect("request");
+            app.clone().oneshot(request).await.expect("response");
+        }
+        let text = metrics.render();
+        let mut counts: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{REQUEST_DURATION}_count")))
+            .collect();
+        counts.sort_unstable();
+        assert_eq!(
+            counts,
+            [
+                format!(r#"{REQUEST_DURATION}_count{{method="GET",route="/",status="200"}} 1"#),
+                format!(r#"{REQUEST_DURATION}_count{{method="OTHER",route="/",status="405"}} 3"#),
+            ],
+            "{text}"
+        );
     }
 
     fn uuid_like(id: &str) -> bool {
