@@ -9,30 +9,21 @@
 //! anyone can send them.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::Response;
 use ipnet::IpNet;
 
-/// The configured proxies.
-pub type TrustedProxies = Arc<Vec<IpNet>>;
-
-/// Middleware: rewrites `ConnectInfo` to the forwarded client address when
-/// the peer is a trusted proxy.
-pub async fn rewrite(
-    State(proxies): State<TrustedProxies>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// Rewrites the request's `ConnectInfo` to the forwarded client address
+/// when the peer is a trusted proxy (a request mapper: see
+/// [`crate::http::api`]).
+pub fn rewrite(proxies: &[IpNet], mut request: Request) -> Request {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
     if let Some(peer) = peer {
-        let client = client_address(&proxies, peer.ip(), request.headers());
+        let client = client_address(proxies, peer.ip(), request.headers());
         if client != peer.ip() {
             let port = peer.port();
             request
@@ -40,7 +31,7 @@ pub async fn rewrite(
                 .insert(ConnectInfo(SocketAddr::new(client, port)));
         }
     }
-    next.run(request).await
+    request
 }
 
 /// The client address of a request from `peer` with `headers`.

@@ -61,7 +61,7 @@ impl IntoResponse for Error {
 /// answers (`text/html`, rendered by `pages.rs`) are for people and pass
 /// through. Headers that matter to the client (`Allow`,
 /// `WWW-Authenticate`, `Retry-After`) are kept.
-pub async fn json_errors(response: Response) -> Response {
+pub fn json_errors(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

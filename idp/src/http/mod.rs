@@ -63,6 +63,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use resource_server::BearerAuthLayer;
+use tower::util::{MapRequestLayer, MapResponseLayer};
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -133,13 +134,17 @@ pub fn api(state: AppState) -> Router {
         .merge(protected.route_layer(bearer))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .with_state(state.clone());
+    // Plain request and response mappers: nothing boxed or cloned per
+    // request.
+    let proxies = state.trusted_proxies().clone();
     let router = router
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::map_response(json_errors))
-        .layer(axum::middleware::from_fn_with_state(
-            state.trusted_proxies().clone(),
-            client_address::rewrite,
-        ));
+        .layer(MapResponseLayer::new(
+            json_errors as fn(Response) -> Response,
+        ))
+        .layer(MapRequestLayer::new(move |request| {
+            client_address::rewrite(&proxies, request)
+        }));
     serve::observe(router, &registry)
 }
 
