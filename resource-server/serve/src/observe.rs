@@ -159,14 +159,15 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// The [`REQUEST_DURATION`] histogram of each label set, registered on
-/// first use. Routes are the router's templates and [`UNMATCHED`], methods
-/// [`method_label`]'s, so the map stays as small as the route table.
 /// A route's (method, status) and its histogram.
 type LabelSet = (&'static str, u16, metrics::Histogram);
 
+/// The [`REQUEST_DURATION`] histogram of each label set, registered on
+/// first use. Routes are the router's templates and [`UNMATCHED`], methods
+/// [`method_label`]'s, so the map stays as small as the route table.
 struct Durations {
     metrics: Metrics,
+    /// Route template → its label sets.
     handles: RwLock<HashMap<Box<str>, Vec<LabelSet>>>,
 }
 
