@@ -103,12 +103,28 @@ async fn three_hundred_concurrent_guesses_run_at_most_ten_password_checks() {
     let checked = checks(&state) - before;
     assert!(checked <= 10, "{checked} password checks");
     assert!(checked >= 1, "the first guesses are checked");
+    // A guess within the email's budget can still find every hashing slot
+    // taken (one worker and eight queued on two cores): it is told to
+    // retry (503), without a check, which is a refusal too.
     let refused = answers
         .iter()
-        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .filter(|s| {
+            matches!(
+                **s,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            )
+        })
         .count();
     assert!(refused >= 290, "{refused} of 300 refused: {answers:?}");
-    assert!(answers.iter().all(|s| *s != StatusCode::OK));
+    assert!(
+        answers.iter().all(|s| matches!(
+            *s,
+            StatusCode::UNAUTHORIZED
+                | StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::SERVICE_UNAVAILABLE
+        )),
+        "{answers:?}"
+    );
     // The budget is spent for strangers: even the right password waits.
     let late = status(&app, login("198.51.100.1", "ann@example.com", PASSWORD)).await;
     assert_eq!(late, StatusCode::TOO_MANY_REQUESTS);
