@@ -34,6 +34,8 @@ pub struct Config {
     pub key_bits: u32,
     /// bcrypt cost.
     pub bcrypt_cost: u32,
+    /// Password hashes computed at once (eight more per worker may wait).
+    pub hash_workers: usize,
     /// Key-change polling interval.
     pub key_poll: Duration,
     /// Login attempts per minute per client address; 0 = unlimited.
@@ -75,6 +77,7 @@ impl std::fmt::Debug for Config {
             .field("rotate_every", &self.rotate_every)
             .field("key_bits", &self.key_bits)
             .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("hash_workers", &self.hash_workers)
             .field("key_poll", &self.key_poll)
             .field("login_rate", &self.login_rate)
             .field("throttle_slots", &self.throttle_slots)
@@ -106,6 +109,7 @@ impl Default for Config {
             rotate_every: None,
             key_bits: 2048,
             bcrypt_cost: 12,
+            hash_workers: crate::passwords::default_workers(),
             key_poll: Duration::from_secs(2),
             login_rate: 60,
             throttle_slots: crate::throttle::DEFAULT_SLOTS,

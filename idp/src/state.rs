@@ -92,7 +92,7 @@ impl AppState {
             .context("loading signing keys")?,
         );
         let cost = config.bcrypt_cost;
-        let workers = crate::passwords::default_workers();
+        let workers = config.hash_workers.max(1);
         let passwords = tokio::task::spawn_blocking(move || {
             Passwords::new(cost, workers, 8 * workers, Duration::from_secs(10))
         })

@@ -82,7 +82,10 @@ fn checks(state: &idp::AppState) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_hundred_concurrent_guesses_run_at_most_ten_password_checks() {
-    let (app, state, _dir) = router(|_| {}).await;
+    // Room for every guess the email's budget admits, whatever the cores:
+    // one that found the hashing queue full would be told to retry (503)
+    // and given its place in the budget back.
+    let (app, state, _dir) = router(|config| config.hash_workers = 2).await;
     sign_up(&app, "ann@example.com").await;
     let before = checks(&state);
     let guesses = (0..300).map(|i| {
@@ -103,28 +106,12 @@ async fn three_hundred_concurrent_guesses_run_at_most_ten_password_checks() {
     let checked = checks(&state) - before;
     assert!(checked <= 10, "{checked} password checks");
     assert!(checked >= 1, "the first guesses are checked");
-    // A guess within the email's budget can still find every hashing slot
-    // taken (one worker and eight queued on two cores): it is told to
-    // retry (503), without a check, which is a refusal too.
     let refused = answers
         .iter()
-        .filter(|s| {
-            matches!(
-                **s,
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-            )
-        })
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
         .count();
     assert!(refused >= 290, "{refused} of 300 refused: {answers:?}");
-    assert!(
-        answers.iter().all(|s| matches!(
-            *s,
-            StatusCode::UNAUTHORIZED
-                | StatusCode::TOO_MANY_REQUESTS
-                | StatusCode::SERVICE_UNAVAILABLE
-        )),
-        "{answers:?}"
-    );
+    assert!(answers.iter().all(|s| *s != StatusCode::OK));
     // The budget is spent for strangers: even the right password waits.
     let late = status(&app, login("198.51.100.1", "ann@example.com", PASSWORD)).await;
     assert_eq!(late, StatusCode::TOO_MANY_REQUESTS);

@@ -140,6 +140,11 @@ pub struct ServeArgs {
     /// bcrypt cost for new password hashes.
     #[arg(long, env = "IDP_BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
     pub bcrypt_cost: u32,
+    /// Password hashes computed at once, each on a thread of its own; eight
+    /// more per thread may wait, and beyond them logins are answered 503
+    /// with `Retry-After` [default: one fewer than the cores, at least 1]
+    #[arg(long, env = "IDP_HASH_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub hash_workers: Option<u16>,
     /// Login attempts per minute from one client address (burst of 30);
     /// 0 turns the per-address limit off (behind a proxy that hides client
     /// addresses, say). Failures per email are limited regardless.
@@ -229,6 +234,9 @@ impl ServeArgs {
             rotate_every: self.rotate_every,
             key_bits: self.key_bits,
             bcrypt_cost: self.bcrypt_cost,
+            hash_workers: self
+                .hash_workers
+                .map_or_else(crate::passwords::default_workers, usize::from),
             key_poll: Duration::from_secs(self.key_poll),
             login_rate: self.login_rate,
             throttle_slots: self.throttle_slots,
@@ -549,5 +557,22 @@ mod tests {
         assert_eq!(args.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(args.lifetimes.access_ttl, 900);
         assert_eq!(args.bcrypt_cost, 12);
+        let config = args.config().expect("config");
+        assert_eq!(config.hash_workers, crate::passwords::default_workers());
+    }
+
+    #[test]
+    fn hash_workers_are_at_least_one() {
+        let parse = |n: &str| {
+            Cli::try_parse_from(["idp", "serve", "--hash-workers", n]).map(|cli| {
+                match cli.command {
+                    Command::Serve(args) => args.config().expect("config").hash_workers,
+                    _ => panic!("serve expected"),
+                }
+            })
+        };
+        assert_eq!(parse("3").expect("parses"), 3);
+        assert!(parse("0").is_err());
+        assert!(parse("many").is_err());
     }
 }
