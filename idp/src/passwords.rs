@@ -606,58 +606,102 @@ mod tests {
     async fn a_password_check_is_served_before_new_passwords_queued_earlier() {
         let p = Passwords::new(4, 1, 8, Duration::from_secs(30)).expect("hasher");
         p.dummy_hash().await.expect("dummy hash");
-        let hash = p
-            .hash(Zeroizing::new("correct horse".into()))
-            .await
-            .expect("hash");
         let (busy, release) = occupy(&p).await;
+        // Each job notes itself as the worker runs it: the order of the
+        // queue, not of the callers waking up afterwards.
         let order = Arc::new(Mutex::new(Vec::new()));
+        let job = |class: Class, name: String| {
+            let (p, order) = (p.clone(), Arc::clone(&order));
+            tokio::spawn(async move {
+                p.run(class, move || {
+                    order.lock().expect("order").push(name);
+                    Ok(())
+                })
+                .await
+                .expect("ran");
+            })
+        };
         let mut tasks = Vec::new();
         for n in 0..4 {
-            let (signup, order) = (p.clone(), Arc::clone(&order));
-            tasks.push(tokio::spawn(async move {
-                signup
-                    .hash(Zeroizing::new("new password".into()))
-                    .await
-                    .expect("hashed");
-                order.lock().expect("order").push(format!("signup {n}"));
-            }));
+            tasks.push(job(Class::NewPassword, format!("new password {n}")));
             while p.queued() <= n {
                 tokio::task::yield_now().await;
             }
         }
-        let login = tokio::spawn({
-            let (p, order) = (p.clone(), Arc::clone(&order));
-            async move {
-                let ok = p
-                    .verify(Zeroizing::new("correct horse".into()), Some(hash))
-                    .await
-                    .expect("verified");
-                order.lock().expect("order").push("login".to_owned());
-                ok
-            }
-        });
+        tasks.push(job(Class::Check, "check".to_owned()));
         while p.queued() < 5 {
             tokio::task::yield_now().await;
         }
         drop(release);
         busy.await.expect("task");
-        assert!(login.await.expect("task"), "the right password");
         for task in tasks {
             task.await.expect("task");
         }
         let order = order.lock().expect("order").clone();
         assert_eq!(
-            order.first().map(String::as_str),
-            Some("login"),
-            "{order:?}"
+            order,
+            [
+                "check",
+                "new password 0",
+                "new password 1",
+                "new password 2",
+                "new password 3"
+            ]
         );
-        assert_eq!(order.len(), 5);
     }
 
     #[tokio::test]
-    async fn a_hash_whose_caller_stopped_waiting_is_withdrawn_unrun() {
-        let p = Passwords::new(4, 1, 2, Duration::from_millis(50)).expect("hasher");
+    async fn logins_check_and_signups_hash_in_their_own_classes() {
+        // One worker and a queue of two: a check is admitted while fewer
+        // than three hashes run or wait, a new password while fewer than two.
+        let p = Passwords::new(4, 1, 2, Duration::from_secs(30)).expect("hasher");
+        p.dummy_hash().await.expect("dummy hash");
+        let hash = p
+            .hash(Zeroizing::new("correct horse".into()))
+            .await
+            .expect("hash");
+        let (busy, release) = occupy(&p).await;
+        let queued_signup = tokio::spawn({
+            let p = p.clone();
+            async move { p.hash(Zeroizing::new("new password".into())).await }
+        });
+        while p.queued() < 1 {
+            tokio::task::yield_now().await;
+        }
+        let second_signup = p.hash(Zeroizing::new("new password".into())).await;
+        assert!(
+            matches!(second_signup, Err(PasswordError::Busy)),
+            "{second_signup:?}"
+        );
+        let login = tokio::spawn({
+            let p = p.clone();
+            async move {
+                p.verify(Zeroizing::new("correct horse".into()), Some(hash))
+                    .await
+            }
+        });
+        while p.queued() < 2 {
+            tokio::task::yield_now().await;
+        }
+        drop(release);
+        busy.await.expect("task");
+        queued_signup.await.expect("task").expect("hashed");
+        assert!(login.await.expect("task").expect("verified"));
+    }
+
+    #[test]
+    fn a_hash_whose_caller_stopped_waiting_is_withdrawn_unrun() {
+        // Made outside a runtime, so no warm-up hash queues ahead of the
+        // job that occupies the worker.
+        let p = Passwords::new(4, 1, 2, Duration::from_millis(300)).expect("hasher");
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(withdrawn_unrun(p));
+    }
+
+    async fn withdrawn_unrun(p: Passwords) {
         let (busy, release) = occupy(&p).await;
         let ran = Arc::new(AtomicUsize::new(0));
         // The wait runs out while the worker is busy: told to retry.
