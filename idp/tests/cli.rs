@@ -59,14 +59,16 @@ fn rotate_needs_force_while_next_is_young_and_prune_waits_for_the_grace_period()
 
     let lifetimes = [
         "--access-ttl",
-        "1",
+        "3",
         "--jwks-max-age",
         "0",
         "--prune-margin",
         "1",
     ];
     let rotate: Vec<&str> = ["keys", "rotate"].into_iter().chain(lifetimes).collect();
+    let rotating = std::time::Instant::now();
     assert!(idp(&db, &rotate).status.success());
+    let rotated = std::time::Instant::now();
     let after = states(&db);
     let state_of = |kid: &str| {
         after
@@ -84,17 +86,25 @@ fn rotate_needs_force_while_next_is_young_and_prune_waits_for_the_grace_period()
     assert_eq!(state_of(old_next), Some("current"));
     assert_eq!(after.len(), 3);
 
-    // Grace = access ttl 1 s + max-age 0 + margin 1 = 2 s: nothing yet.
+    // Grace = access ttl 3 s + max-age 0 + margin 1 = 4 s from the
+    // retirement (a whole second, taken while the rotation ran): nothing
+    // to prune yet. Only checked with time to spare, as a loaded machine
+    // may have taken seconds over the commands above.
+    let grace = std::time::Duration::from_secs(4);
     let prune: Vec<&str> = ["keys", "prune"].into_iter().chain(lifetimes).collect();
-    let early = idp(&db, &prune);
-    assert!(
-        stdout(&early).contains("nothing to prune"),
-        "{}",
-        stdout(&early)
-    );
-    assert_eq!(states(&db).len(), 3);
+    if rotating.elapsed() < grace - std::time::Duration::from_secs(2) {
+        let early = idp(&db, &prune);
+        assert!(
+            stdout(&early).contains("nothing to prune"),
+            "{}",
+            stdout(&early)
+        );
+        assert_eq!(states(&db).len(), 3);
+    }
 
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    std::thread::sleep(
+        (grace + std::time::Duration::from_millis(100)).saturating_sub(rotated.elapsed()),
+    );
     let late = idp(&db, &prune);
     assert!(
         stdout(&late).contains(&format!("pruned {old_current}")),
