@@ -91,8 +91,11 @@ async fn start(cursors: bool, entries: &[&str]) -> (String, Shared) {
 }
 
 fn poll(url: &str, list: &RevocationList) -> RevocationPoller {
+    // Polled often, but each fetch given time: a fetch that timed out
+    // would be retried from the start, without the cursor.
     RevocationPoller::builder(url)
         .interval(Duration::from_millis(20))
+        .fetch_timeout(Duration::from_secs(5))
         .spawn(list)
         .expect("poller")
 }
