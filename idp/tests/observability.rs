@@ -291,7 +291,15 @@ async fn the_resource_servers_metrics_hold_the_request_histogram_and_cache_gauge
     let idp = TestIdp::start().await;
     let secret = idp.client("svc", "api:read", false).await;
     let token = idp.client_token("svc", &secret).await;
-    let (api_addr, metrics_addr) = (free_addr(), free_addr());
+    // Both listeners held at once, so the two free ports differ.
+    let (api_addr, metrics_addr) = {
+        let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (api, metrics) = (bind(), bind());
+        (
+            api.local_addr().expect("addr"),
+            metrics.local_addr().expect("addr"),
+        )
+    };
     let args = resource_server_demo::Args::try_parse_from([
         "resource-server",
         "--bind",
