@@ -577,15 +577,24 @@ mod tests {
         (worker, release)
     }
 
-    #[test]
-    fn hashes_waiting_for_a_worker_are_counted_until_one_takes_them() {
-        // Made outside a runtime, so no warm-up hash joins the queue.
-        let passwords = Passwords::new(4, 1, 8, Duration::from_secs(30)).expect("hasher");
-        let runtime = tokio::runtime::Builder::new_current_thread()
+    /// Runs `test` with a one-worker hasher made outside any runtime, so
+    /// that no warm-up hash joins its queue, on a runtime of its own.
+    fn without_warm_up<F: std::future::Future<Output = ()>>(
+        queue: usize,
+        wait: Duration,
+        test: impl FnOnce(Passwords) -> F,
+    ) {
+        let passwords = Passwords::new(4, 1, queue, wait).expect("hasher");
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("runtime");
-        runtime.block_on(async {
+            .expect("runtime")
+            .block_on(test(passwords));
+    }
+
+    #[test]
+    fn hashes_waiting_for_a_worker_are_counted_until_one_takes_them() {
+        without_warm_up(8, Duration::from_secs(30), |passwords| async move {
             let (busy, release) = occupy(&passwords).await;
             let waiting = tokio::spawn({
                 let passwords = passwords.clone();
@@ -691,14 +700,8 @@ mod tests {
 
     #[test]
     fn a_hash_whose_caller_stopped_waiting_is_withdrawn_unrun() {
-        // Made outside a runtime, so no warm-up hash queues ahead of the
-        // job that occupies the worker.
-        let p = Passwords::new(4, 1, 2, Duration::from_millis(300)).expect("hasher");
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(withdrawn_unrun(p));
+        // No warm-up hash queues ahead of the job that occupies the worker.
+        without_warm_up(2, Duration::from_millis(300), withdrawn_unrun);
     }
 
     async fn withdrawn_unrun(p: Passwords) {
