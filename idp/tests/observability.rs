@@ -18,11 +18,13 @@ use serde_json::{json, Value};
 /// The histogram the README names, on both servers.
 const REQUEST_DURATION: &str = "http_request_duration_seconds";
 
+/// A listener on a free port; the port stays taken while it is held.
+fn free_listener() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind")
+}
+
 fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
+    free_listener().local_addr().expect("addr")
 }
 
 fn idp_command(db: &std::path::Path, args: &[&str]) -> Command {
@@ -292,14 +294,10 @@ async fn the_resource_servers_metrics_hold_the_request_histogram_and_cache_gauge
     let secret = idp.client("svc", "api:read", false).await;
     let token = idp.client_token("svc", &secret).await;
     // Both listeners held at once, so the two free ports differ.
-    let (api_addr, metrics_addr) = {
-        let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let (api, metrics) = (bind(), bind());
-        (
-            api.local_addr().expect("addr"),
-            metrics.local_addr().expect("addr"),
-        )
-    };
+    let (api, metrics) = (free_listener(), free_listener());
+    let api_addr = api.local_addr().expect("addr");
+    let metrics_addr = metrics.local_addr().expect("addr");
+    drop((api, metrics));
     let args = resource_server_demo::Args::try_parse_from([
         "resource-server",
         "--bind",
