@@ -1224,6 +1224,71 @@ async fn refresh_sessions_from_before_migration_8_keep_their_current_token() {
         .await
         .expect("task")
         .expect("migrates");
+    sessions_from_before_migration_8_were_kept(&store).await;
+}
+
+/// The same database on PostgreSQL, its schema made by migrations
+/// 0001..0007 as `migrate()` leaves it (each version recorded in
+/// `schema_migrations`, `users_email_key` made after 0007): upgraded by this
+/// build, a live session's current token goes on working (and is recognised
+/// as reuse once rotated), used tokens and ended sessions leave the table,
+/// and the feed's log starts with what the feed held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refresh_sessions_from_before_migration_8_keep_their_current_token() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    // As `migrate()` records them: one row per version applied.
+    let mut schema = String::from(
+        "CREATE TABLE schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         );\n",
+    );
+    for (version, sql) in (1..).zip([
+        include_str!("../migrations/postgres/0001_init.sql"),
+        include_str!("../migrations/postgres/0002_revoked_sessions.sql"),
+        include_str!("../migrations/postgres/0003_browser_sign_in.sql"),
+        include_str!("../migrations/postgres/0004_accounts.sql"),
+        include_str!("../migrations/postgres/0005_apis_and_dpop.sql"),
+        include_str!("../migrations/postgres/0006_browser_session_amr.sql"),
+        include_str!("../migrations/postgres/0007_limits.sql"),
+    ]) {
+        schema.push_str(sql);
+        if version == 7 {
+            // What `fill_email_keys` does after 0007 on a database without users.
+            schema.push_str("\nCREATE UNIQUE INDEX users_email_key ON users (email_key);");
+        }
+        schema.push_str(&format!(
+            "\nINSERT INTO schema_migrations (version) VALUES ({version});\n"
+        ));
+    }
+    db.execute(&schema).await;
+    db.execute(
+        r"INSERT INTO users (id, email, name, password_hash, created_at, email_key)
+            VALUES ('u1', 'ann@x.org', 'Ann', 'h', 1, 'ann@x.org');
+          INSERT INTO refresh_tokens
+            (token_hash, family_id, user_id, client_id, scope, created_at, expires_at, used_at, revoked_at)
+          VALUES ('\x00', 'live', 'u1', 'web', 'profile', 100, 5000, 110, NULL),
+                 ('\x01', 'live', 'u1', 'web', 'profile', 110, 5000, NULL, NULL),
+                 ('\x02', 'ended', 'u1', 'web', 'profile', 100, 5000, 110, 120),
+                 ('\x03', 'ended', 'u1', 'web', 'profile', 110, 5000, NULL, 120);
+          INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ('j1', 9000, 100);",
+    )
+    .await;
+    let store = db.open_store().await.expect("migrates");
+    assert_eq!(
+        db.value("SELECT MAX(version) FROM schema_migrations").await,
+        "8"
+    );
+    sessions_from_before_migration_8_were_kept(&store).await;
+}
+
+/// What both tests above expect of the rows they wrote before migration 8:
+/// the live session alone is left, the feed's log holds the ended session
+/// then the revoked token, the used token is unknown, and the current one
+/// rotates once and is then recognised as reuse.
+async fn sessions_from_before_migration_8_were_kept(store: &Store) {
     assert_eq!(
         store
             .run(|r| r.count_rows(Expiring::RefreshSessions))
