@@ -212,7 +212,7 @@ pub use revocation::{
     FeedDocument, Refusal, RevocationFeed, RevocationList, RevocationPoller, RevokedClient,
     RevokedSession, RevokedSubject, RevokedToken,
 };
-pub use validator::{RequiredClaim, Validator, ValidatorBuilder};
+pub use validator::{RequiredClaim, Validator, ValidatorBuilder, DEFAULT_CACHE_CAPACITY};
 
 /// The current time in Unix seconds, as the layer passes it to
 /// [`Validator::validate`]. A clock before 1970 reads as `0`.

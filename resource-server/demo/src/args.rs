@@ -48,6 +48,11 @@ pub struct Args {
     /// Lowered to fit under the open-file limit (raised to its hard limit).
     #[arg(long, env = "RS_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Tokens the verified-token cache holds (about 0.7 KiB each); a token
+    /// seen again within its lifetime skips the RSA verification. `0`
+    /// verifies every request.
+    #[arg(long, env = "RS_TOKEN_CACHE", default_value_t = resource_server::DEFAULT_CACHE_CAPACITY, value_parser = parse_cache_capacity)]
+    pub token_cache: usize,
     /// Accept only DPoP-bound tokens with valid proofs (RFC 9449) on the
     /// protected routes; bearer tokens are refused.
     #[arg(long, env = "RS_REQUIRE_DPOP")]
@@ -66,6 +71,16 @@ pub struct Args {
     /// when stderr is a terminal, json otherwise].
     #[arg(long, env = "RS_LOG_FORMAT", value_parser = parse_log_format)]
     pub log_format: Option<serve::LogFormat>,
+}
+
+/// `--token-cache`: `0`, or from 2 to 10,000,000 tokens (the cache keeps
+/// two generations, so it holds at least two).
+fn parse_cache_capacity(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(0) => Ok(0),
+        Ok(n) if (2..=10_000_000).contains(&n) => Ok(n),
+        _ => Err("expected 0 (no cache) or a number of tokens from 2 to 10000000".into()),
+    }
 }
 
 /// `--log-format`: `json` or `text`.
@@ -185,6 +200,21 @@ mod tests {
         ]);
         assert!(no_feed.validate().is_ok());
         assert_eq!(no_feed.revocation_max_staleness(), None);
+    }
+
+    #[test]
+    fn token_cache_defaults_to_the_library_and_takes_zero_or_two_and_up() {
+        assert_eq!(
+            args(&[]).token_cache,
+            resource_server::DEFAULT_CACHE_CAPACITY
+        );
+        assert_eq!(args(&["--token-cache", "0"]).token_cache, 0);
+        assert_eq!(args(&["--token-cache", "2"]).token_cache, 2);
+        assert_eq!(args(&["--token-cache", "50000"]).token_cache, 50_000);
+        for bad in ["1", "-1", "many", "", "10000001"] {
+            let refused = Args::try_parse_from(["resource-server", "--token-cache", bad]);
+            assert!(refused.is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

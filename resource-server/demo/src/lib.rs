@@ -41,7 +41,9 @@ pub async fn run(args: Args) -> Result<(), Error> {
     .unknown_kid_cooldown(Duration::from_secs(args.jwks_refetch_cooldown))
     .build()?;
     let audience = args.audience();
-    let mut validator = Validator::builder(&args.issuer, jwks.clone()).audience(&audience);
+    let mut validator = Validator::builder(&args.issuer, jwks.clone())
+        .audience(&audience)
+        .cache_capacity(args.token_cache);
     let mut watched = None;
     let _poller = match args.revocation_feed() {
         Some(url) => {
