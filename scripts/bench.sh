@@ -10,8 +10,9 @@
 #
 #   - resource server: /api/public (the baseline), /api/private with one
 #     token repeated (verified-token cache hit) and with BENCH_TOKENS
-#     distinct tokens round robin (more than the cache holds: every request
-#     verifies RSA), each added over the baseline and compared with one raw
+#     distinct tokens round robin (ten times what the cache holds, each
+#     back only after all the others, so every request verifies RSA), each
+#     added over the baseline and compared with one raw
 #     RSA-2048 verify from `openssl speed` in the same run; the cold
 #     route also against the baseline paced to the cold run's req/s (a
 #     server answering fewer requests a second spends more per request on
@@ -22,7 +23,8 @@
 #   - p99 of /jwks, client_credentials and validation while 8 clients log
 #     in (bcrypt), against the same at rest;
 #   - /jwks req/s against /api/public req/s;
-#   - peak RSS of both servers after the load;
+#   - peak RSS of both servers after the load, the resource server's
+#     verified-token cache filled first (10,000 tokens, each used twice);
 #   - with PostgreSQL (BENCH_POSTGRES_URL or IDP_TEST_POSTGRES_URL, or
 #     --postgres URL: a superuser URL; a throw-away database is created and
 #     dropped): client_credentials and login with one and two instances on
@@ -48,7 +50,7 @@ done
 DURATION=${BENCH_SECONDS:-5}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 RUNS=${BENCH_RUNS:-3}
-TOKEN_COUNT=${BENCH_TOKENS:-20000}
+TOKEN_COUNT=${BENCH_TOKENS:-100000}
 CACHE_DIR=${BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/idp-bench}
 # The profile to deploy (see Cargo.toml), so the figures are what runs.
 cargo build --quiet --profile production --bins
@@ -154,16 +156,32 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic " .. os.getenv("BENCH_BASIC")
 LUA
 cat >"$WORK/tokens.lua" <<'LUA'
--- Round robin over the tokens in $TOKENS_FILE, each thread from its own offset.
+-- Round robin over the tokens in $TOKENS_FILE, the two threads half the
+-- list apart: a token comes back only after all the others, long after
+-- the cache's doorkeeper forgot it, so each request verifies.
 local tokens = {}
 for line in io.lines(os.getenv("TOKENS_FILE")) do tokens[#tokens + 1] = line end
 local threads = 0
-function setup(thread) thread:set("offset", threads * 7919); threads = threads + 1 end
+function setup(thread) thread:set("offset", threads * math.floor(#tokens / 2)); threads = threads + 1 end
 local i = 0
 function init() i = offset or 0 end
 function request()
   i = i + 1
   return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[i % #tokens + 1]})
+end
+LUA
+cat >"$WORK/fill.lua" <<'LUA'
+-- Each token of $TOKENS_FILE twice in a row: verified, then cached (the
+-- cache admits a token on its second verification).
+local tokens = {}
+for line in io.lines(os.getenv("TOKENS_FILE")) do tokens[#tokens + 1] = line end
+local threads = 0
+function setup(thread) thread:set("offset", threads * #tokens); threads = threads + 1 end
+local i = 0
+function init() i = offset or 0 end
+function request()
+  i = i + 1
+  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[math.floor(i / 2) % #tokens + 1]})
 end
 LUA
 cat >"$WORK/paced.lua" <<'LUA'
@@ -187,8 +205,19 @@ function request()
 end
 LUA
 
-# mint BASE COUNT FILE: COUNT client_credentials tokens, one per line.
+# mint BASE COUNT FILE: COUNT client_credentials tokens, one per line,
+# from four clients at once (the IdP signs on both cores).
 mint() {
+  local k pids=()
+  for k in 1 2 3 4; do
+    mint_one "$1" $(( ($2 + 3) / 4 )) "$3.$k" &
+    pids+=("$!")
+  done
+  for k in "${pids[@]}"; do wait "$k"; done
+  cat "$3".[1-4] | head -n "$2" >"$3"
+  rm -f "$3".[1-4]
+}
+mint_one() {
   python3 - "$1" "$2" "$3" <<'PY'
 import base64, http.client, json, os, sys, urllib.parse
 base, count, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -229,7 +258,8 @@ export IDP_DB="$WORK/idp.db"
 SECRET=$("$BIN/idp" clients create --id bench --scope "api:read profile" 2>/dev/null | awk '/^client_secret:/ {print $2}')
 BENCH_BASIC=$(printf 'bench:%s' "$SECRET" | base64 -w0)
 export BENCH_BASIC
-start idp "$BIN/idp" serve --bind 127.0.0.1:0 --login-rate 0
+# Tokens that outlive the run: the last rows use the first run's tokens.
+start idp "$BIN/idp" serve --bind 127.0.0.1:0 --login-rate 0 --access-ttl 3600
 IDP="http://$ADDR" IDP_PID=$PID
 storm_users "$IDP"
 # Each round: openssl's sign, then client_credentials.
@@ -255,8 +285,15 @@ start rs "$BIN/resource-server" --bind 127.0.0.1:0 --issuer "$IDP"
 RS="http://$ADDR" RS_PID=$PID
 TOKEN=$(curl -fs -u "bench:$SECRET" -d grant_type=client_credentials "$IDP/token" | jq -r .access_token)
 curl -fs -o /dev/null -H "authorization: Bearer $TOKEN" "$RS/api/private"
-echo "  minting $TOKEN_COUNT distinct tokens..."
-mint "$IDP" "$TOKEN_COUNT" "$WORK/tokens"
+echo "  minting $TOKEN_COUNT distinct tokens, and 10,000 more to fill the verified-token cache..."
+mint "$IDP" "$((TOKEN_COUNT + 10000))" "$WORK/minted"
+head -n 10000 "$WORK/minted" >"$WORK/fill"
+tail -n +10001 "$WORK/minted" >"$WORK/tokens"
+# A resource server in service has its cache full: fill it (the peak RSS
+# below includes it), with tokens the runs below never send.
+RSS_BEFORE_FILL=$(awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$RS_PID/status")
+TOKENS_FILE=$WORK/fill wrk -t2 -c"$CONNECTIONS" -d3s -s "$WORK/fill.lua" "$RS/api/private" >/dev/null
+echo "  resource server RSS ${RSS_BEFORE_FILL} MiB, $(awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$RS_PID/status") MiB with its cache filled"
 export TOKENS_FILE=$WORK/tokens
 # Each round: openssl's verify, /jwks at the IdP, /api/public, the cache
 # hit and the cold route at the resource server.

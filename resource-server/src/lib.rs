@@ -68,7 +68,9 @@
 //! `kid`; `exp`/`nbf` with a small leeway; `iss` exactly; `aud`; `typ`
 //! `at+jwt` (or `JWT` where allowed); revocation by `jti` and `sid` when a
 //! [`RevocationList`] is given. A verified-token cache makes a reused token
-//! cost a hash and a lookup instead of a signature check.
+//! cost a hash and a lookup instead of a signature check, from its third
+//! use on: a token is cached on its second verification, so tokens used
+//! once never fill the cache.
 //!
 //! # Your own claims
 //!

@@ -14,8 +14,21 @@
 //! whole. Hits in the old map are promoted. That approximates LRU with O(1)
 //! eviction and no per-entry bookkeeping, and never holds more than the
 //! configured capacity.
+//!
+//! A token is admitted on its second verification, not its first (the
+//! "doorkeeper" of TinyLFU): a direct-mapped table remembers a fingerprint
+//! of each token verified but not cached, and only a token found there is
+//! cached. Tokens used once (a job's one call, a flood of fresh tokens)
+//! then cost an RSA verify and nothing more: no claims kept, no insert, no
+//! eviction of the entries that clients reusing their tokens hit. A reused
+//! token pays one more verify than it would without the doorkeeper. The
+//! table has a slot per two entries of capacity, so it remembers about as
+//! many first sights as the cache's young generations hold: a token that
+//! comes back later than that would have been evicted before its reuse
+//! anyway.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
@@ -75,6 +88,9 @@ pub(crate) struct TokenCache<T> {
     shards: Box<[Mutex<Shard<T>>]>,
     /// Entries per generation map of one shard.
     half: usize,
+    /// Fingerprints of tokens verified once and not admitted, one per
+    /// slot, a power of two of them; `0` is an empty slot.
+    seen: Box<[AtomicU64]>,
 }
 
 const SHARDS: usize = 16;
@@ -84,10 +100,33 @@ impl<T> TokenCache<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         let shards = if capacity >= 4 * SHARDS { SHARDS } else { 1 };
         let half = (capacity / shards / 2).max(1);
+        // A power of two at most half the capacity (at least one slot).
+        let slots = (capacity / 2).max(1);
+        let slots = if slots.is_power_of_two() {
+            slots
+        } else {
+            slots.next_power_of_two() / 2
+        };
         Self {
             shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
             half,
+            seen: (0..slots).map(|_| AtomicU64::new(0)).collect(),
         }
+    }
+
+    /// Whether a verified token not in the cache is seen for the second
+    /// time (recently enough to be remembered); remembers it otherwise.
+    fn second_sight(&self, digest: &TokenDigest) -> bool {
+        let word = |at: usize| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&digest[at..at + 8]);
+            u64::from_le_bytes(bytes)
+        };
+        // The slot and the fingerprint come from different digest bits;
+        // the fingerprint is never 0, the empty slot.
+        let slot = (word(8) as usize) & (self.seen.len() - 1);
+        let fingerprint = word(16) | 1;
+        self.seen[slot].swap(fingerprint, Ordering::Relaxed) == fingerprint
     }
 
     fn shard(&self, digest: &TokenDigest) -> MutexGuard<'_, Shard<T>> {
@@ -110,7 +149,12 @@ impl<T> TokenCache<T> {
         Some(hit)
     }
 
+    /// Caches a verification, if the token was verified before (see the
+    /// module docs); a token seen for the first time is only remembered.
     pub(crate) fn insert(&self, digest: TokenDigest, verified: Verified<T>) {
+        if !self.second_sight(&digest) {
+            return;
+        }
         let mut shard = self.shard(&digest);
         shard.old.remove(&digest);
         let dropped = Self::insert_young(&mut shard, digest, verified, self.half);
@@ -186,6 +230,12 @@ mod tests {
         }
     }
 
+    /// A token verified twice in a row: the second verification caches it.
+    fn admit<T>(cache: &TokenCache<T>, digest: TokenDigest, entry: &Verified<T>) {
+        cache.insert(digest, entry.clone());
+        cache.insert(digest, entry.clone());
+    }
+
     #[test]
     fn never_holds_more_than_its_capacity() {
         for capacity in [2, 10, 64, 1000, 10_000] {
@@ -193,7 +243,7 @@ mod tests {
             assert!(cache.capacity() <= capacity.max(2), "capacity {capacity}");
             let e = entry();
             for i in 0..(3 * capacity as u32) {
-                cache.insert(digest(&i.to_string()), e.clone());
+                admit(&cache, digest(&i.to_string()), &e);
                 assert!(cache.len() <= cache.capacity());
             }
             // Recent entries survive.
@@ -203,14 +253,46 @@ mod tests {
     }
 
     #[test]
+    fn a_token_is_cached_on_its_second_verification() {
+        let cache = TokenCache::new(100);
+        let e = entry();
+        cache.insert(digest("a"), e.clone());
+        assert!(
+            cache.get(&digest("a")).is_none(),
+            "first sight: remembered only"
+        );
+        assert_eq!(cache.len(), 0);
+        cache.insert(digest("a"), e.clone());
+        assert!(cache.get(&digest("a")).is_some(), "second sight: cached");
+        cache.insert(digest("b"), e);
+        assert!(
+            cache.get(&digest("b")).is_none(),
+            "one token's sight is not another's"
+        );
+    }
+
+    #[test]
+    fn tokens_used_once_neither_fill_the_cache_nor_evict_reused_ones() {
+        let cache = TokenCache::new(1000);
+        let e = entry();
+        admit(&cache, digest("reused"), &e);
+        for i in 0..100_000u32 {
+            cache.insert(digest(&format!("once-{i}")), e.clone());
+        }
+        // (Two of the flood would have to share 63 bits of fingerprint.)
+        assert_eq!(cache.len(), 1, "only the reused token is cached");
+        assert!(cache.get(&digest("reused")).is_some());
+    }
+
+    #[test]
     fn hits_in_the_old_generation_are_promoted() {
         let cache = TokenCache::new(4);
         let e = entry();
-        cache.insert(digest("a"), e.clone());
-        cache.insert(digest("b"), e.clone());
-        cache.insert(digest("c"), e.clone()); // "a","b" move to old
+        admit(&cache, digest("a"), &e);
+        admit(&cache, digest("b"), &e);
+        admit(&cache, digest("c"), &e); // "a","b" move to old
         assert!(cache.get(&digest("a")).is_some()); // promoted next to "c"
-        cache.insert(digest("d"), e.clone()); // young full: it ages, "b" is dropped
+        admit(&cache, digest("d"), &e); // young full: it ages, "b" is dropped
         assert!(cache.get(&digest("a")).is_some());
         assert!(cache.get(&digest("b")).is_none());
     }
@@ -218,7 +300,7 @@ mod tests {
     #[test]
     fn remove_and_confirm() {
         let cache = TokenCache::new(100);
-        cache.insert(digest("a"), entry());
+        admit(&cache, digest("a"), &entry());
         cache.confirm(&digest("a"), 7);
         assert_eq!(cache.get(&digest("a")).map(|v| v.generation), Some(7));
         cache.remove(&digest("a"));

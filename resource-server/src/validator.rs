@@ -701,12 +701,24 @@ mod tests {
                 .map(|claims| claims.sub.clone())
         }
 
+        /// Validates `token` twice at `now`, which caches it, and checks it
+        /// is cached: what the `a_cached_token_*` tests start from.
+        fn validate_into_cache(validator: &Validator, token: &str, now: u64) {
+            let before = validator.cached_tokens();
+            for _ in 0..2 {
+                assert!(validate(validator, token, now).is_ok());
+            }
+            assert_eq!(validator.cached_tokens(), before + 1, "cached");
+        }
+
         #[test]
         fn a_cached_token_never_outlives_its_exp() {
             let (_, _, validator) = setup();
             let t = token(key(0), T0 + 100, None, "j1");
             assert!(validate(&validator, &t, T0).is_ok());
-            assert_eq!(validator.cached_tokens(), 1);
+            assert_eq!(validator.cached_tokens(), 0, "a first sight is not cached");
+            assert!(validate(&validator, &t, T0).is_ok());
+            assert_eq!(validator.cached_tokens(), 1, "the second is");
             assert!(validate(&validator, &t, T0 + 129).is_ok(), "within leeway");
             assert_eq!(
                 validate(&validator, &t, T0 + 130),
@@ -726,7 +738,7 @@ mod tests {
                 validate(&validator, &t, T0),
                 Err(AuthError::InvalidToken("token is not valid yet"))
             );
-            assert!(validate(&validator, &t, T0 + 100).is_ok());
+            validate_into_cache(&validator, &t, T0 + 100);
             // Now cached; an earlier clock must still be refused.
             assert_eq!(
                 validate(&validator, &t, T0 + 69),
@@ -738,7 +750,7 @@ mod tests {
         fn a_cached_token_dies_with_its_key() {
             let (local, _, validator) = setup();
             let t = token(key(0), T0 + 100, None, "j3");
-            assert!(validate(&validator, &t, T0).is_ok());
+            validate_into_cache(&validator, &t, T0);
             local.set(&jwks(&[key(1)]));
             assert_eq!(
                 validate(&validator, &t, T0),
@@ -755,7 +767,7 @@ mod tests {
         fn a_cached_token_is_revocable() {
             let (_, revocations, validator) = setup();
             let t = token(key(0), T0 + 100, None, "j4");
-            assert!(validate(&validator, &t, T0).is_ok());
+            validate_into_cache(&validator, &t, T0);
             revocations.insert("j4", u64::MAX);
             assert_eq!(
                 validate(&validator, &t, T0),
@@ -768,7 +780,7 @@ mod tests {
             let (_, revocations, validator) = setup();
             // `token()` issues at T0 for client `c` and subject `u`.
             let t = token(key(0), T0 + 100, None, "j7");
-            assert!(validate(&validator, &t, T0).is_ok());
+            validate_into_cache(&validator, &t, T0);
             revocations.insert_client_cutoff("c", T0 + 1, u64::MAX);
             assert_eq!(
                 validate(&validator, &t, T0),

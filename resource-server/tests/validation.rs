@@ -462,6 +462,11 @@ async fn a_revoked_jti_is_refused_even_when_cached() {
     claims["jti"] = json!(jti);
     let token = s.idp.token_with(trusted(), &claims);
     assert_eq!(s.private(&token).await.status, 200);
+    assert_eq!(
+        s.private(&token).await.status,
+        200,
+        "cached on its second use"
+    );
     assert_eq!(s.private(&token).await.status, 200, "cache hit");
 
     s.revocations.insert(&jti, now() + 600);
