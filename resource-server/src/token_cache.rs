@@ -22,10 +22,10 @@
 //! then cost an RSA verify and nothing more: no claims kept, no insert, no
 //! eviction of the entries that clients reusing their tokens hit. A reused
 //! token pays one more verify than it would without the doorkeeper. The
-//! table has a slot per two entries of capacity, so it remembers about as
-//! many first sights as the cache's young generations hold: a token that
-//! comes back later than that would have been evicted before its reuse
-//! anyway.
+//! table has a power of two of slots, at most one per two entries of
+//! capacity (4,096 for 10,000), so it remembers about as many first sights
+//! as the cache's young generations hold: a token that comes back later
+//! than that would have been evicted before its reuse anyway.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
