@@ -351,5 +351,20 @@ async fn the_resource_servers_metrics_hold_the_request_histogram_and_cache_gauge
         value_of(&metrics, "rs_revocation_feed_staleness_seconds").is_some(),
         "{text}"
     );
+    // One use verified the token without caching it; a second caches it.
+    assert_eq!(value_of(&metrics, "rs_cached_tokens"), Some(0.0), "{text}");
+    let again = http
+        .get(format!("{api}/api/private"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("API call");
+    assert_eq!(again.status(), 200);
+    let (_, text) = get_text(&format!("http://{metrics_addr}/metrics")).await;
+    assert_eq!(
+        value_of(&scrape(&text), "rs_cached_tokens"),
+        Some(1.0),
+        "{text}"
+    );
     server.abort();
 }

@@ -76,6 +76,7 @@ pub async fn run(args: Args) -> Result<(), Error> {
         metrics: metrics.clone(),
         jwks,
         revocations: watched,
+        validator: validator.clone(),
     };
     gauges.describe();
     let scrape = metrics.router(move || gauges.read());

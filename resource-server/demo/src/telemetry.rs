@@ -8,9 +8,10 @@
 //! | `rs_jwks_refresh_failures_total` | failed JWKS fetches since start |
 //! | `rs_revocation_feed_staleness_seconds` | time since the revocation feed last answered (absent when the feed is off) |
 //! | `rs_revoked_entries` | revoked tokens, sessions, clients and subjects held |
+//! | `rs_cached_tokens` | tokens in the verified-token cache |
 
 use metrics::Unit;
-use resource_server::{JwksCache, RevocationList};
+use resource_server::{JwksCache, RevocationList, Validator};
 
 /// What the gauges are read from.
 #[derive(Debug, Clone)]
@@ -18,6 +19,7 @@ pub(crate) struct Sources {
     pub(crate) metrics: serve::Metrics,
     pub(crate) jwks: JwksCache,
     pub(crate) revocations: Option<RevocationList>,
+    pub(crate) validator: Validator,
 }
 
 impl Sources {
@@ -47,6 +49,10 @@ impl Sources {
                 "rs_revoked_entries",
                 "Revoked tokens, sessions, clients and subjects held."
             );
+            metrics::describe_gauge!(
+                "rs_cached_tokens",
+                "Tokens in the verified-token cache (cached on their second verification)."
+            );
         });
     }
 
@@ -69,6 +75,7 @@ impl Sources {
                 }
                 metrics::gauge!("rs_revoked_entries").set(list.len() as f64);
             }
+            metrics::gauge!("rs_cached_tokens").set(self.validator.cached_tokens() as f64);
         });
     }
 }
