@@ -325,13 +325,16 @@ async fn the_resource_servers_metrics_hold_the_request_histogram_and_cache_gauge
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(ready, "the resource server became ready");
-    let response = http
-        .get(format!("{api}/api/private"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("API call");
-    assert_eq!(response.status(), 200);
+    let call_private = || async {
+        let response = http
+            .get(format!("{api}/api/private"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("API call");
+        assert_eq!(response.status(), 200);
+    };
+    call_private().await;
     let (status, _) = get_text(&format!("{api}/metrics")).await;
     assert_eq!(status, 404, "--metrics-bind keeps /metrics off the API");
 
@@ -353,13 +356,7 @@ async fn the_resource_servers_metrics_hold_the_request_histogram_and_cache_gauge
     );
     // One use verified the token without caching it; a second caches it.
     assert_eq!(value_of(&metrics, "rs_cached_tokens"), Some(0.0), "{text}");
-    let again = http
-        .get(format!("{api}/api/private"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("API call");
-    assert_eq!(again.status(), 200);
+    call_private().await;
     let (_, text) = get_text(&format!("http://{metrics_addr}/metrics")).await;
     assert_eq!(
         value_of(&scrape(&text), "rs_cached_tokens"),
