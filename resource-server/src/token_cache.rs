@@ -100,13 +100,8 @@ impl<T> TokenCache<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         let shards = if capacity >= 4 * SHARDS { SHARDS } else { 1 };
         let half = (capacity / shards / 2).max(1);
-        // A power of two at most half the capacity (at least one slot).
-        let slots = (capacity / 2).max(1);
-        let slots = if slots.is_power_of_two() {
-            slots
-        } else {
-            slots.next_power_of_two() / 2
-        };
+        // The largest power of two at most half the capacity (at least 1).
+        let slots = 1usize << (capacity / 2).max(1).ilog2();
         Self {
             shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
             half,
