@@ -88,7 +88,10 @@ start() {
 }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-peak_rss_mib() { awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+# rss_mib PID [FIELD]: a /proc/PID/status memory field in MiB (VmRSS by
+# default; VmHWM is the peak).
+rss_mib() { awk -v field="${2:-VmRSS}:" '$1 == field {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+peak_rss_mib() { rss_mib "$1" VmHWM; }
 median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 rps() { awk '/Requests\/sec/ {print $2}'; }
@@ -156,32 +159,24 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic " .. os.getenv("BENCH_BASIC")
 LUA
 cat >"$WORK/tokens.lua" <<'LUA'
--- Round robin over the tokens in $TOKENS_FILE, the two threads half the
--- list apart: a token comes back only after all the others, long after
--- the cache's doorkeeper forgot it, so each request verifies.
+-- Round robin over the tokens in $TOKENS_FILE, each sent $TOKEN_REPEAT
+-- times in a row (default 1), the two threads half the list apart. Sent
+-- once, a token comes back only after all the others, long after the
+-- cache's doorkeeper forgot it, so each request verifies; sent twice, it
+-- is verified, then cached (the cache admits a token on its second
+-- verification).
 local tokens = {}
 for line in io.lines(os.getenv("TOKENS_FILE")) do tokens[#tokens + 1] = line end
+local repeats = tonumber(os.getenv("TOKEN_REPEAT") or "1")
 local threads = 0
-function setup(thread) thread:set("offset", threads * math.floor(#tokens / 2)); threads = threads + 1 end
-local i = 0
-function init() i = offset or 0 end
-function request()
-  i = i + 1
-  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[i % #tokens + 1]})
+function setup(thread)
+  thread:set("offset", threads * math.floor(#tokens / 2) * repeats); threads = threads + 1
 end
-LUA
-cat >"$WORK/fill.lua" <<'LUA'
--- Each token of $TOKENS_FILE twice in a row: verified, then cached (the
--- cache admits a token on its second verification).
-local tokens = {}
-for line in io.lines(os.getenv("TOKENS_FILE")) do tokens[#tokens + 1] = line end
-local threads = 0
-function setup(thread) thread:set("offset", threads * #tokens); threads = threads + 1 end
 local i = 0
 function init() i = offset or 0 end
 function request()
   i = i + 1
-  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[math.floor(i / 2) % #tokens + 1]})
+  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[math.floor(i / repeats) % #tokens + 1]})
 end
 LUA
 cat >"$WORK/paced.lua" <<'LUA'
@@ -285,15 +280,16 @@ start rs "$BIN/resource-server" --bind 127.0.0.1:0 --issuer "$IDP"
 RS="http://$ADDR" RS_PID=$PID
 TOKEN=$(curl -fs -u "bench:$SECRET" -d grant_type=client_credentials "$IDP/token" | jq -r .access_token)
 curl -fs -o /dev/null -H "authorization: Bearer $TOKEN" "$RS/api/private"
-echo "  minting $TOKEN_COUNT distinct tokens, and 10,000 more to fill the verified-token cache..."
-mint "$IDP" "$((TOKEN_COUNT + 10000))" "$WORK/minted"
-head -n 10000 "$WORK/minted" >"$WORK/fill"
-tail -n +10001 "$WORK/minted" >"$WORK/tokens"
+FILL_COUNT=10000 # the resource server's default cache capacity
+echo "  minting $TOKEN_COUNT distinct tokens, and $FILL_COUNT more to fill the verified-token cache..."
+mint "$IDP" "$((TOKEN_COUNT + FILL_COUNT))" "$WORK/minted"
+head -n "$FILL_COUNT" "$WORK/minted" >"$WORK/fill"
+tail -n +"$((FILL_COUNT + 1))" "$WORK/minted" >"$WORK/tokens"
 # A resource server in service has its cache full: fill it (the peak RSS
 # below includes it), with tokens the runs below never send.
-RSS_BEFORE_FILL=$(awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$RS_PID/status")
-TOKENS_FILE=$WORK/fill wrk -t2 -c"$CONNECTIONS" -d3s -s "$WORK/fill.lua" "$RS/api/private" >/dev/null
-echo "  resource server RSS ${RSS_BEFORE_FILL} MiB, $(awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$RS_PID/status") MiB with its cache filled"
+RSS_BEFORE_FILL=$(rss_mib "$RS_PID")
+TOKENS_FILE=$WORK/fill TOKEN_REPEAT=2 wrk -t2 -c"$CONNECTIONS" -d3s -s "$WORK/tokens.lua" "$RS/api/private" >/dev/null
+echo "  resource server RSS ${RSS_BEFORE_FILL} MiB, $(rss_mib "$RS_PID") MiB with its cache filled"
 export TOKENS_FILE=$WORK/tokens
 # Each round: openssl's verify, /jwks at the IdP, /api/public, the cache
 # hit and the cold route at the resource server.
