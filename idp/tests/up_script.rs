@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::jwt_part;
 
@@ -59,7 +59,11 @@ impl Up {
             .append(true)
             .open(&stderr)
             .expect("stderr file");
-        let mut child = Command::new("bash")
+        // As a terminal runs it: SIGINT at its default. A shell that started
+        // this test in the background may have ignored SIGINT, and bash
+        // cannot trap a signal ignored when it starts.
+        let mut child = Command::new("env")
+            .args(["--default-signal=INT", "bash"])
             .arg(script)
             .args(["--data-dir", "data", "--idp-bind"])
             .arg(format!("127.0.0.1:{idp_port}"))
@@ -142,7 +146,21 @@ impl Up {
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(60)) {
             rest.push(line);
         }
-        (self.child.wait().expect("up.sh exits"), rest)
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("up.sh status") {
+                return (status, rest);
+            }
+            if Instant::now() > deadline {
+                // Leave nothing running behind the failure.
+                for pid in self.pids() {
+                    let _ = Command::new("kill").args(["-KILL", &pid]).status();
+                }
+                let _ = self.child.kill();
+                panic!("up.sh did not stop on SIGINT; it printed {rest:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
