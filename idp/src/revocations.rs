@@ -85,7 +85,7 @@ pub struct FeedSnapshot {
     /// JSON body.
     pub body: Bytes,
     /// Strong ETag of the body.
-    pub etag: String,
+    pub etag: http::HeaderValue,
     /// Earliest `exp` in the feed: when it must be rebuilt at the latest.
     next_expiry: Option<u64>,
 }

@@ -59,7 +59,7 @@ pub struct KeyRing {
     /// `/jwks` body, serialized once per change.
     pub jwks_body: bytes::Bytes,
     /// Strong ETag of `jwks_body`.
-    pub etag: String,
+    pub etag: http::HeaderValue,
     /// The database change counter this snapshot reflects.
     pub version: i64,
     /// Every stored key's state and dates, oldest first.

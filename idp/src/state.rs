@@ -34,6 +34,8 @@ pub struct Settings {
     pub session_ttl: u64,
     /// `/jwks` max-age.
     pub jwks_max_age: u64,
+    /// `/jwks`'s `Cache-Control` (`public, max-age=<jwks_max_age>`), built once.
+    pub jwks_cache_control: http::HeaderValue,
     /// Who may sign in (`--require-email-verification`).
     pub sign_in: SignInPolicy,
 }
@@ -127,6 +129,11 @@ impl AppState {
                 refresh_ttl: config.refresh_ttl,
                 session_ttl: config.session_ttl,
                 jwks_max_age: config.jwks_max_age,
+                jwks_cache_control: http::HeaderValue::try_from(format!(
+                    "public, max-age={}",
+                    config.jwks_max_age
+                ))
+                .expect("ASCII text and digits are a header value"),
                 sign_in: SignInPolicy {
                     require_email_verification: config.require_email_verification,
                 },

@@ -1,9 +1,12 @@
 //! What the IdP publishes for validators: `/jwks`, the discovery documents
 //! (RFC 8414, OpenID Connect Discovery) and the revocation feed.
 
+use std::convert::Infallible;
+
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -32,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/jwks",
     tag = "discovery",
     operation_id = "jwks",
-    params(IfNoneMatch),
+    params(IfNoneMatchParam),
     responses(
         (status = 200, description = "The JWK Set (RFC 7517) of the published public keys",
             content_type = "application/jwk-set+json", body = Object,
@@ -40,15 +43,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 304, description = "Unchanged since the ETag named in `If-None-Match`"),
     )
 )]
-async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn jwks(State(state): State<AppState>, if_none_match: IfNoneMatch) -> Response {
     let ring = state.keys().ring();
-    let cache_control = format!("public, max-age={}", state.settings().jwks_max_age);
-    conditional(
-        &headers,
+    if_none_match.answer(
         &ring.etag,
         ring.jwks_body.clone(),
         "application/jwk-set+json",
-        &cache_control,
+        state.settings().jwks_cache_control.clone(),
     )
 }
 
@@ -58,7 +59,7 @@ async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
     path = "/.well-known/jwks.json",
     tag = "discovery",
     operation_id = "jwks_well_known",
-    params(IfNoneMatch),
+    params(IfNoneMatchParam),
     responses(
         (status = 200, description = "The same JWK Set as `/jwks`",
             content_type = "application/jwk-set+json", body = Object,
@@ -66,15 +67,15 @@ async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
         (status = 304, description = "Unchanged since the ETag named in `If-None-Match`"),
     )
 )]
-async fn jwks_well_known(state: State<AppState>, headers: HeaderMap) -> Response {
-    jwks(state, headers).await
+async fn jwks_well_known(state: State<AppState>, if_none_match: IfNoneMatch) -> Response {
+    jwks(state, if_none_match).await
 }
 
-/// `If-None-Match`, for the endpoints that answer 304.
+/// `If-None-Match`, for the endpoints that answer 304 (documentation).
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
-struct IfNoneMatch {
+struct IfNoneMatchParam {
     /// An ETag from an earlier answer: 304 if it still names the body.
     #[param(rename = "If-None-Match", nullable = false)]
     if_none_match: Option<String>,
@@ -155,7 +156,7 @@ struct CutOffSubject {
     path = "/revocations",
     tag = "discovery",
     operation_id = "revocations",
-    params(Since, IfNoneMatch),
+    params(Since, IfNoneMatchParam),
     responses(
         (status = 200, description = "The feed, or what changed since the cursor",
             body = RevocationFeed,
@@ -170,7 +171,7 @@ struct CutOffSubject {
 async fn revocations(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    if_none_match: IfNoneMatch,
 ) -> Response {
     let mut since = None;
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -195,43 +196,61 @@ async fn revocations(
         };
     }
     let feed = state.revocations().feed().await;
-    conditional(
-        &headers,
+    if_none_match.answer(
         &feed.etag,
         feed.body.clone(),
         "application/json",
-        "no-cache",
+        HeaderValue::from_static("no-cache"),
     )
 }
 
-/// A 200 with `body`, or a 304 when `If-None-Match` names `etag`.
-pub(super) fn conditional(
-    headers: &HeaderMap,
-    etag: &str,
-    body: Bytes,
-    content_type: &'static str,
-    cache_control: &str,
-) -> Response {
-    let not_modified = headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == etag || tag == "*");
-    let mut response = if not_modified {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        ([(header::CONTENT_TYPE, content_type)], body).into_response()
-    };
-    let h = response.headers_mut();
-    if let Ok(etag) = HeaderValue::from_str(etag) {
-        h.insert(header::ETAG, etag);
+/// The `If-None-Match` values of a request, read without copying the
+/// request's other headers (`/jwks` is the hottest route of the IdP).
+#[derive(Debug, Default)]
+pub(super) struct IfNoneMatch(Vec<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        // Each value shares the request's buffer: no copy.
+        let values = parts.headers.get_all(header::IF_NONE_MATCH).iter();
+        Ok(Self(values.cloned().collect()))
     }
-    if let Ok(cc) = HeaderValue::from_str(cache_control) {
-        h.insert(header::CACHE_CONTROL, cc);
+}
+
+impl IfNoneMatch {
+    /// Whether one of the listed tags (or `*`) names `etag`; weak
+    /// comparison (RFC 9110 §13.1.2), as `If-None-Match` asks.
+    fn names(&self, etag: &HeaderValue) -> bool {
+        let etag = etag.as_bytes();
+        self.0
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|tag| tag.trim().trim_start_matches("W/"))
+            .any(|tag| tag.as_bytes() == etag || tag == "*")
     }
-    response
+
+    /// A 200 with `body`, or a 304 when `If-None-Match` names `etag`; either
+    /// way with the ETag and `Cache-Control`.
+    pub(super) fn answer(
+        &self,
+        etag: &HeaderValue,
+        body: Bytes,
+        content_type: &'static str,
+        cache_control: HeaderValue,
+    ) -> Response {
+        let mut response = if self.names(etag) {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            ([(header::CONTENT_TYPE, content_type)], body).into_response()
+        };
+        let h = response.headers_mut();
+        h.insert(header::ETAG, etag.clone());
+        h.insert(header::CACHE_CONTROL, cache_control);
+        response
+    }
 }
 
 /// Authorization server metadata (RFC 8414) and OpenID Provider metadata

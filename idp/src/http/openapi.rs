@@ -17,13 +17,14 @@
 use std::sync::LazyLock;
 
 use axum::body::Bytes;
-use axum::http::HeaderMap;
+use axum::http::HeaderValue;
 use axum::response::Response;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::discovery::IfNoneMatch;
 use crate::state::AppState;
 
 /// Security scheme names, as the handlers' `security(...)` name them.
@@ -109,7 +110,7 @@ pub fn json() -> &'static str {
 /// The document as served: JSON, serialized once, with its ETag.
 struct Served {
     text: String,
-    etag: String,
+    etag: HeaderValue,
 }
 
 static SERVED: LazyLock<Served> = LazyLock::new(|| {
@@ -139,14 +140,13 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         (status = 304, description = "Unchanged since the ETag named in `If-None-Match`"),
     )
 )]
-async fn openapi_json(headers: HeaderMap) -> Response {
+async fn openapi_json(if_none_match: IfNoneMatch) -> Response {
     let served: &'static Served = &SERVED;
-    super::discovery::conditional(
-        &headers,
+    if_none_match.answer(
         &served.etag,
         Bytes::from_static(served.text.as_bytes()),
         "application/json",
-        "public, max-age=3600",
+        HeaderValue::from_static("public, max-age=3600"),
     )
 }
 
@@ -167,6 +167,6 @@ mod tests {
         }
         let error = &doc["components"]["schemas"]["ErrorBody"]["required"];
         assert_eq!(error, &serde_json::json!(["error", "error_description"]));
-        assert!(SERVED.etag.starts_with('"'));
+        assert!(SERVED.etag.as_bytes().starts_with(b"\""));
     }
 }
