@@ -187,7 +187,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, form: &Form) -> Res
             ));
         }
     }
-    let client = state.store().run(move |db| db.client(&id)).await?;
+    let client = state.store().lookup(move |db| db.client(&id)).await?;
     match client {
         Some(client) if secret_matches(&client, &secret) => Ok(Caller::Client(client)),
         _ => {
@@ -204,7 +204,7 @@ async fn identify_public(state: &AppState, form: &Form) -> Result<Caller, Error>
     let Some(id) = form.get("client_id").map(str::to_owned) else {
         return Ok(Caller::Anonymous);
     };
-    match state.store().run(move |db| db.client(&id)).await? {
+    match state.store().lookup(move |db| db.client(&id)).await? {
         Some(client) if client.public => Ok(Caller::Public(client)),
         _ => {
             metrics::inc(&state.metrics().client_auth_failures);

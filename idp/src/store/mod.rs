@@ -150,4 +150,20 @@ impl Store {
             Backend::Postgres(db) => db.call(move |conn| f(conn)).await,
         }
     }
+
+    /// [`run`](Self::run) for a lookup that only reads (a row by its key, on
+    /// a hot path such as client authentication): on SQLite it runs on the
+    /// calling thread when the connection is free and no other process
+    /// holds a lock, skipping the trip to the blocking pool; anything else,
+    /// and every PostgreSQL query, goes through the pool.
+    pub async fn lookup<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn Repository) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite(db) => db.lookup(move |conn| f(conn)).await,
+            Backend::Postgres(db) => db.call(move |conn| f(conn)).await,
+        }
+    }
 }

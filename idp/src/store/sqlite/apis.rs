@@ -6,7 +6,14 @@ use crate::store::contract::Apis;
 use crate::store::error::StoreError;
 use crate::store::rows::ApiRow;
 
-const COLUMNS: &str = "resource, scope, created_at";
+/// The columns every query of this table reads, in `from_row`'s order
+/// (a macro, so that the statements around it are `concat!`ed at
+/// compile time and `prepare_cached` never formats SQL per call).
+macro_rules! columns {
+    () => {
+        "resource, scope, created_at"
+    };
+}
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<ApiRow> {
     Ok(ApiRow {
@@ -19,7 +26,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ApiRow> {
 impl Apis for Connection {
     fn insert_api(&mut self, api: &ApiRow) -> Result<(), StoreError> {
         self.execute(
-            &format!("INSERT INTO apis ({COLUMNS}) VALUES (?1, ?2, ?3)"),
+            concat!("INSERT INTO apis (", columns!(), ") VALUES (?1, ?2, ?3)"),
             params![api.resource, api.scope, api.created_at],
         )?;
         Ok(())
@@ -27,13 +34,21 @@ impl Apis for Connection {
 
     fn api(&mut self, resource: &str) -> Result<Option<ApiRow>, StoreError> {
         Ok(self
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM apis WHERE resource = ?1"))?
+            .prepare_cached(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM apis WHERE resource = ?1"
+            ))?
             .query_row([resource], from_row)
             .optional()?)
     }
 
     fn list_apis(&mut self) -> Result<Vec<ApiRow>, StoreError> {
-        let mut stmt = self.prepare(&format!("SELECT {COLUMNS} FROM apis ORDER BY resource"))?;
+        let mut stmt = self.prepare(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM apis ORDER BY resource"
+        ))?;
         let rows = stmt.query_map([], from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

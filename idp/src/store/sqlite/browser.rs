@@ -115,8 +115,15 @@ impl BrowserSessions for Connection {
     }
 }
 
-const GRANT_COLUMNS: &str = "family_id, client_id, redirect_uri, user_id, scope, code_challenge, \
-     nonce, session_id, auth_time, created_at, code_expires_at, expires_at, amr";
+/// The columns every query of this table reads, in `grant_row`'s order
+/// (a macro, so that the statements around it are `concat!`ed at
+/// compile time and `prepare_cached` never formats SQL per call).
+macro_rules! grant_columns {
+    () => {
+        "family_id, client_id, redirect_uri, user_id, scope, code_challenge, \
+     nonce, session_id, auth_time, created_at, code_expires_at, expires_at, amr"
+    };
+}
 
 fn grant_row(r: &Row<'_>) -> rusqlite::Result<GrantRow> {
     Ok(GrantRow {
@@ -138,8 +145,10 @@ fn grant_row(r: &Row<'_>) -> rusqlite::Result<GrantRow> {
 
 impl Grants for Connection {
     fn insert_grant(&mut self, g: &GrantRow, code_hash: &[u8]) -> Result<(), StoreError> {
-        self.prepare_cached(&format!(
-            "INSERT INTO grants ({GRANT_COLUMNS}, code_hash)
+        self.prepare_cached(concat!(
+            "INSERT INTO grants (",
+            grant_columns!(),
+            ", code_hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         ))?
         .execute(params![
@@ -164,8 +173,10 @@ impl Grants for Connection {
     fn redeem_code(&mut self, p: &PresentedCode) -> Result<CodeOutcome, StoreError> {
         let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let found = tx
-            .prepare_cached(&format!(
-                "SELECT {GRANT_COLUMNS}, code_used_at, revoked_at FROM grants WHERE code_hash = ?1"
+            .prepare_cached(concat!(
+                "SELECT ",
+                grant_columns!(),
+                ", code_used_at, revoked_at FROM grants WHERE code_hash = ?1"
             ))?
             .query_row([&p.code_hash], |r| {
                 Ok(FoundCode {

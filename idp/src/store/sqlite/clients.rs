@@ -7,8 +7,15 @@ use crate::store::contract::Clients;
 use crate::store::error::StoreError;
 use crate::store::rows::{join_uris, split_uris, ClientRow, CutoffKind};
 
-const COLUMNS: &str = "client_id, secret_hash, scope, admin, created_at, \
-                       redirect_uris, public, consent, post_logout_redirect_uris";
+/// The columns every query of this table reads, in `from_row`'s order
+/// (a macro, so that the statements around it are `concat!`ed at
+/// compile time and `prepare_cached` never formats SQL per call).
+macro_rules! columns {
+    () => {
+        "client_id, secret_hash, scope, admin, created_at, \
+                       redirect_uris, public, consent, post_logout_redirect_uris"
+    };
+}
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<ClientRow> {
     Ok(ClientRow {
@@ -27,7 +34,11 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ClientRow> {
 impl Clients for Connection {
     fn insert_client(&mut self, client: &ClientRow) -> Result<(), StoreError> {
         self.execute(
-            &format!("INSERT INTO clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+            concat!(
+                "INSERT INTO clients (",
+                columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
             params![
                 client.client_id,
                 client.secret_hash,
@@ -45,16 +56,21 @@ impl Clients for Connection {
 
     fn client(&mut self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
         Ok(self
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM clients WHERE client_id = ?1"
+            .prepare_cached(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM clients WHERE client_id = ?1"
             ))?
             .query_row([client_id], from_row)
             .optional()?)
     }
 
     fn list_clients(&mut self) -> Result<Vec<ClientRow>, StoreError> {
-        let mut stmt =
-            self.prepare(&format!("SELECT {COLUMNS} FROM clients ORDER BY client_id"))?;
+        let mut stmt = self.prepare(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM clients ORDER BY client_id"
+        ))?;
         let rows = stmt.query_map([], from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

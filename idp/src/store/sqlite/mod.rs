@@ -25,7 +25,7 @@ mod throttle;
 mod users;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -88,6 +88,45 @@ impl Sqlite {
         })
         .await
         .map_err(|_| StoreError::Task)?
+    }
+
+    /// Runs the lookup `f` on the calling thread when the connection is
+    /// free this instant, and through [`call`](Self::call) otherwise: a
+    /// point read of a page SQLite already holds costs less than the two
+    /// thread wake-ups of a trip to the blocking pool. Inline, `f` never
+    /// waits for another process's lock: the busy timeout is off while it
+    /// runs, and a busy file sends `f` to the pool, where waiting is
+    /// allowed. `f` must only read.
+    pub(super) async fn lookup<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match self.lookup_here(&f) {
+            Some(Err(StoreError::Unavailable(_))) | None => self.call(move |conn| f(conn)).await,
+            Some(done) => done,
+        }
+    }
+
+    /// `f`'s result on this thread, or `None` when the connection is in use
+    /// (or its busy timeout cannot be switched).
+    fn lookup_here<T>(
+        &self,
+        f: &impl Fn(&mut Connection) -> Result<T, StoreError>,
+    ) -> Option<Result<T, StoreError>> {
+        let mut conn = match self.conn.try_lock() {
+            Ok(conn) => conn,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        conn.busy_timeout(Duration::ZERO).ok()?;
+        let result = f(&mut conn);
+        if let Err(e) = conn.busy_timeout(BUSY_TIMEOUT) {
+            // Writers would then fail at once on a busy file (503s), not
+            // wait: loud, and mended by the next lookup that succeeds here.
+            tracing::error!(error = %e, "cannot restore the SQLite busy timeout");
+        }
+        Some(result)
     }
 }
 
@@ -244,5 +283,54 @@ mod tests {
             .map_err(StoreError::from)
             .expect_err("locked");
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    }
+
+    fn count_keys(conn: &mut Connection) -> Result<i64, StoreError> {
+        Ok(conn.query_row("SELECT count(*) FROM signing_keys", [], |r| r.get(0))?)
+    }
+
+    #[tokio::test]
+    async fn a_lookup_answers_whether_the_connection_is_free_or_in_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Sqlite::open(&dir.path().join("idp.db")).expect("open");
+        assert_eq!(store.lookup(count_keys).await.expect("free"), 0);
+
+        // Another task holds the connection: the lookup waits its turn on
+        // the pool instead of failing or blocking this thread on the lock.
+        let held = Arc::clone(&store.conn);
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            let _conn = held.lock().expect("lock");
+            locked.send(()).expect("send");
+            std::thread::sleep(Duration::from_millis(200));
+        });
+        is_locked.recv().expect("holder has the lock");
+        assert_eq!(store.lookup(count_keys).await.expect("in use"), 0);
+        holder.join().expect("holder");
+    }
+
+    #[tokio::test]
+    async fn writers_still_wait_for_another_process_after_an_inline_lookup() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("idp.db");
+        let store = Sqlite::open(&path).expect("open");
+        // The `idp` CLI, say, writing on the same file.
+        let other = Connection::open(&path).expect("second connection");
+        other.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+
+        // WAL readers are not blocked by a writer: the lookup answers here.
+        assert_eq!(store.lookup(count_keys).await.expect("lookup"), 0);
+
+        // A write must wait (the busy timeout is back) and then succeed,
+        // not fail at once with a busy file.
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            other.execute_batch("COMMIT").expect("commit");
+        });
+        store
+            .call(|conn| Ok(conn.execute_batch("CREATE TABLE probe (x)")?))
+            .await
+            .expect("the write waited for the other process's lock");
+        release.join().expect("release");
     }
 }

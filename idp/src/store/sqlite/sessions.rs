@@ -118,18 +118,29 @@ fn find_family(conn: &Connection, p: &PresentedRefresh) -> Result<Option<Found>,
             revoked_at: r.get(9)?,
         })
     };
-    const COLUMNS: &str = "family_id, user_id, client_id, scope, expires_at, amr, generation,
-                           token_hash, legacy_hash, revoked_at";
+    /// The columns every query of this table reads, in `read`'s order
+    /// (a macro, so that the statements around it are `concat!`ed at
+    /// compile time and `prepare_cached` never formats SQL per call).
+    macro_rules! columns {
+        () => {
+            "family_id, user_id, client_id, scope, expires_at, amr, generation,
+                           token_hash, legacy_hash, revoked_at"
+        };
+    }
     Ok(match &p.claimed {
         Some(claimed) => conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM refresh_tokens WHERE family_id = ?1"
+            .prepare_cached(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM refresh_tokens WHERE family_id = ?1"
             ))?
             .query_row([&claimed.family_id], read)
             .optional()?,
         None => conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM refresh_tokens WHERE token_hash = ?1 OR legacy_hash = ?1"
+            .prepare_cached(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM refresh_tokens WHERE token_hash = ?1 OR legacy_hash = ?1"
             ))?
             .query_row([&p.token_hash], read)
             .optional()?,

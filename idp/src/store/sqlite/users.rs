@@ -11,8 +11,15 @@ use crate::store::contract::Users;
 use crate::store::error::StoreError;
 use crate::store::rows::{email_key, CutoffKind, UserCursor, UserRow};
 
-const COLUMNS: &str = "id, email, name, password_hash, scope, created_at, disabled_at, \
-                       email_verified, tokens_not_before";
+/// The columns every query of this table reads, in `from_row`'s order
+/// (a macro, so that the statements around it are `concat!`ed at
+/// compile time and `prepare_cached` never formats SQL per call).
+macro_rules! columns {
+    () => {
+        "id, email, name, password_hash, scope, created_at, disabled_at, \
+                       email_verified, tokens_not_before"
+    };
+}
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
     Ok(UserRow {
@@ -57,8 +64,10 @@ fn exists(tx: &Connection, id: &str) -> Result<bool, StoreError> {
 impl Users for Connection {
     fn insert_user(&mut self, user: &UserRow) -> Result<(), StoreError> {
         self.execute(
-            &format!(
-                "INSERT INTO users ({COLUMNS}, email_key) \
+            concat!(
+                "INSERT INTO users (",
+                columns!(),
+                ", email_key) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ),
             params![
@@ -79,14 +88,18 @@ impl Users for Connection {
 
     fn user_by_email(&mut self, email: &str) -> Result<Option<UserRow>, StoreError> {
         Ok(self
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE email_key = ?1"))?
+            .prepare_cached(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM users WHERE email_key = ?1"
+            ))?
             .query_row([email_key(email)], from_row)
             .optional()?)
     }
 
     fn user_by_id(&mut self, id: &str) -> Result<Option<UserRow>, StoreError> {
         Ok(self
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))?
+            .prepare_cached(concat!("SELECT ", columns!(), " FROM users WHERE id = ?1"))?
             .query_row([id], from_row)
             .optional()?)
     }
@@ -104,8 +117,10 @@ impl Users for Connection {
         limit: u32,
     ) -> Result<Vec<UserRow>, StoreError> {
         let (created_at, id) = after.map_or((None, ""), |c| (Some(c.created_at), c.id.as_str()));
-        let mut stmt = self.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM users
+        let mut stmt = self.prepare_cached(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM users
              WHERE ?1 IS NULL OR created_at > ?1 OR (created_at = ?1 AND id > ?2)
              ORDER BY created_at, id LIMIT ?3"
         ))?;
