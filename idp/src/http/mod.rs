@@ -64,6 +64,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use resource_server::BearerAuthLayer;
 use tower::util::{MapRequestLayer, MapResponseLayer};
+use tower::ServiceBuilder;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -134,17 +135,20 @@ pub fn api(state: AppState) -> Router {
         .merge(protected.route_layer(bearer))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .with_state(state.clone());
-    // Plain request and response mappers: nothing boxed or cloned per
-    // request.
+    // Plain request and response mappers, in one `layer` call: axum boxes
+    // each call's layers around every route and clones the boxes per
+    // request. The builder's first layer is the outer one.
     let proxies = state.trusted_proxies().clone();
-    let router = router
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(MapResponseLayer::new(
-            json_errors as fn(Response) -> Response,
-        ))
-        .layer(MapRequestLayer::new(move |request| {
-            client_address::rewrite(&proxies, request)
-        }));
+    let router = router.layer(
+        ServiceBuilder::new()
+            .layer(MapRequestLayer::new(move |request| {
+                client_address::rewrite(&proxies, request)
+            }))
+            .layer(MapResponseLayer::new(
+                json_errors as fn(Response) -> Response,
+            ))
+            .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+    );
     serve::observe(router, &registry)
 }
 

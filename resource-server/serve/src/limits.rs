@@ -7,6 +7,7 @@ use axum::Router;
 use http::header::CONTENT_TYPE;
 use http::StatusCode;
 use tower::util::MapResponseLayer;
+use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::ServeConfig;
@@ -24,16 +25,19 @@ use crate::error::json_error;
 /// # let _ = app;
 /// ```
 pub fn with_limits(router: Router, config: &ServeConfig) -> Router {
-    // The later `layer` is the outer one: the JSON rewrite must see what the
-    // timeout answers.
-    router
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
-        ))
-        .layer(MapResponseLayer::new(
-            json_timeout as fn(Response) -> Response,
-        ))
+    // One `layer` call: axum boxes each one around every route and clones
+    // the boxes per request. The first layer of the builder is the outer
+    // one: the JSON rewrite must see what the timeout answers.
+    router.layer(
+        ServiceBuilder::new()
+            .layer(MapResponseLayer::new(
+                json_timeout as fn(Response) -> Response,
+            ))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                config.request_timeout,
+            )),
+    )
 }
 
 /// The timeout layer answers with an empty body and no content type; give
