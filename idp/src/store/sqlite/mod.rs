@@ -25,7 +25,7 @@ mod throttle;
 mod users;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -114,19 +114,29 @@ impl Sqlite {
         &self,
         f: &impl Fn(&mut Connection) -> Result<T, StoreError>,
     ) -> Option<Result<T, StoreError>> {
-        let mut conn = match self.conn.try_lock() {
+        let conn = match self.conn.try_lock() {
             Ok(conn) => conn,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => return None,
         };
-        conn.busy_timeout(Duration::ZERO).ok()?;
-        let result = f(&mut conn);
-        if let Err(e) = conn.busy_timeout(BUSY_TIMEOUT) {
+        // Restores the busy timeout when dropped, even if `f` panics.
+        let mut inline = Inline(conn);
+        inline.0.busy_timeout(Duration::ZERO).ok()?;
+        Some(f(&mut inline.0))
+    }
+}
+
+/// The connection lent to a lookup on the calling thread, its busy timeout
+/// off; dropping it turns the timeout back on before the lock is released.
+struct Inline<'a>(MutexGuard<'a, Connection>);
+
+impl Drop for Inline<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.busy_timeout(BUSY_TIMEOUT) {
             // Writers would then fail at once on a busy file (503s), not
-            // wait: loud, and mended by the next lookup that succeeds here.
+            // wait: loud, and mended by the next inline lookup.
             tracing::error!(error = %e, "cannot restore the SQLite busy timeout");
         }
-        Some(result)
     }
 }
 
@@ -309,28 +319,51 @@ mod tests {
         holder.join().expect("holder");
     }
 
+    /// Whether a write through `store` waits for another connection's
+    /// write lock (released after 300 ms) and then succeeds.
+    async fn a_write_waits_for_another_process(store: &Sqlite, path: &Path) -> bool {
+        // The `idp` CLI, say, writing on the same file.
+        let other = Connection::open(path).expect("second connection");
+        other.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            other.execute_batch("COMMIT").expect("commit");
+        });
+        let written = store
+            .call(|conn| Ok(conn.execute_batch("CREATE TABLE IF NOT EXISTS probe (x)")?))
+            .await;
+        release.join().expect("release");
+        written.is_ok()
+    }
+
     #[tokio::test]
     async fn writers_still_wait_for_another_process_after_an_inline_lookup() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("idp.db");
         let store = Sqlite::open(&path).expect("open");
-        // The `idp` CLI, say, writing on the same file.
+        // WAL readers are not blocked by a writer: the lookup answers here
+        // while another connection holds the write lock.
         let other = Connection::open(&path).expect("second connection");
         other.execute_batch("BEGIN IMMEDIATE").expect("write lock");
-
-        // WAL readers are not blocked by a writer: the lookup answers here.
         assert_eq!(store.lookup(count_keys).await.expect("lookup"), 0);
+        other.execute_batch("COMMIT").expect("commit");
 
         // A write must wait (the busy timeout is back) and then succeed,
         // not fail at once with a busy file.
-        let release = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300));
-            other.execute_batch("COMMIT").expect("commit");
-        });
-        store
-            .call(|conn| Ok(conn.execute_batch("CREATE TABLE probe (x)")?))
-            .await
-            .expect("the write waited for the other process's lock");
-        release.join().expect("release");
+        assert!(a_write_waits_for_another_process(&store, &path).await);
+    }
+
+    #[tokio::test]
+    async fn a_lookup_that_panics_leaves_the_busy_timeout_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("idp.db");
+        let store = Sqlite::open(&path).expect("open");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.lookup_here(&|_: &mut Connection| -> Result<(), StoreError> {
+                panic!("a bug in a lookup")
+            })
+        }));
+        assert!(panicked.is_err());
+        assert!(a_write_waits_for_another_process(&store, &path).await);
     }
 }
