@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Compares two builds of the servers side by side, interleaved, so that a
+# change's effect is not lost in the drift of a shared machine's speed:
+#
+#   scripts/compare.sh BEFORE_DIR AFTER_DIR
+#
+# Each directory holds an `idp` and a `resource-server` binary (for
+# example target/production of two checkouts: `git worktree add
+# ../before REV && (cd ../before && cargo build --profile production
+# --bins)`). Both builds run at once on loopback, each on its own fresh
+# SQLite database; the after build's IdP mints the tokens both resource
+# servers are sent. Each of COMPARE_ROUNDS rounds (default 4) measures
+# before then after, after then before in the next round, and prints, per
+# build, the server's own CPU time per request (from /proc/<pid>/stat
+# around one `wrk -t2 -c32` run of COMPARE_SECONDS, default 4) and req/s:
+#
+#   - IdP: /jwks, and client_credentials;
+#   - resource server: /api/public, one token repeated (cache hit), and
+#     COMPARE_TOKENS distinct tokens round robin (default 60,000; the two
+#     wrk threads half the list apart, so nearly every request verifies).
+#
+# The last lines give each figure's median over the rounds for both builds
+# and after/before. Needs wrk, curl, jq, python3. Loopback only.
+set -euo pipefail
+# shellcheck source=scripts/lib/stack.sh
+. "$(dirname "$0")/lib/stack.sh"
+
+if [ $# -ne 2 ]; then
+  echo "usage: scripts/compare.sh BEFORE_DIR AFTER_DIR (each with idp and resource-server)" >&2
+  exit 2
+fi
+for tool in wrk curl jq python3; do
+  command -v "$tool" >/dev/null || { echo "compare needs $tool (apt-get install $tool)" >&2; exit 1; }
+done
+for dir in "$1" "$2"; do
+  for bin in idp resource-server; do
+    [ -x "$dir/$bin" ] || { echo "no executable $dir/$bin" >&2; exit 1; }
+  done
+done
+BIN_before=$(cd "$1" && pwd) BIN_after=$(cd "$2" && pwd)
+ROUNDS=${COMPARE_ROUNDS:-4}
+DURATION=${COMPARE_SECONDS:-4}
+TOKEN_COUNT=${COMPARE_TOKENS:-60000}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/idp-compare.XXXXXX")
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+export IDP_LOG=warn RUST_LOG=warn
+TCK=$(getconf CLK_TCK)
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu PID wrk-args...: "CPU-µs-per-request requests/s" of PID over one run.
+cpu() {
+  local pid=$1; shift
+  local before after out
+  before=$(ticks "$pid")
+  out=$(wrk -t2 -c32 -d"${DURATION}s" "$@")
+  after=$(ticks "$pid")
+  echo "$out" | awk -v t=$((after - before)) -v hz="$TCK" '
+    /requests in/ {n = $1} /Requests\/sec/ {r = $2}
+    END {printf "%.2f %.0f\n", t / hz * 1e6 / n, r}'
+}
+
+cat >"$WORK/token.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic " .. os.getenv("COMPARE_BASIC")
+LUA
+cat >"$WORK/tokens.lua" <<'LUA'
+-- Round robin over $TOKENS_FILE, the two threads half the list apart.
+local tokens = {}
+for line in io.lines(os.getenv("TOKENS_FILE")) do tokens[#tokens + 1] = line end
+local threads = 0
+function setup(thread)
+  thread:set("offset", threads * math.floor(#tokens / 2)); threads = threads + 1
+end
+local i = 0
+function init() i = offset or 0 end
+function request()
+  i = i + 1
+  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[i % #tokens + 1]})
+end
+LUA
+
+declare -A IDP IDP_PID BASIC RS RS_PID
+for build in before after; do
+  bin=BIN_$build
+  db=$WORK/$build.db
+  secret=$(IDP_DB=$db "${!bin}/idp" clients create --id bench --scope "api:read" 2>/dev/null \
+    | awk '/^client_secret:/ {print $2}')
+  BASIC[$build]=$(printf 'bench:%s' "$secret" | base64 -w0)
+  stack_start "$WORK/idp-$build" env IDP_DB="$db" "${!bin}/idp" serve --bind 127.0.0.1:0 --login-rate 0 --access-ttl 7200
+  IDP[$build]="http://$ADDR" IDP_PID[$build]=$PID
+done
+# Both resource servers trust the after build's IdP, whose tokens they get.
+for build in before after; do
+  bin=BIN_$build
+  stack_start "$WORK/rs-$build" "${!bin}/resource-server" --bind 127.0.0.1:0 --issuer "${IDP[after]}"
+  RS[$build]="http://$ADDR" RS_PID[$build]=$PID
+done
+
+echo "== minting $TOKEN_COUNT tokens"
+python3 - "${IDP[after]}" "$TOKEN_COUNT" "$WORK/tokens" "${BASIC[after]}" <<'PY'
+import http.client, json, sys, threading, urllib.parse
+base, count, path, basic = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+url = urllib.parse.urlparse(base)
+minted = [[] for _ in range(4)]
+def mint(k):
+    conn = http.client.HTTPConnection(url.hostname, url.port)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": "Basic " + basic}
+    for _ in range((count + 3) // 4):
+        conn.request("POST", "/token", body="grant_type=client_credentials", headers=headers)
+        minted[k].append(json.loads(conn.getresponse().read())["access_token"])
+threads = [threading.Thread(target=mint, args=(k,)) for k in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+with open(path, "w") as out:
+    out.write("\n".join([t for part in minted for t in part][:count]) + "\n")
+PY
+export TOKENS_FILE=$WORK/tokens
+TOKEN=$(head -n 1 "$TOKENS_FILE")
+for build in before after; do
+  # Verified, then cached on its second verification.
+  for _ in 1 2; do
+    curl -fs -o /dev/null -H "Authorization: Bearer $TOKEN" "${RS[$build]}/api/private"
+  done
+done
+
+FIGURES=(jwks cc public hit cold)
+: >"$WORK/rounds"
+echo "== $ROUNDS rounds, wrk -t2 -c32, ${DURATION}s per run: CPU µs per request (req/s)"
+for round in $(seq 1 "$ROUNDS"); do
+  order="before after"
+  [ $((round % 2)) -eq 0 ] && order="after before"
+  for build in $order; do
+    read -r jwks jwks_rps < <(cpu "${IDP_PID[$build]}" "${IDP[$build]}/jwks")
+    read -r cc cc_rps < <(COMPARE_BASIC=${BASIC[$build]} cpu "${IDP_PID[$build]}" -s "$WORK/token.lua" "${IDP[$build]}/token")
+    read -r public public_rps < <(cpu "${RS_PID[$build]}" "${RS[$build]}/api/public")
+    read -r hit hit_rps < <(cpu "${RS_PID[$build]}" -H "Authorization: Bearer $TOKEN" "${RS[$build]}/api/private")
+    read -r cold cold_rps < <(cpu "${RS_PID[$build]}" -s "$WORK/tokens.lua" "${RS[$build]}/api/private")
+    echo "$build $jwks $cc $public $hit $cold" >>"$WORK/rounds"
+    printf '  round %d %-6s /jwks %s (%s/s), client_credentials %s (%s/s), /api/public %s (%s/s), cache hit %s (%s/s), cold %s (%s/s)\n' \
+      "$round" "$build" "$jwks" "$jwks_rps" "$cc" "$cc_rps" "$public" "$public_rps" "$hit" "$hit_rps" "$cold" "$cold_rps"
+  done
+done
+
+echo "== medians over the rounds: CPU µs per request, before → after (after/before)"
+for i in "${!FIGURES[@]}"; do
+  field=$((i + 2))
+  median() {
+    awk -v b="$1" -v f="$field" '$1 == b {print $f}' "$WORK/rounds" | sort -g \
+      | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+  }
+  before=$(median before) after=$(median after)
+  awk -v n="${FIGURES[$i]}" -v b="$before" -v a="$after" \
+    'BEGIN {printf "  %-7s %8.2f → %8.2f  (%.3f)\n", n, b, a, a / b}'
+done
