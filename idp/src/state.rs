@@ -32,9 +32,8 @@ pub struct Settings {
     pub refresh_ttl: u64,
     /// Browser sign-in session lifetime.
     pub session_ttl: u64,
-    /// `/jwks` max-age.
-    pub jwks_max_age: u64,
-    /// `/jwks`'s `Cache-Control` (`public, max-age=<jwks_max_age>`), built once.
+    /// `/jwks`'s `Cache-Control` (`public, max-age=<--jwks-max-age>`),
+    /// built once.
     pub jwks_cache_control: http::HeaderValue,
     /// Who may sign in (`--require-email-verification`).
     pub sign_in: SignInPolicy,
@@ -128,7 +127,6 @@ impl AppState {
                 access_ttl: config.access_ttl,
                 refresh_ttl: config.refresh_ttl,
                 session_ttl: config.session_ttl,
-                jwks_max_age: config.jwks_max_age,
                 jwks_cache_control: http::HeaderValue::try_from(format!(
                     "public, max-age={}",
                     config.jwks_max_age

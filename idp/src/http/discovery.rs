@@ -206,7 +206,7 @@ async fn revocations(
 
 /// The `If-None-Match` values of a request, read without copying the
 /// request's other headers (`/jwks` is the hottest route of the IdP).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct IfNoneMatch(Vec<HeaderValue>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
