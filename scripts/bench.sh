@@ -35,6 +35,8 @@
 # skips it). Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/measure.sh
+source scripts/lib/measure.sh
 
 PG_URL=${BENCH_POSTGRES_URL:-${IDP_TEST_POSTGRES_URL:-}}
 while [ $# -gt 0 ]; do
@@ -66,7 +68,6 @@ cleanup() {
 }
 trap cleanup EXIT
 export IDP_LOG=warn RUST_LOG=warn
-TCK=$(getconf CLK_TCK)
 
 # start NAME CMD...: runs CMD (output in $WORK/NAME.out and .err, or
 # NAME.out and .err when NAME is an absolute path), waits for its
@@ -87,7 +88,6 @@ start() {
   echo "start failed: $*" >&2; cat "$log.err" >&2; return 1
 }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # rss_mib PID [FIELD]: a /proc/PID/status memory field in MiB (VmRSS by
 # default; VmHWM is the peak).
 rss_mib() { awk -v field="${2:-VmRSS}:" '$1 == field {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
@@ -103,18 +103,6 @@ p99_ms() {
        printf "%.2f", (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v}'
 }
 
-# cpu PID wrk-args...: one wrk run; prints "CPU-µs-per-request requests/s"
-# of PID over it.
-cpu() {
-  local pid=$1; shift
-  local before after out
-  before=$(ticks "$pid")
-  out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$@")
-  after=$(ticks "$pid")
-  echo "$out" | awk -v t=$((after - before)) -v hz="$TCK" '
-    /requests in/ {n = $1} /Requests\/sec/ {r = $2}
-    END {printf "%.2f %.0f\n", t / hz * 1e6 / n, r}'
-}
 # cpu_median PID wrk-args...: median over RUNS of cpu's two figures.
 cpu_median() {
   local runs=()
@@ -152,12 +140,7 @@ field() { awk -v n="$1" '{print $n}'; }
 # p99 URL wrk-args...: p99 of a light probe (1 thread, 4 connections).
 p99() { wrk -t1 -c4 -d"${DURATION}s" --latency "$@" | p99_ms; }
 
-cat >"$WORK/token.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = "grant_type=client_credentials"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Basic " .. os.getenv("BENCH_BASIC")
-LUA
+token_lua "$WORK/token.lua"
 cat >"$WORK/tokens.lua" <<'LUA'
 -- Round robin over the tokens in $TOKENS_FILE, each sent $TOKEN_REPEAT
 -- times in a row (default 1), the two threads half the list apart. Sent
@@ -199,33 +182,6 @@ function request()
   return wrk.format("POST", "/login", {["Content-Type"] = "application/json"}, body)
 end
 LUA
-
-# mint BASE COUNT FILE: COUNT client_credentials tokens, one per line,
-# from four clients at once (the IdP signs on both cores).
-mint() {
-  local k pids=()
-  for k in 1 2 3 4; do
-    mint_one "$1" $(( ($2 + 3) / 4 )) "$3.$k" &
-    pids+=("$!")
-  done
-  for k in "${pids[@]}"; do wait "$k"; done
-  cat "$3".[1-4] | head -n "$2" >"$3"
-  rm -f "$3".[1-4]
-}
-mint_one() {
-  python3 - "$1" "$2" "$3" <<'PY'
-import base64, http.client, json, os, sys, urllib.parse
-base, count, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-url = urllib.parse.urlparse(base)
-conn = http.client.HTTPConnection(url.hostname, url.port)
-headers = {"Content-Type": "application/x-www-form-urlencoded",
-           "Authorization": "Basic " + os.environ["BENCH_BASIC"]}
-with open(path, "w") as out:
-    for _ in range(count):
-        conn.request("POST", "/token", body="grant_type=client_credentials", headers=headers)
-        out.write(json.loads(conn.getresponse().read())["access_token"] + "\n")
-PY
-}
 
 # storm_users BASE: signs up storm1..storm8, whom login.lua logs in.
 storm_users() {

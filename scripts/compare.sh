@@ -24,6 +24,8 @@
 set -euo pipefail
 # shellcheck source=scripts/lib/stack.sh
 . "$(dirname "$0")/lib/stack.sh"
+# shellcheck source=scripts/lib/measure.sh
+. "$(dirname "$0")/lib/measure.sh"
 
 if [ $# -ne 2 ]; then
   echo "usage: scripts/compare.sh BEFORE_DIR AFTER_DIR (each with idp and resource-server)" >&2
@@ -40,6 +42,7 @@ done
 BIN_before=$(cd "$1" && pwd) BIN_after=$(cd "$2" && pwd)
 ROUNDS=${COMPARE_ROUNDS:-4}
 DURATION=${COMPARE_SECONDS:-4}
+CONNECTIONS=32
 TOKEN_COUNT=${COMPARE_TOKENS:-60000}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/idp-compare.XXXXXX")
 PIDS=()
@@ -50,27 +53,8 @@ cleanup() {
 }
 trap cleanup EXIT
 export IDP_LOG=warn RUST_LOG=warn
-TCK=$(getconf CLK_TCK)
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# cpu PID wrk-args...: "CPU-µs-per-request requests/s" of PID over one run.
-cpu() {
-  local pid=$1; shift
-  local before after out
-  before=$(ticks "$pid")
-  out=$(wrk -t2 -c32 -d"${DURATION}s" "$@")
-  after=$(ticks "$pid")
-  echo "$out" | awk -v t=$((after - before)) -v hz="$TCK" '
-    /requests in/ {n = $1} /Requests\/sec/ {r = $2}
-    END {printf "%.2f %.0f\n", t / hz * 1e6 / n, r}'
-}
-
-cat >"$WORK/token.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = "grant_type=client_credentials"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Basic " .. os.getenv("COMPARE_BASIC")
-LUA
+token_lua "$WORK/token.lua"
 cat >"$WORK/tokens.lua" <<'LUA'
 -- Round robin over $TOKENS_FILE, the two threads half the list apart.
 local tokens = {}
@@ -105,23 +89,7 @@ for build in before after; do
 done
 
 echo "== minting $TOKEN_COUNT tokens"
-python3 - "${IDP[after]}" "$TOKEN_COUNT" "$WORK/tokens" "${BASIC[after]}" <<'PY'
-import http.client, json, sys, threading, urllib.parse
-base, count, path, basic = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-url = urllib.parse.urlparse(base)
-minted = [[] for _ in range(4)]
-def mint(k):
-    conn = http.client.HTTPConnection(url.hostname, url.port)
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": "Basic " + basic}
-    for _ in range((count + 3) // 4):
-        conn.request("POST", "/token", body="grant_type=client_credentials", headers=headers)
-        minted[k].append(json.loads(conn.getresponse().read())["access_token"])
-threads = [threading.Thread(target=mint, args=(k,)) for k in range(4)]
-for t in threads: t.start()
-for t in threads: t.join()
-with open(path, "w") as out:
-    out.write("\n".join([t for part in minted for t in part][:count]) + "\n")
-PY
+BENCH_BASIC=${BASIC[after]} mint "${IDP[after]}" "$TOKEN_COUNT" "$WORK/tokens"
 export TOKENS_FILE=$WORK/tokens
 TOKEN=$(head -n 1 "$TOKENS_FILE")
 for build in before after; do
@@ -139,7 +107,7 @@ for round in $(seq 1 "$ROUNDS"); do
   [ $((round % 2)) -eq 0 ] && order="after before"
   for build in $order; do
     read -r jwks jwks_rps < <(cpu "${IDP_PID[$build]}" "${IDP[$build]}/jwks")
-    read -r cc cc_rps < <(COMPARE_BASIC=${BASIC[$build]} cpu "${IDP_PID[$build]}" -s "$WORK/token.lua" "${IDP[$build]}/token")
+    read -r cc cc_rps < <(BENCH_BASIC=${BASIC[$build]} cpu "${IDP_PID[$build]}" -s "$WORK/token.lua" "${IDP[$build]}/token")
     read -r public public_rps < <(cpu "${RS_PID[$build]}" "${RS[$build]}/api/public")
     read -r hit hit_rps < <(cpu "${RS_PID[$build]}" -H "Authorization: Bearer $TOKEN" "${RS[$build]}/api/private")
     read -r cold cold_rps < <(cpu "${RS_PID[$build]}" -s "$WORK/tokens.lua" "${RS[$build]}/api/private")

@@ -1,0 +1,64 @@
+# Shared by scripts/bench.sh and scripts/compare.sh (sourced, not run):
+# a server's own CPU time per request, and client_credentials tokens.
+#
+# ticks PID            the process's user + system time, in clock ticks.
+# cpu PID wrk-args...  one `wrk -t2 -c$CONNECTIONS -d${DURATION}s` run;
+#                      prints "CPU-µs-per-request requests/s" of PID over
+#                      it (CONNECTIONS and DURATION are the caller's).
+# token_lua FILE       writes a wrk script that asks /token for
+#                      client_credentials with $BENCH_BASIC (the base64 of
+#                      "client_id:secret", read when wrk starts).
+# mint BASE COUNT FILE COUNT client_credentials tokens from the IdP at
+#                      BASE, with $BENCH_BASIC, one per line, from four
+#                      clients at once (the IdP signs on both cores).
+
+TCK=$(getconf CLK_TCK)
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+cpu() {
+  local pid=$1; shift
+  local before after out
+  before=$(ticks "$pid")
+  out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" "$@")
+  after=$(ticks "$pid")
+  echo "$out" | awk -v t=$((after - before)) -v hz="$TCK" '
+    /requests in/ {n = $1} /Requests\/sec/ {r = $2}
+    END {printf "%.2f %.0f\n", t / hz * 1e6 / n, r}'
+}
+
+token_lua() {
+  cat >"$1" <<'LUA'
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic " .. os.getenv("BENCH_BASIC")
+LUA
+}
+
+mint() {
+  local k pids=()
+  for k in 1 2 3 4; do
+    mint_one "$1" $(( ($2 + 3) / 4 )) "$3.$k" &
+    pids+=("$!")
+  done
+  for k in "${pids[@]}"; do wait "$k"; done
+  cat "$3".[1-4] | head -n "$2" >"$3"
+  rm -f "$3".[1-4]
+}
+
+# mint_one BASE COUNT FILE: mint's work for one client.
+mint_one() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import http.client, json, os, sys, urllib.parse
+base, count, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+url = urllib.parse.urlparse(base)
+conn = http.client.HTTPConnection(url.hostname, url.port)
+headers = {"Content-Type": "application/x-www-form-urlencoded",
+           "Authorization": "Basic " + os.environ["BENCH_BASIC"]}
+with open(path, "w") as out:
+    for _ in range(count):
+        conn.request("POST", "/token", body="grant_type=client_credentials", headers=headers)
+        out.write(json.loads(conn.getresponse().read())["access_token"] + "\n")
+PY
+}
