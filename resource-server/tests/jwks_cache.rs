@@ -383,3 +383,54 @@ async fn the_revocation_feed_is_polled_and_kept_through_outages() {
     assert!(revocations.is_revoked(&jti));
     assert!(validator.validate(&token, now()).await.is_err());
 }
+
+/// The default client speaks TLS (rustls on aws-lc-rs, the library that
+/// verifies the tokens) and checks the issuer's certificate against the
+/// public roots: a self-signed one is refused, the error says why, and the
+/// keys stay unloaded.
+#[tokio::test]
+async fn an_https_issuer_no_public_root_vouches_for_is_refused() {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+        .expect("self-signed certificate");
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listener");
+    let addr = listener.local_addr().expect("address");
+    let (handshakes, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, handshakes) = (acceptor.clone(), handshakes.clone());
+            tokio::spawn(async move {
+                let _ = handshakes.send(acceptor.accept(tcp).await.map(|_| ()));
+            });
+        }
+    });
+
+    let jwks = JwksCache::from_url(format!("https://{addr}/jwks"))
+        .fetch_timeout(Duration::from_secs(5))
+        .build()
+        .expect("cache");
+    let error = jwks.refresh().await.expect_err("a self-signed issuer");
+    let message = error.to_string();
+    assert!(
+        message.contains("certificate") && message.contains("UnknownIssuer"),
+        "{message}"
+    );
+    assert_eq!(jwks.generation(), 0, "no key set was loaded");
+    // The client got as far as the server's certificate: a TLS handshake
+    // took place, and the client broke it off.
+    let outcome = outcomes.recv().await.expect("a connection");
+    assert!(outcome.is_err(), "the handshake completed");
+}
