@@ -29,10 +29,43 @@ pub(crate) struct Fetched {
 /// `webpki-roots`, TLS 1.2 and 1.3, a connect timeout, at most three
 /// redirects.
 pub(crate) fn default_client(timeout: Duration) -> Result<reqwest::Client, Error> {
+    client(timeout, Vec::new())
+}
+
+/// The client [`JwksCache`](crate::JwksCache) and
+/// [`RevocationPoller`](crate::RevocationPoller) build by default, trusting
+/// the certificates of the PEM bundle `pem` too: for an issuer whose
+/// certificate a private CA signed. Hand it to their builders'
+/// `http_client`; their fetch timeouts bound each fetch (the client itself
+/// gives up on a connection after 5 s). Fails when the bundle holds no
+/// certificate or one that does not parse.
+pub fn https_client_trusting(pem: &[u8]) -> Result<reqwest::Client, Error> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::CertificateDer;
+
+    let bad = |reason: String| Error::HttpClient(format!("trusted certificates: {reason}"));
+    let certificates = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(bad("no PEM certificate found".into()));
+    }
+    client(crate::jwks::LONGEST_TIMEOUT, certificates)
+}
+
+fn client(
+    timeout: Duration,
+    trusted: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<reqwest::Client, Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let roots = rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    for certificate in trusted {
+        roots
+            .add(certificate)
+            .map_err(|e| Error::HttpClient(format!("trusted certificates: {e}")))?;
+    }
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::HttpClient(e.to_string()))?

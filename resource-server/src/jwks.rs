@@ -61,7 +61,7 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Configured durations are capped here, so that no clock arithmetic can
 /// overflow.
 const LONGEST_TTL: Duration = Duration::from_secs(365 * 86_400);
-const LONGEST_TIMEOUT: Duration = Duration::from_secs(3600);
+pub(crate) const LONGEST_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Where the JWKS comes from.
 #[derive(Debug, Clone)]

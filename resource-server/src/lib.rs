@@ -198,6 +198,7 @@ pub use alg::{Algorithm, Algorithms, UnsupportedAlgorithm};
 pub use claims::{Claims, Confirmation, Profile};
 pub use error::{AuthError, Challenge, Error, Scheme, DEFAULT_REALM, DPOP_NONCE};
 pub use extract::{Authenticated, SharedClaims};
+pub use fetch::https_client_trusting;
 pub use issuer::Issuer;
 pub use jwk::{Jwk, JwkSet};
 pub use jwks::{JwksCache, JwksCacheBuilder};

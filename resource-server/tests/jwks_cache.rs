@@ -384,13 +384,19 @@ async fn the_revocation_feed_is_polled_and_kept_through_outages() {
     assert!(validator.validate(&token, now()).await.is_err());
 }
 
-/// The default client speaks TLS (rustls on aws-lc-rs, the library that
-/// verifies the tokens) and checks the issuer's certificate against the
-/// public roots: a self-signed one is refused, the error says why, and the
-/// keys stay unloaded.
-#[tokio::test]
-async fn an_https_issuer_no_public_root_vouches_for_is_refused() {
+/// An issuer over HTTPS with a self-signed certificate for 127.0.0.1: each
+/// connection's TLS handshake outcome is sent on the channel, and a
+/// completed one is answered with `jwks` (one HTTP/1.1 response, then
+/// close). Returns the address and the certificate in PEM.
+async fn tls_issuer(
+    jwks: String,
+) -> (
+    std::net::SocketAddr,
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<Result<(), std::io::Error>>,
+) {
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
         .expect("self-signed certificate");
@@ -408,16 +414,47 @@ async fn an_https_issuer_no_public_root_vouches_for_is_refused() {
         .await
         .expect("listener");
     let addr = listener.local_addr().expect("address");
-    let (handshakes, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
+    let (handshakes, outcomes) = tokio::sync::mpsc::unbounded_channel();
+    let response = Arc::new(format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{jwks}",
+        jwks.len()
+    ));
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, handshakes) = (acceptor.clone(), handshakes.clone());
+            let (acceptor, handshakes, response) =
+                (acceptor.clone(), handshakes.clone(), Arc::clone(&response));
             tokio::spawn(async move {
-                let _ = handshakes.send(acceptor.accept(tcp).await.map(|_| ()));
+                let mut stream = match acceptor.accept(tcp).await {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        let _ = handshakes.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = handshakes.send(Ok(()));
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
             });
         }
     });
+    (addr, certified.cert.pem(), outcomes)
+}
 
+/// The default client speaks TLS (rustls on aws-lc-rs, the library that
+/// verifies the tokens) and checks the issuer's certificate against the
+/// public roots: a self-signed one is refused, the error says why, and the
+/// keys stay unloaded.
+#[tokio::test]
+async fn an_https_issuer_no_public_root_vouches_for_is_refused() {
+    let (addr, _, mut outcomes) = tls_issuer(jwks_json(&[trusted()])).await;
     let jwks = JwksCache::from_url(format!("https://{addr}/jwks"))
         .fetch_timeout(Duration::from_secs(5))
         .build()
@@ -433,4 +470,36 @@ async fn an_https_issuer_no_public_root_vouches_for_is_refused() {
     // took place, and the client broke it off.
     let outcome = outcomes.recv().await.expect("a connection");
     assert!(outcome.is_err(), "the handshake completed");
+}
+
+/// A private CA's certificate, trusted with `https_client_trusting`: the
+/// same issuer's keys load and verify its tokens.
+#[tokio::test]
+async fn an_https_issuer_is_trusted_with_its_certificate_added() {
+    let (addr, pem, _outcomes) = tls_issuer(jwks_json(&[trusted()])).await;
+    let client = resource_server::https_client_trusting(pem.as_bytes()).expect("client");
+    let jwks = JwksCache::from_url(format!("https://{addr}/jwks"))
+        .http_client(client)
+        .build()
+        .expect("cache");
+    jwks.refresh().await.expect("keys fetched over TLS");
+    assert!(jwks.generation() > 0);
+    assert_eq!(jwks.snapshot().len(), 1, "the issuer's one key");
+}
+
+#[test]
+fn a_bundle_without_certificates_is_refused() {
+    for bundle in [
+        &b""[..],
+        b"not PEM",
+        b"-----BEGIN CERTIFICATE-----\n%%%\n-----END CERTIFICATE-----\n",
+    ] {
+        let error = resource_server::https_client_trusting(bundle).expect_err("no certificate");
+        assert!(
+            error
+                .to_string()
+                .starts_with("could not build the HTTP client: trusted certificates"),
+            "{error}"
+        );
+    }
 }

@@ -24,6 +24,11 @@ pub struct Args {
     /// audience].
     #[arg(long, env = "RS_AUDIENCE")]
     pub audience: Option<String>,
+    /// PEM file of certificates to trust, besides the Mozilla roots, for
+    /// HTTPS to the issuer (discovery, JWKS, revocation feed): for an IdP
+    /// whose certificate a private CA signed.
+    #[arg(long, env = "RS_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Revocation feed URL [default: {issuer}/revocations]; `off` disables
     /// revocation checks.
     #[arg(long, env = "RS_REVOCATIONS_URL")]

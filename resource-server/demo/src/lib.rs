@@ -30,16 +30,30 @@ pub use args::Args;
 /// Ctrl-C. Never waits for the IdP: keys are fetched in the background and
 /// on demand.
 pub async fn run(args: Args) -> Result<(), Error> {
-    let jwks = match args.explicit_jwks_url() {
+    let client = match &args.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::HttpClient(format!("reading --ca-file {}: {e}", path.display()))
+            })?;
+            tracing::info!(ca_file = %path.display(), "trusting its certificates too");
+            Some(resource_server::https_client_trusting(&pem)?)
+        }
+        None => None,
+    };
+    let mut jwks = match args.explicit_jwks_url() {
         Some(url) => JwksCache::from_url(url),
         None => JwksCache::from_issuer(&args.issuer),
+    };
+    if let Some(client) = &client {
+        jwks = jwks.http_client(client.clone());
     }
-    .ttl_bounds(
-        Duration::from_secs(args.jwks_min_ttl),
-        Duration::from_secs(args.jwks_min_ttl.max(86_400)),
-    )
-    .unknown_kid_cooldown(Duration::from_secs(args.jwks_refetch_cooldown))
-    .build()?;
+    let jwks = jwks
+        .ttl_bounds(
+            Duration::from_secs(args.jwks_min_ttl),
+            Duration::from_secs(args.jwks_min_ttl.max(86_400)),
+        )
+        .unknown_kid_cooldown(Duration::from_secs(args.jwks_refetch_cooldown))
+        .build()?;
     let audience = args.audience();
     let mut validator = Validator::builder(&args.issuer, jwks.clone())
         .audience(&audience)
@@ -50,7 +64,11 @@ pub async fn run(args: Args) -> Result<(), Error> {
             let revocations = RevocationList::new();
             watched = Some(revocations.clone());
             validator = validator.revocations(revocations.clone());
-            let poller = RevocationPoller::builder(&url)
+            let mut poller = RevocationPoller::builder(&url);
+            if let Some(client) = &client {
+                poller = poller.http_client(client.clone());
+            }
+            let poller = poller
                 .interval(Duration::from_secs(args.revocation_poll))
                 .spawn(&revocations)?;
             tracing::info!(%url, every_s = args.revocation_poll, "polling the revocation feed");

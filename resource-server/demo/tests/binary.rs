@@ -243,6 +243,35 @@ async fn a_max_staleness_within_the_poll_interval_is_refused_at_start() {
 }
 
 #[tokio::test]
+async fn a_ca_file_that_cannot_be_read_or_holds_no_certificate_is_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("rs-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "no certificate here\n").expect("written");
+    let missing = dir.join("missing.pem");
+    for (file, expected) in [
+        (&missing, "reading --ca-file"),
+        (&empty, "no PEM certificate found"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_resource-server"))
+            .args(["--bind", "127.0.0.1:0", "--ca-file"])
+            .arg(file)
+            .env("RUST_LOG", "info")
+            .output()
+            .await
+            .expect("runs");
+        assert!(!output.status.success(), "{file:?} accepted");
+        let text = String::from_utf8_lossy(&output.stderr);
+        assert!(text.contains(expected), "{file:?}: {text}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).is_empty(),
+            "{file:?}: it must not start listening"
+        );
+    }
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+#[tokio::test]
 async fn require_dpop_and_the_metadata_document() {
     let idp = TestIdp::start(&[trusted()]).await;
     let mut rs = start(&[
