@@ -14,6 +14,11 @@ use reqwest::Url;
 
 use crate::error::Error;
 
+/// The longest fetch timeout a builder takes (configured durations are
+/// capped, so that no clock arithmetic can overflow), and the client
+/// timeout of [`https_client_trusting`], whose callers bound each fetch.
+pub(crate) const LONGEST_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// A successful (or not-modified) response.
 #[derive(Debug)]
 pub(crate) struct Fetched {
@@ -50,7 +55,7 @@ pub fn https_client_trusting(pem: &[u8]) -> Result<reqwest::Client, Error> {
     if certificates.is_empty() {
         return Err(bad("no PEM certificate found".into()));
     }
-    client(crate::jwks::LONGEST_TIMEOUT, certificates)
+    client(LONGEST_TIMEOUT, certificates)
 }
 
 fn client(

@@ -61,7 +61,6 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Configured durations are capped here, so that no clock arithmetic can
 /// overflow.
 const LONGEST_TTL: Duration = Duration::from_secs(365 * 86_400);
-pub(crate) const LONGEST_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Where the JWKS comes from.
 #[derive(Debug, Clone)]
@@ -608,7 +607,7 @@ impl JwksCacheBuilder {
     /// Timeout of one whole fetch, discovery included
     /// (default [`DEFAULT_FETCH_TIMEOUT`]).
     pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
-        self.timing.fetch_timeout = timeout.min(LONGEST_TIMEOUT);
+        self.timing.fetch_timeout = timeout.min(fetch::LONGEST_TIMEOUT);
         self
     }
 
