@@ -32,6 +32,7 @@ async fn start(args: &[&str]) -> Running {
         "RS_ISSUER",
         "RS_JWKS_URL",
         "RS_AUDIENCE",
+        "RS_CA_FILE",
         "RS_REVOCATIONS_URL",
         "RS_REVOCATION_POLL",
         "RS_REVOCATION_MAX_STALENESS",
@@ -240,6 +241,44 @@ async fn a_max_staleness_within_the_poll_interval_is_refused_at_start() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("must exceed --revocation-poll"), "{stderr}");
+}
+
+/// An issuer over HTTPS whose certificate no public root vouches for: its
+/// keys never load (503) until `--ca-file` names the certificate, and
+/// then its tokens pass.
+#[tokio::test]
+async fn an_issuer_behind_a_private_ca_is_trusted_with_ca_file() {
+    let (addr, pem, _handshakes) = tls_issuer(jwks_json(&[trusted()])).await;
+    let issuer = format!("https://{addr}");
+    let jwks_url = format!("{issuer}/jwks");
+    let ca_file = std::env::temp_dir().join(format!("rs-ca-trusted-{}.pem", std::process::id()));
+    std::fs::write(&ca_file, &pem).expect("CA file written");
+    let ca_path = ca_file.to_str().expect("UTF-8 path");
+    let token = sign(
+        &header_for(trusted()),
+        &claims_for(&issuer),
+        trusted(),
+        jsonwebtoken::Algorithm::RS256,
+    );
+    let common = [
+        "--issuer",
+        &issuer,
+        "--jwks-url",
+        &jwks_url,
+        "--revocations-url",
+        "off",
+    ];
+
+    let mut untrusted = start(&common).await;
+    let reply = get(&format!("{}/api/private", untrusted.url), Some(&token)).await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+    untrusted.child.kill().await.expect("kill");
+
+    let mut trusting = start(&[&common[..], &["--ca-file", ca_path]].concat()).await;
+    let reply = get(&format!("{}/api/private", trusting.url), Some(&token)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    trusting.child.kill().await.expect("kill");
+    std::fs::remove_file(&ca_file).expect("cleaned up");
 }
 
 #[tokio::test]

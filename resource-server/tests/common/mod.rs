@@ -1,7 +1,8 @@
 //! Test fixtures: an IdP stand-in that serves a JWKS (and discovery, and a
 //! revocation feed) on 127.0.0.1:0 and counts what it is asked, a token
 //! forge that can sign anything with a trusted key, and a service guarded
-//! by the bearer layer, called in-process. `algs.rs` has keys of every
+//! by the bearer layer, called in-process; an issuer over HTTPS with a
+//! self-signed certificate. `algs.rs` has keys of every
 //! algorithm the crate verifies, and DPoP proofs made with them.
 #![allow(dead_code)]
 
@@ -491,4 +492,68 @@ pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) ->
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     condition()
+}
+
+/// An issuer over HTTPS with a self-signed certificate for 127.0.0.1: each
+/// connection's TLS handshake outcome is sent on the channel, and a
+/// completed one is answered with `jwks` (one HTTP/1.1 response, then
+/// close). Returns the address and the certificate in PEM.
+pub async fn tls_issuer(
+    jwks: String,
+) -> (
+    std::net::SocketAddr,
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<Result<(), std::io::Error>>,
+) {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+        .expect("self-signed certificate");
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listener");
+    let addr = listener.local_addr().expect("address");
+    let (handshakes, outcomes) = tokio::sync::mpsc::unbounded_channel();
+    let response = Arc::new(format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{jwks}",
+        jwks.len()
+    ));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, handshakes, response) =
+                (acceptor.clone(), handshakes.clone(), Arc::clone(&response));
+            tokio::spawn(async move {
+                let mut stream = match acceptor.accept(tcp).await {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        let _ = handshakes.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = handshakes.send(Ok(()));
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    (addr, certified.cert.pem(), outcomes)
 }
