@@ -48,14 +48,18 @@ pub fn https_client_trusting(pem: &[u8]) -> Result<reqwest::Client, Error> {
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::CertificateDer;
 
-    let bad = |reason: String| Error::HttpClient(format!("trusted certificates: {reason}"));
     let certificates = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(untrusted)?;
     if certificates.is_empty() {
-        return Err(bad("no PEM certificate found".into()));
+        return Err(untrusted("no PEM certificate found"));
     }
     client(LONGEST_TIMEOUT, certificates)
+}
+
+/// A PEM bundle given to trust that cannot be.
+fn untrusted(reason: impl std::fmt::Display) -> Error {
+    Error::HttpClient(format!("trusted certificates: {reason}"))
 }
 
 fn client(
@@ -67,9 +71,7 @@ fn client(
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     for certificate in trusted {
-        roots
-            .add(certificate)
-            .map_err(|e| Error::HttpClient(format!("trusted certificates: {e}")))?;
+        roots.add(certificate).map_err(untrusted)?;
     }
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
