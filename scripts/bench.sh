@@ -141,27 +141,7 @@ field() { awk -v n="$1" '{print $n}'; }
 p99() { wrk -t1 -c4 -d"${DURATION}s" --latency "$@" | p99_ms; }
 
 token_lua "$WORK/token.lua"
-cat >"$WORK/tokens.lua" <<'LUA'
--- Round robin over the tokens in $TOKENS_FILE, each sent $TOKEN_REPEAT
--- times in a row (default 1), the two threads half the list apart. Sent
--- once, a token comes back only after all the others, long after the
--- cache's doorkeeper forgot it, so each request verifies; sent twice, it
--- is verified, then cached (the cache admits a token on its second
--- verification).
-local tokens = {}
-for line in io.lines(os.getenv("TOKENS_FILE")) do tokens[#tokens + 1] = line end
-local repeats = tonumber(os.getenv("TOKEN_REPEAT") or "1")
-local threads = 0
-function setup(thread)
-  thread:set("offset", threads * math.floor(#tokens / 2) * repeats); threads = threads + 1
-end
-local i = 0
-function init() i = offset or 0 end
-function request()
-  i = i + 1
-  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[math.floor(i / repeats) % #tokens + 1]})
-end
-LUA
+tokens_lua "$WORK/tokens.lua"
 cat >"$WORK/paced.lua" <<'LUA'
 -- Waits before each request so that a connection's requests are about
 -- $PACE_MS apart: whole milliseconds drawn so that their mean is that.

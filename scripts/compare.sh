@@ -44,32 +44,11 @@ ROUNDS=${COMPARE_ROUNDS:-4}
 DURATION=${COMPARE_SECONDS:-4}
 CONNECTIONS=32
 TOKEN_COUNT=${COMPARE_TOKENS:-60000}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/idp-compare.XXXXXX")
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+stack_workdir compare
 export IDP_LOG=warn RUST_LOG=warn
 
 token_lua "$WORK/token.lua"
-cat >"$WORK/tokens.lua" <<'LUA'
--- Round robin over $TOKENS_FILE, the two threads half the list apart.
-local tokens = {}
-for line in io.lines(os.getenv("TOKENS_FILE")) do tokens[#tokens + 1] = line end
-local threads = 0
-function setup(thread)
-  thread:set("offset", threads * math.floor(#tokens / 2)); threads = threads + 1
-end
-local i = 0
-function init() i = offset or 0 end
-function request()
-  i = i + 1
-  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[i % #tokens + 1]})
-end
-LUA
+tokens_lua "$WORK/tokens.lua"
 
 declare -A IDP IDP_PID BASIC RS RS_PID
 for build in before after; do
@@ -117,14 +96,15 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
+# median_of BUILD FIELD: one figure's median over the build's rounds (the
+# mean of the middle two for an even count).
+median_of() {
+  awk -v b="$1" -v f="$2" '$1 == b {print $f}' "$WORK/rounds" | sort -g \
+    | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
 echo "== medians over the rounds: CPU µs per request, before → after (after/before)"
 for i in "${!FIGURES[@]}"; do
-  field=$((i + 2))
-  median() {
-    awk -v b="$1" -v f="$field" '$1 == b {print $f}' "$WORK/rounds" | sort -g \
-      | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
-  }
-  before=$(median before) after=$(median after)
+  before=$(median_of before $((i + 2))) after=$(median_of after $((i + 2)))
   awk -v n="${FIGURES[$i]}" -v b="$before" -v a="$after" \
     'BEGIN {printf "  %-7s %8.2f → %8.2f  (%.3f)\n", n, b, a, a / b}'
 done

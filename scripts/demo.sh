@@ -20,14 +20,7 @@ done
 source scripts/lib/stack.sh
 echo "== building"
 stack_bins dev
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/idp-demo.XXXXXX")
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+stack_workdir demo
 
 # step DESCRIPTION EXPECTED_STATUS CURL_ARGS... ; the body is left in $WORK/body
 step() {

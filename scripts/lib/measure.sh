@@ -8,6 +8,10 @@
 # token_lua FILE       writes a wrk script that asks /token for
 #                      client_credentials with $BENCH_BASIC (the base64 of
 #                      "client_id:secret", read when wrk starts).
+# tokens_lua FILE      writes a wrk script that sends the tokens of
+#                      $TOKENS_FILE as bearer tokens, round robin, each
+#                      $TOKEN_REPEAT times in a row (default 1), the two
+#                      threads half the list apart.
 # mint BASE COUNT FILE COUNT client_credentials tokens from the IdP at
 #                      BASE, with $BENCH_BASIC, one per line, from four
 #                      clients at once (the IdP signs on both cores).
@@ -33,6 +37,30 @@ wrk.method = "POST"
 wrk.body = "grant_type=client_credentials"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic " .. os.getenv("BENCH_BASIC")
+LUA
+}
+
+tokens_lua() {
+  cat >"$1" <<'LUA'
+-- Round robin over the tokens in $TOKENS_FILE, each sent $TOKEN_REPEAT
+-- times in a row (default 1), the two threads half the list apart. Sent
+-- once, a token comes back only after all the others, long after the
+-- cache's doorkeeper forgot it, so each request verifies; sent twice, it
+-- is verified, then cached (the cache admits a token on its second
+-- verification).
+local tokens = {}
+for line in io.lines(os.getenv("TOKENS_FILE")) do tokens[#tokens + 1] = line end
+local repeats = tonumber(os.getenv("TOKEN_REPEAT") or "1")
+local threads = 0
+function setup(thread)
+  thread:set("offset", threads * math.floor(#tokens / 2) * repeats); threads = threads + 1
+end
+local i = 0
+function init() i = offset or 0 end
+function request()
+  i = i + 1
+  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[math.floor(i / repeats) % #tokens + 1]})
+end
 LUA
 }
 

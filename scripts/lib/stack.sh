@@ -6,6 +6,10 @@
 #                      directory; with UP_BIN_DIR set, uses the binaries
 #                      already there and builds nothing (tests point it at
 #                      the binaries cargo built for them).
+# stack_workdir NAME  makes a temporary directory, $WORK
+#                      ("idp-NAME.XXXXXX"), and an empty PIDS; on exit,
+#                      stops every pid in PIDS, waits for them and removes
+#                      $WORK.
 # stack_start LOG [--prefix NAME] CMD...
 #                      starts CMD in the background, its stdout copied to
 #                      LOG.out (and stderr to LOG.err); with --prefix, both
@@ -26,6 +30,19 @@ stack_bins() {
   for bin in idp resource-server; do
     [ -x "$BIN/$bin" ] || { echo "no $bin binary in $BIN" >&2; return 1; }
   done
+}
+
+stack_workdir() {
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/idp-$1.XXXXXX")
+  PIDS=()
+  trap stack_cleanup EXIT
+}
+
+stack_cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
 }
 
 stack_start() {
