@@ -1,8 +1,10 @@
 //! The SQLite backend, the default: one file, no server to install.
 //!
-//! One connection, shared behind a mutex: SQLite allows one writer at a
-//! time anyway, and WAL lets readers in other processes (the `idp` CLI on
-//! the same file) go on. The file runs with `synchronous=FULL`, so a write
+//! One connection writes, shared behind a mutex: SQLite allows one writer
+//! at a time anyway, and WAL lets readers in other processes (the `idp` CLI
+//! on the same file) go on. Hot-path lookups read through a few more
+//! connections of their own, one per core, so that requests on different
+//! threads do not queue for the writer's. The file runs with `synchronous=FULL`, so a write
 //! that has been answered survives a crash of the process or the machine.
 //! Migrations are the numbered files under `migrations/sqlite/`, recorded
 //! in `PRAGMA user_version`.
@@ -25,7 +27,7 @@ mod throttle;
 mod users;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -48,16 +50,27 @@ const MIGRATIONS: &[&str] = &[
 /// How long a writer waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The one connection of this process.
+/// The connections of this process: the writer, and the lookups' readers.
 #[derive(Clone)]
 pub(super) struct Sqlite {
     conn: Arc<Mutex<Connection>>,
+    /// Query-only connections for [`lookup`](Self::lookup), one per core:
+    /// a lookup takes the first one free, so lookups on different threads
+    /// read side by side (WAL readers do not block each other, nor the
+    /// writer) instead of queueing for `conn`.
+    readers: Arc<[Mutex<Connection>]>,
 }
 
 impl Sqlite {
     /// Opens (creating if needed, with owner-only permissions) the database
     /// at `path` and applies pending migrations. Blocks.
     pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::open_with_readers(path, cores.min(MAX_READERS))
+    }
+
+    /// [`open`](Self::open) with `readers` lookup connections (at least 1).
+    fn open_with_readers(path: &Path, readers: usize) -> Result<Self, StoreError> {
         create_private_file(path)?;
         let mut conn = Connection::open_with_flags(
             path,
@@ -68,8 +81,12 @@ impl Sqlite {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
+        let readers = (0..readers.max(1))
+            .map(|_| open_reader(path).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            readers,
         })
     }
 
@@ -90,13 +107,13 @@ impl Sqlite {
         .map_err(|_| StoreError::Task)?
     }
 
-    /// Runs the lookup `f` on the calling thread when the connection is
-    /// free this instant, and through [`call`](Self::call) otherwise: a
-    /// point read of a page SQLite already holds costs less than the two
-    /// thread wake-ups of a trip to the blocking pool. Inline, `f` never
-    /// waits for another process's lock: the busy timeout is off while it
-    /// runs, and a busy file sends `f` to the pool, where waiting is
-    /// allowed. `f` must only read.
+    /// Runs the lookup `f` on the calling thread with a reader that is free
+    /// this instant, and through [`call`](Self::call) otherwise: a point
+    /// read of a page SQLite already holds costs less than the two thread
+    /// wake-ups of a trip to the blocking pool. Inline, `f` never waits for
+    /// another process's lock (the readers' busy timeout is zero): a busy
+    /// file sends `f` to the pool, where waiting is allowed. `f` can only
+    /// read: the readers are `query_only`.
     pub(super) async fn lookup<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -108,36 +125,34 @@ impl Sqlite {
         }
     }
 
-    /// `f`'s result on this thread, or `None` when the connection is in use
-    /// (or its busy timeout cannot be switched).
+    /// `f`'s result on this thread, or `None` when every reader is in use.
     fn lookup_here<T>(
         &self,
         f: &impl Fn(&mut Connection) -> Result<T, StoreError>,
     ) -> Option<Result<T, StoreError>> {
-        let conn = match self.conn.try_lock() {
-            Ok(conn) => conn,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return None,
-        };
-        // Restores the busy timeout when dropped, even if `f` panics.
-        let mut inline = Inline(conn);
-        inline.0.busy_timeout(Duration::ZERO).ok()?;
-        Some(f(&mut inline.0))
+        self.readers.iter().find_map(|reader| {
+            let mut conn = match reader.try_lock() {
+                Ok(conn) => conn,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => return None,
+            };
+            Some(f(&mut conn))
+        })
     }
 }
 
-/// The connection lent to a lookup on the calling thread, its busy timeout
-/// off; dropping it turns the timeout back on before the lock is released.
-struct Inline<'a>(MutexGuard<'a, Connection>);
+/// The most readers, however many cores.
+const MAX_READERS: usize = 8;
 
-impl Drop for Inline<'_> {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.busy_timeout(BUSY_TIMEOUT) {
-            // Writers would then fail at once on a busy file (503s), not
-            // wait: loud, and mended by the next inline lookup.
-            tracing::error!(error = %e, "cannot restore the SQLite busy timeout");
-        }
-    }
+/// A connection for lookups: it refuses writes, and never waits for a lock.
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::ZERO)?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
 }
 
 impl Health for Connection {
@@ -299,24 +314,74 @@ mod tests {
         Ok(conn.query_row("SELECT count(*) FROM signing_keys", [], |r| r.get(0))?)
     }
 
-    #[tokio::test]
-    async fn a_lookup_answers_whether_the_connection_is_free_or_in_use() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Sqlite::open(&dir.path().join("idp.db")).expect("open");
-        assert_eq!(store.lookup(count_keys).await.expect("free"), 0);
+    /// The thread a lookup ran on.
+    fn thread(_: &mut Connection) -> Result<std::thread::ThreadId, StoreError> {
+        Ok(std::thread::current().id())
+    }
 
-        // Another task holds the connection: the lookup waits its turn on
-        // the pool instead of failing or blocking this thread on the lock.
-        let held = Arc::clone(&store.conn);
+    #[tokio::test]
+    async fn a_lookup_reads_on_the_calling_thread_while_a_reader_is_free() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Sqlite::open_with_readers(&dir.path().join("idp.db"), 2).expect("open");
+        let here = std::thread::current().id();
+        assert_eq!(store.lookup(count_keys).await.expect("free"), 0);
+        assert_eq!(store.lookup(thread).await.expect("free"), here);
+
+        // The writer busy, and one reader: the other reader answers.
+        let _writer = store.conn.lock().expect("writer");
+        let _first = store.readers[0].lock().expect("reader");
+        let answer = store
+            .lookup_here(&thread)
+            .expect("the second reader is free");
+        assert_eq!(answer.expect("lookup"), here);
+    }
+
+    #[tokio::test]
+    async fn a_lookup_goes_to_the_pool_when_every_reader_is_in_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Sqlite::open_with_readers(&dir.path().join("idp.db"), 2).expect("open");
+        // Other requests hold both readers for a while: the lookup waits
+        // its turn on the pool instead of failing or blocking this thread.
+        let readers = Arc::clone(&store.readers);
         let (locked, is_locked) = std::sync::mpsc::channel();
         let holder = std::thread::spawn(move || {
-            let _conn = held.lock().expect("lock");
+            let _held: Vec<_> = readers.iter().map(|r| r.lock().expect("reader")).collect();
             locked.send(()).expect("send");
             std::thread::sleep(Duration::from_millis(200));
         });
-        is_locked.recv().expect("holder has the lock");
+        is_locked.recv().expect("the readers are held");
+        assert!(store.lookup_here(&thread).is_none(), "no reader is free");
         assert_eq!(store.lookup(count_keys).await.expect("in use"), 0);
         holder.join().expect("holder");
+    }
+
+    #[tokio::test]
+    async fn a_lookup_sees_every_write_answered_before_it_and_cannot_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Sqlite::open_with_readers(&dir.path().join("idp.db"), 2).expect("open");
+        let count = |conn: &mut Connection| -> Result<i64, StoreError> {
+            Ok(conn.query_row("SELECT count(*) FROM probe", [], |r| r.get(0))?)
+        };
+        store
+            .call(|conn| Ok(conn.execute_batch("CREATE TABLE probe (x)")?))
+            .await
+            .expect("create");
+        for n in 1..=3 {
+            store
+                .call(move |conn| Ok(conn.execute("INSERT INTO probe VALUES (?1)", [n])?))
+                .await
+                .expect("write");
+            assert_eq!(store.lookup(count).await.expect("lookup"), n);
+        }
+        let write = |conn: &mut Connection| -> Result<usize, StoreError> {
+            Ok(conn.execute("DELETE FROM probe", [])?)
+        };
+        let refused = store.lookup_here(&write).expect("a reader is free");
+        assert!(
+            matches!(refused, Err(StoreError::Backend(_))),
+            "{refused:?}"
+        );
+        assert_eq!(store.lookup(count).await.expect("lookup"), 3);
     }
 
     /// Whether a write through `store` waits for another connection's
@@ -354,16 +419,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_lookup_that_panics_leaves_the_busy_timeout_on() {
+    async fn a_lookup_that_panics_leaves_its_reader_usable_and_writes_waiting() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("idp.db");
-        let store = Sqlite::open(&path).expect("open");
+        let store = Sqlite::open_with_readers(&path, 1).expect("open");
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             store.lookup_here(&|_: &mut Connection| -> Result<(), StoreError> {
                 panic!("a bug in a lookup")
             })
         }));
         assert!(panicked.is_err());
+        assert!(store.readers[0].is_poisoned());
+        assert_eq!(
+            store.lookup(thread).await.expect("lookup"),
+            std::thread::current().id()
+        );
         assert!(a_write_waits_for_another_process(&store, &path).await);
     }
 }
