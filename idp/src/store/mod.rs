@@ -153,9 +153,10 @@ impl Store {
 
     /// [`run`](Self::run) for a lookup that only reads (a row by its key, on
     /// a hot path such as client authentication): on SQLite it runs on the
-    /// calling thread when the connection is free and no other process
-    /// holds a lock, skipping the trip to the blocking pool; anything else,
-    /// and every PostgreSQL query, goes through the pool.
+    /// calling thread with one of the query-only reader connections (one
+    /// per core) that is free, skipping the trip to the blocking pool; with
+    /// every reader busy, a busy file, and on PostgreSQL, it goes through
+    /// the pool.
     pub async fn lookup<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
