@@ -33,12 +33,13 @@ fn bin_dir() -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+/// Two distinct ports free this instant for up.sh to listen on: both are
+/// held until both are known, so the kernel cannot hand out one twice.
+fn free_ports() -> (u16, u16) {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = |l: &std::net::TcpListener| l.local_addr().expect("addr").port();
+    let (first, second) = (bind(), bind());
+    (port(&first), port(&second))
 }
 
 /// A running `scripts/up.sh`: its stdout, line by line, and what it printed
@@ -192,7 +193,7 @@ async fn admin_token(http: &reqwest::Client, issuer: &str, secret: &str) -> Stri
 #[tokio::test]
 async fn up_runs_the_stack_prints_admin_credentials_stops_on_sigint_and_keeps_its_keys() {
     let work = tempfile::tempdir().expect("tempdir");
-    let (idp_port, rs_port) = (free_port(), free_port());
+    let (idp_port, rs_port) = free_ports();
     // No pooled connections: the second run listens on the same ports, and
     // a connection kept from the first would be dead.
     let http = reqwest::Client::builder()
