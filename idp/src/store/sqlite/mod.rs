@@ -2,10 +2,11 @@
 //!
 //! One connection writes, shared behind a mutex: SQLite allows one writer
 //! at a time anyway, and WAL lets readers in other processes (the `idp` CLI
-//! on the same file) go on. Hot-path lookups read through a few more
+//! on the same file) go on. Hot-path lookups read through query-only
 //! connections of their own, one per core, so that requests on different
-//! threads do not queue for the writer's. The file runs with `synchronous=FULL`, so a write
-//! that has been answered survives a crash of the process or the machine.
+//! threads do not queue for the writer's. The file runs with
+//! `synchronous=FULL`, so a write that has been answered survives a crash
+//! of the process or the machine.
 //! Migrations are the numbered files under `migrations/sqlite/`, recorded
 //! in `PRAGMA user_version`.
 //!
@@ -413,8 +414,8 @@ mod tests {
         assert_eq!(store.lookup(count_keys).await.expect("lookup"), 0);
         other.execute_batch("COMMIT").expect("commit");
 
-        // A write must wait (the busy timeout is back) and then succeed,
-        // not fail at once with a busy file.
+        // A write must wait (the readers' zero busy timeout is theirs
+        // alone) and then succeed, not fail at once with a busy file.
         assert!(a_write_waits_for_another_process(&store, &path).await);
     }
 
