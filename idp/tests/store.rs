@@ -1183,10 +1183,11 @@ async fn existing_sqlite_users_get_folded_email_keys() {
     assert!(matches!(taken, Err(StoreError::Conflict)), "{taken:?}");
 }
 
-/// A database from before sessions kept one row: a live session's current
-/// token goes on working (and is recognised as reuse once rotated), used
-/// tokens and ended sessions leave the table, and the feed's log starts
-/// with what the feed held.
+/// A database from before sessions kept one row, its schema as migrations
+/// 0001..0007 leave it (`users_email_key` made after 0007): a live
+/// session's current token goes on working (and is recognised as reuse
+/// once rotated), used tokens and ended sessions leave the table, and the
+/// feed's log starts with what the feed held.
 #[tokio::test]
 async fn refresh_sessions_from_before_migration_8_keep_their_current_token() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1204,6 +1205,9 @@ async fn refresh_sessions_from_before_migration_8_keep_their_current_token() {
         ] {
             conn.execute_batch(sql).expect("migration");
         }
+        // What `fill_email_keys` does after 0007 on a database without users.
+        conn.execute_batch("CREATE UNIQUE INDEX users_email_key ON users (email_key)")
+            .expect("index");
         conn.pragma_update(None, "user_version", 7)
             .expect("version");
         conn.execute_batch(
