@@ -73,10 +73,7 @@ impl Sqlite {
     /// [`open`](Self::open) with `readers` lookup connections (at least 1).
     fn open_with_readers(path: &Path, readers: usize) -> Result<Self, StoreError> {
         create_private_file(path)?;
-        let mut conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let mut conn = connect(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -145,12 +142,18 @@ impl Sqlite {
 /// The most readers, however many cores.
 const MAX_READERS: usize = 8;
 
-/// A connection for lookups: it refuses writes, and never waits for a lock.
-fn open_reader(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
+/// A connection of this process to the file, without SQLite's own mutex:
+/// each one sits behind a `Mutex` here.
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    Ok(Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    )?)
+}
+
+/// A connection for lookups: it refuses writes, and never waits for a lock.
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = connect(path)?;
     conn.busy_timeout(Duration::ZERO)?;
     conn.pragma_update(None, "query_only", true)?;
     Ok(conn)
