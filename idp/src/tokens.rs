@@ -64,7 +64,7 @@ impl TokenResponse {
             access_token: issued.token,
             token_type: if bound { "DPoP" } else { "Bearer" },
             expires_in: ttl,
-            scope: issued.claims.scope,
+            scope: issued.claims.scope.into(),
             refresh_token,
             id_token: None,
         }
@@ -249,28 +249,28 @@ impl TokenIssuer {
         .max()
         .unwrap_or(now);
         let claims = AccessClaims {
-            iss: self.issuer.clone(),
-            sub,
-            aud: vec![options
-                .audience
-                .clone()
-                .unwrap_or_else(|| self.audience.clone())],
+            iss: self.issuer.as_str().into(),
+            sub: sub.into(),
+            aud: vec![options.audience.as_deref().unwrap_or(&self.audience).into()],
             exp: iat + self.ttl,
             iat: Some(iat),
             nbf: Some(now),
-            jti: Some(uuid::Uuid::new_v4().to_string()),
-            client_id: Some(client_id.to_owned()),
-            scope: scope.to_owned(),
-            sid,
+            jti: Some(uuid::Uuid::new_v4().to_string().into()),
+            client_id: Some(client_id.into()),
+            scope: scope.into(),
+            sid: sid.map(Into::into),
             amr: auth
-                .map(|auth| auth.amr().iter().map(|m| (*m).to_owned()).collect())
+                .map(|auth| auth.amr().iter().map(|m| (*m).into()).collect())
                 .unwrap_or_default(),
-            acr: auth.map(|auth| auth.acr().to_owned()),
+            acr: auth.map(|auth| auth.acr().into()),
             cnf: options
                 .dpop_jkt
                 .clone()
                 .map(resource_server::Confirmation::dpop),
-            extra: resource_server::Profile { email, name },
+            extra: resource_server::Profile {
+                email: email.map(Into::into),
+                name: name.map(Into::into),
+            },
         };
         let ring = self.keys.ring();
         let header = Header {

@@ -18,7 +18,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .audience(audience)
         .build();
     let app = Router::new()
-        .route("/me", get(|claims: Claims| async move { claims.sub }))
+        .route(
+            "/me",
+            get(|claims: Claims| async move { claims.sub.to_string() }),
+        )
         .route(
             "/reports",
             get(|| async { "quarterly numbers" }).route_layer(require_scope("reports:read")),

@@ -28,12 +28,13 @@ use serde::Serialize;
 
 use crate::claims::Claims;
 use crate::error::{AuthError, Challenge, Scheme};
+use compact_str::CompactString;
 
 /// The registered claims, whatever the application's type.
 pub(crate) trait Registered: Any + Send + Sync {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn scope(&self) -> &str;
-    fn amr(&self) -> &[String];
+    fn amr(&self) -> &[CompactString];
     fn acr(&self) -> Option<&str>;
     fn sub(&self) -> &str;
     fn as_any(&self) -> &dyn Any;
@@ -46,7 +47,7 @@ impl<T: Send + Sync + 'static> Registered for Claims<T> {
     fn scope(&self) -> &str {
         &self.scope
     }
-    fn amr(&self) -> &[String] {
+    fn amr(&self) -> &[CompactString] {
         &self.amr
     }
     fn acr(&self) -> Option<&str> {
@@ -107,7 +108,7 @@ impl Authenticated {
     }
 
     /// The authentication methods (`amr`).
-    pub fn amr(&self) -> &[String] {
+    pub fn amr(&self) -> &[CompactString] {
         self.claims.amr()
     }
 

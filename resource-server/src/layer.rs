@@ -29,7 +29,7 @@
 //!     .audience("https://api.example.com")
 //!     .build();
 //! let app: Router = Router::new()
-//!     .route("/whoami", get(|claims: Claims| async move { claims.sub }))
+//!     .route("/whoami", get(|claims: Claims| async move { claims.sub.to_string() }))
 //!     .layer(
 //!         BearerAuthLayer::new(validator)
 //!             .realm("example")

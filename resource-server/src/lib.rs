@@ -13,7 +13,7 @@
 //!     .audience("https://api.example.com")
 //!     .build();
 //! let app = Router::new()
-//!     .route("/me", get(|claims: Claims| async move { claims.sub }))
+//!     .route("/me", get(|claims: Claims| async move { claims.sub.to_string() }))
 //!     .route("/reports", get(|| async { "numbers" }).route_layer(require_scope("reports:read")))
 //!     .route_layer(BearerAuthLayer::new(validator));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
@@ -196,6 +196,9 @@ pub mod validator;
 
 pub use alg::{Algorithm, Algorithms, UnsupportedAlgorithm};
 pub use claims::{Claims, Confirmation, Profile};
+/// The string type of [`Claims`]' fields (the `compact_str` crate's),
+/// re-exported so that applications can name it without depending on it.
+pub use compact_str::CompactString;
 pub use error::{AuthError, Challenge, Error, Scheme, DEFAULT_REALM, DPOP_NONCE};
 pub use extract::{Authenticated, SharedClaims};
 pub use fetch::https_client_trusting;

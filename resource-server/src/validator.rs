@@ -327,7 +327,7 @@ impl<T> Validator<T> {
         }
         if !trusted.audiences.is_empty() {
             let aud = claims.aud.as_deref().ok_or(LACKS_CLAIM)?;
-            if !aud.iter().any(|a| trusted.audiences.contains(a)) {
+            if !aud.iter().any(|a| trusted.audiences.iter().any(|t| t == a)) {
                 return Err(AuthError::InvalidToken("token audience is not accepted"));
             }
         }
@@ -698,7 +698,7 @@ mod tests {
                 .validate(token, now)
                 .now_or_never()
                 .expect("no await on the known-kid path")
-                .map(|claims| claims.sub.clone())
+                .map(|claims| claims.sub.to_string())
         }
 
         /// Validates `token` twice at `now`, which caches it, and checks it

@@ -206,7 +206,7 @@ async fn the_layer_guards_any_tower_service() {
                 .extensions()
                 .get::<Authenticated>()
                 .and_then(|auth| auth.claims::<Profile>())
-                .map(|claims| claims.sub.clone())
+                .map(|claims| claims.sub.to_string())
                 .unwrap_or_default();
             Ok::<_, Infallible>(Response::new(Body::from(sub)))
         }));

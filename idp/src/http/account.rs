@@ -149,12 +149,15 @@ async fn userinfo_post(state: State<AppState>, claims: Claims) -> Result<Respons
 )]
 async fn logout(State(state): State<AppState>, claims: Claims) -> Result<Json<LoggedOut>, Error> {
     // The IdP's own validator requires `jti` of every token.
-    if let Some(jti) = claims.jti.clone() {
-        state.revocations().revoke(jti, claims.exp).await?;
+    if let Some(jti) = &claims.jti {
+        state
+            .revocations()
+            .revoke(jti.to_string(), claims.exp)
+            .await?;
     }
     crate::metrics::inc(&state.metrics().revocations);
-    if let Some(session) = claims.sid.clone() {
-        state.revocations().end_session(session).await?;
+    if let Some(session) = &claims.sid {
+        state.revocations().end_session(session.to_string()).await?;
     }
     tracing::info!(sub = %claims.sub, "logged out");
     Ok(Json(LoggedOut { logged_out: true }))

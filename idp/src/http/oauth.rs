@@ -369,8 +369,11 @@ async fn revoke(
         if claims.client_id.as_deref() != Some(caller_id) {
             return Err(invalid_client(None, &state.settings().issuer));
         }
-        if let Some(jti) = claims.jti.clone() {
-            state.revocations().revoke(jti, claims.exp).await?;
+        if let Some(jti) = &claims.jti {
+            state
+                .revocations()
+                .revoke(jti.to_string(), claims.exp)
+                .await?;
         }
         metrics::inc(&state.metrics().revocations);
     } else if let Some(session) = sessions::find(&state, token, now).await? {
