@@ -53,7 +53,7 @@ pub struct Args {
     /// Lowered to fit under the open-file limit (raised to its hard limit).
     #[arg(long, env = "RS_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
-    /// Tokens the verified-token cache holds (about 0.7 KiB each); a token
+    /// Tokens the verified-token cache holds (about 0.6 KiB each); a token
     /// seen again within its lifetime skips the RSA verification. `0`
     /// verifies every request.
     #[arg(long, env = "RS_TOKEN_CACHE", default_value_t = resource_server::DEFAULT_CACHE_CAPACITY, value_parser = parse_cache_capacity)]
