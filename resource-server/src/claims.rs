@@ -592,6 +592,32 @@ mod tests {
         assert!(parsed.cnf.as_ref().is_some_and(|c| c.other));
     }
 
+    /// What keeps a cached token small: strings of up to 24 bytes, read the
+    /// way the validator reads a payload, live inside the claims.
+    #[test]
+    fn short_strings_need_no_allocation_of_their_own() {
+        let payload = br#"{"iss":"https://idp.example.com","sub":"service-account-12345678",
+            "aud":"https://api.example.com","exp":2,"client_id":"reports",
+            "jti":"6f1c2a64-2d4e-4d0e-9a43-8f3b2f0c9e11","scope":"api:read api:write"}"#;
+        let registered: Registered = crate::jose::object(payload).expect("claims");
+        let claims = registered
+            .into_claims(Profile::default())
+            .expect("complete claims");
+        let client_id = claims.client_id.as_ref().expect("client_id");
+        for short in [
+            &claims.iss,
+            &claims.sub,
+            &claims.aud[0],
+            client_id,
+            &claims.scope,
+        ] {
+            assert!(!short.is_heap_allocated(), "{short} allocated");
+        }
+        assert_eq!(claims.sub.len(), 24);
+        // A UUID is 36 bytes: it has an allocation of its own.
+        assert!(claims.jti.as_ref().expect("jti").is_heap_allocated());
+    }
+
     #[test]
     fn extra_claims_sit_beside_the_registered_ones() {
         #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
