@@ -20,6 +20,7 @@ use std::borrow::Cow;
 
 use url::Url;
 
+use crate::apis;
 use crate::error::Error;
 use crate::pkce;
 use crate::redirect_uris;
@@ -36,8 +37,8 @@ pub const CODE_TTL: u64 = 60;
 pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 /// The parameters of an authorization request this IdP reads, in the
-/// order the forms carry them. `resource` (RFC 8707) is carried through
-/// unchanged for the token endpoint to honour.
+/// order the forms carry them. `resource` (RFC 8707), once checked to name
+/// a registered API, is carried through and stored with the grant.
 pub const PARAMS: [&str; 14] = [
     "client_id",
     "redirect_uri",
@@ -125,7 +126,8 @@ pub struct AuthorizationRequest {
     pub max_age: Option<u64>,
     /// Pre-fills the sign-in form's email.
     pub login_hint: Option<String>,
-    /// The RFC 8707 `resource`, carried through the forms unchanged.
+    /// The RFC 8707 `resource`: a registered API, which the grant remembers
+    /// (its tokens are for that API alone); carried through the forms.
     pub resource: Option<String>,
     /// `acr_values` named `aal2`: the application would like a second
     /// factor (a voluntary claim, OpenID Connect Core §5.5.1.1; see
@@ -417,6 +419,20 @@ pub async fn parse(state: &AppState, params: &Params) -> Result<AuthorizationReq
             return Err(refuse("invalid_request", "a parameter is too long"));
         }
     }
+    // The API the tokens are to be for (RFC 8707 §2.1): a registered one,
+    // or the client is told at once, before anyone signs in.
+    match apis::target(state.store(), value("resource")).await {
+        Ok(_) => {}
+        Err(Error::InvalidTarget(description)) => {
+            return Err(Rejection::Redirect(AuthorizationError {
+                redirect_uri: redirect_uri.clone(),
+                error: "invalid_target",
+                description,
+                state: state_param,
+            }))
+        }
+        Err(e) => return Err(Rejection::Failed(e)),
+    }
     Ok(AuthorizationRequest {
         nonce: value("nonce").map(str::to_owned),
         login_hint: value("login_hint").map(str::to_owned),
@@ -595,6 +611,7 @@ pub async fn issue_code(
         expires_at: now
             .saturating_add(CODE_TTL)
             .saturating_add(state.settings().access_ttl),
+        resource: request.resource.clone(),
     };
     let hash = digest(code.expose());
     state

@@ -8,8 +8,16 @@
 //! access tokens issued from it carry the grant's id as `sid`, and its
 //! refresh tokens belong to the family of that id, so the revocation feed
 //! reaches every resource server before the answer goes out.
+//!
+//! The access token is for the API the authorization request named with
+//! `resource` (RFC 8707), which the token request may repeat but not
+//! change (`invalid_target`, and the code stays unused); an authorization
+//! for no API lets the token request name any registered one. A `DPoP`
+//! proof binds the access token, and a public client's refresh tokens, to
+//! its key (RFC 9449 §5).
 
 use crate::accounts::sign_in::may_sign_in;
+use crate::apis;
 use crate::disclosure::disclose;
 use crate::error::Error;
 use crate::id_tokens::{self, IdTokenFor};
@@ -18,9 +26,8 @@ use crate::pkce;
 use crate::secret::digest;
 use crate::sessions::{first_refresh_token, subject};
 use crate::state::AppState;
-use crate::store::{ClientRow, CodeOutcome, PresentedCode};
-use crate::tokens::AuthMethods;
-use crate::tokens::TokenResponse;
+use crate::store::{ApiRow, ClientRow, CodeOutcome, PresentedCode};
+use crate::tokens::{AuthMethods, TokenOptions, TokenResponse};
 
 /// What the client sent with the code.
 #[derive(Debug)]
@@ -31,7 +38,14 @@ pub struct CodeRedemption<'a> {
     pub redirect_uri: &'a str,
     /// The PKCE verifier.
     pub code_verifier: &'a str,
+    /// The API the token request names (`resource`), checked and looked up.
+    pub api: Option<ApiRow>,
+    /// The thumbprint of the key of the request's DPoP proof, if it had one.
+    pub dpop_jkt: Option<String>,
 }
+
+/// A token request naming another API than its authorization did.
+const RESOURCE_MISMATCH: &str = "the authorization request named another resource";
 
 /// Why a code that was not redeemed is refused.
 fn refusal(outcome: &CodeOutcome) -> &'static str {
@@ -39,6 +53,7 @@ fn refusal(outcome: &CodeOutcome) -> &'static str {
         CodeOutcome::WrongClient => "the code was issued to another client",
         CodeOutcome::RedirectMismatch => "redirect_uri differs from the authorization request's",
         CodeOutcome::VerifierMismatch => "code_verifier does not match the code_challenge",
+        CodeOutcome::ResourceMismatch => RESOURCE_MISMATCH,
         CodeOutcome::Replayed { .. } => {
             "the code was already used; every token issued from it has been revoked"
         }
@@ -65,6 +80,7 @@ pub async fn exchange(
         client_id: client.client_id.clone(),
         redirect_uri: presented.redirect_uri.to_owned(),
         challenge: pkce::challenge_of(presented.code_verifier),
+        resource: presented.api.as_ref().map(|api| api.resource.clone()),
         now,
     };
     let outcome = state.store().run(move |db| db.redeem_code(&code)).await?;
@@ -78,7 +94,16 @@ pub async fn exchange(
                 family_id,
             })));
         }
+        CodeOutcome::ResourceMismatch => {
+            return Err(Error::InvalidTarget(RESOURCE_MISMATCH.into()))
+        }
         refused => return Err(Error::invalid_grant(refusal(&refused))),
+    };
+    // The API the access token is for (the store refused a mismatch).
+    let api = match (grant.resource.as_deref(), presented.api) {
+        (Some(resource), Some(api)) if api.resource == resource => Some(api),
+        (Some(resource), _) => apis::target(state.store(), Some(resource)).await?,
+        (None, api) => api,
     };
     let user_id = grant.user_id.clone();
     let Some(user) = state.store().run(move |db| db.user_by_id(&user_id)).await? else {
@@ -91,17 +116,28 @@ pub async fn exchange(
     // How the browser signed in when the code was issued.
     let auth = AuthMethods::from_stored(&grant.amr);
     let scope = grant.scope.clone();
-    let issued = state.tokens().issue(
+    // The access token carries what the API offers of the grant; the ID
+    // token and the refresh session, the whole grant.
+    let token_scope = match &api {
+        Some(api) => apis::narrow_scope(api, &scope, false)?,
+        None => scope.clone(),
+    };
+    let options = TokenOptions {
+        audience: api.map(|api| api.resource),
+        dpop_jkt: presented.dpop_jkt,
+    };
+    let issued = state.tokens().issue_with(
         subject(
             &user,
             grant.family_id.clone(),
             &client.client_id,
-            &scope,
+            &token_scope,
             auth,
         ),
         &client.client_id,
-        &scope,
+        &token_scope,
         now,
+        &options,
     )?;
     let has = |s: &str| scope.split_ascii_whitespace().any(|t| t == s);
     let refresh_token = if has("offline_access") {
@@ -114,6 +150,9 @@ pub async fn exchange(
                 &scope,
                 auth,
                 now,
+                // RFC 9449 §5: a public client's refresh tokens are bound
+                // to the key; a confidential client's to its credentials.
+                options.dpop_jkt.clone().filter(|_| client.public),
             )
             .await?,
         )

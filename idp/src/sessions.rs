@@ -11,7 +11,8 @@
 //! A session opened or refreshed with a DPoP proof and no client
 //! credentials (a public client) is bound to the proof's key, and its
 //! refresh tokens are then accepted only with proofs by that key (see
-//! `dpop.rs`). A refresh may name an API (`resource=`, see `apis.rs`).
+//! `dpop.rs`). A refresh may name an API (`resource=`, see `apis.rs`); a
+//! code grant's session requested for an API stays for that API.
 
 use crate::accounts::policy::may_sign_in;
 use crate::apis;
@@ -97,7 +98,8 @@ pub async fn open_bound(
 /// Stores and returns the first refresh token of the family `family_id`
 /// (a `/login` session, or an authorization code's grant with
 /// `offline_access`) of a user who signed in with `auth`, valid
-/// `--refresh-ttl` from `now`.
+/// `--refresh-ttl` from `now`, bound to the DPoP key `binding` if given.
+#[allow(clippy::too_many_arguments)]
 pub async fn first_refresh_token(
     state: &AppState,
     family_id: &str,
@@ -106,6 +108,7 @@ pub async fn first_refresh_token(
     scope: &str,
     auth: AuthMethods,
     now: u64,
+    binding: Option<String>,
 ) -> Result<Secret, Error> {
     let first = FirstRefresh {
         family_id,
@@ -114,7 +117,7 @@ pub async fn first_refresh_token(
         scope,
         auth,
     };
-    store_first_refresh(state, &first, now, None).await
+    store_first_refresh(state, &first, now, binding).await
 }
 
 /// The first refresh token of a family, before it is stored.
@@ -226,21 +229,37 @@ pub async fn refresh_with(
         return Err(invalid_refresh());
     };
     let hash = parsed.hash().to_vec();
-    let (live, bound) = state
+    let (live, bound, granted_resource) = state
         .store()
         .run(move |db| {
             let live = db.refresh_family(&hash, now)?;
-            let bound = match &live {
-                Some(live) => db.session_binding(&live.family_id)?,
-                None => None,
+            let (bound, resource) = match &live {
+                Some(live) => (
+                    db.session_binding(&live.family_id)?,
+                    db.grant_resource(&live.family_id)?,
+                ),
+                None => (None, None),
             };
-            Ok((live, bound))
+            Ok((live, bound, resource))
         })
         .await?;
     if let Some(live) = &live {
         granted_scope(requested, &live.scope)?;
     }
     let dpop_jkt = refresh_binding(bound.as_deref(), request.dpop_jkt.as_deref())?;
+    // A grant requested for an API refreshes for that API alone; the
+    // request may name it again, not another (checked before the token is
+    // used, so a mistake does not spend it).
+    let api = match (granted_resource.as_deref(), request.api) {
+        (Some(resource), Some(api)) if api.resource == resource => Some(api),
+        (Some(_), Some(_)) => {
+            return Err(Error::InvalidTarget(
+                "the authorization request named another resource".into(),
+            ))
+        }
+        (Some(resource), None) => apis::target(state.store(), Some(resource)).await?,
+        (None, api) => api,
+    };
     let successor = Successor::new();
     let use_it = PresentedRefresh {
         token_hash: parsed.hash().to_vec(),
@@ -283,7 +302,7 @@ pub async fn refresh_with(
     // A narrower scope may be asked for; never a wider one. The session
     // keeps its full scope for later refreshes.
     let mut scope = granted_scope(requested, &session.scope)?;
-    if let Some(api) = &request.api {
+    if let Some(api) = &api {
         scope = apis::narrow_scope(api, &scope, requested.is_some())?;
     }
     let user_id = session.user_id.clone();
@@ -296,7 +315,7 @@ pub async fn refresh_with(
         return Err(Error::invalid_grant("the account may not sign in"));
     }
     let options = TokenOptions {
-        audience: request.api.map(|api| api.resource),
+        audience: api.map(|api| api.resource),
         dpop_jkt,
     };
     let issued = state.tokens().issue_with(

@@ -569,6 +569,8 @@ async fn a_code_is_bound_to_its_client_and_expires() {
                 code: &code,
                 redirect_uri: CB,
                 code_verifier: &verifier,
+                api: None,
+                dpop_jkt: None,
             },
             now,
         )
@@ -886,4 +888,156 @@ async fn discovery_advertises_exactly_the_code_flow() {
             .contains(&json!("openid")));
     }
     let _ = query_of;
+}
+
+/// `aud` as a list, whether the token wrote one string or an array.
+fn audiences(claims: &Value) -> Vec<String> {
+    match &claims["aud"] {
+        Value::String(one) => vec![one.clone()],
+        Value::Array(many) => many
+            .iter()
+            .map(|a| a.as_str().expect("string").to_owned())
+            .collect(),
+        other => panic!("aud is {other}"),
+    }
+}
+
+/// RFC 8707 in the code flow: the API named at `/authorize` is the only
+/// audience of the code's access token and of every refresh's; the token
+/// requests may name it again but not another (and a refused one spends
+/// neither the code nor the refresh token); an unknown one goes back to
+/// the client before anyone signs in.
+#[tokio::test]
+async fn a_resource_named_at_authorize_is_the_audience_of_the_grant_s_tokens() {
+    const API: &str = "https://api.example.com";
+    const OTHER: &str = "https://other.example.com";
+    let (idp, secret) = idp_with_web_client().await;
+    for (resource, scope) in [(API, "api:read"), (OTHER, "")] {
+        idp::apis::register(idp.server.state.store(), resource, scope, 0)
+            .await
+            .expect("api");
+    }
+    let b = browser();
+    for bad in [
+        "https://unknown.example.com",
+        "not-absolute",
+        "https://api.example.com#fragment",
+    ] {
+        let (_, challenge) = pkce();
+        let url = authorize_url(
+            &idp,
+            "web",
+            CB,
+            &challenge,
+            &[("resource", bad), ("state", "s1")],
+        );
+        let r = open(&b, url).await;
+        assert_eq!(r.status(), 303, "{bad}");
+        let back = location(&r);
+        assert!(back.starts_with(CB), "{bad}: {back}");
+        assert_eq!(
+            param(&back, "error").as_deref(),
+            Some("invalid_target"),
+            "{bad}"
+        );
+        assert_eq!(param(&back, "state").as_deref(), Some("s1"), "{bad}");
+    }
+
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(
+        &idp,
+        "web",
+        CB,
+        &challenge,
+        &[
+            ("scope", "openid profile offline_access api:read"),
+            ("resource", API),
+        ],
+    );
+    let back = sign_in_for_code(&b, &idp, &url, "ann@example.com", PASSWORD).await;
+    let code = param(&back, "code").expect("code");
+    let redeem = |resource: Option<&'static str>| {
+        let (idp, secret, code, verifier) = (&idp, &secret, &code, &verifier);
+        async move {
+            let mut params = vec![
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", CB),
+                ("code_verifier", verifier.as_str()),
+            ];
+            params.extend(resource.map(|r| ("resource", r)));
+            idp.form("/token", Some(("web", secret)), &params).await
+        }
+    };
+    assert_eq!(
+        error_code(redeem(Some(OTHER)).await, 400).await,
+        "invalid_target"
+    );
+    let issued = tokens(redeem(Some(API)).await).await;
+    let access = jwt_part(issued["access_token"].as_str().expect("token"), 1);
+    assert_eq!(audiences(&access), [API]);
+    assert_eq!(
+        access["scope"], "api:read",
+        "narrowed to what the API offers"
+    );
+    let id_token = jwt_part(issued["id_token"].as_str().expect("id token"), 1);
+    assert_eq!(
+        audiences(&id_token),
+        ["web"],
+        "the ID token is the client's"
+    );
+
+    let refresh = |token: String, resource: Option<&'static str>| {
+        let (idp, secret) = (&idp, &secret);
+        async move {
+            let mut params = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.as_str()),
+            ];
+            params.extend(resource.map(|r| ("resource", r)));
+            idp.form("/token", Some(("web", secret)), &params).await
+        }
+    };
+    let first = issued["refresh_token"]
+        .as_str()
+        .expect("offline_access")
+        .to_owned();
+    let refused = refresh(first.clone(), Some(OTHER)).await;
+    assert_eq!(error_code(refused, 400).await, "invalid_target");
+    let again = tokens(refresh(first, None).await).await;
+    let access = jwt_part(again["access_token"].as_str().expect("token"), 1);
+    assert_eq!(audiences(&access), [API], "the refresh keeps the API");
+    let named = tokens(
+        refresh(
+            again["refresh_token"].as_str().expect("rotated").to_owned(),
+            Some(API),
+        )
+        .await,
+    )
+    .await;
+    let access = jwt_part(named["access_token"].as_str().expect("token"), 1);
+    assert_eq!(audiences(&access), [API]);
+
+    // Authorized for no API: the token request may name any registered one.
+    let (verifier, challenge) = pkce();
+    let r = open(&b, authorize_url(&idp, "web", CB, &challenge, &[])).await;
+    assert_eq!(r.status(), 303, "single sign-on");
+    let code = param(&location(&r), "code").expect("code");
+    let issued = tokens(
+        idp.form(
+            "/token",
+            Some(("web", &secret)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", &verifier),
+                ("resource", OTHER),
+            ],
+        )
+        .await,
+    )
+    .await;
+    let access = jwt_part(issued["access_token"].as_str().expect("token"), 1);
+    assert_eq!(audiences(&access), [OTHER]);
 }

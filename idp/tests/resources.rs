@@ -426,3 +426,80 @@ async fn apis_are_managed_from_the_command_line() {
         .trim()
         .is_empty());
 }
+
+/// A public client exchanging its code with a DPoP proof (RFC 9449 §5):
+/// the access token is bound to the key, and so are the refresh tokens,
+/// which are then refused without a proof by that key (and not spent).
+#[tokio::test]
+async fn a_dpop_proof_at_the_code_exchange_binds_a_public_client_s_tokens() {
+    const CB: &str = "http://127.0.0.1/cb";
+    let idp = TestIdp::start().await;
+    idp::clients::register_client(
+        idp.server.state.store(),
+        &idp::clients::ClientSpec {
+            client_id: "app".into(),
+            redirect_uris: vec![CB.into()],
+            public: true,
+            ..Default::default()
+        },
+        0,
+    )
+    .await
+    .expect("client");
+    assert_eq!(
+        idp.signup("ann@example.com", "correct horse battery")
+            .await
+            .status(),
+        201
+    );
+    let b = flow::browser();
+    let (verifier, challenge) = flow::pkce();
+    let url = flow::authorize_url(
+        &idp,
+        "app",
+        CB,
+        &challenge,
+        &[("scope", "openid offline_access")],
+    );
+    let back =
+        flow::sign_in_for_code(&b, &idp, &url, "ann@example.com", "correct horse battery").await;
+    let code = flow::param(&back, "code").expect("code");
+    let key = DpopKey::new();
+    let token_url = idp.url("/token");
+    let response = post_with_proof(
+        &idp,
+        "/token",
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "app"),
+            ("code", &code),
+            ("redirect_uri", CB),
+            ("code_verifier", &verifier),
+        ],
+        Some(&key.proof("POST", &token_url, None)),
+    )
+    .await;
+    let issued = flow::tokens(response).await;
+    assert_eq!(issued["token_type"], "DPoP");
+    let access = issued["access_token"].as_str().expect("token");
+    assert_eq!(jwt_part(access, 1)["cnf"]["jkt"], key.thumbprint());
+
+    let refresh_token = issued["refresh_token"].as_str().expect("offline_access");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "app"),
+        ("refresh_token", refresh_token),
+    ];
+    let without = post_with_proof(&idp, "/token", None, &form, None).await;
+    assert_eq!(error_code(without, 400).await, "invalid_dpop_proof");
+    let other_key = DpopKey::new().proof("POST", &token_url, None);
+    let other = post_with_proof(&idp, "/token", None, &form, Some(&other_key)).await;
+    assert_eq!(error_code(other, 400).await, "invalid_dpop_proof");
+    let proof = key.proof("POST", &token_url, None);
+    let refreshed =
+        flow::tokens(post_with_proof(&idp, "/token", None, &form, Some(&proof)).await).await;
+    assert_eq!(refreshed["token_type"], "DPoP");
+    let access = refreshed["access_token"].as_str().expect("token");
+    assert_eq!(jwt_part(access, 1)["cnf"]["jkt"], key.thumbprint());
+}

@@ -186,8 +186,12 @@ fn grant(family: &str, user: &str, session: &str) -> GrantRow {
         code_expires_at: 160,
         expires_at: 1000,
         amr: "pwd otp".into(),
+        resource: Some(API.into()),
     }
 }
+
+/// The API the grants of these tests were requested for.
+const API: &str = "https://api.example.com";
 
 fn code(hash: &[u8], client: &str, challenge: &str, now: u64) -> PresentedCode {
     PresentedCode {
@@ -195,6 +199,7 @@ fn code(hash: &[u8], client: &str, challenge: &str, now: u64) -> PresentedCode {
         client_id: client.into(),
         redirect_uri: "https://app.example/cb".into(),
         challenge: challenge.into(),
+        resource: None,
         now,
     }
 }
@@ -742,10 +747,19 @@ contract_tests! {
         assert_eq!(outcome.expect("redeem"), CodeOutcome::VerifierMismatch);
         let outcome = store.run(|r| r.redeem_code(&code(b"nope", "web", "challenge", 120))).await;
         assert_eq!(outcome.expect("redeem"), CodeOutcome::Invalid);
-        match store.run(|r| r.redeem_code(&code(b"code", "web", "challenge", 120))).await.expect("redeem") {
+        let other_api = PresentedCode {
+            resource: Some("https://other.example.com".into()),
+            ..code(b"code", "web", "challenge", 120)
+        };
+        let outcome = store.run(move |r| r.redeem_code(&other_api)).await;
+        assert_eq!(outcome.expect("redeem"), CodeOutcome::ResourceMismatch);
+        let same_api = PresentedCode { resource: Some(API.into()), ..code(b"code", "web", "challenge", 120) };
+        match store.run(move |r| r.redeem_code(&same_api)).await.expect("redeem") {
             CodeOutcome::Redeemed(g) => assert_eq!(*g, grant("g1", "u1", "s1")),
             other => panic!("expected a redemption, got {other:?}"),
         }
+        assert_eq!(store.run(|r| r.grant_resource("g1")).await.expect("read").as_deref(), Some(API));
+        assert_eq!(store.run(|r| r.grant_resource("nope")).await.expect("read"), None);
         store
             .run(|r| r.insert_refresh(b"rt", &session("g1", "u1", "web", 5000), 120))
             .await
@@ -1281,9 +1295,10 @@ async fn postgres_refresh_sessions_from_before_migration_8_keep_their_current_to
     )
     .await;
     let store = db.open_store().await.expect("migrates");
+    // Every migration since ran, the newest (0009) included.
     assert_eq!(
         db.value("SELECT MAX(version) FROM schema_migrations").await,
-        "8"
+        "9"
     );
     sessions_from_before_migration_8_were_kept(&store).await;
 }

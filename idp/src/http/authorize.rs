@@ -82,7 +82,9 @@ struct AuthorizeParams {
     max_age: Option<u64>,
     /// Pre-fills the email on the sign-in page.
     login_hint: Option<String>,
-    /// The API the tokens are for (RFC 8707).
+    /// The API the tokens are for (RFC 8707): a registered one, else the
+    /// client is sent back with `error=invalid_target`. The code's access
+    /// token and every refresh's are for that API alone.
     resource: Option<String>,
     /// `aal2` asks for a second factor.
     acr_values: Option<String>,

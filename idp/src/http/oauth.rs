@@ -299,12 +299,21 @@ async fn authorization_code(
         Caller::Client(client) | Caller::Public(client) => client,
         Caller::Anonymous => return Err(invalid_client(None, &state.settings().issuer)),
     };
+    let (code, redirect_uri, code_verifier) = (
+        form.require("code")?,
+        form.require("redirect_uri")?,
+        form.require("code_verifier")?,
+    );
+    let now = unix_now();
+    let target = TokenTarget::read(state, headers, Some(form), "/token", now).await?;
     let presented = CodeRedemption {
-        code: form.require("code")?,
-        redirect_uri: form.require("redirect_uri")?,
-        code_verifier: form.require("code_verifier")?,
+        code,
+        redirect_uri,
+        code_verifier,
+        api: target.api,
+        dpop_jkt: target.dpop_jkt,
     };
-    let tokens = code_grant::exchange(state, &client, presented, unix_now()).await?;
+    let tokens = code_grant::exchange(state, &client, presented, now).await?;
     Ok(no_store(Json(tokens)))
 }
 

@@ -6,7 +6,9 @@
 //! presented again means it leaked: RFC 6749 §4.1.2 says to revoke what it
 //! issued, so the whole grant is revoked. A code presented by another
 //! client, or with the wrong redirect URI or verifier, is left as it is, so
-//! nobody can burn (and so revoke) a grant that is not theirs.
+//! nobody can burn (and so revoke) a grant that is not theirs; and so is
+//! one presented naming another API (`resource`) than its authorization
+//! request did, so that a client's mistake does not cost it the code.
 
 use subtle::ConstantTimeEq as _;
 
@@ -23,6 +25,8 @@ pub struct PresentedCode {
     pub redirect_uri: String,
     /// The S256 challenge computed from the presented `code_verifier`.
     pub challenge: String,
+    /// The API the token request names (`resource`), if any.
+    pub resource: Option<String>,
     /// Unix seconds.
     pub now: u64,
 }
@@ -88,6 +92,13 @@ pub fn decide_code(found: Option<FoundCode>, presented: &PresentedCode) -> CodeD
         {
             CodeDecision::Answer(CodeOutcome::VerifierMismatch)
         }
+        (None, None)
+            if found.row.resource.is_some()
+                && presented.resource.is_some()
+                && found.row.resource != presented.resource =>
+        {
+            CodeDecision::Answer(CodeOutcome::ResourceMismatch)
+        }
         (None, None) => CodeDecision::Redeem(Box::new(found.row)),
     }
 }
@@ -102,6 +113,7 @@ mod tests {
             client_id: client.into(),
             redirect_uri: redirect.into(),
             challenge: challenge.into(),
+            resource: None,
             now,
         }
     }
@@ -122,6 +134,7 @@ mod tests {
                 created_at: 0,
                 code_expires_at: 60,
                 expires_at: 1000,
+                resource: None,
             },
             used_at,
             revoked_at,
@@ -184,5 +197,34 @@ mod tests {
                 other => panic!("expected {expected:?}, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_code_requested_for_an_api_is_redeemed_for_that_api_alone() {
+        const API: &str = "https://api.example.com";
+        let for_api = || {
+            let mut row = found(None, None);
+            row.row.resource = Some(API.into());
+            Some(row)
+        };
+        let naming = |resource: Option<&str>| PresentedCode {
+            resource: resource.map(str::to_owned),
+            ..presented("web", CB, "chal", 10)
+        };
+        assert!(matches!(
+            decide_code(for_api(), &naming(Some("https://other.example.com"))),
+            CodeDecision::Answer(CodeOutcome::ResourceMismatch)
+        ));
+        for same in [None, Some(API)] {
+            assert!(matches!(
+                decide_code(for_api(), &naming(same)),
+                CodeDecision::Redeem(row) if row.resource.as_deref() == Some(API)
+            ));
+        }
+        // Requested for no API: the token request may name one.
+        assert!(matches!(
+            decide_code(Some(found(None, None)), &naming(Some(API))),
+            CodeDecision::Redeem(_)
+        ));
     }
 }

@@ -317,6 +317,9 @@ pub trait Grants {
     /// in one transaction: two concurrent uses of one code give one
     /// `Redeemed` and one `Replayed`.
     fn redeem_code(&mut self, presented: &PresentedCode) -> Result<CodeOutcome, StoreError>;
+    /// The API the grant `family_id` was requested for; `None` for no API,
+    /// or when no grant has that id (a `/login` session).
+    fn grant_resource(&mut self, family_id: &str) -> Result<Option<String>, StoreError>;
     /// Whether the user approved exactly this (sorted) scope set for the client.
     fn has_consent(
         &mut self,

@@ -259,6 +259,8 @@ pub struct GrantRow {
     /// When the row may be forgotten (its access tokens have expired),
     /// unless refresh tokens of the family remain.
     pub expires_at: u64,
+    /// The API (RFC 8707 `resource`) the authorization was requested for.
+    pub resource: Option<String>,
 }
 
 /// What presenting an authorization code led to.
@@ -281,6 +283,9 @@ pub enum CodeOutcome {
     RedirectMismatch,
     /// The PKCE verifier does not match the challenge; left untouched.
     VerifierMismatch,
+    /// The token request names another API than the authorization request
+    /// did; left untouched.
+    ResourceMismatch,
 }
 
 /// URIs as one column: space-separated (a valid URI holds no space).

@@ -126,7 +126,7 @@ impl BrowserSessions for PgConn {
 }
 
 const GRANT_COLUMNS: &str = "family_id, client_id, redirect_uri, user_id, scope, code_challenge, \
-     nonce, session_id, auth_time, created_at, code_expires_at, expires_at, amr";
+     nonce, session_id, auth_time, created_at, code_expires_at, expires_at, amr, resource";
 
 fn grant_row(r: &Row) -> Result<GrantRow, StoreError> {
     Ok(GrantRow {
@@ -143,6 +143,7 @@ fn grant_row(r: &Row) -> Result<GrantRow, StoreError> {
         code_expires_at: from_db(r.try_get(10)?, "grant code_expires_at")?,
         expires_at: from_db(r.try_get(11)?, "grant expires_at")?,
         amr: r.try_get(12)?,
+        resource: r.try_get(13)?,
     })
 }
 
@@ -151,7 +152,7 @@ impl Grants for PgConn {
         self.db().execute(
             &format!(
                 "INSERT INTO grants ({GRANT_COLUMNS}, code_hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
             ),
             &[
                 &g.family_id,
@@ -167,6 +168,7 @@ impl Grants for PgConn {
                 &to_db(g.code_expires_at, "grant code_expires_at")?,
                 &to_db(g.expires_at, "grant expires_at")?,
                 &g.amr,
+                &g.resource,
                 &code_hash,
             ],
         )?;
@@ -186,8 +188,8 @@ impl Grants for PgConn {
             .map(|r| -> Result<FoundCode, StoreError> {
                 Ok(FoundCode {
                     row: grant_row(&r)?,
-                    used_at: optional_time(&r, 13, "grant code_used_at")?,
-                    revoked_at: optional_time(&r, 14, "grant revoked_at")?,
+                    used_at: optional_time(&r, 14, "grant code_used_at")?,
+                    revoked_at: optional_time(&r, 15, "grant revoked_at")?,
                 })
             })
             .transpose()?;
@@ -207,6 +209,17 @@ impl Grants for PgConn {
         };
         tx.commit()?;
         Ok(outcome)
+    }
+
+    fn grant_resource(&mut self, family_id: &str) -> Result<Option<String>, StoreError> {
+        let row = self.db().query_opt(
+            "SELECT resource FROM grants WHERE family_id = $1",
+            &[&family_id],
+        )?;
+        Ok(match row {
+            Some(row) => row.try_get::<_, Option<String>>(0)?,
+            None => None,
+        })
     }
 
     fn has_consent(

@@ -121,7 +121,7 @@ impl BrowserSessions for Connection {
 macro_rules! grant_columns {
     () => {
         "family_id, client_id, redirect_uri, user_id, scope, code_challenge, \
-     nonce, session_id, auth_time, created_at, code_expires_at, expires_at, amr"
+     nonce, session_id, auth_time, created_at, code_expires_at, expires_at, amr, resource"
     };
 }
 
@@ -140,6 +140,7 @@ fn grant_row(r: &Row<'_>) -> rusqlite::Result<GrantRow> {
         code_expires_at: r.get(10)?,
         expires_at: r.get(11)?,
         amr: r.get(12)?,
+        resource: r.get(13)?,
     })
 }
 
@@ -149,7 +150,7 @@ impl Grants for Connection {
             "INSERT INTO grants (",
             grant_columns!(),
             ", code_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
         ))?
         .execute(params![
             g.family_id,
@@ -165,6 +166,7 @@ impl Grants for Connection {
             g.code_expires_at,
             g.expires_at,
             g.amr,
+            g.resource,
             code_hash,
         ])?;
         Ok(())
@@ -181,8 +183,8 @@ impl Grants for Connection {
             .query_row([&p.code_hash], |r| {
                 Ok(FoundCode {
                     row: grant_row(r)?,
-                    used_at: r.get(13)?,
-                    revoked_at: r.get(14)?,
+                    used_at: r.get(14)?,
+                    revoked_at: r.get(15)?,
                 })
             })
             .optional()?;
@@ -200,6 +202,14 @@ impl Grants for Connection {
         };
         tx.commit()?;
         Ok(outcome)
+    }
+
+    fn grant_resource(&mut self, family_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .prepare_cached("SELECT resource FROM grants WHERE family_id = ?1")?
+            .query_row([family_id], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten())
     }
 
     fn has_consent(
