@@ -45,6 +45,10 @@ pub enum Error {
     /// 400 `invalid_grant`: a refresh token (or other grant) that is not good.
     #[error("{0}")]
     InvalidGrant(Cow<'static, str>),
+    /// 400 `unauthorized_client`: the client authenticated, but may not do
+    /// this (revoke another client's token).
+    #[error("{0}")]
+    UnauthorizedClient(Cow<'static, str>),
     /// 400 `invalid_scope`.
     #[error("{0}")]
     InvalidScope(Cow<'static, str>),
@@ -155,6 +159,7 @@ impl Error {
         match self {
             Self::InvalidRequest(_)
             | Self::InvalidGrant(_)
+            | Self::UnauthorizedClient(_)
             | Self::InvalidScope(_)
             | Self::InvalidTarget(_)
             | Self::InvalidDpopProof(_)
@@ -188,6 +193,7 @@ impl Error {
             }
             Self::InvalidClient { .. } => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
@@ -330,6 +336,11 @@ mod tests {
                 "invalid_client",
             ),
             (Error::invalid_grant("x"), 400, "invalid_grant"),
+            (
+                Error::UnauthorizedClient("x".into()),
+                400,
+                "unauthorized_client",
+            ),
             (Error::invalid_scope("x"), 400, "invalid_scope"),
             (Error::InvalidTarget("x".into()), 400, "invalid_target"),
             (

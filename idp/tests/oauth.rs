@@ -337,7 +337,13 @@ async fn revocation_of_access_and_refresh_tokens() {
     let r = idp
         .form("/revoke", Some(("other", &other)), &[("token", &token)])
         .await;
-    assert_eq!(error_code(r, 401).await, "invalid_client");
+    assert_eq!(error_code(r, 400).await, "unauthorized_client");
+    let r = idp.form("/revoke", None, &[("token", &token)]).await;
+    assert_eq!(
+        error_code(r, 401).await,
+        "invalid_client",
+        "a registered client's token needs that client's credentials"
+    );
     let r = idp
         .form("/revoke", Some(("rs", &secret)), &[("token", &token)])
         .await;
@@ -346,6 +352,20 @@ async fn revocation_of_access_and_refresh_tokens() {
         .form("/introspect", Some(("rs", &secret)), &[("token", &token)])
         .await;
     assert_eq!(r.json::<Value>().await.expect("json")["active"], false);
+
+    // A login session's tokens, by anyone holding them: a client too.
+    let login = idp.user_tokens("mia@example.com").await;
+    for kind in ["access_token", "refresh_token"] {
+        let token = login[kind].as_str().expect("token");
+        let r = idp
+            .form("/revoke", Some(("other", &other)), &[("token", token)])
+            .await;
+        assert_eq!(r.status(), 200, "{kind}");
+    }
+    let r = idp
+        .refresh(login["refresh_token"].as_str().expect("refresh"))
+        .await;
+    assert_eq!(error_code(r, 400).await, "invalid_grant");
 }
 
 #[tokio::test]

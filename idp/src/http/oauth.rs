@@ -355,9 +355,10 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<R
     responses(
         (status = 200, description = "Revoked, or unknown: the answer says nothing about the token \
             (an empty object)", body = Object),
-        (status = 400, description = "`invalid_request`", body = ErrorBody),
-        (status = 401, description = "`invalid_client`: bad credentials, or the token is another \
-            client's", body = ErrorBody),
+        (status = 400, description = "`invalid_request`; `unauthorized_client`: the token was \
+            issued to another client than the one that authenticated", body = ErrorBody),
+        (status = 401, description = "`invalid_client`: bad credentials, or none for a registered \
+            client's token", body = ErrorBody),
         (status = 415, description = "`invalid_request`: the body is not a form", body = ErrorBody),
     )
 )]
@@ -373,11 +374,22 @@ async fn revoke(
         Caller::Client(c) | Caller::Public(c) => c.client_id.as_str(),
         Caller::Anonymous => LOGIN_CLIENT_ID,
     };
+    // A registered client's token is revoked by that client alone; a
+    // login session's by anyone holding it.
+    let may_revoke = |owner: &str| {
+        if owner == LOGIN_CLIENT_ID || owner == caller_id {
+            Ok(())
+        } else if matches!(caller, Caller::Anonymous) {
+            Err(invalid_client(None, &state.settings().issuer))
+        } else {
+            Err(Error::UnauthorizedClient(
+                "the token was issued to another client".into(),
+            ))
+        }
+    };
     let now = unix_now();
     if let Some(claims) = crate::introspection::verify_access_token(&state, token, now).await {
-        if claims.client_id.as_deref() != Some(caller_id) {
-            return Err(invalid_client(None, &state.settings().issuer));
-        }
+        may_revoke(claims.client_id.as_deref().unwrap_or_default())?;
         if let Some(jti) = &claims.jti {
             state
                 .revocations()
@@ -386,9 +398,7 @@ async fn revoke(
         }
         metrics::inc(&state.metrics().revocations);
     } else if let Some(session) = sessions::find(&state, token, now).await? {
-        if session.client_id != caller_id {
-            return Err(invalid_client(None, &state.settings().issuer));
-        }
+        may_revoke(&session.client_id)?;
         state.revocations().end_session(session.family_id).await?;
     }
     Ok(no_store(Json(json!({}))))
