@@ -57,6 +57,20 @@ async fn open(b: &reqwest::Client, url: impl reqwest::IntoUrl) -> reqwest::Respo
     b.get(url).send().await.expect("authorize")
 }
 
+/// `r` is a `303` back to `CB` with `error`, `state` and the issuer.
+fn assert_sent_back(idp: &TestIdp, r: &reqwest::Response, error: &str, state: &str, why: &str) {
+    assert_eq!(r.status(), 303, "{why}");
+    let back = location(r);
+    assert!(back.starts_with(CB), "{why}: {back}");
+    assert_eq!(param(&back, "error").as_deref(), Some(error), "{why}");
+    assert_eq!(param(&back, "state").as_deref(), Some(state), "{why}");
+    assert_eq!(
+        param(&back, "iss").as_deref(),
+        Some(idp.base.as_str()),
+        "{why}"
+    );
+}
+
 fn header(response: &reqwest::Response, name: &str) -> String {
     response
         .headers()
@@ -262,20 +276,7 @@ async fn pkce_is_required_s256_only_and_checked() {
         ),
     ] {
         let r = open(&b, base(&extra)).await;
-        assert_eq!(r.status(), 303, "{why}");
-        let back = location(&r);
-        assert!(back.starts_with(CB), "{why}: {back}");
-        assert_eq!(
-            param(&back, "error").as_deref(),
-            Some("invalid_request"),
-            "{why}"
-        );
-        assert_eq!(param(&back, "state").as_deref(), Some("xyz"), "{why}");
-        assert_eq!(
-            param(&back, "iss").as_deref(),
-            Some(idp.base.as_str()),
-            "{why}"
-        );
+        assert_sent_back(&idp, &r, "invalid_request", "xyz", why);
     }
     let url = authorize_url(&idp, "web", CB, &challenge, &[]);
     let back = sign_in_for_code(&b, &idp, &url, "ann@example.com", PASSWORD).await;
@@ -932,15 +933,7 @@ async fn a_resource_named_at_authorize_is_the_audience_of_the_grant_s_tokens() {
             &[("resource", bad), ("state", "s1")],
         );
         let r = open(&b, url).await;
-        assert_eq!(r.status(), 303, "{bad}");
-        let back = location(&r);
-        assert!(back.starts_with(CB), "{bad}: {back}");
-        assert_eq!(
-            param(&back, "error").as_deref(),
-            Some("invalid_target"),
-            "{bad}"
-        );
-        assert_eq!(param(&back, "state").as_deref(), Some("s1"), "{bad}");
+        assert_sent_back(&idp, &r, "invalid_target", "s1", bad);
     }
 
     let (verifier, challenge) = pkce();
