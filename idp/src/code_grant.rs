@@ -24,7 +24,7 @@ use crate::id_tokens::{self, IdTokenFor};
 use crate::metrics;
 use crate::pkce;
 use crate::secret::digest;
-use crate::sessions::{first_refresh_token, subject};
+use crate::sessions::{first_refresh_token, subject, FirstRefresh};
 use crate::state::AppState;
 use crate::store::{ApiRow, ClientRow, CodeOutcome, PresentedCode};
 use crate::tokens::{AuthMethods, TokenOptions, TokenResponse};
@@ -144,11 +144,13 @@ pub async fn exchange(
         Some(
             first_refresh_token(
                 state,
-                &grant.family_id,
-                &user.id,
-                &client.client_id,
-                &scope,
-                auth,
+                &FirstRefresh {
+                    family_id: &grant.family_id,
+                    user_id: &user.id,
+                    client_id: &client.client_id,
+                    scope: &scope,
+                    auth,
+                },
                 now,
                 // RFC 9449 §5: a public client's refresh tokens are bound
                 // to the key; a confidential client's to its credentials.

@@ -95,38 +95,32 @@ pub async fn open_bound(
     ))
 }
 
-/// Stores and returns the first refresh token of the family `family_id`
-/// (a `/login` session, or an authorization code's grant with
-/// `offline_access`) of a user who signed in with `auth`, valid
-/// `--refresh-ttl` from `now`, bound to the DPoP key `binding` if given.
-#[allow(clippy::too_many_arguments)]
+/// Stores and returns the first refresh token of `first` (a `/login`
+/// session, or an authorization code's grant with `offline_access`),
+/// valid `--refresh-ttl` from `now`, bound to the DPoP key `binding` if
+/// given.
 pub async fn first_refresh_token(
     state: &AppState,
-    family_id: &str,
-    user_id: &str,
-    client_id: &str,
-    scope: &str,
-    auth: AuthMethods,
+    first: &FirstRefresh<'_>,
     now: u64,
     binding: Option<String>,
 ) -> Result<Secret, Error> {
-    let first = FirstRefresh {
-        family_id,
-        user_id,
-        client_id,
-        scope,
-        auth,
-    };
-    store_first_refresh(state, &first, now, binding).await
+    store_first_refresh(state, first, now, binding).await
 }
 
 /// The first refresh token of a family, before it is stored.
-struct FirstRefresh<'a> {
-    family_id: &'a str,
-    user_id: &'a str,
-    client_id: &'a str,
-    scope: &'a str,
-    auth: AuthMethods,
+#[derive(Debug)]
+pub struct FirstRefresh<'a> {
+    /// The family: the session's id (a code grant's id).
+    pub family_id: &'a str,
+    /// The user.
+    pub user_id: &'a str,
+    /// The client the session belongs to.
+    pub client_id: &'a str,
+    /// The session's whole scope.
+    pub scope: &'a str,
+    /// How the user signed in.
+    pub auth: AuthMethods,
 }
 
 /// Stores `first` with its new token, bound to the DPoP key `binding` if
