@@ -290,7 +290,7 @@ async fn current_session(
     params(AuthorizeParams),
     responses(
         (status = 200, description = "The sign-in, second-factor or consent page", content_type = "text/html", body = String),
-        (status = 303, description = "Back to the client's `redirect_uri` with `code`, `state` and `iss`, or with `error` (`login_required`, `consent_required`, `access_denied`, `invalid_scope`, `unsupported_response_type`, ...)", headers(("Location" = String))),
+        (status = 303, description = "Back to the client's `redirect_uri` with `code`, `state` and `iss`, or with `error` (`login_required`, `consent_required`, `access_denied`, `invalid_scope`, `invalid_target`, `unsupported_response_type`, ...)", headers(("Location" = String))),
         (status = 400, description = "A request that cannot be sent back (unknown client, unregistered `redirect_uri`)", content_type = "text/html", body = String),
     )
 )]
@@ -315,7 +315,7 @@ async fn authorize_get(
     request_body(content = AuthorizeParams, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The sign-in, second-factor or consent page", content_type = "text/html", body = String),
-        (status = 303, description = "Back to the client's `redirect_uri` with `code`, `state` and `iss`, or with `error` (`login_required`, `consent_required`, `access_denied`, `invalid_scope`, `unsupported_response_type`, ...)", headers(("Location" = String))),
+        (status = 303, description = "Back to the client's `redirect_uri` with `code`, `state` and `iss`, or with `error` (`login_required`, `consent_required`, `access_denied`, `invalid_scope`, `invalid_target`, `unsupported_response_type`, ...)", headers(("Location" = String))),
         (status = 400, description = "A request that cannot be sent back (unknown client, unregistered `redirect_uri`)", content_type = "text/html", body = String),
         (status = 415, description = "The body is not a form", content_type = "text/html", body = String),
     )
