@@ -496,7 +496,9 @@ impl<T> ValidatorBuilder<T> {
     }
 
     /// Capacity of the verified-token cache; `0` disables it (default
-    /// [`DEFAULT_CACHE_CAPACITY`]).
+    /// [`DEFAULT_CACHE_CAPACITY`]). The cache holds at most this many: from
+    /// 64 up it is split into 16 shards of two equal halves, so the
+    /// capacity is rounded down to a multiple of 32 (10,000 holds 9,984).
     pub fn cache_capacity(mut self, capacity: usize) -> Self {
         self.cache_capacity = capacity;
         self
