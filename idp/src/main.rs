@@ -13,11 +13,14 @@ async fn main() -> std::process::ExitCode {
         idp::cli::Command::Serve(_) => "info",
         _ => "warn",
     };
-    serve::init_logging(
-        cli.log_format,
-        tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-    );
+    let filter = match serve::log_filter("IDP_LOG", default_level) {
+        Ok(filter) => filter,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    serve::init_logging(cli.log_format, filter);
     match idp::cli::run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -126,6 +126,16 @@ impl Args {
     /// Checks what clap cannot: a maximum staleness must leave room for
     /// the poll interval, or every token would be refused between polls.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(url) = self.explicit_public_url() {
+            let parsed: axum::http::Uri = url
+                .parse()
+                .map_err(|e| format!("--public-url {url:?} is not a URL: {e}"))?;
+            if !matches!(parsed.scheme_str(), Some("https" | "http")) || parsed.host().is_none() {
+                return Err(format!(
+                    "--public-url {url:?} must be an http(s) URL with a host"
+                ));
+            }
+        }
         match self.revocation_max_staleness {
             Some(max) if self.revocation_feed().is_some() && max <= self.revocation_poll => {
                 Err(format!(
@@ -181,6 +191,16 @@ mod tests {
                 .as_deref(),
             Some("http://x/r")
         );
+    }
+
+    #[test]
+    fn a_public_url_must_be_an_http_url_with_a_host() {
+        assert!(args(&["--public-url", "https://api.example.com"])
+            .validate()
+            .is_ok());
+        for bad in ["notaurl", "api.example.com", "ftp://api.example.com"] {
+            assert!(args(&["--public-url", bad]).validate().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -5,15 +5,18 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = resource_server_demo::Args::parse();
-    serve::init_logging(
-        args.log_format,
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-    );
+    let filter = match serve::log_filter("RUST_LOG", "info") {
+        Ok(filter) => filter,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    serve::init_logging(args.log_format, filter);
     if let Err(message) = args.validate() {
         use clap::CommandFactory as _;
         resource_server_demo::Args::command()

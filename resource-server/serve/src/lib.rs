@@ -51,7 +51,7 @@ pub use config::ServeConfig;
 pub use connections::raise_open_file_limit;
 pub use error::json_error;
 pub use limits::with_limits;
-pub use logging::{init_logging, LogFormat};
+pub use logging::{init_logging, log_filter, LogFormat};
 pub use metrics::{Metrics, LATENCY_BUCKETS, REQUEST_DURATION};
 pub use observe::{observe, REQUEST_ID, UNMATCHED};
 pub use server::serve;

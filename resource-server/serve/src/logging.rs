@@ -46,6 +46,22 @@ impl FromStr for LogFormat {
     }
 }
 
+/// The filter named by the environment variable `var` (`RUST_LOG` syntax:
+/// `info`, `warn,idp=debug`, ...), or `default` when it is unset. A value
+/// that does not parse is an error to report, never silently replaced.
+///
+/// ```
+/// let filter = serve::log_filter("EXAMPLE_LOG_UNSET", "info").expect("default");
+/// assert_eq!(filter.to_string(), "info");
+/// ```
+pub fn log_filter(var: &str, default: &str) -> Result<EnvFilter, String> {
+    match std::env::var(var) {
+        Ok(text) => EnvFilter::try_new(&text).map_err(|e| format!("{var}={text:?}: {e}")),
+        Err(std::env::VarError::NotPresent) => Ok(EnvFilter::new(default)),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{var} is not UTF-8")),
+    }
+}
+
 /// Installs the global subscriber: `filter` decides what is logged,
 /// `format` (or [`LogFormat::detect`] when `None`) how.
 ///
@@ -72,6 +88,12 @@ pub fn init_logging(format: Option<LogFormat>, filter: EnvFilter) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_filter_that_does_not_parse_is_an_error() {
+        assert!(EnvFilter::try_new("[[[").is_err());
+        assert!(EnvFilter::try_new("warn,idp=debug").is_ok());
+    }
 
     #[test]
     fn formats_parse_by_name() {
