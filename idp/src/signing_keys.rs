@@ -106,6 +106,16 @@ impl KeyManager {
         policy: RotationPolicy,
     ) -> Result<Self, KeyManagerError> {
         let existing = store.run(|db| db.list_keys()).await?;
+        let unsealed = existing.iter().filter(|k| !k.encrypted).count();
+        if vault.encrypts() && unsealed > 0 {
+            // Keys stored before IDP_KEY_ENCRYPTION_KEY was set stay as
+            // they were; the operator has to replace them.
+            tracing::warn!(
+                unsealed,
+                "signing keys stored before IDP_KEY_ENCRYPTION_KEY was set are not encrypted: \
+                 rotate twice and prune (scripts/rotate-keys.sh) to replace them"
+            );
+        }
         let has = |s| existing.iter().any(|k: &StoredKey| k.record.state == s);
         if !has(KeyState::Current) || !has(KeyState::Next) {
             let now = unix_now();

@@ -38,6 +38,30 @@ fn states(db: &Path) -> Vec<(String, String)> {
 fn rotate_needs_force_while_next_is_young_and_prune_waits_for_the_grace_period() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("idp.db");
+    // A mistyped --db is an error, never a new database rotated in place.
+    for command in [
+        &["keys", "list"][..],
+        &["keys", "rotate", "--force"],
+        &["users", "list"],
+        &["revocations", "renew-feed"],
+    ] {
+        let missing = idp(&db, command);
+        assert!(!missing.status.success(), "{command:?}");
+        let message = String::from_utf8_lossy(&missing.stderr);
+        assert!(message.contains("no database at"), "{command:?}: {message}");
+        assert!(!db.exists(), "{command:?} created nothing");
+    }
+    // Registering a client may start one, as `idp serve` does.
+    assert!(idp(&db, &["clients", "create", "--id", "seed"])
+        .status
+        .success());
+    let renewed = idp(&db, &["revocations", "renew-feed"]);
+    assert!(renewed.status.success());
+    assert!(
+        stdout(&renewed).starts_with("the revocation feed is now "),
+        "{}",
+        stdout(&renewed)
+    );
     let initial = states(&db);
     assert_eq!(initial.len(), 2);
 
@@ -384,4 +408,49 @@ async fn users_are_listed_shown_disabled_enabled_signed_out_and_deleted() {
             "{command}"
         );
     }
+}
+
+/// Keys stored before an encryption key was configured stay as they were,
+/// and every start says so.
+#[test]
+fn keys_stored_before_the_encryption_key_are_reported_unencrypted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("idp.db");
+    assert!(idp(&db, &["clients", "create", "--id", "seed"])
+        .status
+        .success());
+    assert_eq!(states(&db).len(), 2, "keys stored without encryption");
+    let sealed = Command::new(env!("CARGO_BIN_EXE_idp"))
+        .args(["keys", "list", "--db"])
+        .arg(&db)
+        .env(
+            "IDP_KEY_ENCRYPTION_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .env("IDP_LOG", "warn")
+        .env("IDP_LOG_FORMAT", "text")
+        .output()
+        .expect("idp runs");
+    assert!(sealed.status.success());
+    let log = String::from_utf8_lossy(&sealed.stderr);
+    assert!(log.contains("are not encrypted"), "{log}");
+    assert!(log.contains("unsealed=2"), "{log}");
+}
+
+/// A reader that stops early (`idp openapi | head`) ends the command
+/// quietly: no panic, no backtrace, success. The document is larger than
+/// a pipe's buffer, so the write meets the closed pipe whatever the timing.
+#[test]
+fn output_to_a_closed_pipe_ends_the_command_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idp"))
+        .arg("openapi")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("idp runs");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("idp ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

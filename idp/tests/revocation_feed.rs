@@ -163,4 +163,24 @@ async fn malformed_cursors_are_400_and_foreign_or_purged_ones_410() {
     let (status, _, body) = get(&app, &format!("/revocations?since={}", cursor(&middle))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["revoked"][0]["jti"], "later");
+
+    // Renewed (`idp revocations renew-feed`, after a restore): every
+    // cursor of before is refused, and a full read starts the new one,
+    // holding what the database holds.
+    let before = cursor(&body);
+    state
+        .store()
+        .run(|db| db.renew_feed("feedfeedfeedfeed"))
+        .await
+        .expect("renew");
+    // What a running IdP does every few seconds (and at start).
+    state.revocations().catch_up().await.expect("catch up");
+    let (status, _, body) = get(&app, &format!("/revocations?since={before}")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::GONE, Some("cursor_expired"))
+    );
+    let (_, _, full) = get(&app, "/revocations").await;
+    assert!(cursor(&full).starts_with("feedfeedfeedfeed-"), "{full}");
+    assert_eq!(full["revoked"][0]["jti"], "later", "the entries stay");
 }

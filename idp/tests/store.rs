@@ -736,6 +736,18 @@ contract_tests! {
         assert!(store.run(|r| r.browser_session(b"c3", 305)).await.expect("read").is_some());
     }
 
+    async fn renewing_the_feed_changes_its_epoch_and_keeps_its_log(db) {
+        let store = db.open().await;
+        store.run(|r| r.revoke_access_token("j1", 9000, 100)).await.expect("revoke");
+        let before = store.run(|r| r.revocations_after(None, 10)).await.expect("log");
+        store.run(|r| r.renew_feed("0123456789abcdef")).await.expect("renew");
+        let after = store.run(|r| r.revocations_after(None, 10)).await.expect("log");
+        assert_ne!(before.head.epoch, "0123456789abcdef");
+        assert_eq!(after.head.epoch, "0123456789abcdef");
+        assert_eq!(after.head.position, before.head.position);
+        assert_eq!(after.entries, before.entries);
+    }
+
     async fn a_code_is_redeemed_once_and_a_replay_revokes_its_grant(db) {
         let store = db.open().await;
         store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");

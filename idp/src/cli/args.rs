@@ -42,6 +42,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The revocation feed resource servers poll.
+    #[command(subcommand)]
+    Revocations(RevocationsCommand),
     /// Print the OpenAPI 3.1 document of the HTTP API (what
     /// `GET /openapi.json` serves) and exit.
     Openapi,
@@ -113,12 +116,13 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "IDP_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
-    /// Issuer URL (`iss` of every token). Default: `http://` followed by the
-    /// bound address.
-    #[arg(long, env = "IDP_ISSUER")]
+    /// Issuer URL (`iss` of every token): `https://` (or `http://`), a
+    /// host, no query or fragment. Default: `http://` followed by the bound
+    /// address.
+    #[arg(long, env = "IDP_ISSUER", value_parser = parse_issuer)]
     pub issuer: Option<String>,
     /// Audience (`aud`) of access tokens. Default: the issuer.
-    #[arg(long, env = "IDP_AUDIENCE")]
+    #[arg(long, env = "IDP_AUDIENCE", value_parser = parse_audience)]
     pub audience: Option<String>,
     #[command(flatten)]
     pub db: DbArgs,
@@ -367,6 +371,20 @@ pub enum ClientsCommand {
     },
 }
 
+/// `idp revocations ...`.
+#[derive(Debug, Subcommand)]
+pub enum RevocationsCommand {
+    /// Give the feed a new identity, after restoring a backup: the restored
+    /// database would hand out again positions the old one had used for
+    /// other revocations, and a resource server holding such a cursor would
+    /// miss them. With a new identity every cursor is answered `410`, and
+    /// each resource server reads the feed whole at its next poll.
+    RenewFeed {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
 /// `idp apis ...`.
 #[derive(Debug, Subcommand)]
 pub enum ApisCommand {
@@ -496,9 +514,58 @@ fn parse_log_format(value: &str) -> Result<serve::LogFormat, String> {
     value.parse()
 }
 
+/// An issuer identifier (OpenID Connect Discovery §3, RFC 8414 §2): an
+/// `https` (or `http`) URL with a host and without query or fragment.
+fn parse_issuer(value: &str) -> Result<String, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("not an absolute URL: {e}"))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err("the scheme must be https (or http)".into());
+    }
+    if url.host().is_none() {
+        return Err("a host is needed".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("an issuer has no query or fragment".into());
+    }
+    Ok(value.to_owned())
+}
+
+/// A non-empty audience without surrounding blanks.
+fn parse_audience(value: &str) -> Result<String, String> {
+    if value.is_empty() || value.trim() != value {
+        return Err("must be non-empty, without surrounding blanks".into());
+    }
+    Ok(value.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issuers_are_urls_with_a_host_and_audiences_are_not_blank() {
+        for good in [
+            "https://idp.example.com",
+            "https://idp.example.com/realms/main",
+            "http://127.0.0.1:8080",
+        ] {
+            assert_eq!(parse_issuer(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "notaurl",
+            "idp.example.com",
+            "ftp://idp.example.com",
+            "https://idp.example.com/?a=b",
+            "https://idp.example.com/#x",
+            "",
+        ] {
+            assert!(parse_issuer(bad).is_err(), "{bad}");
+        }
+        assert!(parse_audience("https://api.example.com").is_ok());
+        for bad in ["", " ", " api"] {
+            assert!(parse_audience(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn durations() {

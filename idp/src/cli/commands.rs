@@ -6,15 +6,33 @@ use anyhow::Context as _;
 use keys::rotation::RotationTrigger;
 
 use super::args::{
-    ApisCommand, ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs, UsersCommand,
+    ApisCommand, ClientsCommand, Command, DbArgs, KeysCommand, LifetimeArgs, RevocationsCommand,
+    UsersCommand,
 };
 use crate::accounts::lifecycle;
 use crate::server;
 use crate::signing_keys::KeyManager;
-use crate::store::Store;
+use crate::store::{DbLocation, Store};
 use crate::unix_now;
 use crate::vault::Vault;
 use crate::{apis, clients};
+
+/// `println!` for the commands' output. A reader that stopped reading (`|
+/// head`) ends the command quietly, as it ends other Unix tools, rather
+/// than with a panic; what the command did before stays done. Any other
+/// failure to write is an error.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: writing the output: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
 
 /// Runs one subcommand to completion.
 pub async fn run(command: Command) -> anyhow::Result<()> {
@@ -26,7 +44,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 .with_context(|| format!("binding {}", args.bind))?;
             let server = server::start(config, listener).await?;
             // Scripts wait for this line; keep its shape.
-            println!(
+            out!(
                 "idp listening on {} (issuer {})",
                 server.addr,
                 server.state.settings().issuer
@@ -42,7 +60,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }) => {
             let keys = key_manager(&db, &lifetimes, key_bits).await?;
             let plan = keys.rotate(RotationTrigger::Manual { force }).await?;
-            println!(
+            out!(
                 "rotated: {} is now current{}",
                 plan.promote,
                 plan.retire
@@ -65,10 +83,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             let keys = key_manager(&db, &lifetimes, keys::MIN_RSA_BITS).await?;
             let pruned = keys.prune().await?;
             if pruned.is_empty() {
-                println!("nothing to prune");
+                out!("nothing to prune");
             }
             for kid in pruned {
-                println!("pruned {kid}");
+                out!("pruned {kid}");
             }
             Ok(())
         }
@@ -77,20 +95,20 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             let spec = clients::ClientSpec::from(client);
             let registered = clients::register_client(&store, &spec, unix_now()).await?;
             let client = &registered.client;
-            println!("client_id: {}", client.client_id);
+            out!("client_id: {}", client.client_id);
             match &registered.client_secret {
-                Some(secret) => println!("client_secret: {}", secret.expose()),
-                None => println!("token_endpoint_auth_method: none (public client, PKCE)"),
+                Some(secret) => out!("client_secret: {}", secret.expose()),
+                None => out!("token_endpoint_auth_method: none (public client, PKCE)"),
             }
-            println!("scope: {}", client.scope);
+            out!("scope: {}", client.scope);
             for uri in &client.redirect_uris {
-                println!("redirect_uri: {uri}");
+                out!("redirect_uri: {uri}");
             }
             for uri in &client.post_logout_redirect_uris {
-                println!("post_logout_redirect_uri: {uri}");
+                out!("post_logout_redirect_uri: {uri}");
             }
             if client.consent {
-                println!("consent: required");
+                out!("consent: required");
             }
             if registered.client_secret.is_some() {
                 eprintln!("the secret is shown only this once: store it now");
@@ -98,15 +116,15 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Clients(ClientsCommand::Delete { id, db }) => {
-            let store = open_store(&db).await?;
+            let store = open_existing_store(&db).await?;
             if !clients::delete(&store, &id, unix_now()).await? {
                 anyhow::bail!("no client {id:?}");
             }
-            println!("deleted {id}; its tokens are refused from now on");
+            out!("deleted {id}; its tokens are refused from now on");
             Ok(())
         }
         Command::Clients(ClientsCommand::List { db }) => {
-            let store = open_store(&db).await?;
+            let store = open_existing_store(&db).await?;
             for c in store.run(|db| db.list_clients()).await? {
                 let uris = |list: &[String]| {
                     if list.is_empty() {
@@ -115,7 +133,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                         list.join(",")
                     }
                 };
-                println!(
+                out!(
                     "{}\tadmin={}\tscope={}\tauth={}\tconsent={}\tredirect_uris={}\tpost_logout_redirect_uris={}",
                     c.client_id,
                     c.admin,
@@ -135,8 +153,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }) => {
             let store = open_store(&db).await?;
             let api = apis::register(&store, &resource, &scope, unix_now()).await?;
-            println!("resource: {}", api.resource);
-            println!(
+            out!("resource: {}", api.resource);
+            out!(
                 "scope: {}",
                 if api.scope.is_empty() {
                     "(any)"
@@ -147,24 +165,35 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Apis(ApisCommand::Delete { resource, db }) => {
-            let store = open_store(&db).await?;
+            let store = open_existing_store(&db).await?;
             let wanted = resource.clone();
             if !store.run(move |db| db.delete_api(&wanted)).await? {
                 anyhow::bail!("no API {resource:?}");
             }
-            println!("deleted {resource}");
+            out!("deleted {resource}");
             Ok(())
         }
         Command::Apis(ApisCommand::List { db }) => {
-            let store = open_store(&db).await?;
+            let store = open_existing_store(&db).await?;
             for api in store.run(|db| db.list_apis()).await? {
-                println!("{}\tscope={}", api.resource, api.scope);
+                out!("{}\tscope={}", api.resource, api.scope);
             }
             Ok(())
         }
         Command::Users(command) => users(command).await,
+        Command::Revocations(RevocationsCommand::RenewFeed { db }) => {
+            let store = open_existing_store(&db).await?;
+            // 64 random bits in hex, as the migration that made the feed.
+            let epoch = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
+            let shown = epoch.clone();
+            store.run(move |db| db.renew_feed(&epoch)).await?;
+            out!(
+                "the revocation feed is now {shown}: every resource server reads it whole at its next poll"
+            );
+            Ok(())
+        }
         Command::Openapi => {
-            println!("{}", crate::http::openapi_json());
+            out!("{}", crate::http::openapi_json());
             Ok(())
         }
     }
@@ -174,12 +203,12 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 async fn users(command: UsersCommand) -> anyhow::Result<()> {
     match command {
         UsersCommand::List { db } => {
-            let store = open_store(&db).await?;
+            let store = open_existing_store(&db).await?;
             let mut after = None;
             loop {
                 let (page, next) = lifecycle::list(&store, after, lifecycle::MAX_PAGE).await?;
                 for user in &page {
-                    println!(
+                    out!(
                         "{}\t{}\t{}\t{}\tscope=profile {}",
                         user.id,
                         user.email,
@@ -203,42 +232,42 @@ async fn users(command: UsersCommand) -> anyhow::Result<()> {
             }
         }
         UsersCommand::Show { email, db } => {
-            let store = open_store(&db).await?;
+            let store = open_existing_store(&db).await?;
             let user = find_user(&store, &email).await?;
             let shown = lifecycle::describe(&user);
-            println!("{}", serde_json::to_string_pretty(&shown)?);
+            out!("{}", serde_json::to_string_pretty(&shown)?);
             Ok(())
         }
         UsersCommand::Disable { email, db } => {
-            let store = open_store(&db).await?;
+            let store = open_existing_store(&db).await?;
             let user = find_user(&store, &email).await?;
             lifecycle::disable(&store, &user.id, unix_now()).await?;
-            println!("{email}: disabled; every session and token ended");
+            out!("{email}: disabled; every session and token ended");
             Ok(())
         }
         UsersCommand::Enable { email, db } => {
-            let store = open_store(&db).await?;
+            let store = open_existing_store(&db).await?;
             let user = find_user(&store, &email).await?;
             lifecycle::enable(&store, &user.id).await?;
-            println!("{email}: enabled");
+            out!("{email}: enabled");
             Ok(())
         }
         UsersCommand::Delete { email, db } => {
-            let store = open_store(&db).await?;
+            let store = open_existing_store(&db).await?;
             let user = find_user(&store, &email).await?;
             lifecycle::delete(&store, &user.id, unix_now()).await?;
-            println!("{email}: deleted with its personal data; every session and token ended");
+            out!("{email}: deleted with its personal data; every session and token ended");
             Ok(())
         }
         UsersCommand::RevokeSessions { email, db } => {
-            let store = open_store(&db).await?;
+            let store = open_existing_store(&db).await?;
             let user = find_user(&store, &email).await?;
             lifecycle::sign_out_everywhere(&store, &user.id, unix_now()).await?;
-            println!("{email}: signed out everywhere");
+            out!("{email}: signed out everywhere");
             Ok(())
         }
         UsersCommand::Grant { email, scope, db } => {
-            let store = open_store(&db).await?;
+            let store = open_existing_store(&db).await?;
             let scope = crate::scope::parse_scope(&scope)?.join(" ");
             let (user, granted) = (email.clone(), scope.clone());
             if !store
@@ -247,7 +276,7 @@ async fn users(command: UsersCommand) -> anyhow::Result<()> {
             {
                 anyhow::bail!("no user {email:?}");
             }
-            println!("{email}: profile {scope}");
+            out!("{email}: profile {scope}");
             Ok(())
         }
     }
@@ -260,6 +289,22 @@ async fn find_user(store: &Store, email: &str) -> anyhow::Result<crate::store::U
         .run(move |db| db.user_by_email(&key))
         .await?
         .ok_or_else(|| anyhow::anyhow!("no user {email:?}"))
+}
+
+/// The database of a command that reads or changes what is in it (keys,
+/// users, the registries' lists and deletions): an SQLite file must exist
+/// already, so that a mistyped `--db` is an error rather than a new
+/// database quietly created, changed and reported on. Creating a client or
+/// an API may start a database, as `idp serve` does.
+async fn open_existing_store(db: &DbArgs) -> anyhow::Result<Store> {
+    if let DbLocation::Sqlite(path) = db.location()? {
+        anyhow::ensure!(
+            path.exists(),
+            "no database at {}: check --db / IDP_DB (this command does not create one)",
+            path.display()
+        );
+    }
+    open_store(db).await
 }
 
 async fn open_store(db: &DbArgs) -> anyhow::Result<Store> {
@@ -275,7 +320,7 @@ async fn key_manager(
     lifetimes: &LifetimeArgs,
     bits: u32,
 ) -> anyhow::Result<Arc<KeyManager>> {
-    let store = open_store(db).await?;
+    let store = open_existing_store(db).await?;
     let vault = Vault::from_secret(db.key_encryption_key.as_deref())?;
     Ok(Arc::new(
         KeyManager::start(store, vault, bits, lifetimes.policy()).await?,
@@ -285,13 +330,18 @@ async fn key_manager(
 async fn print_keys(keys: &KeyManager, lifetimes: &LifetimeArgs) -> anyhow::Result<()> {
     let policy = keys.policy();
     let now = unix_now();
-    println!(
+    out!(
         "{:<44}  {:<8}  {:>5}  {:<20}  {:<20}  {:<20}  prunable",
-        "kid", "state", "bits", "created", "activated", "retired"
+        "kid",
+        "state",
+        "bits",
+        "created",
+        "activated",
+        "retired"
     );
     for key in keys.stored_keys().await? {
         let r = &key.record;
-        println!(
+        out!(
             "{:<44}  {:<8}  {:>5}  {:<20}  {:<20}  {:<20}  {}",
             r.kid,
             r.state.as_str(),
@@ -302,8 +352,8 @@ async fn print_keys(keys: &KeyManager, lifetimes: &LifetimeArgs) -> anyhow::Resu
             if policy.prunable(r, now) { "yes" } else { "no" }
         );
     }
-    println!();
-    println!(
+    out!();
+    out!(
         "retired keys are pruned {}s after retirement (access ttl {}s + jwks max-age {}s + margin {}s)",
         policy.retirement_grace(),
         lifetimes.access_ttl,
@@ -316,16 +366,16 @@ async fn print_keys(keys: &KeyManager, lifetimes: &LifetimeArgs) -> anyhow::Resu
 /// When the `--rotate-every` schedule rotates next, from the database.
 fn print_schedule(keys: &KeyManager, rotate_every: Option<std::time::Duration>) {
     let Some(every) = rotate_every else {
-        println!("no rotation schedule (--rotate-every / IDP_ROTATE_EVERY is not set)");
+        out!("no rotation schedule (--rotate-every / IDP_ROTATE_EVERY is not set)");
         return;
     };
     let period = humantime::format_duration(every);
     match keys.ring().rotation_due_at(every.as_secs()) {
-        Some(due) if due > unix_now() => println!(
+        Some(due) if due > unix_now() => out!(
             "next scheduled rotation: {} (every {period})",
             time(Some(due))
         ),
-        _ => println!("next scheduled rotation: due now (every {period})"),
+        _ => out!("next scheduled rotation: due now (every {period})"),
     }
 }
 

@@ -357,6 +357,9 @@ pub trait RevocationLog {
     /// compares `after` with the head's `purged_through` and `epoch` to know
     /// whether entries it needs were purged.
     fn revocations_after(&mut self, after: Option<i64>, limit: u32) -> Result<LogPage, StoreError>;
+    /// Gives the feed the identity `epoch` (after a restore): every cursor
+    /// of the old one is then refused.
+    fn renew_feed(&mut self, epoch: &str) -> Result<(), StoreError>;
 }
 
 /// Deleting expired rows, a bounded batch at a time (see

@@ -25,7 +25,17 @@ impl DbLocation {
     /// Reads `--db`: a `postgres://` or `postgresql://` URL names a
     /// PostgreSQL database, anything else an SQLite file. A URL is checked
     /// whole (its `sslmode`, its `sslrootcert` file) without connecting.
+    /// Another `scheme://` (a misspelt `postgress://`, say) is refused
+    /// rather than taken for a file name, and only its scheme is shown: the
+    /// rest may hold a password.
     pub fn parse(text: &str) -> Result<Self, StoreError> {
+        if let Some(scheme) = url_scheme(text).filter(|_| !is_postgres_url(text)) {
+            return Err(StoreError::BadUrl {
+                url: format!("{scheme}://***"),
+                reason: "the scheme is not postgres:// or postgresql:// (a file path has none)"
+                    .into(),
+            });
+        }
         if !is_postgres_url(text) {
             return Ok(Self::Sqlite(PathBuf::from(text)));
         }
@@ -37,6 +47,16 @@ impl DbLocation {
     pub fn is_postgres(&self) -> bool {
         matches!(self, Self::Postgres(_))
     }
+}
+
+/// The scheme of `text` if it starts like a URL (`scheme://`, RFC 3986
+/// §3.1), whatever its case.
+fn url_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once("://")?;
+    let mut chars = scheme.chars();
+    let starts = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    (starts && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+        .then_some(scheme)
 }
 
 /// Whether `text` is a PostgreSQL URL rather than a file path.
@@ -131,5 +151,27 @@ mod tests {
             .expect_err("bad port")
             .to_string();
         assert!(!err.contains("hunter2"), "{err}");
+        for misspelt in [
+            "postgress://idp:hunter2@db/idp",
+            "POSTGRES://idp:hunter2@db/idp",
+            "pg://idp:hunter2@db/idp",
+            "mysql://idp:hunter2@db/idp",
+        ] {
+            let err = DbLocation::parse(misspelt).expect_err(misspelt).to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains("postgres://"), "{err}");
+        }
+        // Paths stay paths, whatever characters they hold.
+        for path in [
+            "./data/idp.db",
+            "/var/lib/idp/idp.db",
+            "idp:1.db",
+            "a//b.db",
+        ] {
+            assert!(
+                !DbLocation::parse(path).expect(path).is_postgres(),
+                "{path}"
+            );
+        }
     }
 }

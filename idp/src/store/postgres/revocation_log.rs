@@ -50,4 +50,12 @@ impl RevocationLog for PgConn {
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(LogPage { head, entries })
     }
+
+    fn renew_feed(&mut self, epoch: &str) -> Result<(), StoreError> {
+        self.db().execute(
+            "UPDATE revocation_feed SET epoch = $1 WHERE id = 1",
+            &[&epoch],
+        )?;
+        Ok(())
+    }
 }

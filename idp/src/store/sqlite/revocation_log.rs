@@ -53,4 +53,10 @@ impl RevocationLog for Connection {
         tx.commit()?;
         Ok(LogPage { head, entries })
     }
+
+    fn renew_feed(&mut self, epoch: &str) -> Result<(), StoreError> {
+        self.prepare_cached("UPDATE revocation_feed SET epoch = ?1 WHERE id = 1")?
+            .execute([epoch])?;
+        Ok(())
+    }
 }
