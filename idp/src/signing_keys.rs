@@ -106,15 +106,8 @@ impl KeyManager {
         policy: RotationPolicy,
     ) -> Result<Self, KeyManagerError> {
         let existing = store.run(|db| db.list_keys()).await?;
-        let unsealed = existing.iter().filter(|k| !k.encrypted).count();
-        if vault.encrypts() && unsealed > 0 {
-            // Keys stored before IDP_KEY_ENCRYPTION_KEY was set stay as
-            // they were; the operator has to replace them.
-            tracing::warn!(
-                unsealed,
-                "signing keys stored before IDP_KEY_ENCRYPTION_KEY was set are not encrypted: \
-                 rotate twice and prune (scripts/rotate-keys.sh) to replace them"
-            );
+        if vault.encrypts() {
+            seal_stored(&store, &vault, &existing).await?;
         }
         let has = |s| existing.iter().any(|k: &StoredKey| k.record.state == s);
         if !has(KeyState::Current) || !has(KeyState::Next) {
@@ -273,6 +266,33 @@ pub async fn generate(
         public_jwk,
         bits: key.bits(),
     })
+}
+
+/// Encrypts, in place, the private keys of `stored` that were stored before
+/// an encryption key was configured.
+async fn seal_stored(
+    store: &Store,
+    vault: &Vault,
+    stored: &[StoredKey],
+) -> Result<(), KeyManagerError> {
+    let mut sealed_now = 0;
+    for key in stored.iter().filter(|k| !k.encrypted) {
+        let (sealed, encrypted) = vault.seal(&key.record.kid, &key.private_key);
+        if !encrypted {
+            continue;
+        }
+        let kid = key.record.kid.clone();
+        if store.run(move |db| db.seal_key(&kid, &sealed)).await? {
+            sealed_now += 1;
+        }
+    }
+    if sealed_now > 0 {
+        tracing::info!(
+            sealed = sealed_now,
+            "signing keys stored before IDP_KEY_ENCRYPTION_KEY was set are now encrypted"
+        );
+    }
+    Ok(())
 }
 
 /// Reads the key set and builds a snapshot. Every encrypted key is opened,

@@ -82,6 +82,9 @@ impl AppState {
             .with_context(|| format!("opening the database {}", config.db))?;
         tracing::info!(db = %config.db, "database opened");
         let mailer = Mailer::new(&config.mail).context("setting up mail")?;
+        crate::accounts::second_factor::seal_stored(&store, &vault)
+            .await
+            .context("encrypting stored TOTP secrets")?;
         let keys = Arc::new(
             KeyManager::start(
                 store.clone(),

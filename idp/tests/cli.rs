@@ -410,31 +410,48 @@ async fn users_are_listed_shown_disabled_enabled_signed_out_and_deleted() {
     }
 }
 
-/// Keys stored before an encryption key was configured stay as they were,
-/// and every start says so.
+/// Keys stored before an encryption key was configured are encrypted in
+/// place at the first start with one, once: from then on the key is needed.
 #[test]
-fn keys_stored_before_the_encryption_key_are_reported_unencrypted() {
+fn keys_stored_before_the_encryption_key_are_sealed_at_the_next_start() {
+    const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("idp.db");
     assert!(idp(&db, &["clients", "create", "--id", "seed"])
         .status
         .success());
-    assert_eq!(states(&db).len(), 2, "keys stored without encryption");
-    let sealed = Command::new(env!("CARGO_BIN_EXE_idp"))
-        .args(["keys", "list", "--db"])
-        .arg(&db)
-        .env(
-            "IDP_KEY_ENCRYPTION_KEY",
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        )
-        .env("IDP_LOG", "warn")
-        .env("IDP_LOG_FORMAT", "text")
-        .output()
-        .expect("idp runs");
-    assert!(sealed.status.success());
-    let log = String::from_utf8_lossy(&sealed.stderr);
-    assert!(log.contains("are not encrypted"), "{log}");
-    assert!(log.contains("unsealed=2"), "{log}");
+    let before = states(&db);
+    assert_eq!(before.len(), 2, "keys stored without encryption");
+    let with_key = || {
+        Command::new(env!("CARGO_BIN_EXE_idp"))
+            .args(["keys", "list", "--db"])
+            .arg(&db)
+            .env("IDP_KEY_ENCRYPTION_KEY", KEY)
+            .env("IDP_LOG", "info")
+            .env("IDP_LOG_FORMAT", "text")
+            .output()
+            .expect("idp runs")
+    };
+    let first = with_key();
+    assert!(first.status.success());
+    let log = String::from_utf8_lossy(&first.stderr);
+    assert!(log.contains("are now encrypted"), "{log}");
+    assert!(log.contains("sealed=2"), "{log}");
+    let again = with_key();
+    assert!(again.status.success());
+    assert!(
+        !String::from_utf8_lossy(&again.stderr).contains("now encrypted"),
+        "sealed once"
+    );
+    let without = idp(&db, &["keys", "list"]);
+    assert!(!without.status.success(), "the key is needed now");
+    let message = String::from_utf8_lossy(&without.stderr);
+    assert!(message.contains("IDP_KEY_ENCRYPTION_KEY"), "{message}");
+    let listed = stdout(&again);
+    assert!(
+        before.iter().all(|(kid, _)| listed.contains(kid.as_str())),
+        "the same keys: {listed}"
+    );
 }
 
 /// A reader that stops early (`idp openapi | head`) ends the command

@@ -300,6 +300,21 @@ contract_tests! {
         assert!(store.run(|r| r.client("beta")).await.expect("get").is_none());
     }
 
+    async fn a_stored_key_is_sealed_in_place_once(db) {
+        let store = db.open().await;
+        store
+            .run(|r| r.ensure_keys(&key("c1", KeyState::Current, 0), &key("n1", KeyState::Next, 0)))
+            .await
+            .expect("ensure");
+        assert!(store.run(|r| r.seal_key("c1", b"sealed c1")).await.expect("seal"));
+        assert!(!store.run(|r| r.seal_key("c1", b"twice")).await.expect("seal"), "once");
+        let keys = store.run(|r| r.list_keys()).await.expect("list");
+        let c1 = keys.iter().find(|k| k.record.kid == "c1").expect("c1");
+        assert!(c1.encrypted);
+        assert_eq!(c1.private_key.as_slice(), b"sealed c1");
+        assert!(!keys.iter().find(|k| k.record.kid == "n1").expect("n1").encrypted);
+    }
+
     async fn the_key_set_is_filled_rotated_and_pruned(db) {
         let store = db.open().await;
         let stored = store
@@ -986,6 +1001,27 @@ contract_tests! {
         }))
         .await;
         assert_eq!(uses.iter().filter(|u| u.is_some()).count(), 1, "{uses:?}");
+    }
+
+    async fn secrets_stored_before_an_encryption_key_are_sealed_in_place_once(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store.run(|r| r.insert_user(&user("u2", "bob@example.com"))).await.expect("user");
+        store.run(|r| r.start_totp("u1", b"plain secret", false, 100)).await.expect("totp");
+        store.run(|r| r.start_totp("u2", b"sealed already", true, 100)).await.expect("totp");
+        let vault = idp::vault::Vault::from_secret(Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="))
+            .expect("vault");
+        let sealed = idp::accounts::second_factor::seal_stored(&store, &vault).await.expect("seal");
+        assert_eq!(sealed, 1, "only the unencrypted one");
+        let row = store.run(|r| r.totp_factor("u1")).await.expect("read").expect("factor");
+        assert!(row.encrypted);
+        assert_ne!(row.secret.as_slice(), b"plain secret");
+        let opened = vault.open("totp:u1", &row.secret, true).expect("opens");
+        assert_eq!(opened.as_slice(), b"plain secret");
+        let other = store.run(|r| r.totp_factor("u2")).await.expect("read").expect("factor");
+        assert_eq!(other.secret.as_slice(), b"sealed already", "left alone");
+        assert_eq!(idp::accounts::second_factor::seal_stored(&store, &vault).await.expect("again"), 0);
+        assert!(!store.run(|r| r.seal_totp("u1", b"x")).await.expect("seal"), "sealed once");
     }
 
     async fn totp_steps_and_recovery_codes_are_accepted_once(db) {

@@ -17,7 +17,8 @@ use super::{limits, totp};
 use crate::error::Error;
 use crate::secret::{digest, random_secret, Secret};
 use crate::state::AppState;
-use crate::store::UserRow;
+use crate::store::{Store, StoreError, UserRow};
+use crate::vault::Vault;
 
 /// Recovery codes handed out at confirmation.
 pub const RECOVERY_CODES: usize = 10;
@@ -71,6 +72,29 @@ pub async fn is_enrolled(state: &AppState, user_id: &str) -> Result<bool, Error>
         .run(move |db| db.totp_factor(&id))
         .await?
         .is_some_and(|f| f.confirmed))
+}
+
+/// Encrypts, in place, the TOTP secrets stored before an encryption key was
+/// configured (at start, when `vault` has one); how many.
+pub async fn seal_stored(store: &Store, vault: &Vault) -> Result<usize, StoreError> {
+    if !vault.encrypts() {
+        return Ok(0);
+    }
+    let unsealed = store.run(|db| db.unsealed_totp()).await?;
+    let mut sealed_now = 0;
+    for (user_id, secret) in unsealed {
+        let (sealed, encrypted) = vault.seal(&sealing_label(&user_id), &secret);
+        if encrypted && store.run(move |db| db.seal_totp(&user_id, &sealed)).await? {
+            sealed_now += 1;
+        }
+    }
+    if sealed_now > 0 {
+        tracing::info!(
+            sealed = sealed_now,
+            "TOTP secrets stored before IDP_KEY_ENCRYPTION_KEY was set are now encrypted"
+        );
+    }
+    Ok(sealed_now)
 }
 
 /// Starts enrolment: a new secret, replacing an unconfirmed one.

@@ -12,6 +12,7 @@
 //! on every backend.
 
 use keys::rotation::{RotationPolicy, RotationTrigger};
+use zeroize::Zeroizing;
 
 use super::code_policy::PresentedCode;
 use super::error::StoreError;
@@ -147,6 +148,9 @@ pub trait AccountTokens {
     fn verify_email(&mut self, token_hash: &[u8], now: u64) -> Result<Option<String>, StoreError>;
 }
 
+/// A user id and a TOTP secret stored unencrypted.
+pub type UnsealedSecret = (String, Zeroizing<Vec<u8>>);
+
 /// TOTP second factors and their recovery codes (digests only).
 pub trait SecondFactors {
     /// Stores a new, unconfirmed TOTP secret for the user, replacing an
@@ -182,6 +186,12 @@ pub trait SecondFactors {
     ) -> Result<bool, StoreError>;
     /// Removes the factor and its recovery codes; whether there was one.
     fn remove_totp(&mut self, user_id: &str) -> Result<bool, StoreError>;
+    /// The users whose TOTP secret is stored unencrypted, with the secret
+    /// (stored before an encryption key was configured).
+    fn unsealed_totp(&mut self) -> Result<Vec<UnsealedSecret>, StoreError>;
+    /// Replaces the user's unencrypted TOTP secret with `sealed`; whether
+    /// it was still unencrypted.
+    fn seal_totp(&mut self, user_id: &str, sealed: &[u8]) -> Result<bool, StoreError>;
 }
 
 /// Registered OAuth 2.0 clients.
@@ -244,6 +254,10 @@ pub trait SigningKeys {
     ) -> Result<KeyChange, StoreError>;
     /// Deletes retired keys past their grace period; returns their kids.
     fn prune_keys(&mut self, policy: RotationPolicy, now: u64) -> Result<Vec<String>, StoreError>;
+    /// Replaces the unencrypted private key of `kid` with `sealed`, its
+    /// encrypted form; whether it was still unencrypted (another instance
+    /// may have sealed it first).
+    fn seal_key(&mut self, kid: &str, sealed: &[u8]) -> Result<bool, StoreError>;
 }
 
 /// Refresh-token families: one per login session, and one row per family

@@ -101,6 +101,15 @@ impl SigningKeys for PgConn {
         list(&mut self.db())
     }
 
+    fn seal_key(&mut self, kid: &str, sealed: &[u8]) -> Result<bool, StoreError> {
+        let changed = self.db().execute(
+            "UPDATE signing_keys SET private_key = $2, encrypted = TRUE
+             WHERE kid = $1 AND NOT encrypted",
+            &[&kid, &sealed],
+        )?;
+        Ok(changed > 0)
+    }
+
     fn ensure_keys(&mut self, current: &StoredKey, next: &StoredKey) -> Result<usize, StoreError> {
         let mut tx = self.transaction()?;
         lock_key_set(&mut tx)?;

@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use super::conn::PgConn;
 use super::{from_db, to_db};
-use crate::store::contract::SecondFactors;
+use crate::store::contract::{SecondFactors, UnsealedSecret};
 use crate::store::error::StoreError;
 use crate::store::rows::TotpRow;
 
@@ -102,5 +102,25 @@ impl SecondFactors for PgConn {
         let removed = tx.execute("DELETE FROM totp_factors WHERE user_id = $1", &[&user_id])?;
         tx.commit()?;
         Ok(removed == 1)
+    }
+
+    fn unsealed_totp(&mut self) -> Result<Vec<UnsealedSecret>, StoreError> {
+        self.db()
+            .query(
+                "SELECT user_id, secret FROM totp_factors WHERE NOT encrypted",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, Zeroizing::new(r.try_get(1)?))))
+            .collect()
+    }
+
+    fn seal_totp(&mut self, user_id: &str, sealed: &[u8]) -> Result<bool, StoreError> {
+        let changed = self.db().execute(
+            "UPDATE totp_factors SET secret = $2, encrypted = TRUE
+             WHERE user_id = $1 AND NOT encrypted",
+            &[&user_id, &sealed],
+        )?;
+        Ok(changed > 0)
     }
 }

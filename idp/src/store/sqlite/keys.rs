@@ -69,6 +69,16 @@ impl SigningKeys for Connection {
         list(self)
     }
 
+    fn seal_key(&mut self, kid: &str, sealed: &[u8]) -> Result<bool, StoreError> {
+        let changed = self
+            .prepare_cached(
+                "UPDATE signing_keys SET private_key = ?2, encrypted = 1
+                 WHERE kid = ?1 AND encrypted = 0",
+            )?
+            .execute(params![kid, sealed])?;
+        Ok(changed > 0)
+    }
+
     fn ensure_keys(&mut self, current: &StoredKey, next: &StoredKey) -> Result<usize, StoreError> {
         let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing = records(&tx)?;

@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use zeroize::Zeroizing;
 
-use crate::store::contract::SecondFactors;
+use crate::store::contract::{SecondFactors, UnsealedSecret};
 use crate::store::error::StoreError;
 use crate::store::rows::TotpRow;
 
@@ -103,5 +103,24 @@ impl SecondFactors for Connection {
         let removed = tx.execute("DELETE FROM totp_factors WHERE user_id = ?1", [user_id])?;
         tx.commit()?;
         Ok(removed == 1)
+    }
+
+    fn unsealed_totp(&mut self) -> Result<Vec<UnsealedSecret>, StoreError> {
+        let mut statement =
+            self.prepare_cached("SELECT user_id, secret FROM totp_factors WHERE encrypted = 0")?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get(0)?, Zeroizing::new(r.get(1)?))))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn seal_totp(&mut self, user_id: &str, sealed: &[u8]) -> Result<bool, StoreError> {
+        let changed = self
+            .prepare_cached(
+                "UPDATE totp_factors SET secret = ?2, encrypted = 1
+                 WHERE user_id = ?1 AND encrypted = 0",
+            )?
+            .execute(params![user_id, sealed])?;
+        Ok(changed > 0)
     }
 }
