@@ -287,6 +287,7 @@ async fn seal_stored(
         }
     }
     if sealed_now > 0 {
+        store.run(|db| db.scrub()).await?;
         tracing::info!(
             sealed = sealed_now,
             "signing keys stored before IDP_KEY_ENCRYPTION_KEY was set are now encrypted"

@@ -432,11 +432,25 @@ fn keys_stored_before_the_encryption_key_are_sealed_at_the_next_start() {
             .output()
             .expect("idp runs")
     };
+    let plaintext = |path: &Path| {
+        std::fs::read(path)
+            .map(|bytes| bytes.windows(11).any(|w| w == b"PRIVATE KEY"))
+            .unwrap_or(false)
+    };
+    let wal = dir.path().join("idp.db-wal");
+    assert!(
+        plaintext(&db) || plaintext(&wal),
+        "the PEMs are stored in clear"
+    );
     let first = with_key();
     assert!(first.status.success());
     let log = String::from_utf8_lossy(&first.stderr);
     assert!(log.contains("are now encrypted"), "{log}");
     assert!(log.contains("sealed=2"), "{log}");
+    assert!(
+        !plaintext(&db) && !plaintext(&wal),
+        "no copy left in the file's free pages or its WAL"
+    );
     let again = with_key();
     assert!(again.status.success());
     assert!(

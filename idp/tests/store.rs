@@ -313,6 +313,8 @@ contract_tests! {
         assert!(c1.encrypted);
         assert_eq!(c1.private_key.as_slice(), b"sealed c1");
         assert!(!keys.iter().find(|k| k.record.kid == "n1").expect("n1").encrypted);
+        store.run(|r| r.scrub()).await.expect("scrub");
+        assert_eq!(store.run(|r| r.list_keys()).await.expect("list").len(), 2, "rows kept");
     }
 
     async fn the_key_set_is_filled_rotated_and_pruned(db) {

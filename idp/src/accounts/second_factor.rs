@@ -89,6 +89,7 @@ pub async fn seal_stored(store: &Store, vault: &Vault) -> Result<usize, StoreErr
         }
     }
     if sealed_now > 0 {
+        store.run(|db| db.scrub()).await?;
         tracing::info!(
             sealed = sealed_now,
             "TOTP secrets stored before IDP_KEY_ENCRYPTION_KEY was set are now encrypted"

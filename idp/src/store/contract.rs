@@ -389,6 +389,10 @@ pub trait Purge {
     ) -> Result<u64, StoreError>;
     /// Rows of `kind`'s table, expired or not (for tests and `/metrics`).
     fn count_rows(&mut self, kind: Expiring) -> Result<u64, StoreError>;
+    /// Rewrites the secrets' tables (SQLite: the whole file, and empties
+    /// its WAL) so that replaced contents are gone from the files, after
+    /// secrets were encrypted in place.
+    fn scrub(&mut self) -> Result<(), StoreError>;
 }
 
 /// What running instances poll.

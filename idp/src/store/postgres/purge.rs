@@ -59,4 +59,10 @@ impl Purge for PgConn {
             .try_get(0)?;
         from_db(n, "row count")
     }
+
+    fn scrub(&mut self) -> Result<(), StoreError> {
+        self.db()
+            .execute("VACUUM FULL signing_keys, totp_factors", &[])?;
+        Ok(())
+    }
 }
