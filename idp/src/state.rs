@@ -82,7 +82,7 @@ impl AppState {
             .with_context(|| format!("opening the database {}", config.db))?;
         tracing::info!(db = %config.db, "database opened");
         let mailer = Mailer::new(&config.mail).context("setting up mail")?;
-        crate::accounts::second_factor::seal_stored(&store, &vault)
+        crate::accounts::totp_at_rest::seal_stored(&store, &vault)
             .await
             .context("encrypting stored TOTP secrets")?;
         let keys = Arc::new(

@@ -1013,7 +1013,7 @@ contract_tests! {
         store.run(|r| r.start_totp("u2", b"sealed already", true, 100)).await.expect("totp");
         let vault = idp::vault::Vault::from_secret(Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="))
             .expect("vault");
-        let sealed = idp::accounts::second_factor::seal_stored(&store, &vault).await.expect("seal");
+        let sealed = idp::accounts::totp_at_rest::seal_stored(&store, &vault).await.expect("seal");
         assert_eq!(sealed, 1, "only the unencrypted one");
         let row = store.run(|r| r.totp_factor("u1")).await.expect("read").expect("factor");
         assert!(row.encrypted);
@@ -1022,7 +1022,7 @@ contract_tests! {
         assert_eq!(opened.as_slice(), b"plain secret");
         let other = store.run(|r| r.totp_factor("u2")).await.expect("read").expect("factor");
         assert_eq!(other.secret.as_slice(), b"sealed already", "left alone");
-        assert_eq!(idp::accounts::second_factor::seal_stored(&store, &vault).await.expect("again"), 0);
+        assert_eq!(idp::accounts::totp_at_rest::seal_stored(&store, &vault).await.expect("again"), 0);
         assert!(!store.run(|r| r.seal_totp("u1", b"x")).await.expect("seal"), "sealed once");
     }
 

@@ -11,6 +11,7 @@
 //! | [`email`] | verification links |
 //! | [`second_factor`] | TOTP enrolment, confirmation, recovery codes, checking a code |
 //! | [`totp`] | RFC 6238 itself: codes, time steps, secrets, `otpauth://` URIs, QR codes |
+//! | [`totp_at_rest`] | the label TOTP secrets are sealed under; sealing in place those stored before the encryption key |
 //! | [`limits`] | the one place attempts are throttled (passwords and codes alike) |
 //!
 //! Everything that ends a user's sessions also cuts off their access
@@ -25,6 +26,7 @@ pub mod second_factor;
 pub mod sign_in;
 pub mod signup;
 pub mod totp;
+pub mod totp_at_rest;
 
 use crate::error::Error;
 use crate::mail::Outgoing;

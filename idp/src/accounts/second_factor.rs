@@ -13,12 +13,11 @@ use std::net::IpAddr;
 
 use zeroize::Zeroizing;
 
-use super::{limits, totp};
+use super::{limits, totp, totp_at_rest};
 use crate::error::Error;
 use crate::secret::{digest, random_secret, Secret};
 use crate::state::AppState;
-use crate::store::{Store, StoreError, UserRow};
-use crate::vault::Vault;
+use crate::store::UserRow;
 
 /// Recovery codes handed out at confirmation.
 pub const RECOVERY_CODES: usize = 10;
@@ -42,11 +41,6 @@ impl std::fmt::Debug for Enrolment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Enrolment(<redacted>)")
     }
-}
-
-/// The associated data a user's sealed secret is bound to.
-fn sealing_label(user_id: &str) -> String {
-    format!("totp:{user_id}")
 }
 
 /// How authenticator apps name this IdP: the issuer's host (and port), or
@@ -74,35 +68,11 @@ pub async fn is_enrolled(state: &AppState, user_id: &str) -> Result<bool, Error>
         .is_some_and(|f| f.confirmed))
 }
 
-/// Encrypts, in place, the TOTP secrets stored before an encryption key was
-/// configured (at start, when `vault` has one); how many.
-pub async fn seal_stored(store: &Store, vault: &Vault) -> Result<usize, StoreError> {
-    if !vault.encrypts() {
-        return Ok(0);
-    }
-    let unsealed = store.run(|db| db.unsealed_totp()).await?;
-    let mut sealed_now = 0;
-    for (user_id, secret) in unsealed {
-        let (sealed, encrypted) = vault.seal(&sealing_label(&user_id), &secret);
-        if encrypted && store.run(move |db| db.seal_totp(&user_id, &sealed)).await? {
-            sealed_now += 1;
-        }
-    }
-    if sealed_now > 0 {
-        store.run(|db| db.scrub()).await?;
-        tracing::info!(
-            sealed = sealed_now,
-            "TOTP secrets stored before IDP_KEY_ENCRYPTION_KEY was set are now encrypted"
-        );
-    }
-    Ok(sealed_now)
-}
-
 /// Starts enrolment: a new secret, replacing an unconfirmed one.
 /// `409 totp_enrolled` when a confirmed factor exists already.
 pub async fn enrol(state: &AppState, user: &UserRow, now: u64) -> Result<Enrolment, Error> {
     let secret = totp::new_secret();
-    let (sealed, encrypted) = state.vault().seal(&sealing_label(&user.id), &secret);
+    let (sealed, encrypted) = state.vault().seal(&totp_at_rest::label(&user.id), &secret);
     let id = user.id.clone();
     let started = state
         .store()
@@ -148,7 +118,7 @@ async fn factor(
     };
     let secret = state
         .vault()
-        .open(&sealing_label(user_id), &row.secret, row.encrypted)
+        .open(&totp_at_rest::label(user_id), &row.secret, row.encrypted)
         .map_err(|_| {
             Error::internal(&"a TOTP secret does not open with the configured encryption key")
         })?;
