@@ -92,6 +92,26 @@ pub async fn target(store: &Store, resource: Option<&str>) -> Result<Option<ApiR
     }
 }
 
+/// Why a token request naming another API than its grant is refused.
+pub const RESOURCE_MISMATCH: &str = "the authorization request named another resource";
+
+/// The API a token of a grant is for: the one the grant was requested for
+/// (`granted`), which the token request may name again (`requested`,
+/// already looked up) but not change; for a grant requested for none, the
+/// one the request names, if any.
+pub async fn for_grant(
+    store: &Store,
+    granted: Option<&str>,
+    requested: Option<ApiRow>,
+) -> Result<Option<ApiRow>, Error> {
+    match (granted, requested) {
+        (Some(resource), Some(api)) if api.resource == resource => Ok(Some(api)),
+        (Some(_), Some(_)) => Err(Error::InvalidTarget(RESOURCE_MISMATCH.into())),
+        (Some(resource), None) => target(store, Some(resource)).await,
+        (None, api) => Ok(api),
+    }
+}
+
 /// `granted` (the client's scopes for this request, already checked),
 /// narrowed to what `api` offers. `requested`: whether the client named its
 /// scopes, in which case one the API does not offer is refused.

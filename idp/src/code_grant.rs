@@ -44,16 +44,13 @@ pub struct CodeRedemption<'a> {
     pub dpop_jkt: Option<String>,
 }
 
-/// A token request naming another API than its authorization did.
-const RESOURCE_MISMATCH: &str = "the authorization request named another resource";
-
 /// Why a code that was not redeemed is refused.
 fn refusal(outcome: &CodeOutcome) -> &'static str {
     match outcome {
         CodeOutcome::WrongClient => "the code was issued to another client",
         CodeOutcome::RedirectMismatch => "redirect_uri differs from the authorization request's",
         CodeOutcome::VerifierMismatch => "code_verifier does not match the code_challenge",
-        CodeOutcome::ResourceMismatch => RESOURCE_MISMATCH,
+        CodeOutcome::ResourceMismatch => apis::RESOURCE_MISMATCH,
         CodeOutcome::Replayed { .. } => {
             "the code was already used; every token issued from it has been revoked"
         }
@@ -95,16 +92,13 @@ pub async fn exchange(
             })));
         }
         CodeOutcome::ResourceMismatch => {
-            return Err(Error::InvalidTarget(RESOURCE_MISMATCH.into()))
+            return Err(Error::InvalidTarget(apis::RESOURCE_MISMATCH.into()))
         }
         refused => return Err(Error::invalid_grant(refusal(&refused))),
     };
-    // The API the access token is for (the store refused a mismatch).
-    let api = match (grant.resource.as_deref(), presented.api) {
-        (Some(resource), Some(api)) if api.resource == resource => Some(api),
-        (Some(resource), _) => apis::target(state.store(), Some(resource)).await?,
-        (None, api) => api,
-    };
+    // The API the access token is for (the store refused a mismatch
+    // without using the code).
+    let api = apis::for_grant(state.store(), grant.resource.as_deref(), presented.api).await?;
     let user_id = grant.user_id.clone();
     let Some(user) = state.store().run(move |db| db.user_by_id(&user_id)).await? else {
         return Err(Error::invalid_grant("the account no longer exists"));

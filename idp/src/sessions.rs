@@ -244,16 +244,7 @@ pub async fn refresh_with(
     // A grant requested for an API refreshes for that API alone; the
     // request may name it again, not another (checked before the token is
     // used, so a mistake does not spend it).
-    let api = match (granted_resource.as_deref(), request.api) {
-        (Some(resource), Some(api)) if api.resource == resource => Some(api),
-        (Some(_), Some(_)) => {
-            return Err(Error::InvalidTarget(
-                "the authorization request named another resource".into(),
-            ))
-        }
-        (Some(resource), None) => apis::target(state.store(), Some(resource)).await?,
-        (None, api) => api,
-    };
+    let api = apis::for_grant(state.store(), granted_resource.as_deref(), request.api).await?;
     let successor = Successor::new();
     let use_it = PresentedRefresh {
         token_hash: parsed.hash().to_vec(),
