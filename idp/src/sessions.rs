@@ -76,7 +76,7 @@ pub async fn open_bound(
         scope: &scope,
         auth,
     };
-    let refresh = store_first_refresh(state, &first, now, dpop_jkt.clone()).await?;
+    let refresh = first_refresh_token(state, &first, now, dpop_jkt.clone()).await?;
     let options = TokenOptions {
         audience: None,
         dpop_jkt,
@@ -95,19 +95,6 @@ pub async fn open_bound(
     ))
 }
 
-/// Stores and returns the first refresh token of `first` (a `/login`
-/// session, or an authorization code's grant with `offline_access`),
-/// valid `--refresh-ttl` from `now`, bound to the DPoP key `binding` if
-/// given.
-pub async fn first_refresh_token(
-    state: &AppState,
-    first: &FirstRefresh<'_>,
-    now: u64,
-    binding: Option<String>,
-) -> Result<Secret, Error> {
-    store_first_refresh(state, first, now, binding).await
-}
-
 /// The first refresh token of a family, before it is stored.
 #[derive(Debug)]
 pub struct FirstRefresh<'a> {
@@ -123,9 +110,11 @@ pub struct FirstRefresh<'a> {
     pub auth: AuthMethods,
 }
 
-/// Stores `first` with its new token, bound to the DPoP key `binding` if
-/// given, in one transaction.
-async fn store_first_refresh(
+/// The first refresh token of `first` (a `/login` session, or an
+/// authorization code's grant with `offline_access`), valid
+/// `--refresh-ttl` from `now`, stored with the row in one transaction and
+/// bound to the DPoP key `binding` if given.
+pub async fn first_refresh_token(
     state: &AppState,
     first: &FirstRefresh<'_>,
     now: u64,
