@@ -271,7 +271,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
                 "token is bound to a key in a way this server cannot check",
             ));
         }
-        check_time(claims.exp, claims.nbf, now, inner.leeway)?;
+        check_time(claims.exp, claims.nbf, claims.iat, now, inner.leeway)?;
         self.check_revoked(&claims, now)?;
 
         let claims = Arc::new(claims);
@@ -311,7 +311,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         }
         let claims = &hit.claims;
         Some(
-            check_time(claims.exp, claims.nbf, now, self.inner.leeway)
+            check_time(claims.exp, claims.nbf, claims.iat, now, self.inner.leeway)
                 .and_then(|()| self.check_revoked(claims, now))
                 .map(|()| Arc::clone(claims)),
         )
@@ -575,12 +575,23 @@ fn typ_accepted(typ: Option<&str>, accept_jwt_typ: bool) -> bool {
 
 /// `now < exp + leeway` (RFC 7519 §4.1.4: on or after `exp` is expired) and
 /// `now + leeway >= nbf`.
-fn check_time(exp: u64, nbf: Option<u64>, now: u64, leeway: u64) -> Result<(), AuthError> {
+fn check_time(
+    exp: u64,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+    now: u64,
+    leeway: u64,
+) -> Result<(), AuthError> {
     if now >= exp.saturating_add(leeway) {
         return Err(AuthError::InvalidToken("token has expired"));
     }
     if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
         return Err(AuthError::InvalidToken("token is not valid yet"));
+    }
+    // A token issued in the future comes from a clock gone wrong, and would
+    // escape every revocation cut-off ("issued before …") until then.
+    if iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
+        return Err(AuthError::InvalidToken("token is issued in the future"));
     }
     Ok(())
 }
@@ -621,21 +632,25 @@ mod tests {
 
     #[test]
     fn time_checks_with_leeway() {
-        assert!(check_time(100, None, 99, 0).is_ok());
+        assert!(check_time(100, None, None, 99, 0).is_ok());
         assert!(
-            check_time(100, None, 100, 0).is_err(),
+            check_time(100, None, None, 100, 0).is_err(),
             "exp == now is expired"
         );
-        assert!(check_time(100, None, 129, 30).is_ok());
-        assert!(check_time(100, None, 130, 30).is_err());
-        assert!(check_time(u64::MAX, None, u64::MAX - 1, 30).is_ok());
-        assert!(check_time(1000, Some(50), 20, 30).is_ok());
-        assert!(check_time(1000, Some(51), 20, 30).is_err());
+        assert!(check_time(100, None, None, 129, 30).is_ok());
+        assert!(check_time(100, None, None, 130, 30).is_err());
+        assert!(check_time(u64::MAX, None, None, u64::MAX - 1, 30).is_ok());
+        assert!(check_time(1000, Some(50), None, 20, 30).is_ok());
+        assert!(check_time(1000, Some(51), None, 20, 30).is_err());
         assert!(
-            check_time(1000, Some(50), 50, 0).is_ok(),
+            check_time(1000, Some(50), None, 50, 0).is_ok(),
             "nbf == now is valid"
         );
-        assert!(check_time(u64::MAX, Some(u64::MAX), u64::MAX - 1, 30).is_ok());
+        assert!(check_time(u64::MAX, Some(u64::MAX), None, u64::MAX - 1, 30).is_ok());
+        // iat: up to the leeway ahead, no further.
+        assert!(check_time(1000, None, Some(50), 20, 30).is_ok());
+        assert!(check_time(1000, None, Some(51), 20, 30).is_err());
+        assert!(check_time(1000, None, Some(u64::MAX), 20, 30).is_err());
     }
 
     mod with_keys {

@@ -83,6 +83,11 @@ async fn claim_violations_are_invalid_tokens() {
             "token is not valid yet",
         ),
         (
+            "issued in the future",
+            Box::new(move |c| c["iat"] = json!(now + 3600)),
+            "token is issued in the future",
+        ),
+        (
             "wrong issuer",
             Box::new(|c| c["iss"] = json!("http://evil.example")),
             "token issuer is not accepted",
