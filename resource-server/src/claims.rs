@@ -355,7 +355,9 @@ impl<'de> serde::de::Visitor<'de> for StringsVisitor {
 /// RFC 7519 §2 NumericDate: non-negative seconds, possibly fractional
 /// (the fraction is dropped). Negative, non-finite or non-numeric values
 /// are malformed.
-fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn numeric_date<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
     struct Visitor;
     impl serde::de::Visitor<'_> for Visitor {
         type Value = Option<u64>;

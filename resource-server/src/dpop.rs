@@ -80,6 +80,8 @@ struct ProofClaims {
     jti: Option<String>,
     htm: Option<String>,
     htu: Option<String>,
+    /// A NumericDate, fractions allowed (RFC 7519 §2), read to the second.
+    #[serde(default, deserialize_with = "crate::claims::numeric_date")]
     iat: Option<u64>,
     ath: Option<String>,
     nonce: Option<String>,

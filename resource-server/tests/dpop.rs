@@ -195,6 +195,10 @@ async fn proofs_that_do_not_fit_the_request_are_refused() {
         assert_dpop_refusal(&reply, "invalid_dpop_proof", what);
     }
 
+    // A NumericDate may have a fraction (RFC 7519 §2).
+    let fractional = with(&|c| c["iat"] = json!(now as f64 + 0.5));
+    assert_eq!(with_proof(&app, &token, &fractional).await.status, 200);
+
     // Replayed: the same proof twice.
     let proof = key.proof("GET", URL, Some(&token));
     assert_eq!(with_proof(&app, &token, &proof).await.status, 200);
