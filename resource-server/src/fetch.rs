@@ -32,7 +32,7 @@ pub(crate) struct Fetched {
 /// The HTTP client used when none is supplied: rustls on aws-lc-rs (the
 /// library that verifies the tokens) with the Mozilla roots of
 /// `webpki-roots`, TLS 1.2 and 1.3, a connect timeout, at most three
-/// redirects.
+/// redirects and only within the origin (see [`same_origin_redirects`]).
 pub(crate) fn default_client(timeout: Duration) -> Result<reqwest::Client, Error> {
     client(timeout, Vec::new())
 }
@@ -82,10 +82,33 @@ fn client(
         .use_preconfigured_tls(tls)
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
-        .redirect(reqwest::redirect::Policy::limited(3))
+        .redirect(same_origin_redirects())
         .user_agent(concat!("resource-server/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::HttpClient(e.to_string()))
+}
+
+/// Follows at most three redirects, each to the same scheme, host and port
+/// as the URL first asked for. The JWKS and the revocation list are
+/// trusted for where they are fetched from: a redirect elsewhere (an open
+/// redirect on the IdP's host, an https page sent to http) would let
+/// another server choose the keys.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt.previous().first().is_some_and(|first| {
+            first.scheme() == attempt.url().scheme()
+                && first.host_str() == attempt.url().host_str()
+                && first.port_or_known_default() == attempt.url().port_or_known_default()
+        });
+        if attempt.previous().len() > 3 {
+            attempt.error("more than 3 redirects")
+        } else if same_origin {
+            attempt.follow()
+        } else {
+            let to = attempt.url().origin().ascii_serialization();
+            attempt.error(format!("redirect to another origin ({to}) refused"))
+        }
+    })
 }
 
 /// An error and its causes, outermost first: reqwest's own message ("error

@@ -393,7 +393,9 @@ impl Inner {
             };
             let found: Discovery =
                 serde_json::from_slice(&fetched.body).map_err(|e| invalid(e.to_string()))?;
-            if found.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+            // Identical, trailing slash included (RFC 8414 §3.3, OpenID
+            // Connect Discovery §4.3), as the tokens' `iss` is compared.
+            if found.issuer != *issuer {
                 return Err(Error::IssuerMismatch {
                     expected: issuer.to_owned(),
                     found: found.issuer,

@@ -52,6 +52,72 @@ async fn discovery_refuses_a_document_for_another_issuer() {
 }
 
 #[tokio::test]
+async fn discovery_compares_the_issuer_exactly_trailing_slash_included() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    // The document names the issuer without a slash; one with a slash is
+    // another issuer (RFC 8414 §3.3), whose tokens would carry it too.
+    let jwks = JwksCache::from_issuer(format!("{}/", idp.issuer))
+        .build()
+        .expect("cache");
+    let result = jwks.refresh().await;
+    assert!(
+        result
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("issuer")),
+        "{result:?}"
+    );
+    assert_eq!(idp.jwks_hits(), 0);
+}
+
+/// A server at another origin whose `/moved` redirects to `target`, and
+/// whose `/here` redirects to its own `/jwks`, which serves `body`.
+async fn redirector(target: String, body: String) -> String {
+    use axum::response::Redirect;
+    let app = axum::Router::new()
+        .route(
+            "/moved",
+            axum::routing::get(move || async move { Redirect::temporary(&target) }),
+        )
+        .route(
+            "/here",
+            axum::routing::get(|| async { Redirect::temporary("/jwks") }),
+        )
+        .route("/jwks", axum::routing::get(move || async move { body }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_is_not_followed() {
+    let idp = TestIdp::start(&[trusted()]).await;
+    let other = redirector(idp.jwks_url(), jwks_json(&[attacker()])).await;
+    let jwks = JwksCache::from_url(format!("{other}/moved"))
+        .build()
+        .expect("cache");
+    let result = jwks.refresh().await;
+    assert!(
+        result
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("another origin")),
+        "{result:?}"
+    );
+    assert_eq!(idp.jwks_hits(), 0, "the other origin was never asked");
+    // Within one origin, a redirect is followed.
+    let jwks = JwksCache::from_url(format!("{other}/here"))
+        .build()
+        .expect("cache");
+    jwks.refresh().await.expect("same-origin redirect followed");
+    assert_eq!(
+        jwks.snapshot().kids().collect::<Vec<_>>(),
+        [attacker().kid()]
+    );
+}
+
+#[tokio::test]
 async fn a_flood_of_unknown_kids_costs_at_most_one_fetch() {
     let idp = TestIdp::start(&[trusted()]).await;
     let jwks = JwksCache::from_url(idp.jwks_url()).build().expect("cache");
