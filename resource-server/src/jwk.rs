@@ -24,6 +24,10 @@ pub struct Jwk {
     /// Public key use; `sig` or absent is used.
     #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
     pub use_: Option<String>,
+    /// Permitted operations (RFC 7517 §4.3); when present, a key is used
+    /// only if they include `verify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_ops: Option<Vec<String>>,
     /// Algorithm; one of `RS256`, `PS256`, `ES256`, `EdDSA`, or absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alg: Option<String>,

@@ -81,7 +81,12 @@ impl VerifyingKey {
         if jwk.private {
             return Err("the JWK holds a private key");
         }
-        if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+        if jwk.use_.as_deref().is_some_and(|u| u != "sig")
+            || jwk
+                .key_ops
+                .as_ref()
+                .is_some_and(|ops| !ops.iter().any(|op| op == "verify"))
+        {
             return Err("not a signing key");
         }
         let alg = match jwk.alg.as_deref() {
@@ -131,8 +136,10 @@ impl VerifyingKey {
         if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
             return Err("RSA modulus size is outside 2048..=8192 bits");
         }
-        // aws-lc accepts exponents up to 33 bits; anything even or 1 is bogus.
-        if e.is_empty() || e.len() > 5 || e.last().is_some_and(|b| b & 1 == 0) || e == [1] {
+        // Odd, at least 65537 (FIPS 186-5 §5.4), at most the 33 bits aws-lc
+        // accepts.
+        let exponent = e.iter().fold(0_u64, |v, &b| v << 8 | u64::from(b));
+        if e.len() > 5 || exponent & 1 == 0 || exponent < 65_537 {
             return Err("RSA exponent is not acceptable");
         }
         let components = RsaPublicKeyComponents { n, e };
@@ -388,6 +395,13 @@ pub(crate) mod tests {
         bad_b64.n = Some("***".into());
         let mut even_e = jwk("even-e", 2048);
         even_e.e = Some(URL_SAFE_NO_PAD.encode([1, 0]));
+        let mut small_e = jwk("e-3", 2048);
+        small_e.e = Some(URL_SAFE_NO_PAD.encode([3]));
+        let mut encrypt_ops = jwk("encrypt-ops", 2048);
+        encrypt_ops.use_ = None;
+        encrypt_ops.key_ops = Some(vec!["encrypt".into()]);
+        let mut verify_ops = jwk("verify-ops", 2048);
+        verify_ops.key_ops = Some(vec!["verify".into()]);
         let mut private = ed25519("private");
         private.private = true;
         let mut ed_x448 = ed25519("x448");
@@ -406,6 +420,9 @@ pub(crate) mod tests {
                 no_kid,
                 bad_b64,
                 even_e,
+                small_e,
+                encrypt_ops,
+                verify_ops,
                 jwk("small", 1024),
                 jwk("huge", 16384),
                 jwk(&"k".repeat(MAX_KID_LEN + 1), 2048),
@@ -418,14 +435,15 @@ pub(crate) mod tests {
         };
         let (keys, skipped) = usable_keys(&set);
         let kids: Vec<_> = keys.iter().map(|k| k.kid()).collect();
-        assert_eq!(kids, ["good", "ps", "bare", "ed"]);
-        assert_eq!(skipped, 14);
+        assert_eq!(kids, ["good", "ps", "bare", "verify-ops", "ed"]);
+        assert_eq!(skipped, 16);
         assert_eq!(keys[0].bits(), 2048);
         let algs = |key: &VerifyingKey| key.algorithms().collect::<Vec<_>>();
         assert_eq!(algs(&keys[0]), [Algorithm::RS256], "alg pins the algorithm");
         assert_eq!(algs(&keys[1]), [Algorithm::PS256]);
         assert_eq!(algs(&keys[2]), [Algorithm::RS256, Algorithm::PS256]);
-        assert_eq!(algs(&keys[3]), [Algorithm::EdDSA]);
+        assert_eq!(algs(&keys[3]), [Algorithm::RS256]);
+        assert_eq!(algs(&keys[4]), [Algorithm::EdDSA]);
     }
 
     #[test]
