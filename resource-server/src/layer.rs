@@ -152,7 +152,10 @@ impl<T> BearerAuthLayer<T> {
     /// The URL clients reach this service at (`https://api.example.com`,
     /// with a path prefix if a proxy strips one), which DPoP proofs' `htu`
     /// must name followed by the request path. Without it, `htu` must name
-    /// the request's `Host` and path, over `http` or `https`.
+    /// the request's `Host` and path, over `http` or `https`: both chosen
+    /// by the client, so a proof made for another server whose tokens this
+    /// one also accepts (a shared audience) passes here too. Set it
+    /// wherever DPoP matters.
     pub fn public_url(self, url: impl AsRef<str>) -> Self {
         let url = url.as_ref().trim_end_matches('/').to_owned();
         self.with(|shared| shared.public_url = Some(url))

@@ -126,6 +126,12 @@ pub async fn run(args: Args) -> Result<(), Error> {
     // Scripts wait for this line; keep its shape.
     println!("resource-server listening on {addr}");
     tracing::info!(%addr, require_dpop = args.require_dpop, "listening");
+    if options.public_url.is_none() {
+        tracing::warn!(
+            "no --public-url: DPoP proofs are checked against the Host header each client \
+             sends, so a proof made for another server sharing this audience is accepted too"
+        );
+    }
     match metrics_listener {
         None => {
             let app = observe(demo_app_with(validator, options).merge(scrape), &metrics);
