@@ -525,6 +525,35 @@ async fn a_replayed_code_is_refused_and_revokes_its_tokens_at_the_resource_serve
 }
 
 #[tokio::test]
+async fn a_code_not_yet_redeemed_dies_with_the_user_s_other_sessions() {
+    let (idp, secret) = idp_with_web_client().await;
+    let b = browser();
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(&idp, "web", CB, &challenge, &[]);
+    let code = param(
+        &sign_in_for_code(&b, &idp, &url, "ann@example.com", PASSWORD).await,
+        "code",
+    )
+    .expect("code");
+    // The password changes elsewhere (an API login session) before the
+    // code is redeemed: every other session ends, this code's grant too.
+    let login = idp.login("ann@example.com", PASSWORD).await;
+    assert_eq!(login.status(), 200);
+    let login: Value = login.json().await.expect("tokens");
+    let access = login["access_token"].as_str().expect("access");
+    let changed = idp
+        .post_bearer(
+            "/account/password",
+            access,
+            Some(&json!({"current_password": PASSWORD, "new_password": "a new long password"})),
+        )
+        .await;
+    assert_eq!(changed.status(), 204);
+    let late = exchange(&idp, ("web", Some(&secret)), &code, CB, &verifier).await;
+    assert_eq!(error_code(late, 400).await, "invalid_grant");
+}
+
+#[tokio::test]
 async fn a_code_is_bound_to_its_client_and_expires() {
     let (idp, secret) = idp_with_web_client().await;
     let other_secret = register(

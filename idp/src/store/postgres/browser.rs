@@ -31,8 +31,10 @@ fn session_row(r: &Row) -> Result<BrowserSessionRow, StoreError> {
 /// Ends every live browser session of `user_id` but `except` at `at`,
 /// inside the caller's transaction: the changes that cut off a user's
 /// tokens (password change or reset, disabling, signing out everywhere)
-/// sign their browsers out too. Their grants' tokens fall under the
-/// cut-off recorded beside it.
+/// sign their browsers out too, and revoke the grants made in them: a
+/// code not yet redeemed would otherwise still buy tokens after the
+/// cut-off. Tokens the grants issued fall under the cut-off recorded
+/// beside it.
 pub(super) fn end_user_browser_sessions<C: Target>(
     tx: &mut Cached<'_, C>,
     user_id: &str,
@@ -43,6 +45,11 @@ pub(super) fn end_user_browser_sessions<C: Target>(
         "UPDATE browser_sessions SET ended_at = $3
          WHERE user_id = $1 AND ended_at IS NULL AND ($2::TEXT IS NULL OR id <> $2)",
         &[&user_id, &except, &to_db(at, "session ended_at")?],
+    )?;
+    tx.execute(
+        "UPDATE grants SET revoked_at = $3
+         WHERE user_id = $1 AND revoked_at IS NULL AND ($2::TEXT IS NULL OR session_id <> $2)",
+        &[&user_id, &except, &to_db(at, "grant revoked_at")?],
     )?;
     Ok(())
 }
