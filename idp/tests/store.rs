@@ -753,6 +753,21 @@ contract_tests! {
         assert!(store.run(|r| r.browser_session(b"c3", 305)).await.expect("read").is_some());
     }
 
+    async fn a_password_change_voids_the_reset_links_mailed_before_it(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store
+            .run(|r| r.insert_account_token(b"r1", AccountTokenPurpose::PasswordReset, "u1", 300, 900, 0))
+            .await
+            .expect("token");
+        assert!(store.run(|r| r.set_password("u1", "$2b$new", None, 301)).await.expect("set"));
+        assert_eq!(
+            store.run(|r| r.reset_password(b"r1", "$2b$reset", 302, 303)).await.expect("reset"),
+            None,
+            "the old link no longer sets a password"
+        );
+    }
+
     async fn renewing_the_feed_changes_its_epoch_and_keeps_its_log(db) {
         let store = db.open().await;
         store.run(|r| r.revoke_access_token("j1", 9000, 100)).await.expect("revoke");
