@@ -29,7 +29,13 @@ pub async fn verify_access_token(
 /// RFC 7662 answer for `token`. Anything not currently valid is
 /// `{"active": false}`, with nothing else said about it.
 pub async fn introspect(state: &AppState, token: &str, now: u64) -> Result<Value, Error> {
-    if let Some(claims) = verify_access_token(state, token, now).await {
+    // Validation allows 30 s of clock skew past `exp`; an introspection
+    // answer is the IdP's own clock, and an expired token is not active
+    // (RFC 7662 §2.2).
+    if let Some(claims) = verify_access_token(state, token, now)
+        .await
+        .filter(|claims| claims.exp > now)
+    {
         // A token of a deleted client is no longer honoured.
         let client_id = claims.client_id.clone().unwrap_or_default();
         let client_live = client_id == LOGIN_CLIENT_ID

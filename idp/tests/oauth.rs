@@ -275,6 +275,13 @@ async fn introspection_needs_a_client_and_reports_only_valid_tokens() {
     assert_eq!(body["scope"], "profile");
     assert_eq!(body["username"], "ivy@example.com");
     assert_eq!(body["client_id"], "login");
+    // Past `exp` the token is inactive, though validation would still
+    // allow it the 30 s of clock skew.
+    let exp = body["exp"].as_u64().expect("exp");
+    let state = &idp.server.state;
+    let at = |now| idp::introspection::introspect(state, access, now);
+    assert_eq!(at(exp - 1).await.expect("answer")["active"], true);
+    assert_eq!(at(exp + 5).await.expect("answer"), json!({"active": false}));
 
     let r = idp
         .form("/introspect", Some(("rs", &secret)), &[("token", refresh)])
