@@ -197,6 +197,8 @@ async fn the_code_flow_gives_an_id_token_and_single_sign_on() {
     );
     let posted = idp.post_bearer("/userinfo", access, None).await;
     assert_eq!(posted.status(), 200);
+    // A user's claims are for the caller alone: no cache keeps them.
+    assert_eq!(posted.headers()["cache-control"], "no-store");
     // The authorization request as a form post (OIDC Core §3.1.2.1).
     let (_, challenge3) = pkce();
     let url = authorize_url(&idp, "web", CB, &challenge3, &[]);

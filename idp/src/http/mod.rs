@@ -132,7 +132,15 @@ pub fn api(state: AppState) -> Router {
     let (protected, _) = protected_routes().split_for_parts();
     let (public, _) = public_routes().split_for_parts();
     let router = public
-        .merge(protected.route_layer(bearer))
+        .merge(
+            protected.route_layer(
+                ServiceBuilder::new()
+                    .layer(MapResponseLayer::new(
+                        not_stored as fn(Response) -> Response,
+                    ))
+                    .layer(bearer),
+            ),
+        )
         .fallback(|| async { StatusCode::NOT_FOUND })
         .with_state(state.clone());
     // Plain request and response mappers, in one `layer` call: axum boxes
@@ -150,6 +158,18 @@ pub fn api(state: AppState) -> Router {
             .layer(DefaultBodyLimit::max(BODY_LIMIT)),
     );
     serve::observe(router, &registry)
+}
+
+/// Answers to a bearer token (a user's claims, the registry, the user list)
+/// are that caller's alone: no cache keeps them, unless the handler said
+/// otherwise.
+fn not_stored(mut response: Response) -> Response {
+    if !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// Token responses must never be cached (RFC 6749 §5.1).
