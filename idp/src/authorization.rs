@@ -219,8 +219,12 @@ impl From<Error> for Rejection {
     }
 }
 
-/// `redirect_uri` with `pairs` appended to its query.
+/// `redirect_uri` with `pairs` appended to its query (as it is, without
+/// a dangling `?`, when there are none).
 pub fn with_query(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return redirect_uri.to_owned();
+    }
     match Url::parse(redirect_uri) {
         Ok(mut url) => {
             url.query_pairs_mut().extend_pairs(pairs);
@@ -785,6 +789,11 @@ mod tests {
         assert_eq!(
             with_query("https://app.example/cb?tenant=a", &[("code", "x y")]),
             "https://app.example/cb?tenant=a&code=x+y"
+        );
+        // Nothing to add (an end_session without state): no dangling `?`.
+        assert_eq!(
+            with_query("https://app.example/bye", &[]),
+            "https://app.example/bye"
         );
     }
 
