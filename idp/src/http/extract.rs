@@ -69,11 +69,17 @@ impl std::fmt::Debug for BasicAuth {
     }
 }
 
-/// Reads `Authorization: Basic` (RFC 7617), scheme case-insensitive.
+/// Reads `Authorization: Basic` (RFC 7617), scheme case-insensitive. Two
+/// `Authorization` headers are malformed: which one counts is not for the
+/// server to guess.
 pub fn basic_auth(headers: &HeaderMap) -> BasicAuth {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
         return BasicAuth::Absent;
     };
+    if values.next().is_some() {
+        return BasicAuth::Malformed;
+    }
     let Some((scheme, encoded)) = value.to_str().ok().and_then(|v| v.trim().split_once(' ')) else {
         return BasicAuth::Malformed;
     };
@@ -228,6 +234,15 @@ mod tests {
             "application/json; charset=utf-8".parse().expect("value"),
         );
         h
+    }
+
+    #[test]
+    fn two_authorization_headers_are_malformed() {
+        let mut h = HeaderMap::new();
+        h.append(header::AUTHORIZATION, "Basic YTpi".parse().expect("value"));
+        assert!(matches!(basic_auth(&h), BasicAuth::Credentials(u, _) if u == "a"));
+        h.append(header::AUTHORIZATION, "Basic Yzpk".parse().expect("value"));
+        assert!(matches!(basic_auth(&h), BasicAuth::Malformed));
     }
 
     #[test]
