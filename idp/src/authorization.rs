@@ -124,7 +124,8 @@ pub struct AuthorizationRequest {
     pub prompt: Prompt,
     /// `max_age`, seconds.
     pub max_age: Option<u64>,
-    /// Pre-fills the sign-in form's email.
+    /// Pre-fills the sign-in form's email; a browser signed in as another
+    /// account signs in again (see [`hint_fits`]).
     pub login_hint: Option<String>,
     /// The RFC 8707 `resource`: a registered API, which the grant remembers
     /// (its tokens are for that API alone); carried through the forms.
@@ -493,6 +494,20 @@ pub fn next_step(
         };
     }
     after_sign_in(request, consent_remembered)
+}
+
+/// Whether the browser's signed-in `user` is the one `login_hint` names,
+/// if it names one (an email, compared as accounts are). When it names
+/// another, the request is treated as from a browser not signed in: the
+/// sign-in form, pre-filled with the hint, or `login_required` under
+/// `prompt=none` (OpenID Connect Core §3.1.2.1), never a code for the
+/// wrong account.
+pub fn hint_fits(request: &AuthorizationRequest, user: &UserRow) -> bool {
+    request
+        .login_hint
+        .as_deref()
+        .filter(|hint| hint.contains('@'))
+        .is_none_or(|hint| crate::store::email_key(hint) == crate::store::email_key(&user.email))
 }
 
 /// The `acr` of a sign-in with a second factor.

@@ -248,6 +248,35 @@ async fn the_code_flow_gives_an_id_token_and_single_sign_on() {
     )
     .await;
     assert!(param(&location(&none), "code").is_some());
+    // A login_hint naming the signed-in account (in any case) changes
+    // nothing; one naming another account is not answered with this one's
+    // code: login_required under prompt=none, the sign-in form otherwise.
+    let hinted = |hint: &'static str, prompt: &'static str| {
+        open(
+            &b,
+            authorize_url(
+                &idp,
+                "web",
+                CB,
+                &challenge2,
+                &[("prompt", prompt), ("login_hint", hint), ("state", "h1")],
+            ),
+        )
+    };
+    let same = hinted("ANN@example.com", "none").await;
+    assert!(param(&location(&same), "code").is_some());
+    let other = hinted("bob@example.com", "none").await;
+    assert_sent_back(
+        &idp,
+        &other,
+        "login_required",
+        "h1",
+        "another account hinted",
+    );
+    let form = hinted("bob@example.com", "consent").await;
+    assert_eq!(form.status(), 200);
+    let html = form.text().await.expect("html");
+    assert!(html.contains("bob@example.com"), "the form is pre-filled");
 }
 
 #[tokio::test]

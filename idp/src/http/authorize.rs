@@ -367,6 +367,7 @@ async fn authorize(state: &AppState, headers: &HeaderMap, params: &Params) -> Re
         Ok(found) => found,
         Err(e) => return pages::failure(&state.settings().issuer, &e),
     };
+    let current = current.filter(|(_, user)| authorization::hint_fits(&request, user));
     let next =
         authorization::next_step(&request, current.as_ref().map(|(s, _)| s), remembered, now);
     if let (Ok(Next::Consent | Next::Issue), Some((session, user))) = (&next, &current) {
