@@ -77,7 +77,7 @@ async fn signed_in(
     let issuer = &state.settings().issuer;
     let failure = |e: Error| Box::new(pages::failure(issuer, &e));
     let now = unix_now();
-    let session = match cookies::read(headers, cookies::SESSION) {
+    let session = match cookies::session(headers, pages::secure(state)) {
         Some(cookie) => browser_sessions::find(state, &cookie, now)
             .await
             .map_err(failure)?,

@@ -118,7 +118,7 @@ impl Post {
         }
         let fields = Params::parse(body);
         let token = fields.get(cookies::CSRF_FIELD).ok().flatten();
-        if !cookies::csrf_matches(headers, token) {
+        if !cookies::csrf_matches(headers, pages::secure(state), token) {
             return Err(Box::new(pages::message(
                 issuer,
                 StatusCode::FORBIDDEN,
@@ -270,7 +270,7 @@ async fn current_session(
     headers: &HeaderMap,
     now: u64,
 ) -> Result<Option<(BrowserSessionRow, UserRow)>, Error> {
-    let Some(cookie) = cookies::read(headers, cookies::SESSION) else {
+    let Some(cookie) = cookies::session(headers, pages::secure(state)) else {
         return Ok(None);
     };
     let Some(session) = browser_sessions::find(state, &cookie, now).await? else {

@@ -1,4 +1,8 @@
 //! The two cookies of the sign-in pages, read and written in one place.
+//! On an https issuer their names carry the `__Host-` prefix: the browser
+//! then takes them only from this origin over https with `Path=/` and no
+//! `Domain`, so a sibling subdomain or a plain-http page cannot plant a
+//! session or a CSRF token of its choosing (login CSRF, session fixation).
 //!
 //! - `idp_session` names the browser session (`browser_sessions.rs`):
 //!   `HttpOnly`, `SameSite=Lax` (so it comes along on the top-level GET that
@@ -15,17 +19,40 @@ use subtle::ConstantTimeEq as _;
 
 use crate::secret::{random_secret, Secret};
 
-/// The session cookie's name.
-pub const SESSION: &str = "idp_session";
-/// The CSRF cookie's name.
-pub const CSRF: &str = "idp_csrf";
+/// The session cookie's name over http (a development issuer).
+const SESSION: &str = "idp_session";
+/// The CSRF cookie's name over http.
+const CSRF: &str = "idp_csrf";
+
+/// The session cookie's name: `__Host-`-prefixed when `secure`.
+pub fn session_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-idp_session"
+    } else {
+        SESSION
+    }
+}
+
+/// The CSRF cookie's name: `__Host-`-prefixed when `secure`.
+fn csrf_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-idp_csrf"
+    } else {
+        CSRF
+    }
+}
+
+/// The browser session cookie's value, if well formed.
+pub fn session(headers: &HeaderMap, secure: bool) -> Option<String> {
+    read(headers, session_name(secure))
+}
 /// The hidden form field that repeats the CSRF cookie.
 pub const CSRF_FIELD: &str = "csrf_token";
 
 /// The value of cookie `name`, if the request sent exactly one that looks
 /// like ours (43 base64url characters): a value of another shape is
 /// treated as absent.
-pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
+fn read(headers: &HeaderMap, name: &str) -> Option<String> {
     let mut found = headers
         .get_all(header::COOKIE)
         .iter()
@@ -61,30 +88,35 @@ fn set(name: &'static str, value: String, secure: bool, max_age: Option<u64>) ->
 
 /// Sets the session cookie for `ttl` seconds.
 pub fn set_session(value: &Secret, secure: bool, ttl: u64) -> HeaderValue {
-    set(SESSION, value.expose().to_owned(), secure, Some(ttl))
+    set(
+        session_name(secure),
+        value.expose().to_owned(),
+        secure,
+        Some(ttl),
+    )
 }
 
 /// Removes the session cookie.
 pub fn clear_session(secure: bool) -> HeaderValue {
-    set(SESSION, String::new(), secure, Some(0))
+    set(session_name(secure), String::new(), secure, Some(0))
 }
 
 /// The browser's CSRF token, and the `Set-Cookie` that gives it one when
 /// it has none yet.
 pub fn csrf_token(headers: &HeaderMap, secure: bool) -> (String, Option<HeaderValue>) {
-    match read(headers, CSRF) {
+    match read(headers, csrf_name(secure)) {
         Some(token) => (token, None),
         None => {
             let token = random_secret().expose().to_owned();
-            let cookie = set(CSRF, token.clone(), secure, None);
+            let cookie = set(csrf_name(secure), token.clone(), secure, None);
             (token, Some(cookie))
         }
     }
 }
 
 /// Whether the form's `submitted` token is the browser's CSRF cookie.
-pub fn csrf_matches(headers: &HeaderMap, submitted: Option<&str>) -> bool {
-    match (read(headers, CSRF), submitted) {
+pub fn csrf_matches(headers: &HeaderMap, secure: bool, submitted: Option<&str>) -> bool {
+    match (read(headers, csrf_name(secure)), submitted) {
         (Some(cookie), Some(field)) => bool::from(cookie.as_bytes().ct_eq(field.as_bytes())),
         _ => false,
     }
@@ -105,9 +137,9 @@ mod tests {
         let token = "a".repeat(43);
         let h = with_cookie(&format!("other=1; {CSRF}={token}"));
         assert_eq!(read(&h, CSRF).as_deref(), Some(token.as_str()));
-        assert!(csrf_matches(&h, Some(&token)));
-        assert!(!csrf_matches(&h, Some(&"b".repeat(43))));
-        assert!(!csrf_matches(&h, None));
+        assert!(csrf_matches(&h, false, Some(&token)));
+        assert!(!csrf_matches(&h, false, Some(&"b".repeat(43))));
+        assert!(!csrf_matches(&h, false, None));
         assert!(read(&with_cookie(&format!("{CSRF}=short")), CSRF).is_none());
         let twice = with_cookie(&format!("{CSRF}={token}; {CSRF}={token}"));
         assert!(read(&twice, CSRF).is_none());
@@ -121,7 +153,26 @@ mod tests {
         for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=60"] {
             assert!(text.contains(part), "{text}");
         }
+        assert!(text.starts_with("__Host-idp_session="), "{text}");
         let plain = set_session(&secret, false, 60);
         assert!(!plain.to_str().expect("ascii").contains("Secure"));
+        assert!(plain.to_str().expect("ascii").starts_with("idp_session="));
+    }
+
+    #[test]
+    fn on_https_only_host_prefixed_cookies_count() {
+        let token = "a".repeat(43);
+        // Planted by a sibling subdomain or an http page: unprefixed.
+        let planted = with_cookie(&format!("{CSRF}={token}; {SESSION}={token}"));
+        assert!(!csrf_matches(&planted, true, Some(&token)));
+        assert!(session(&planted, true).is_none());
+        let ours = with_cookie(&format!(
+            "__Host-idp_csrf={token}; __Host-idp_session={token}"
+        ));
+        assert!(csrf_matches(&ours, true, Some(&token)));
+        assert_eq!(session(&ours, true).as_deref(), Some(token.as_str()));
+        let (_, set) = csrf_token(&HeaderMap::new(), true);
+        let set = set.expect("a new token");
+        assert!(set.to_str().expect("ascii").starts_with("__Host-idp_csrf="));
     }
 }

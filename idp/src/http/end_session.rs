@@ -180,7 +180,7 @@ async fn end_session_post(
     let confirmed = params.get("confirm").ok().flatten() == Some("yes");
     if confirmed {
         let token = params.get(cookies::CSRF_FIELD).ok().flatten();
-        if !cookies::csrf_matches(&headers, token) {
+        if !cookies::csrf_matches(&headers, pages::secure(&state), token) {
             return pages::message(
                 &state.settings().issuer,
                 StatusCode::FORBIDDEN,
@@ -205,7 +205,7 @@ async fn end_session(
     let issuer = state.settings().issuer.clone();
     let secure = issuer.starts_with("https://");
     let now = unix_now();
-    let cookie = cookies::read(headers, cookies::SESSION);
+    let cookie = cookies::session(headers, secure);
     let current = match &cookie {
         Some(c) => match browser_sessions::find(state, c, now).await {
             Ok(found) => found,
