@@ -44,6 +44,20 @@ async fn idp_with_web_client() -> (TestIdp, String) {
     (idp, secret)
 }
 
+/// A browser signs ann in and brings back a code for `web`: the PKCE
+/// verifier and the code.
+async fn code_for_ann(idp: &TestIdp) -> (String, String) {
+    let b = browser();
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(idp, "web", CB, &challenge, &[]);
+    let code = param(
+        &sign_in_for_code(&b, idp, &url, "ann@example.com", PASSWORD).await,
+        "code",
+    )
+    .expect("code");
+    (verifier, code)
+}
+
 async fn register(idp: &TestIdp, spec: idp::clients::ClientSpec) -> Option<String> {
     idp::clients::register_client(idp.server.state.store(), &spec, 0)
         .await
@@ -558,14 +572,7 @@ async fn a_replayed_code_is_refused_and_revokes_its_tokens_at_the_resource_serve
 #[tokio::test]
 async fn a_code_not_yet_redeemed_dies_with_the_user_s_other_sessions() {
     let (idp, secret) = idp_with_web_client().await;
-    let b = browser();
-    let (verifier, challenge) = pkce();
-    let url = authorize_url(&idp, "web", CB, &challenge, &[]);
-    let code = param(
-        &sign_in_for_code(&b, &idp, &url, "ann@example.com", PASSWORD).await,
-        "code",
-    )
-    .expect("code");
+    let (verifier, code) = code_for_ann(&idp).await;
     // The password changes elsewhere (an API login session) before the
     // code is redeemed: every other session ends, this code's grant too.
     let login = idp.login("ann@example.com", PASSWORD).await;
@@ -597,14 +604,7 @@ async fn a_code_is_bound_to_its_client_and_expires() {
     )
     .await
     .expect("secret");
-    let b = browser();
-    let (verifier, challenge) = pkce();
-    let url = authorize_url(&idp, "web", CB, &challenge, &[]);
-    let code = param(
-        &sign_in_for_code(&b, &idp, &url, "ann@example.com", PASSWORD).await,
-        "code",
-    )
-    .expect("code");
+    let (verifier, code) = code_for_ann(&idp).await;
     let stolen = exchange(&idp, ("other", Some(&other_secret)), &code, CB, &verifier).await;
     assert_eq!(error_code(stolen, 400).await, "invalid_grant");
     let unauthenticated = exchange(&idp, ("web", None), &code, CB, &verifier).await;
