@@ -108,6 +108,10 @@ fn loopback_without_port(uri: &str) -> Option<String> {
         return None;
     }
     let port = url.port();
+    // Port 0 is "pick one" when listening, never where a client listens.
+    if port == Some(0) {
+        return None;
+    }
     url.set_port(None).ok()?;
     let bare = url.to_string();
     // The original must be the normal form plus at most its port.
@@ -196,6 +200,7 @@ mod tests {
         assert!(!matches(&native, "http://127.0.0.1:51234/cb#f", true));
         assert!(!matches(&native, "https://127.0.0.1:51234/cb", true));
         assert!(!matches(&native, "http://127.0.0.2:51234/cb", true));
+        assert!(!matches(&native, "http://127.0.0.1:0/cb", true));
         // localhost is a name, not a loopback IP: exact only (RFC 8252 §8.3).
         let named = reg(&["http://localhost/cb"]);
         assert!(!matches(&named, "http://localhost:5000/cb", true));
