@@ -22,6 +22,7 @@ use url::Url;
 
 use crate::apis;
 use crate::error::Error;
+use crate::id_tokens;
 use crate::pkce;
 use crate::redirect_uris;
 use crate::scope::parse_scope;
@@ -39,7 +40,7 @@ pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_acces
 /// The parameters of an authorization request this IdP reads, in the
 /// order the forms carry them. `resource` (RFC 8707), once checked to name
 /// a registered API, is carried through and stored with the grant.
-pub const PARAMS: [&str; 14] = [
+pub const PARAMS: [&str; 15] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -52,12 +53,17 @@ pub const PARAMS: [&str; 14] = [
     "prompt",
     "max_age",
     "login_hint",
+    "id_token_hint",
     "resource",
     "acr_values",
 ];
 
 /// The longest `state`, `nonce` or `login_hint` accepted.
 const MAX_PARAM_LEN: usize = 1024;
+
+/// The longest `id_token_hint` accepted (an ID token of this IdP is about
+/// 1 KiB with a 2048-bit key, 2 KiB with a 4096-bit one).
+const MAX_HINT_LEN: usize = 8192;
 
 /// Request parameters as sent (query string or form body), in order.
 #[derive(Debug, Clone, Default)]
@@ -127,6 +133,9 @@ pub struct AuthorizationRequest {
     /// Pre-fills the sign-in form's email; a browser signed in as another
     /// account signs in again (see [`hint_fits`]).
     pub login_hint: Option<String>,
+    /// The `sub` of a valid `id_token_hint` (an ID token this IdP issued,
+    /// expired or not): the account the application expects.
+    pub hinted_sub: Option<String>,
     /// The RFC 8707 `resource`: a registered API, which the grant remembers
     /// (its tokens are for that API alone); carried through the forms.
     pub resource: Option<String>,
@@ -424,6 +433,23 @@ pub async fn parse(state: &AppState, params: &Params) -> Result<AuthorizationReq
             return Err(refuse("invalid_request", "a parameter is too long"));
         }
     }
+    let hinted_sub = match value("id_token_hint") {
+        None => None,
+        Some(hint) if hint.len() > MAX_HINT_LEN => {
+            return Err(refuse("invalid_request", "id_token_hint is too long"));
+        }
+        Some(hint) => {
+            match id_tokens::verify_hint(&state.keys().ring(), &state.settings().issuer, hint) {
+                Some(claims) => Some(claims.sub),
+                None => {
+                    return Err(refuse(
+                        "invalid_request",
+                        "id_token_hint is not an ID token of this issuer",
+                    ))
+                }
+            }
+        }
+    };
     // The API the tokens are to be for (RFC 8707 §2.1): a registered one,
     // or the client is told at once, before anyone signs in.
     match apis::target(state.store(), value("resource")).await {
@@ -441,6 +467,7 @@ pub async fn parse(state: &AppState, params: &Params) -> Result<AuthorizationReq
     Ok(AuthorizationRequest {
         nonce: value("nonce").map(str::to_owned),
         login_hint: value("login_hint").map(str::to_owned),
+        hinted_sub,
         resource: value("resource").map(str::to_owned),
         wants_aal2: value("acr_values")
             .is_some_and(|v| v.split_ascii_whitespace().any(|a| a == ACR_AAL2)),
@@ -496,18 +523,23 @@ pub fn next_step(
     after_sign_in(request, consent_remembered)
 }
 
-/// Whether the browser's signed-in `user` is the one `login_hint` names,
-/// if it names one (an email, compared as accounts are). When it names
-/// another, the request is treated as from a browser not signed in: the
-/// sign-in form, pre-filled with the hint, or `login_required` under
-/// `prompt=none` (OpenID Connect Core §3.1.2.1), never a code for the
-/// wrong account.
+/// Whether the browser's signed-in `user` is the one the hints name, if
+/// they name one: `id_token_hint`'s `sub`, `login_hint` as an email
+/// (compared as accounts are). When they name another, the request is
+/// treated as from a browser not signed in: the sign-in form, pre-filled
+/// with the `login_hint`, or `login_required` under `prompt=none` (OpenID
+/// Connect Core §3.1.2.1), never a code for the wrong account.
 pub fn hint_fits(request: &AuthorizationRequest, user: &UserRow) -> bool {
-    request
+    let by_id = request
+        .hinted_sub
+        .as_deref()
+        .is_none_or(|sub| sub == user.id);
+    let by_email = request
         .login_hint
         .as_deref()
         .filter(|hint| hint.contains('@'))
-        .is_none_or(|hint| crate::store::email_key(hint) == crate::store::email_key(&user.email))
+        .is_none_or(|hint| crate::store::email_key(hint) == crate::store::email_key(&user.email));
+    by_id && by_email
 }
 
 /// The `acr` of a sign-in with a second factor.
@@ -670,6 +702,7 @@ mod tests {
             prompt,
             max_age,
             login_hint: None,
+            hinted_sub: None,
             resource: None,
             wants_aal2: false,
             params: Vec::new(),

@@ -291,6 +291,28 @@ async fn the_code_flow_gives_an_id_token_and_single_sign_on() {
     assert_eq!(form.status(), 200);
     let html = form.text().await.expect("html");
     assert!(html.contains("bob@example.com"), "the form is pre-filled");
+    // id_token_hint: this account's ID token fits; anything not an ID
+    // token of this IdP is refused.
+    let by_token = |hint: String| {
+        open(
+            &b,
+            authorize_url(
+                &idp,
+                "web",
+                CB,
+                &challenge2,
+                &[
+                    ("prompt", "none"),
+                    ("id_token_hint", &hint),
+                    ("state", "h2"),
+                ],
+            ),
+        )
+    };
+    let fits = by_token(id_token.to_owned()).await;
+    assert!(param(&location(&fits), "code").is_some());
+    let forged = by_token(format!("{id_token}x")).await;
+    assert_sent_back(&idp, &forged, "invalid_request", "h2", "not an ID token");
 }
 
 #[tokio::test]

@@ -80,8 +80,14 @@ struct AuthorizeParams {
     prompt: Option<String>,
     /// Seconds since the last sign-in after which the user signs in again.
     max_age: Option<u64>,
-    /// Pre-fills the email on the sign-in page.
+    /// Pre-fills the email on the sign-in page; a browser signed in as
+    /// another account signs in again (`login_required` under
+    /// `prompt=none`).
     login_hint: Option<String>,
+    /// An ID token this IdP issued (expired or not): a browser signed in
+    /// as another account signs in again; anything else is
+    /// `invalid_request`.
+    id_token_hint: Option<String>,
     /// The API the tokens are for (RFC 8707): a registered one, else the
     /// client is sent back with `error=invalid_target`. The code's access
     /// token and every refresh's are for that API alone.
