@@ -1360,10 +1360,10 @@ async fn postgres_refresh_sessions_from_before_migration_8_keep_their_current_to
     )
     .await;
     let store = db.open_store().await.expect("migrates");
-    // Every migration since ran, the newest (0009) included.
+    // Every migration since ran, the newest (0010) included.
     assert_eq!(
         db.value("SELECT MAX(version) FROM schema_migrations").await,
-        "9"
+        "10"
     );
     sessions_from_before_migration_8_were_kept(&store).await;
 }
