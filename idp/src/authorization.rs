@@ -833,6 +833,30 @@ mod tests {
     }
 
     #[test]
+    fn hints_must_name_the_signed_in_account_when_they_name_one() {
+        let ann = UserRow::new(
+            "u-ann".into(),
+            "Ann@Example.com".into(),
+            "Ann".into(),
+            String::new(),
+            0,
+        );
+        let mut r = request(Prompt::default(), None, false);
+        assert!(hint_fits(&r, &ann), "no hint");
+        r.login_hint = Some("ann@example.COM".into());
+        assert!(hint_fits(&r, &ann), "the same address, another case");
+        r.hinted_sub = Some("u-ann".into());
+        assert!(hint_fits(&r, &ann));
+        r.hinted_sub = Some("u-bob".into());
+        assert!(!hint_fits(&r, &ann), "an ID token of another account");
+        r.hinted_sub = None;
+        r.login_hint = Some("bob@example.com".into());
+        assert!(!hint_fits(&r, &ann), "another address");
+        r.login_hint = Some("ann".into());
+        assert!(hint_fits(&r, &ann), "not an address: only pre-fills");
+    }
+
+    #[test]
     fn query_is_appended_to_an_existing_one() {
         assert_eq!(
             with_query("https://app.example/cb?tenant=a", &[("code", "x y")]),
