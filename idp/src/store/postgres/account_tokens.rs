@@ -12,6 +12,20 @@ use crate::store::contract::AccountTokens;
 use crate::store::error::StoreError;
 use crate::store::rows::{AccountTokenPurpose, AccountTokenRow, CutoffKind};
 
+/// Deletes the reset links of `user_id` not yet used, inside the caller's
+/// transaction: a link mailed before the password was set (by a reset or
+/// a change) would otherwise set it again.
+pub(super) fn void_reset_links<C: Target>(
+    c: &mut Cached<'_, C>,
+    user_id: &str,
+) -> Result<(), StoreError> {
+    c.execute(
+        "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
+        &[&user_id, &AccountTokenPurpose::PasswordReset.as_str()],
+    )?;
+    Ok(())
+}
+
 /// Marks a live token used; its user, if it was live.
 fn consume<C: Target>(
     c: &mut Cached<'_, C>,
@@ -146,10 +160,7 @@ impl AccountTokens for PgConn {
             ],
         )?;
         // Other reset links mailed before this one die with it.
-        tx.execute(
-            "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
-            &[&user_id, &AccountTokenPurpose::PasswordReset.as_str()],
-        )?;
+        void_reset_links(&mut tx, &user_id)?;
         end_sessions(&mut tx, &user_id, None)?;
         end_user_browser_sessions(&mut tx, &user_id, None, issued_before)?;
         record_cutoff(&mut tx, CutoffKind::Subject, &user_id, None, issued_before)?;

@@ -6,6 +6,7 @@
 
 use postgres::Row;
 
+use super::account_tokens::void_reset_links;
 use super::browser::end_user_browser_sessions;
 use super::conn::{Cached, PgConn, Target};
 use super::sessions::{end_sessions, record_cutoff};
@@ -13,7 +14,7 @@ use super::{from_db, to_db};
 use crate::store::contract::Users;
 use crate::store::error::StoreError;
 use crate::store::rows::email_key;
-use crate::store::rows::{AccountTokenPurpose, CutoffKind, UserCursor, UserRow};
+use crate::store::rows::{CutoffKind, UserCursor, UserRow};
 
 const COLUMNS: &str = "id, email, name, password_hash, scope, created_at, disabled_at, \
                        email_verified, tokens_not_before";
@@ -203,11 +204,7 @@ impl Users for PgConn {
             return Ok(false);
         }
         cut_off(&mut tx, id, except_sid, issued_before)?;
-        // A reset link mailed before the change would undo it.
-        tx.execute(
-            "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
-            &[&id, &AccountTokenPurpose::PasswordReset.as_str()],
-        )?;
+        void_reset_links(&mut tx, id)?;
         tx.commit()?;
         Ok(true)
     }

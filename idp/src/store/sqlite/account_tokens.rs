@@ -12,6 +12,20 @@ use crate::store::contract::AccountTokens;
 use crate::store::error::StoreError;
 use crate::store::rows::{AccountTokenPurpose, AccountTokenRow, CutoffKind};
 
+/// Deletes the reset links of `user_id` not yet used, inside the caller's
+/// transaction: a link mailed before the password was set (by a reset or
+/// a change) would otherwise set it again.
+pub(super) fn void_reset_links(conn: &Connection, user_id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "DELETE FROM account_tokens WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL",
+    )?
+    .execute(params![
+        user_id,
+        AccountTokenPurpose::PasswordReset.as_str()
+    ])?;
+    Ok(())
+}
+
 /// Marks a live token used; its user, if it was live.
 fn consume(
     conn: &Connection,
@@ -130,10 +144,7 @@ impl AccountTokens for Connection {
             params![user_id, password_hash, issued_before],
         )?;
         // Other reset links mailed before this one die with it.
-        tx.execute(
-            "DELETE FROM account_tokens WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL",
-            params![user_id, AccountTokenPurpose::PasswordReset.as_str()],
-        )?;
+        void_reset_links(&tx, &user_id)?;
         end_sessions(&tx, &user_id, None)?;
         end_user_browser_sessions(&tx, &user_id, None, issued_before)?;
         record_cutoff(&tx, CutoffKind::Subject, &user_id, None, issued_before)?;

@@ -5,11 +5,12 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
+use super::account_tokens::void_reset_links;
 use super::browser::end_user_browser_sessions;
 use super::sessions::{end_sessions, record_cutoff};
 use crate::store::contract::Users;
 use crate::store::error::StoreError;
-use crate::store::rows::{email_key, AccountTokenPurpose, CutoffKind, UserCursor, UserRow};
+use crate::store::rows::{email_key, CutoffKind, UserCursor, UserRow};
 
 /// The columns every query of this table reads, in `from_row`'s order
 /// (a macro, so that the statements around it are `concat!`ed at
@@ -189,11 +190,7 @@ impl Users for Connection {
             return Ok(false);
         }
         cut_off(&tx, id, except_sid, issued_before)?;
-        // A reset link mailed before the change would undo it.
-        tx.execute(
-            "DELETE FROM account_tokens WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL",
-            params![id, AccountTokenPurpose::PasswordReset.as_str()],
-        )?;
+        void_reset_links(&tx, id)?;
         tx.commit()?;
         Ok(true)
     }
