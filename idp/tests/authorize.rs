@@ -265,21 +265,16 @@ async fn the_code_flow_gives_an_id_token_and_single_sign_on() {
     // A login_hint naming the signed-in account (in any case) changes
     // nothing; one naming another account is not answered with this one's
     // code: login_required under prompt=none, the sign-in form otherwise.
-    let hinted = |hint: &'static str, prompt: &'static str| {
-        open(
-            &b,
-            authorize_url(
-                &idp,
-                "web",
-                CB,
-                &challenge2,
-                &[("prompt", prompt), ("login_hint", hint), ("state", "h1")],
-            ),
-        )
-    };
-    let same = hinted("ANN@example.com", "none").await;
+    let again =
+        |extra: &[(&str, &str)]| open(&b, authorize_url(&idp, "web", CB, &challenge2, extra));
+    let same = again(&[("prompt", "none"), ("login_hint", "ANN@example.com")]).await;
     assert!(param(&location(&same), "code").is_some());
-    let other = hinted("bob@example.com", "none").await;
+    let other = again(&[
+        ("prompt", "none"),
+        ("login_hint", "bob@example.com"),
+        ("state", "h1"),
+    ])
+    .await;
     assert_sent_back(
         &idp,
         &other,
@@ -287,31 +282,21 @@ async fn the_code_flow_gives_an_id_token_and_single_sign_on() {
         "h1",
         "another account hinted",
     );
-    let form = hinted("bob@example.com", "consent").await;
+    let form = again(&[("prompt", "consent"), ("login_hint", "bob@example.com")]).await;
     assert_eq!(form.status(), 200);
     let html = form.text().await.expect("html");
     assert!(html.contains("bob@example.com"), "the form is pre-filled");
     // id_token_hint: this account's ID token fits; anything not an ID
     // token of this IdP is refused.
-    let by_token = |hint: String| {
-        open(
-            &b,
-            authorize_url(
-                &idp,
-                "web",
-                CB,
-                &challenge2,
-                &[
-                    ("prompt", "none"),
-                    ("id_token_hint", &hint),
-                    ("state", "h2"),
-                ],
-            ),
-        )
-    };
-    let fits = by_token(id_token.to_owned()).await;
+    let fits = again(&[("prompt", "none"), ("id_token_hint", id_token)]).await;
     assert!(param(&location(&fits), "code").is_some());
-    let forged = by_token(format!("{id_token}x")).await;
+    let forged_hint = format!("{id_token}x");
+    let forged = again(&[
+        ("prompt", "none"),
+        ("id_token_hint", &forged_hint),
+        ("state", "h2"),
+    ])
+    .await;
     assert_sent_back(&idp, &forged, "invalid_request", "h2", "not an ID token");
 }
 
