@@ -15,7 +15,16 @@ pub enum ScopeError {
     /// This scope is not among the allowed ones.
     #[error("scope `{0}` is not granted to this client")]
     NotGranted(String),
+    /// This scope delegates a user's sign-in; a client acting as itself
+    /// cannot hold it.
+    #[error("scope `{0}` is for a user's sign-in, not for client_credentials")]
+    UserOnly(String),
 }
+
+/// Scopes that only mean something for a signed-in user (OpenID Connect
+/// Core §3.1.2.1, §11): an ID token, a refresh token kept while the user is
+/// away. A client_credentials token has no user, so it never carries them.
+pub const USER_ONLY_SCOPES: [&str; 2] = ["openid", "offline_access"];
 
 /// Splits and checks a scope string, removing duplicates.
 pub fn parse_scope(scope: &str) -> Result<Vec<String>, MalformedScope> {
@@ -49,6 +58,23 @@ pub fn granted_scope(requested: Option<&str>, allowed: &str) -> Result<String, S
     Ok(requested.join(" "))
 }
 
+/// The scopes a client_credentials request is granted: as [`granted_scope`],
+/// without the [`USER_ONLY_SCOPES`]. A client registered with them (a
+/// browser client) gets the rest of its scopes when it asks for none, and
+/// `invalid_scope` when it asks for one of them by name.
+pub fn client_scope(requested: Option<&str>, allowed: &str) -> Result<String, ScopeError> {
+    let own: Vec<&str> = allowed
+        .split_ascii_whitespace()
+        .filter(|s| !USER_ONLY_SCOPES.contains(s))
+        .collect();
+    granted_scope(requested, &own.join(" ")).map_err(|e| match e {
+        ScopeError::NotGranted(s) if USER_ONLY_SCOPES.contains(&s.as_str()) => {
+            ScopeError::UserOnly(s)
+        }
+        e => e,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +99,31 @@ mod tests {
         assert_eq!(err, ScopeError::NotGranted("c".into()));
         // A prefix of a granted scope is not that scope.
         assert!(granted_scope(Some("api"), "api:read").is_err());
+    }
+
+    #[test]
+    fn clients_never_hold_user_only_scopes() {
+        let registered = "openid profile email offline_access api:read";
+        assert_eq!(
+            client_scope(None, registered).expect("the rest"),
+            "profile email api:read"
+        );
+        assert_eq!(
+            client_scope(Some("openid api:read"), registered),
+            Err(ScopeError::UserOnly("openid".into()))
+        );
+        assert_eq!(
+            client_scope(Some("offline_access"), registered),
+            Err(ScopeError::UserOnly("offline_access".into()))
+        );
+        // Refused by the same reason when the client was never registered with it.
+        assert_eq!(
+            client_scope(Some("openid"), "api:read"),
+            Err(ScopeError::UserOnly("openid".into()))
+        );
+        assert_eq!(
+            client_scope(Some("profile"), registered).expect("kept"),
+            "profile"
+        );
     }
 }

@@ -52,6 +52,38 @@ async fn client_credentials_with_basic_and_with_post() {
     assert_eq!(body["scope"], "api:read");
 }
 
+/// A browser client registered for sign-in scopes, acting as itself, gets
+/// its other scopes and never `openid` or `offline_access`: its token has no
+/// user behind it.
+#[tokio::test]
+async fn client_credentials_never_carry_sign_in_scopes() {
+    let idp = TestIdp::start().await;
+    let secret = idp
+        .client("web", "openid profile email offline_access api:read", false)
+        .await;
+    let basic = Some(("web", secret.as_str()));
+    let cc = ("grant_type", "client_credentials");
+
+    let r = idp.form("/token", basic, &[cc]).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["scope"], "profile email api:read");
+    let claims = claims_of(body["access_token"].as_str().expect("token"));
+    assert_eq!(claims["scope"], "profile email api:read");
+
+    for scope in ["openid", "offline_access", "api:read offline_access"] {
+        let r = idp.form("/token", basic, &[cc, ("scope", scope)]).await;
+        assert_eq!(r.status(), 400, "{scope}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_scope", "{scope}");
+        let description = body["error_description"].as_str().expect("description");
+        assert!(
+            description.contains("not for client_credentials"),
+            "{scope}: {description}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn token_endpoint_errors_follow_rfc6749() {
     let idp = TestIdp::start().await;

@@ -30,7 +30,7 @@ use super::token_request::TokenTarget;
 use crate::clients::{secret_matches, LOGIN_CLIENT_ID};
 use crate::code_grant::{self, CodeRedemption};
 use crate::error::Error;
-use crate::scope::granted_scope;
+use crate::scope::client_scope;
 use crate::sessions::{self, RefreshRequest};
 use crate::state::AppState;
 use crate::store::ClientRow;
@@ -61,7 +61,8 @@ struct TokenForm {
     /// client_secret_post.
     client_secret: Option<String>,
     /// Space-separated scopes (client_credentials, refresh_token: a subset
-    /// of what was granted).
+    /// of what was granted; client_credentials never grants `openid` or
+    /// `offline_access`).
     scope: Option<String>,
     /// The API the token is for (RFC 8707); its identifier becomes `aud`.
     resource: Option<String>,
@@ -271,7 +272,7 @@ async fn client_credentials(
     let client = require_client(state, headers, form).await?;
     let now = unix_now();
     let target = TokenTarget::read(state, headers, Some(form), "/token", now).await?;
-    let scope = granted_scope(form.get("scope"), &client.scope)?;
+    let scope = client_scope(form.get("scope"), &client.scope)?;
     let scope = target.scope(scope, form.get("scope").is_some())?;
     let issued = state.tokens().issue_with(
         Subject::Client,
