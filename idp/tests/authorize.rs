@@ -877,6 +877,100 @@ async fn public_clients_use_pkce_alone_and_end_session_ends_everything() {
     assert!(r.headers().get("location").is_none());
 }
 
+/// RP-Initiated Logout §2: a hint that does not name the browser's own
+/// sign-in (another user's ID token, or any ID token from a browser with no
+/// session) ends nothing until the user confirms; confirming ends the
+/// browser's session and the hinted one.
+#[tokio::test]
+async fn a_hint_that_is_not_the_browser_s_own_is_confirmed_first() {
+    let idp = TestIdp::start().await;
+    register(
+        &idp,
+        idp::clients::ClientSpec {
+            client_id: "spa".into(),
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            public: true,
+            post_logout_redirect_uris: vec!["http://127.0.0.1:3000/bye".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let cb = "http://127.0.0.1:4321/cb";
+    let sign_in = |email: &'static str| {
+        let idp = &idp;
+        async move {
+            assert_eq!(idp.signup(email, PASSWORD).await.status(), 201);
+            let b = browser();
+            let (verifier, challenge) = pkce();
+            let url = authorize_url(idp, "spa", cb, &challenge, &[("scope", "openid")]);
+            let code = param(
+                &sign_in_for_code(&b, idp, &url, email, PASSWORD).await,
+                "code",
+            )
+            .expect("code");
+            let t = tokens(exchange(idp, ("spa", None), &code, cb, &verifier).await).await;
+            (b, t["id_token"].as_str().expect("id token").to_owned())
+        }
+    };
+    let (ann, ann_hint) = sign_in("ann@example.com").await;
+    let (bob, bob_hint) = sign_in("bob@example.com").await;
+    let signed_in = |b: &reqwest::Client| {
+        let b = b.clone();
+        let (_, challenge) = pkce();
+        let url = authorize_url(&idp, "spa", cb, &challenge, &[("prompt", "none")]);
+        async move { param(&location(&open(&b, url).await), "code").is_some() }
+    };
+    let logout = |hint: &str| {
+        format!(
+            "/end_session?id_token_hint={hint}&post_logout_redirect_uri={}&state=s1",
+            form_urlencoded::byte_serialize(b"http://127.0.0.1:3000/bye").collect::<String>()
+        )
+    };
+
+    // Bob's hint in Ann's browser, and Ann's hint in a browser without a
+    // session: a page asking, naming the application, and nobody signed out.
+    for (b, hint) in [(&ann, &bob_hint), (&browser(), &ann_hint)] {
+        let r = b
+            .get(idp.url(&logout(hint)))
+            .send()
+            .await
+            .expect("end_session");
+        assert_eq!(r.status(), 200);
+        let cookie = r.headers().get("set-cookie").cloned();
+        assert!(
+            cookie.is_none_or(|c| !c.as_bytes().starts_with(b"idp_session=")),
+            "nothing cleared"
+        );
+        let page = r.text().await.expect("html");
+        assert!(
+            page.contains("<strong>spa</strong> asks you to sign out"),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"href="http://127.0.0.1:3000/bye?state=s1">Stay signed in"#),
+            "{page}"
+        );
+    }
+    assert!(signed_in(&ann).await, "Ann is still signed in");
+    assert!(signed_in(&bob).await, "Bob is still signed in");
+
+    // Ann confirms on the page Bob's hint brought: her browser's session
+    // ends, and so does the session the hint names.
+    let page = ann
+        .get(idp.url(&logout(&bob_hint)))
+        .send()
+        .await
+        .expect("end_session")
+        .text()
+        .await
+        .expect("html");
+    let r = submit(&ann, &idp, "/end_session", &page, &[("confirm", "yes")]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "http://127.0.0.1:3000/bye?state=s1");
+    assert!(!signed_in(&ann).await, "Ann's browser is signed out");
+    assert!(!signed_in(&bob).await, "the hinted session ended");
+}
+
 #[tokio::test]
 async fn the_registry_takes_and_shows_browser_settings() {
     let idp = TestIdp::start().await;

@@ -282,14 +282,12 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
     );
 
     // RP-initiated logout with the ID token: back at the application.
-    browser
-        .goto(&format!(
-            "{}/end_session?id_token_hint={id_token}&post_logout_redirect_uri={}&state=out-1",
-            idp.base,
-            form_urlencoded::byte_serialize(bye.as_bytes()).collect::<String>()
-        ))
-        .await
-        .expect("goto");
+    let logout = format!(
+        "{}/end_session?id_token_hint={id_token}&post_logout_redirect_uri={}&state=out-1",
+        idp.base,
+        form_urlencoded::byte_serialize(bye.as_bytes()).collect::<String>()
+    );
+    browser.goto(&logout).await.expect("goto");
     let out = wait_for_url(&browser, |u| u.starts_with(&bye)).await;
     assert!(
         out.starts_with(&bye) && out.ends_with("state=out-1"),
@@ -315,6 +313,20 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
         "{none}"
     );
     assert_eq!(param(&none, "state").as_deref(), Some("st-1"));
+
+    // The same hint from a browser no longer signed in is not this
+    // browser's own sign-in: the page asks, and "Stay signed in" goes back.
+    browser.goto(&logout).await.expect("goto");
+    browser
+        .wait()
+        .for_element(Locator::Css("button[name=confirm]"))
+        .await
+        .expect("the confirmation form");
+    screenshot(&browser, "end-session", 390).await;
+    screenshot(&browser, "end-session", 1280).await;
+    click(&browser, "p.switch a").await;
+    let back = wait_for_url(&browser, |u| u.starts_with(&bye)).await;
+    assert!(back.ends_with("state=out-1"), "{back}");
 
     // A wrong password shows the form again with a message; then the right
     // one goes straight back (consent is remembered).

@@ -3,11 +3,15 @@
 //! An application sends the browser here with `id_token_hint` (an ID token
 //! this IdP issued, expired or not), optionally `post_logout_redirect_uri`
 //! (registered with `--post-logout-redirect-uri`, or one of the client's
-//! redirect URIs) and `state`. With a valid hint the browser session is
-//! ended at once (when it is the hinted user's) and so is the session the
-//! hint names; without one the user is asked to confirm with a form. Ending
-//! a session revokes every grant made in it and their refresh tokens, which
-//! reaches resource servers through the revocation feed.
+//! redirect URIs) and `state`. A valid hint from the browser that holds
+//! the hinted session (or another session of the same user) ends it and
+//! the hinted session at once. Any other request is suspect (§2: a hint
+//! can come from a log line, or another user's browser) and the user is
+//! asked to confirm with a form: without a hint, with a hint for another
+//! user, or from a browser with no session. Confirming ends the browser's
+//! own session and the hinted one. Ending a session revokes every grant
+//! made in it and their refresh tokens, which reaches resource servers
+//! through the revocation feed.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -48,11 +52,18 @@ struct EndSessionParams {
 }
 
 /// The parameters carried through the confirmation form.
-const CARRIED: [&str; 3] = ["post_logout_redirect_uri", "state", "client_id"];
+const CARRIED: [&str; 4] = [
+    "id_token_hint",
+    "post_logout_redirect_uri",
+    "state",
+    "client_id",
+];
 
 /// A checked logout request.
 struct Logout {
     hint: Option<IdTokenClaims>,
+    /// The application asking: `client_id`, or the hint's audience.
+    client_id: Option<String>,
     /// Where to send the browser afterwards, `state` already added.
     redirect: Option<String>,
     /// The bare post-logout URI, for the form's CSP.
@@ -102,7 +113,7 @@ async fn check(state: &AppState, params: &Params) -> Result<Logout, Box<Response
     let (redirect, target) = match get("post_logout_redirect_uri")? {
         None => (None, None),
         Some(uri) => {
-            let Some(client_id) = client_id else {
+            let Some(client_id) = client_id.clone() else {
                 return Err(bad(
                     state,
                     "The sign-out request does not say which application it is from.",
@@ -129,6 +140,7 @@ async fn check(state: &AppState, params: &Params) -> Result<Logout, Box<Response
     };
     Ok(Logout {
         hint,
+        client_id,
         redirect,
         target,
     })
@@ -213,7 +225,17 @@ async fn end_session(
         },
         None => None,
     };
-    if current.is_some() && logout.hint.is_none() && !confirmed {
+    // A hint names the browser's own sign-in when it names its session, or
+    // another session of the same user (signed in again since).
+    let own_hint = match (&logout.hint, &current) {
+        (Some(hint), Some(session)) => hint.sid == session.id || hint.sub == session.user_id,
+        _ => false,
+    };
+    let ask = match &logout.hint {
+        None => current.is_some(),
+        Some(_) => !own_hint,
+    };
+    if ask && !confirmed {
         let (csrf, set) = cookies::csrf_token(headers, secure);
         let params = CARRIED
             .iter()
@@ -227,6 +249,8 @@ async fn end_session(
             .collect();
         let page = EndSessionPage {
             service: pages::service_name(&issuer),
+            client: logout.client_id.clone(),
+            stay: logout.redirect.clone(),
             params,
             csrf,
         };
@@ -237,16 +261,11 @@ async fn end_session(
         }
         return response;
     }
-    // The browser's session ends when the user confirmed, or when the
-    // hint is the same user's; the hinted session ends either way.
+    // Here the user confirmed, or the hint is the browser's own: the
+    // browser's session ends, and so does the hinted one.
     let mut ending = Vec::new();
     if let Some(session) = &current {
-        if confirmed
-            || logout
-                .hint
-                .as_ref()
-                .is_some_and(|h| h.sub == session.user_id)
-        {
+        if confirmed || own_hint {
             ending.push(session.id.clone());
         }
     }

@@ -136,6 +136,10 @@ pub struct ConsentPage {
 pub struct EndSessionPage {
     /// Who runs the sign-in.
     pub service: String,
+    /// The application asking, when it says.
+    pub client: Option<String>,
+    /// Where "stay signed in" goes: the application's post-logout URI.
+    pub stay: Option<String>,
     /// The logout request, as hidden fields.
     pub params: Vec<(&'static str, String)>,
     /// The CSRF token.
