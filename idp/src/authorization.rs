@@ -321,13 +321,15 @@ pub async fn parse(state: &AppState, params: &Params) -> Result<AuthorizationReq
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.as_str())
     };
-    if params.get("request").ok().flatten().is_some() {
+    // Present once or more (a repetition is no less a request object).
+    let present = |name: &str| !matches!(params.get(name), Ok(None));
+    if present("request") {
         return Err(refuse(
             "request_not_supported",
             "request objects are not supported",
         ));
     }
-    if params.get("request_uri").ok().flatten().is_some() {
+    if present("request_uri") {
         return Err(refuse(
             "request_uri_not_supported",
             "request_uri is not supported",

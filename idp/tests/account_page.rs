@@ -443,3 +443,21 @@ async fn signing_out_ends_this_browsers_session_only() {
     assert_eq!(account(&here, &idp).await.0, 401);
     page(&elsewhere, &idp).await;
 }
+
+/// Reloading a form's address (a GET) shows a page with the way back to
+/// the account page, not the API's JSON.
+#[tokio::test]
+async fn opening_a_form_address_shows_the_way_back() {
+    let idp = idp_with_user("gil@example.com").await;
+    let b = signed_in(&idp, "gil@example.com").await;
+    for path in FORMS {
+        let r = b.get(idp.url(path)).send().await.expect("get");
+        assert_eq!(r.status(), 405, "{path}");
+        assert_eq!(r.headers()["allow"], "POST", "{path}");
+        let page = r.text().await.expect("html");
+        assert!(
+            page.contains(r#"<a href="/account">Open your account page</a>"#),
+            "{path}: {page}"
+        );
+    }
+}

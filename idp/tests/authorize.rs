@@ -361,6 +361,45 @@ async fn pkce_is_required_s256_only_and_checked() {
     tokens(exchange(&idp, ("web", Some(&secret)), &code, CB, &verifier).await).await;
 }
 
+/// The sign-in forms' targets opened by address (a reload, a bookmark): a
+/// page saying to start again, never JSON.
+#[tokio::test]
+async fn opening_a_sign_in_form_address_shows_a_page() {
+    let (idp, _) = idp_with_web_client().await;
+    for path in ["/signin", "/signin/code", "/consent"] {
+        let r = browser().get(idp.url(path)).send().await.expect("get");
+        assert_eq!(r.status(), 405, "{path}");
+        assert_eq!(header(&r, "allow"), "POST", "{path}");
+        assert!(
+            header(&r, "content-type").starts_with("text/html"),
+            "{path}"
+        );
+        let page = r.text().await.expect("html");
+        assert!(page.contains("This sign-in page has expired"), "{path}");
+    }
+}
+
+/// OIDC Core §6: request objects are refused by name, also when repeated.
+#[tokio::test]
+async fn request_objects_are_refused_once_or_repeated() {
+    let (idp, _) = idp_with_web_client().await;
+    let b = browser();
+    let (_, challenge) = pkce();
+    let url = authorize_url(&idp, "web", CB, &challenge, &[("state", "ro")]);
+    for (extra, error) in [
+        ("&request=a.b.c", "request_not_supported"),
+        ("&request=a.b.c&request=d.e.f", "request_not_supported"),
+        ("&request_uri=urn%3Ax", "request_uri_not_supported"),
+        (
+            "&request_uri=urn%3Ax&request_uri=urn%3Ay",
+            "request_uri_not_supported",
+        ),
+    ] {
+        let r = open(&b, format!("{url}{extra}")).await;
+        assert_sent_back(&idp, &r, error, "ro", extra);
+    }
+}
+
 #[tokio::test]
 async fn redirect_uris_match_exactly_and_unknown_ones_get_a_page_not_a_redirect() {
     let (idp, _) = idp_with_web_client().await;

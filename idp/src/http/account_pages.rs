@@ -42,14 +42,26 @@ use crate::unix_now;
 type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
 
 pub fn router() -> OpenApiRouter<AppState> {
+    let form = |routes| pages::form_target(routes, account_form_opened);
     OpenApiRouter::new()
         .routes(routes!(account_page))
-        .routes(routes!(change_password))
-        .routes(routes!(start_totp))
-        .routes(routes!(confirm_totp))
-        .routes(routes!(remove_totp))
-        .routes(routes!(sign_out_everywhere))
-        .routes(routes!(sign_out))
+        .routes(form(routes!(change_password)))
+        .routes(form(routes!(start_totp)))
+        .routes(form(routes!(confirm_totp)))
+        .routes(form(routes!(remove_totp)))
+        .routes(form(routes!(sign_out_everywhere)))
+        .routes(form(routes!(sign_out)))
+}
+
+/// A browser opening one of the account page's form addresses (a reload
+/// after a change, a bookmark): a page pointing back to the account page.
+async fn account_form_opened(State(state): State<AppState>) -> Response {
+    pages::form_opened(
+        &state.settings().issuer,
+        "This form has expired",
+        "Your account page has every form, up to date.",
+        Some(("/account", "Open your account page")),
+    )
 }
 
 /// What `?done=` after a change may say on the account page (a fixed set:

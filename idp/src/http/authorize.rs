@@ -47,10 +47,25 @@ use crate::{metrics, unix_now};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(authorize_get, authorize_post))
-        .routes(routes!(sign_in))
-        .routes(routes!(sign_in_code))
+        .routes(pages::form_target(routes!(sign_in), sign_in_form_opened))
+        .routes(pages::form_target(
+            routes!(sign_in_code),
+            sign_in_form_opened,
+        ))
         .routes(routes!(sign_up_page, sign_up))
-        .routes(routes!(consent))
+        .routes(pages::form_target(routes!(consent), sign_in_form_opened))
+}
+
+/// A browser opening a sign-in form's address (a reload after a wrong
+/// password, a bookmark, a new tab): the form carried the application's
+/// request, so the way on is through the application again.
+async fn sign_in_form_opened(State(state): State<AppState>) -> Response {
+    pages::form_opened(
+        &state.settings().issuer,
+        "This sign-in page has expired",
+        "Go back to the application and sign in from there again.",
+        None,
+    )
 }
 
 /// The parameters of an authorization request (OpenID Connect Core

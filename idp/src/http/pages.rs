@@ -13,7 +13,7 @@
 use askama::Template;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::error::Error;
@@ -255,6 +255,8 @@ pub struct MessagePage {
     pub title: String,
     /// Text.
     pub message: String,
+    /// A link on: address and words.
+    pub link: Option<(&'static str, &'static str)>,
 }
 
 /// A scope in words, for the consent page.
@@ -265,7 +267,7 @@ pub fn describe_scope(scope: &str) -> (String, String) {
         "email" => ("See your email address", ""),
         "offline_access" => (
             "Stay connected",
-            "Keep access to the items below while you are not using the application",
+            "Keep this access while you are not using the application",
         ),
         other => {
             return (
@@ -378,9 +380,48 @@ pub fn message(issuer: &str, status: StatusCode, title: &str, text: &str) -> Res
             service: service_name(issuer),
             title: title.to_owned(),
             message: text.to_owned(),
+            link: None,
         },
         &[],
     )
+}
+
+/// `routes` (a form's POST target) answering every other method with
+/// `page`: a person whose browser opens the address (a reload, a bookmark)
+/// reads a page, not the API's JSON 405.
+pub fn form_target<H, T>(
+    routes: UtoipaMethodRouter<AppState>,
+    page: H,
+) -> UtoipaMethodRouter<AppState>
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
+    let (schemas, paths, method_router) = routes;
+    (schemas, paths, method_router.fallback(page))
+}
+
+/// The page of [`form_target`]: 405, `Allow: POST`, and a link on if any.
+pub fn form_opened(
+    issuer: &str,
+    title: &str,
+    text: &str,
+    link: Option<(&'static str, &'static str)>,
+) -> Response {
+    let mut response = page(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &MessagePage {
+            service: service_name(issuer),
+            title: title.to_owned(),
+            message: text.to_owned(),
+            link,
+        },
+        &[],
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
 }
 
 /// The page for an IdP failure: the error's status, a sentence a person
