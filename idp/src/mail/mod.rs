@@ -199,7 +199,7 @@ impl Mailer {
             let _permit = permit;
             let kind = message.kind();
             match this.send(&to, message).await {
-                Ok(()) => tracing::info!(kind, to = %this.destination, "mail sent"),
+                Ok(()) => tracing::info!(kind, via = %this.destination, "mail sent"),
                 Err(e) => tracing::warn!(kind, error = %e, "mail not sent"),
             }
         });
@@ -214,7 +214,9 @@ fn describe_smtp(e: lettre::transport::smtp::Error) -> MailError {
     })
 }
 
-/// Creates the outbox directory, owner-only (messages carry reset links).
+/// Creates the outbox directory, owner-only (messages carry reset links);
+/// one that exists open to others is closed to them, with a warning, since
+/// the messages are written with the process's umask.
 fn create_outbox(dir: &Path) -> Result<(), MailError> {
     let failed = |source| MailError::Outbox {
         path: dir.to_owned(),
@@ -227,7 +229,22 @@ fn create_outbox(dir: &Path) -> Result<(), MailError> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir).map_err(failed)
+    builder.create(dir).map_err(failed)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir).map_err(failed)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(failed)?;
+            tracing::warn!(
+                outbox = %dir.display(),
+                was = format_args!("{:o}", mode & 0o777),
+                "the outbox was open to other users: now owner-only (0700)"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// How `smtp://` connections are protected.
@@ -334,6 +351,22 @@ mod tests {
             let err = err.to_string();
             assert!(!err.contains("hunter2"), "{err}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_outbox_is_owner_only_even_when_it_existed_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().expect("tempdir");
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        let fresh = root.path().join("fresh/outbox");
+        create_outbox(&fresh).expect("created");
+        assert_eq!(mode(&fresh), 0o700);
+        let open = root.path().join("open");
+        std::fs::create_dir(&open).expect("mkdir");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        create_outbox(&open).expect("taken over");
+        assert_eq!(mode(&open), 0o700);
     }
 
     #[test]

@@ -15,7 +15,8 @@ pub enum StoreError {
     /// A uniqueness constraint was violated (duplicate email, client id...).
     #[error("already exists")]
     Conflict,
-    /// The database cannot serve right now (SQLite busy or locked; a
+    /// The database cannot serve right now (SQLite busy or locked, or not
+    /// writable: a full disk, an I/O error, a file moved away; a
     /// PostgreSQL connection refused or lost, no pooled connection free in
     /// time, the server shutting down): worth a retry, answered with 503.
     #[error("database unavailable: {0}")]
@@ -24,12 +25,14 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Backend(String),
     /// The database file could not be created or opened.
-    #[error("cannot open database {path}: {source}")]
+    /// (The reason is in the message, not a `source`: error chains would
+    /// print it twice.)
+    #[error("cannot open database {path}: {reason}")]
     Open {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// `--db` names no usable database (a malformed PostgreSQL URL, or one
     /// asking for TLS).

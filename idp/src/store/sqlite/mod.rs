@@ -175,10 +175,13 @@ impl Health for Connection {
 
 /// Creates the file with mode 0600 if it does not exist, so that the private
 /// keys inside are never readable by other users, not even for a moment.
+/// An existing file open to others (a backup copied without `umask 077`, a
+/// `VACUUM INTO`) is closed to them with a warning, and so are its `-wal`
+/// and `-shm` files, which SQLite creates with the database's mode.
 fn create_private_file(path: &Path) -> Result<(), StoreError> {
-    let open_err = |source| StoreError::Open {
+    let open_err = |reason| StoreError::Open {
         path: path.to_owned(),
-        source,
+        reason,
     };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(false);
@@ -187,7 +190,35 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path).map(drop).map_err(open_err)
+    let file = options.open(path).map_err(open_err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let owner_only = |file: &std::fs::File, name: &Path| -> std::io::Result<()> {
+            let mode = file.metadata()?.permissions().mode();
+            if mode & 0o077 != 0 {
+                file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
+                tracing::warn!(
+                    file = %name.display(),
+                    was = format_args!("{:o}", mode & 0o777),
+                    "the database was readable by other users: now owner-only"
+                );
+            }
+            Ok(())
+        };
+        owner_only(&file, path).map_err(open_err)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            let side = Path::new(&side);
+            if let Ok(file) = std::fs::File::open(side) {
+                owner_only(&file, side).map_err(open_err)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(file);
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -230,8 +261,11 @@ fn fill_email_keys(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A busy or locked database is worth a retry; a uniqueness violation is
-/// a conflict; anything else is a backend failure.
+/// A busy or locked database is worth a retry, and so is one that cannot
+/// be written (a full disk, an I/O error, a file moved away: the operator's
+/// to fix, and the IdP recovers without a restart); a uniqueness violation
+/// is a conflict; anything else is a backend failure (a write through a
+/// `query_only` reader among them: a bug, not the disk).
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match &e {
@@ -240,6 +274,13 @@ impl From<rusqlite::Error> for StoreError {
                     || f.code == rusqlite::ErrorCode::DatabaseLocked =>
             {
                 StoreError::Unavailable("the SQLite database is busy".into())
+            }
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::DiskFull
+                    || f.code == rusqlite::ErrorCode::SystemIoFailure
+                    || f.extended_code == rusqlite::ffi::SQLITE_READONLY_DBMOVED =>
+            {
+                StoreError::Unavailable(format!("the SQLite database cannot be written: {e}"))
             }
             rusqlite::Error::SqliteFailure(f, _)
                 if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
@@ -260,6 +301,49 @@ impl From<rusqlite::Error> for StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_that_cannot_be_written_is_worth_a_retry_not_a_failure() {
+        for code in [
+            rusqlite::ffi::SQLITE_FULL,
+            rusqlite::ffi::SQLITE_IOERR,
+            rusqlite::ffi::SQLITE_IOERR_WRITE,
+            rusqlite::ffi::SQLITE_READONLY_DBMOVED,
+            rusqlite::ffi::SQLITE_BUSY,
+        ] {
+            let e = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+            assert!(
+                matches!(StoreError::from(e), StoreError::Unavailable(_)),
+                "{code}"
+            );
+        }
+        let corrupt = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            None,
+        );
+        assert!(matches!(StoreError::from(corrupt), StoreError::Backend(_)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_database_open_to_others_is_made_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("idp.db");
+        drop(Sqlite::open(&path).expect("created"));
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        let wal = dir.path().join("idp.db-wal");
+        std::fs::write(&wal, b"").expect("wal");
+        for file in [&path, &wal] {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+        drop(Sqlite::open(&path).expect("reopened"));
+        assert_eq!(mode(&path), 0o600);
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600);
+        }
+    }
 
     #[test]
     fn migrations_apply_once_and_reopen_cleanly() {
