@@ -496,7 +496,8 @@ pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
         .map_err(|_| format!("{text:?} is not a CIDR such as 10.0.0.0/8 or an address"))
 }
 
-/// Parses `30d`, `12h`, `90m`, `45s` or plain seconds.
+/// Parses `30d`, `12h`, `90m`, `45s` or plain seconds: a rotation period
+/// from one minute to ten years.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let parsed = match text.parse::<u64>() {
@@ -505,6 +506,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     };
     if parsed < Duration::from_secs(60) {
         return Err("must be at least one minute".into());
+    }
+    if parsed > Duration::from_secs(10 * 366 * 86_400) {
+        return Err("must be at most ten years".into());
     }
     Ok(parsed)
 }
@@ -574,6 +578,8 @@ mod tests {
         assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("5s").is_err());
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("8000y").is_err());
+        assert!(parse_duration("18446744073709551615").is_err());
     }
 
     #[test]

@@ -379,9 +379,32 @@ fn print_schedule(keys: &KeyManager, rotate_every: Option<std::time::Duration>) 
     }
 }
 
-/// RFC 3339 UTC, or `-`.
+/// RFC 3339 UTC, or `-`; seconds since the epoch past the year 9999,
+/// which RFC 3339 cannot write.
 fn time(t: Option<u64>) -> String {
+    use std::fmt::Write;
     let Some(t) = t else { return "-".into() };
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
-        .to_string()
+    let mut out = String::new();
+    let at = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(t));
+    match at {
+        Some(at) if write!(out, "{}", humantime::format_rfc3339_seconds(at)).is_ok() => out,
+        _ => format!("{t} (seconds since 1970)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time;
+
+    #[test]
+    fn times_past_year_9999_print_as_seconds_not_a_panic() {
+        assert_eq!(time(None), "-");
+        assert_eq!(time(Some(0)), "1970-01-01T00:00:00Z");
+        let far = 20_000 * 366 * 86_400;
+        assert_eq!(time(Some(far)), format!("{far} (seconds since 1970)"));
+        assert_eq!(
+            time(Some(u64::MAX)),
+            format!("{} (seconds since 1970)", u64::MAX)
+        );
+    }
 }
