@@ -51,6 +51,19 @@ fn rotate_needs_force_while_next_is_young_and_prune_waits_for_the_grace_period()
         assert!(message.contains("no database at"), "{command:?}: {message}");
         assert!(!db.exists(), "{command:?} created nothing");
     }
+    // Nor is an empty file, or another program's database, taken over.
+    let foreign = dir.path().join("other.db");
+    std::fs::write(&foreign, b"").expect("empty file");
+    for command in [&["keys", "list"][..], &["users", "list"]] {
+        let refused = idp(&foreign, command);
+        assert!(!refused.status.success(), "{command:?}");
+        let message = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            message.contains("is not a database of this IdP"),
+            "{command:?}: {message}"
+        );
+        assert_eq!(std::fs::metadata(&foreign).expect("kept").len(), 0);
+    }
     // Registering a client may start one, as `idp serve` does.
     assert!(idp(&db, &["clients", "create", "--id", "seed"])
         .status

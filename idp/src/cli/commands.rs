@@ -303,6 +303,18 @@ async fn open_existing_store(db: &DbArgs) -> anyhow::Result<Store> {
             "no database at {}: check --db / IDP_DB (this command does not create one)",
             path.display()
         );
+        // An empty file, or another program's SQLite database, would be
+        // migrated (and given keys) by opening it as a store.
+        let version = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|c| c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0)));
+        anyhow::ensure!(
+            !matches!(version, Ok(0)),
+            "{} is not a database of this IdP (empty, or another program's): check --db / IDP_DB",
+            path.display()
+        );
     }
     open_store(db).await
 }

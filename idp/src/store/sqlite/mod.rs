@@ -162,8 +162,16 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 }
 
 impl Health for Connection {
+    /// Also that the file is still where it was opened: SQLite goes on
+    /// writing into a deleted file, which no later start would find.
     fn ping(&mut self) -> Result<(), StoreError> {
-        Ok(self.query_row("SELECT 1", [], |_| Ok(()))?)
+        self.query_row("SELECT 1", [], |_| Ok(()))?;
+        match self.path().filter(|p| !p.is_empty()) {
+            Some(path) if !Path::new(path).exists() => Err(StoreError::Unavailable(format!(
+                "the database file {path} was deleted or moved while in use"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     fn change_counter(&mut self, name: &str) -> Result<i64, StoreError> {
@@ -183,6 +191,21 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
         path: path.to_owned(),
         reason,
     };
+    let side = |suffix: &str| {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        std::path::PathBuf::from(side)
+    };
+    if !path.exists() && side("-wal").exists() {
+        return Err(open_err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "the file is missing but its write-ahead log {} is there: restore the \
+                 database, or remove the -wal and -shm files to start with an empty one",
+                side("-wal").display()
+            ),
+        )));
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -208,11 +231,9 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
         };
         owner_only(&file, path).map_err(open_err)?;
         for suffix in ["-wal", "-shm"] {
-            let mut side = path.as_os_str().to_owned();
-            side.push(suffix);
-            let side = Path::new(&side);
-            if let Ok(file) = std::fs::File::open(side) {
-                owner_only(&file, side).map_err(open_err)?;
+            let side = side(suffix);
+            if let Ok(file) = std::fs::File::open(&side) {
+                owner_only(&file, &side).map_err(open_err)?;
             }
         }
     }
@@ -322,6 +343,30 @@ mod tests {
             None,
         );
         assert!(matches!(StoreError::from(corrupt), StoreError::Backend(_)));
+    }
+
+    #[test]
+    fn a_deleted_database_is_unready_and_not_quietly_recreated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("idp.db");
+        let store = Sqlite::open(&path).expect("created");
+        let mut conn = store.conn.lock().expect("lock");
+        conn.ping().expect("ready");
+        std::fs::remove_file(&path).expect("rm");
+        let Err(StoreError::Unavailable(why)) = conn.ping() else {
+            panic!("a deleted file still pings");
+        };
+        assert!(why.contains("deleted or moved"), "{why}");
+        drop(conn);
+        drop(store);
+        // What SQLite leaves beside the deleted file: a fresh start refuses.
+        let wal = dir.path().join("idp.db-wal");
+        std::fs::write(&wal, b"").expect("wal");
+        let Err(StoreError::Open { reason, .. }) = Sqlite::open(&path) else {
+            panic!("a new database was created beside an orphaned log");
+        };
+        assert!(reason.to_string().contains("write-ahead log"), "{reason}");
+        assert!(!path.exists());
     }
 
     #[cfg(unix)]
