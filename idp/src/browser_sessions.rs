@@ -14,7 +14,7 @@
 use crate::error::Error;
 use crate::secret::{digest, random_secret, Secret};
 use crate::state::AppState;
-use crate::store::{BrowserSessionRow, UserRow};
+use crate::store::{BrowserSessionRow, SessionGuard, UserRow};
 use crate::tokens::AuthMethods;
 
 /// The live session the cookie value `cookie` names, at `now`.
@@ -73,11 +73,16 @@ pub async fn sign_in(
         expires_at,
         amr: auth.as_stored().to_owned(),
     };
-    let row = session.clone();
-    state
+    let (row, guard) = (session.clone(), SessionGuard::of(user));
+    // Stored only while the account is as the sign-in checked it: a reset,
+    // a disabling or "sign out everywhere" committed meanwhile refuses it.
+    let stored = state
         .store()
-        .run(move |db| db.insert_browser_session(&row, &hash))
+        .run(move |db| db.insert_browser_session_guarded(&row, &hash, &guard))
         .await?;
+    if !stored {
+        return Err(crate::sessions::changed_while_signing_in());
+    }
     tracing::info!(user = %user.id, session = %session.id, amr = %session.amr, "browser signed in");
     Ok((session, cookie))
 }

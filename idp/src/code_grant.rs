@@ -26,7 +26,7 @@ use crate::pkce;
 use crate::secret::digest;
 use crate::sessions::{first_refresh_token, subject, FirstRefresh};
 use crate::state::AppState;
-use crate::store::{ApiRow, ClientRow, CodeOutcome, PresentedCode};
+use crate::store::{ApiRow, ClientRow, CodeOutcome, PresentedCode, SessionGuard};
 use crate::tokens::{AuthMethods, TokenOptions, TokenResponse};
 
 /// What the client sent with the code.
@@ -149,8 +149,20 @@ pub async fn exchange(
                 // RFC 9449 §5: a public client's refresh tokens are bound
                 // to the key; a confidential client's to its credentials.
                 options.dpop_jkt.clone().filter(|_| client.public),
+                // Stored only while the account is as just read and the
+                // grant stands: a replay of the code racing this exchange
+                // revoked it, or the account was cut off since.
+                &SessionGuard {
+                    grant: true,
+                    ..SessionGuard::of(&user)
+                },
             )
-            .await?,
+            .await?
+            .ok_or_else(|| {
+                Error::invalid_grant(
+                    "the code was used twice, or the account changed since sign-in",
+                )
+            })?,
         )
     } else {
         None

@@ -24,7 +24,7 @@ use crate::refresh_token::{self, Successor};
 use crate::scope::granted_scope;
 use crate::secret::Secret;
 use crate::state::AppState;
-use crate::store::{ApiRow, PresentedRefresh, RefreshOutcome, RefreshRow, UserRow};
+use crate::store::{ApiRow, PresentedRefresh, RefreshOutcome, RefreshRow, SessionGuard, UserRow};
 use crate::tokens::{AuthMethods, Subject, TokenOptions, TokenResponse};
 
 /// What a refresh request asks beyond the token and scope.
@@ -76,7 +76,10 @@ pub async fn open_bound(
         scope: &scope,
         auth,
     };
-    let refresh = first_refresh_token(state, &first, now, dpop_jkt.clone()).await?;
+    let guard = SessionGuard::of(user);
+    let refresh = first_refresh_token(state, &first, now, dpop_jkt.clone(), &guard)
+        .await?
+        .ok_or_else(changed_while_signing_in)?;
     let options = TokenOptions {
         audience: None,
         dpop_jkt,
@@ -88,6 +91,12 @@ pub async fn open_bound(
         now,
         &options,
     )?;
+    // A cut-off committed since the session was stored ended it, and may
+    // have raised the token's `iat` past itself: such a token is not
+    // handed out.
+    if !still_holds(state, &user.id, &guard).await? {
+        return Err(changed_while_signing_in());
+    }
     Ok(TokenResponse::new(
         issued,
         state.tokens().ttl(),
@@ -110,16 +119,41 @@ pub struct FirstRefresh<'a> {
     pub auth: AuthMethods,
 }
 
+/// The answer when the account changed (password, disabled, signed out
+/// everywhere) while a sign-in was checking it: signing in again gives the
+/// account's answer as it is now.
+pub fn changed_while_signing_in() -> Error {
+    Error::Unavailable("the account changed while signing in; sign in again".into())
+}
+
+/// Whether `guard` still holds for the user `user_id`.
+pub async fn still_holds(
+    state: &AppState,
+    user_id: &str,
+    guard: &SessionGuard,
+) -> Result<bool, Error> {
+    let id = user_id.to_owned();
+    let user = state.store().run(move |db| db.user_by_id(&id)).await?;
+    Ok(user.is_some_and(|u| {
+        u.disabled_at.is_none()
+            && u.password_hash == guard.password_hash
+            && u.tokens_not_before == guard.tokens_not_before
+    }))
+}
+
 /// The first refresh token of `first` (a `/login` session, or an
 /// authorization code's grant with `offline_access`), valid
 /// `--refresh-ttl` from `now`, stored with the row in one transaction and
-/// bound to the DPoP key `binding` if given.
+/// bound to the DPoP key `binding` if given; `None` when `guard` no longer
+/// holds (the account changed since the sign-in checked it, or a replayed
+/// code revoked the grant).
 pub async fn first_refresh_token(
     state: &AppState,
     first: &FirstRefresh<'_>,
     now: u64,
     binding: Option<String>,
-) -> Result<Secret, Error> {
+    guard: &SessionGuard,
+) -> Result<Option<Secret>, Error> {
     let key = crate::accounts::limits::secret(state).await?;
     let first_token = Successor::new();
     let row = RefreshRow {
@@ -133,17 +167,20 @@ pub async fn first_refresh_token(
     };
     let refresh = first_token.token(key, &row.family_id, row.generation);
     let hash = first_token.hash();
-    state
+    let guard = guard.clone();
+    let stored = state
         .store()
         .run(move |db| {
-            db.insert_refresh(&hash, &row, now)?;
-            match &binding {
-                Some(jkt) => db.bind_session(&row.family_id, jkt, now),
-                None => Ok(()),
+            if !db.insert_refresh_guarded(&hash, &row, now, &guard)? {
+                return Ok(false);
             }
+            if let Some(jkt) = &binding {
+                db.bind_session(&row.family_id, jkt, now)?;
+            }
+            Ok(true)
         })
         .await?;
-    Ok(refresh)
+    Ok(stored.then_some(refresh))
 }
 
 /// The live session a refresh token belongs to, without using the token.
@@ -305,6 +342,17 @@ pub async fn refresh_with(
         now,
         &options,
     )?;
+    // A cut-off committed since the rotation ended the session, and may
+    // have raised the token's `iat` past itself: such a token is not
+    // handed out.
+    let (successor_hash, family) = (successor.hash(), session.family_id.clone());
+    let live = state
+        .store()
+        .run(move |db| db.refresh_family(&successor_hash, now))
+        .await?;
+    if live.is_none_or(|row| row.family_id != family) {
+        return Err(invalid_refresh());
+    }
     metrics::inc(&state.metrics().refreshed_tokens);
     let successor = successor.token(key, &session.family_id, session.generation);
     Ok(TokenResponse::new(

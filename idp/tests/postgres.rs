@@ -225,7 +225,7 @@ async fn client_credentials_and_refresh_rotation_with_reuse_detection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_uses_of_one_refresh_token_let_exactly_one_through() {
+async fn concurrent_uses_of_one_refresh_token_never_give_two_sessions() {
     let Some(db) = PgDatabase::create().await else {
         return;
     };
@@ -239,7 +239,13 @@ async fn concurrent_uses_of_one_refresh_token_let_exactly_one_through() {
         let statuses = [ra.status().as_u16(), rb.status().as_u16()];
         let mut sorted = statuses;
         sorted.sort_unstable();
-        assert_eq!(sorted, [200, 400], "round {round}: {statuses:?}");
+        // Never two sessions from one token. The loser's reuse revokes the
+        // family, and a winner that finds it revoked before answering
+        // answers 400 too rather than hand out dead tokens.
+        assert!(
+            sorted == [200, 400] || sorted == [400, 400],
+            "round {round}: {statuses:?}"
+        );
         // The family is revoked by the reuse: start a new session.
         let login = a.login("race@example.com", PASSWORD).await;
         assert_eq!(login.status(), 200);

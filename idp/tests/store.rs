@@ -12,8 +12,8 @@ use common::postgres::PgDatabase;
 use idp::store::{
     AccountTokenPurpose, ApiRow, BrowserSessionRow, ClaimedGeneration, ClientRow, CodeOutcome,
     CutoffKind, Expiring, GrantRow, KeyChange, LogKind, PresentedCode, PresentedRefresh,
-    PurgeHorizon, RefreshOutcome, RefreshRow, Repository, Reservation, Store, StoreError,
-    StoredKey, ThrottleCharge, TokenCutoff, UserCursor, UserRow,
+    PurgeHorizon, RefreshOutcome, RefreshRow, Repository, Reservation, SessionGuard, Store,
+    StoreError, StoredKey, ThrottleCharge, TokenCutoff, UserCursor, UserRow,
 };
 use idp::DbLocation;
 use keys::rotation::{KeyRecord, KeyState, RotationPolicy, RotationTrigger};
@@ -83,6 +83,9 @@ macro_rules! contract_tests {
         }
     };
 }
+
+/// A change to a user, as a test applies it.
+type Change = fn(&mut dyn Repository) -> Result<bool, StoreError>;
 
 fn user(id: &str, email: &str) -> UserRow {
     UserRow::new(
@@ -845,6 +848,67 @@ contract_tests! {
         let redeemed = outcomes.iter().filter(|o| matches!(o, CodeOutcome::Redeemed(_))).count();
         assert_eq!(redeemed, 1, "{outcomes:?}");
         assert!(outcomes.iter().any(|o| matches!(o, CodeOutcome::Replayed { .. })), "{outcomes:?}");
+    }
+
+    async fn a_sign_in_s_session_is_stored_only_while_the_account_is_as_it_checked(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        let read = store.run(|r| r.user_by_id("u1")).await.expect("get").expect("found");
+        let guard = SessionGuard::of(&read);
+        // Each change a sign-in may race, committed after it read the user.
+        let changes: [(&str, Change); 3] = [
+            ("password", |r| r.set_password("u1", "$2b$04$other", None, 300)),
+            ("signed out everywhere", |r| r.end_user_sessions("u1", None, 400)),
+            ("disabled", |r| r.disable_user("u1", 500, 501)),
+        ];
+        for (i, (why, change)) in changes.into_iter().enumerate() {
+            let before = store.run(|r| r.user_by_id("u1")).await.expect("get").expect("found");
+            let fresh = SessionGuard::of(&before);
+            let family = format!("before-{i}");
+            let row = session(&family, "u1", "login", 5000);
+            let stored = store
+                .run(move |r| r.insert_refresh_guarded(family.as_bytes(), &row, 100, &fresh))
+                .await
+                .expect("insert");
+            assert!(stored, "{why}: a guard read just before holds");
+            assert!(store.run(move |r| change(r)).await.expect("change"), "{why}");
+            let (stale, family) = (guard.clone(), format!("after-{i}"));
+            let row = session(&family, "u1", "login", 5000);
+            let stored = store
+                .run(move |r| r.insert_refresh_guarded(family.as_bytes(), &row, 100, &stale))
+                .await
+                .expect("insert");
+            assert!(!stored, "{why}: the session of a check before it is refused");
+            let stale = guard.clone();
+            let stored = store
+                .run(move |r| {
+                    r.insert_browser_session_guarded(&browser(&format!("b{i}"), "u1", 5000), b"c", &stale)
+                })
+                .await
+                .expect("insert");
+            assert!(!stored, "{why}: no browser session either");
+        }
+        assert!(store.run(|r| r.refresh_family(b"after-0", 100)).await.expect("read").is_none());
+    }
+
+    async fn a_replayed_code_s_grant_gets_no_refresh_token_however_late(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store.run(|r| r.insert_grant(&grant("g1", "u1", "s1"), b"code")).await.expect("grant");
+        let redeemed = store.run(|r| r.redeem_code(&code(b"code", "web", "challenge", 120))).await;
+        assert!(matches!(redeemed.expect("redeem"), CodeOutcome::Redeemed(_)));
+        let read = store.run(|r| r.user_by_id("u1")).await.expect("get").expect("found");
+        let guard = SessionGuard { grant: true, ..SessionGuard::of(&read) };
+        // The replay lands before the winner stores its refresh token.
+        let replayed = store.run(|r| r.redeem_code(&code(b"code", "web", "challenge", 121))).await;
+        assert!(matches!(replayed.expect("replay"), CodeOutcome::Replayed { .. }));
+        let row = session("g1", "u1", "web", 5000);
+        let stored = store
+            .run(move |r| r.insert_refresh_guarded(b"t1", &row, 122, &guard))
+            .await
+            .expect("insert");
+        assert!(!stored, "the revoked grant's family is not started");
+        assert!(store.run(|r| r.refresh_family(b"t1", 122)).await.expect("read").is_none());
     }
 
     async fn consent_is_remembered_per_user_client_and_scope_set(db) {

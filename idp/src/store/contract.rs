@@ -20,8 +20,8 @@ use super::refresh_policy::PresentedRefresh;
 use super::rows::{
     AccountTokenPurpose, AccountTokenRow, ApiRow, BrowserSessionRow, ClientRow, CodeOutcome,
     EndedSession, Expiring, GrantRow, KeyChange, LogPage, PurgeHorizon, RefreshOutcome, RefreshRow,
-    Reservation, RevokedToken, StoredKey, ThrottleCharge, TokenCutoff, TotpRow, UserCursor,
-    UserRow,
+    Reservation, RevokedToken, SessionGuard, StoredKey, ThrottleCharge, TokenCutoff, TotpRow,
+    UserCursor, UserRow,
 };
 
 /// Attempt limits shared by every process on the database: a fixed number
@@ -273,6 +273,17 @@ pub trait RefreshTokens {
         row: &RefreshRow,
         now: u64,
     ) -> Result<(), StoreError>;
+    /// [`insert_refresh`](Self::insert_refresh) for a sign-in, in one
+    /// transaction with the check that `guard` still holds for
+    /// `row.user_id` (and the grant `row.family_id` is not revoked, for a
+    /// code grant); whether it was stored.
+    fn insert_refresh_guarded(
+        &mut self,
+        token_hash: &[u8],
+        row: &RefreshRow,
+        now: u64,
+        guard: &SessionGuard,
+    ) -> Result<bool, StoreError>;
     /// Uses a presented refresh token as
     /// [`refresh_policy::decide`](super::refresh_policy::decide) says, in one
     /// transaction: two concurrent uses of one token give one `Rotated` and
@@ -301,6 +312,15 @@ pub trait BrowserSessions {
         session: &BrowserSessionRow,
         cookie_hash: &[u8],
     ) -> Result<(), StoreError>;
+    /// [`insert_browser_session`](Self::insert_browser_session) for a
+    /// sign-in, in one transaction with the check that `guard` still holds
+    /// for the session's user; whether it was stored.
+    fn insert_browser_session_guarded(
+        &mut self,
+        session: &BrowserSessionRow,
+        cookie_hash: &[u8],
+        guard: &SessionGuard,
+    ) -> Result<bool, StoreError>;
     /// The live session (not ended, not expired at `now`) of a cookie.
     fn browser_session(
         &mut self,

@@ -58,7 +58,7 @@ pub use rows::{
     email_key, AccountTokenPurpose, AccountTokenRow, ApiRow, BrowserSessionRow, ClientRow,
     CodeOutcome, CutoffKind, EndedSession, Expiring, GrantRow, KeyChange, LogEntry, LogHead,
     LogKind, LogPage, PurgeHorizon, RefreshOutcome, RefreshRow, Reservation, RevokedToken,
-    StoredKey, ThrottleCharge, TokenCutoff, TotpRow, UserCursor, UserRow,
+    SessionGuard, StoredKey, ThrottleCharge, TokenCutoff, TotpRow, UserCursor, UserRow,
 };
 
 /// How the database is used, beyond where it is. SQLite has one

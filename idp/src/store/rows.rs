@@ -152,6 +152,33 @@ pub enum KeyChange {
     Refused(RotationError),
 }
 
+/// What a sign-in verified, which must still hold when its session is
+/// stored: the check and the insert share one transaction, so a password
+/// change or reset, a disabling or a "sign out everywhere" committed while
+/// the password was being checked refuses the session instead of missing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionGuard {
+    /// The user's password hash as verified.
+    pub password_hash: String,
+    /// The user's `tokens_not_before` as read with it: any cut-off since
+    /// raised it.
+    pub tokens_not_before: u64,
+    /// A code grant's session: stored only while the grant (of the
+    /// family's id) is not revoked, as a replayed code revokes it.
+    pub grant: bool,
+}
+
+impl SessionGuard {
+    /// The guard of a sign-in that read `user`.
+    pub fn of(user: &UserRow) -> Self {
+        Self {
+            password_hash: user.password_hash.clone(),
+            tokens_not_before: user.tokens_not_before,
+            grant: false,
+        }
+    }
+}
+
 /// The session a refresh token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshRow {

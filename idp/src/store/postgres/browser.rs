@@ -10,12 +10,12 @@
 use postgres::Row;
 
 use super::conn::{Cached, PgConn, Target};
-use super::sessions::{optional_time, revoke_family_rows};
+use super::sessions::{guard_holds, optional_time, revoke_family_rows};
 use super::{from_db, to_db};
 use crate::store::code_policy::{decide_code, CodeDecision, FoundCode, PresentedCode};
 use crate::store::contract::{BrowserSessions, Grants};
 use crate::store::error::StoreError;
-use crate::store::rows::{BrowserSessionRow, CodeOutcome, GrantRow};
+use crate::store::rows::{BrowserSessionRow, CodeOutcome, GrantRow, SessionGuard};
 
 fn session_row(r: &Row) -> Result<BrowserSessionRow, StoreError> {
     Ok(BrowserSessionRow {
@@ -60,21 +60,26 @@ impl BrowserSessions for PgConn {
         s: &BrowserSessionRow,
         cookie_hash: &[u8],
     ) -> Result<(), StoreError> {
-        self.db().execute(
-            "INSERT INTO browser_sessions
-               (id, cookie_hash, user_id, auth_time, created_at, expires_at, amr)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &s.id,
-                &cookie_hash,
-                &s.user_id,
-                &to_db(s.auth_time, "session auth_time")?,
-                &to_db(s.created_at, "session created_at")?,
-                &to_db(s.expires_at, "session expires_at")?,
-                &s.amr,
-            ],
-        )?;
-        Ok(())
+        insert_browser_row(&mut self.db(), s, cookie_hash)
+    }
+
+    fn insert_browser_session_guarded(
+        &mut self,
+        s: &BrowserSessionRow,
+        cookie_hash: &[u8],
+        guard: &SessionGuard,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.transaction()?;
+        let guard = SessionGuard {
+            grant: false,
+            ..guard.clone()
+        };
+        if !guard_holds(&mut tx, &s.user_id, &s.id, &guard)? {
+            return Ok(false);
+        }
+        insert_browser_row(&mut tx, s, cookie_hash)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     fn browser_session(
@@ -263,4 +268,26 @@ impl Grants for PgConn {
         )?;
         Ok(())
     }
+}
+
+fn insert_browser_row<C: Target>(
+    c: &mut Cached<'_, C>,
+    s: &BrowserSessionRow,
+    cookie_hash: &[u8],
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO browser_sessions
+           (id, cookie_hash, user_id, auth_time, created_at, expires_at, amr)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &s.id,
+            &cookie_hash,
+            &s.user_id,
+            &to_db(s.auth_time, "session auth_time")?,
+            &to_db(s.created_at, "session created_at")?,
+            &to_db(s.expires_at, "session expires_at")?,
+            &s.amr,
+        ],
+    )?;
+    Ok(())
 }

@@ -15,7 +15,7 @@ use crate::store::contract::{RefreshTokens, RevokedTokens};
 use crate::store::error::StoreError;
 use crate::store::refresh_policy::{decide, Decision, Found, PresentedRefresh};
 use crate::store::rows::{
-    CutoffKind, EndedSession, RefreshOutcome, RefreshRow, RevokedToken, TokenCutoff,
+    CutoffKind, EndedSession, RefreshOutcome, RefreshRow, RevokedToken, SessionGuard, TokenCutoff,
 };
 
 /// Ends every session of `user_id` but `except_sid`: its refresh tokens are
@@ -81,6 +81,37 @@ fn insert_row<C: Target>(
         ],
     )?;
     Ok(())
+}
+
+/// Whether `guard` holds for `user_id` (and the grant `family_id`), run in
+/// the transaction that stores the session. The rows are locked `FOR
+/// SHARE`: a cut-off (which updates or locks the user's row first) or a
+/// code replay (which locks the grant first) in flight is waited for and
+/// its result seen; one that comes after waits for this transaction, and
+/// then its own statements see the session to end.
+pub(super) fn guard_holds<C: Target>(
+    c: &mut Cached<'_, C>,
+    user_id: &str,
+    family_id: &str,
+    guard: &SessionGuard,
+) -> Result<bool, StoreError> {
+    let user = c.query_opt(
+        "SELECT 1 FROM users WHERE id = $1 AND password_hash = $2
+           AND disabled_at IS NULL AND tokens_not_before = $3 FOR SHARE",
+        &[
+            &user_id,
+            &guard.password_hash,
+            &to_db(guard.tokens_not_before, "tokens_not_before")?,
+        ],
+    )?;
+    if user.is_none() || !guard.grant {
+        return Ok(user.is_some());
+    }
+    let revoked = c.query_opt(
+        "SELECT 1 FROM grants WHERE family_id = $1 AND revoked_at IS NOT NULL FOR SHARE",
+        &[&family_id],
+    )?;
+    Ok(revoked.is_none())
 }
 
 /// Revokes a family's refresh tokens and the grant of that id, if any.
@@ -166,6 +197,22 @@ impl RefreshTokens for PgConn {
         now: u64,
     ) -> Result<(), StoreError> {
         insert_row(&mut self.db(), token_hash, row, now)
+    }
+
+    fn insert_refresh_guarded(
+        &mut self,
+        token_hash: &[u8],
+        row: &RefreshRow,
+        now: u64,
+        guard: &SessionGuard,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.transaction()?;
+        if !guard_holds(&mut tx, &row.user_id, &row.family_id, guard)? {
+            return Ok(false);
+        }
+        insert_row(&mut tx, token_hash, row, now)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     fn use_refresh(&mut self, p: &PresentedRefresh) -> Result<RefreshOutcome, StoreError> {

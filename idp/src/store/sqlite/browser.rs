@@ -9,11 +9,11 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use super::sessions::revoke_family_rows;
+use super::sessions::{guard_holds, revoke_family_rows};
 use crate::store::code_policy::{decide_code, CodeDecision, FoundCode, PresentedCode};
 use crate::store::contract::{BrowserSessions, Grants};
 use crate::store::error::StoreError;
-use crate::store::rows::{BrowserSessionRow, CodeOutcome, GrantRow};
+use crate::store::rows::{BrowserSessionRow, CodeOutcome, GrantRow, SessionGuard};
 
 fn session_row(r: &Row<'_>) -> rusqlite::Result<BrowserSessionRow> {
     Ok(BrowserSessionRow {
@@ -58,21 +58,26 @@ impl BrowserSessions for Connection {
         s: &BrowserSessionRow,
         cookie_hash: &[u8],
     ) -> Result<(), StoreError> {
-        self.prepare_cached(
-            "INSERT INTO browser_sessions
-               (id, cookie_hash, user_id, auth_time, created_at, expires_at, amr)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?
-        .execute(params![
-            s.id,
-            cookie_hash,
-            s.user_id,
-            s.auth_time,
-            s.created_at,
-            s.expires_at,
-            s.amr
-        ])?;
-        Ok(())
+        insert_browser_row(self, s, cookie_hash)
+    }
+
+    fn insert_browser_session_guarded(
+        &mut self,
+        s: &BrowserSessionRow,
+        cookie_hash: &[u8],
+        guard: &SessionGuard,
+    ) -> Result<bool, StoreError> {
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let guard = SessionGuard {
+            grant: false,
+            ..guard.clone()
+        };
+        if !guard_holds(&tx, &s.user_id, &s.id, &guard)? {
+            return Ok(false);
+        }
+        insert_browser_row(&tx, s, cookie_hash)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     fn browser_session(
@@ -248,4 +253,26 @@ impl Grants for Connection {
         .execute(params![user_id, client_id, scope, now])?;
         Ok(())
     }
+}
+
+fn insert_browser_row(
+    conn: &Connection,
+    s: &BrowserSessionRow,
+    cookie_hash: &[u8],
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO browser_sessions
+           (id, cookie_hash, user_id, auth_time, created_at, expires_at, amr)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        s.id,
+        cookie_hash,
+        s.user_id,
+        s.auth_time,
+        s.created_at,
+        s.expires_at,
+        s.amr
+    ])?;
+    Ok(())
 }

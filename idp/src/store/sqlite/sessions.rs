@@ -13,7 +13,7 @@ use crate::store::contract::{RefreshTokens, RevokedTokens};
 use crate::store::error::StoreError;
 use crate::store::refresh_policy::{decide, Decision, Found, PresentedRefresh};
 use crate::store::rows::{
-    CutoffKind, EndedSession, RefreshOutcome, RefreshRow, RevokedToken, TokenCutoff,
+    CutoffKind, EndedSession, RefreshOutcome, RefreshRow, RevokedToken, SessionGuard, TokenCutoff,
 };
 
 /// Ends every session of `user_id` but `except_sid`: its refresh tokens are
@@ -74,6 +74,35 @@ fn insert_row(
         row.generation
     ])?;
     Ok(())
+}
+
+/// Whether `guard` holds for `user_id` (and the grant `family_id`): run in
+/// the write transaction that stores the session, which SQLite serializes
+/// with every cut-off.
+pub(super) fn guard_holds(
+    conn: &Connection,
+    user_id: &str,
+    family_id: &str,
+    guard: &SessionGuard,
+) -> Result<bool, StoreError> {
+    let user: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND password_hash = ?2
+                              AND disabled_at IS NULL AND tokens_not_before = ?3)",
+        )?
+        .query_row(
+            params![user_id, guard.password_hash, guard.tokens_not_before],
+            |r| r.get(0),
+        )?;
+    if !user || !guard.grant {
+        return Ok(user);
+    }
+    let revoked: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM grants WHERE family_id = ?1 AND revoked_at IS NOT NULL)",
+        )?
+        .query_row([family_id], |r| r.get(0))?;
+    Ok(!revoked)
 }
 
 /// Revokes a family's refresh tokens and the grant of that id, if any.
@@ -155,6 +184,22 @@ impl RefreshTokens for Connection {
         now: u64,
     ) -> Result<(), StoreError> {
         insert_row(self, token_hash, row, now)
+    }
+
+    fn insert_refresh_guarded(
+        &mut self,
+        token_hash: &[u8],
+        row: &RefreshRow,
+        now: u64,
+        guard: &SessionGuard,
+    ) -> Result<bool, StoreError> {
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !guard_holds(&tx, &row.user_id, &row.family_id, guard)? {
+            return Ok(false);
+        }
+        insert_row(&tx, token_hash, row, now)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     fn use_refresh(&mut self, p: &PresentedRefresh) -> Result<RefreshOutcome, StoreError> {
