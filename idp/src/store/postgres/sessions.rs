@@ -87,8 +87,9 @@ fn insert_row<C: Target>(
 /// the transaction that stores the session. The rows are locked `FOR
 /// SHARE`: a cut-off (which updates or locks the user's row first) or a
 /// code replay (which locks the grant first) in flight is waited for and
-/// its result seen; one that comes after waits for this transaction, and
-/// then its own statements see the session to end.
+/// its result seen (PostgreSQL re-reads a row it waited for); one that
+/// comes after waits for this transaction, and then its own statements see
+/// the session to end.
 pub(super) fn guard_holds<C: Target>(
     c: &mut Cached<'_, C>,
     user_id: &str,
@@ -107,11 +108,17 @@ pub(super) fn guard_holds<C: Target>(
     if user.is_none() || !guard.grant {
         return Ok(user.is_some());
     }
-    let revoked = c.query_opt(
-        "SELECT 1 FROM grants WHERE family_id = $1 AND revoked_at IS NOT NULL FOR SHARE",
+    // Selected by id alone, so that a replay in flight (which has locked
+    // the row, and not yet committed its `revoked_at`) is waited for: a
+    // row the snapshot shows not matching would be passed over unlocked.
+    let grant = c.query_opt(
+        "SELECT revoked_at FROM grants WHERE family_id = $1 FOR SHARE",
         &[&family_id],
     )?;
-    Ok(revoked.is_none())
+    Ok(match grant {
+        Some(row) => row.try_get::<_, Option<i64>>(0)?.is_none(),
+        None => true,
+    })
 }
 
 /// Revokes a family's refresh tokens and the grant of that id, if any.
