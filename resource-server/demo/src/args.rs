@@ -12,7 +12,7 @@
 pub struct Args {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "RS_BIND", default_value = "127.0.0.1:8081")]
-    pub bind: String,
+    pub bind: std::net::SocketAddr,
     /// The IdP's issuer URL; tokens must carry exactly this `iss`.
     #[arg(long, env = "RS_ISSUER", default_value = "http://127.0.0.1:8080")]
     pub issuer: String,
@@ -33,8 +33,9 @@ pub struct Args {
     /// revocation checks.
     #[arg(long, env = "RS_REVOCATIONS_URL")]
     pub revocations_url: Option<String>,
-    /// Seconds between two polls of the revocation feed; `0` disables it.
-    #[arg(long, env = "RS_REVOCATION_POLL", default_value_t = 5)]
+    /// Seconds between two polls of the revocation feed, at most 3600; `0`
+    /// disables it.
+    #[arg(long, env = "RS_REVOCATION_POLL", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub revocation_poll: u64,
     /// Fail closed: when the revocation feed has not been fetched
     /// successfully for this many seconds, refuse every token with 503
@@ -135,6 +136,13 @@ impl Args {
                     "--public-url {url:?} must be an http(s) URL with a host"
                 ));
             }
+            // DPoP's `htu` is this URL and a path, compared without query
+            // or fragment (RFC 9449 §4.3).
+            if parsed.query().is_some() || url.contains('#') {
+                return Err(format!(
+                    "--public-url {url:?} must not have a query or fragment"
+                ));
+            }
         }
         match self.revocation_max_staleness {
             Some(max) if self.revocation_feed().is_some() && max <= self.revocation_poll => {
@@ -198,9 +206,31 @@ mod tests {
         assert!(args(&["--public-url", "https://api.example.com"])
             .validate()
             .is_ok());
-        for bad in ["notaurl", "api.example.com", "ftp://api.example.com"] {
+        for bad in [
+            "notaurl",
+            "api.example.com",
+            "ftp://api.example.com",
+            "https://api.example.com/?q=1",
+            "https://api.example.com/#f",
+        ] {
             assert!(args(&["--public-url", bad]).validate().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bind_and_poll_are_checked_when_read() {
+        use clap::Parser;
+        for bad in [
+            &["--bind", "x"][..],
+            &["--bind", ":0"],
+            &["--revocation-poll", "3601"],
+            &["--revocation-poll", "18446744073709551615"],
+        ] {
+            let mut argv = vec!["resource-server"];
+            argv.extend_from_slice(bad);
+            assert!(Args::try_parse_from(argv).is_err(), "{bad:?}");
+        }
+        assert_eq!(args(&["--bind", "127.0.0.1:0"]).bind.port(), 0);
     }
 
     #[test]
