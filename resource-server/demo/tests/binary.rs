@@ -172,6 +172,46 @@ async fn serves_the_demo_api_and_exits_cleanly_on_sigterm() {
     assert!(exit.success(), "{exit:?}");
 }
 
+/// SIGTERM drains requests in flight for up to 10 s; a second signal stops
+/// at once.
+#[tokio::test]
+async fn a_second_sigterm_cuts_the_drain_short() {
+    use tokio::io::AsyncWriteExt;
+    let idp = TestIdp::start(&[trusted()]).await;
+    let mut rs = start(&["--issuer", &idp.issuer]).await;
+    // A request whose headers never end holds the drain open.
+    let address = rs.url.trim_start_matches("http://").to_owned();
+    let mut stuck = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    stuck
+        .write_all(b"GET /api/public HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("half a request");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pid = rs.child.id().expect("pid").to_string();
+    let term = || {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    };
+    term();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        rs.child.try_wait().expect("status").is_none(),
+        "still draining after the first signal"
+    );
+    term();
+    let exit = tokio::time::timeout(Duration::from_secs(4), rs.child.wait())
+        .await
+        .expect("the second signal ends the drain well before the 10 s grace")
+        .expect("exit status");
+    assert!(exit.success(), "{exit:?}");
+    drop(stuck);
+}
+
 #[tokio::test]
 async fn with_a_max_staleness_an_unreachable_feed_fails_closed_and_a_healthy_one_does_not() {
     let idp = TestIdp::start(&[trusted()]).await;

@@ -74,11 +74,18 @@ pub async fn serve(
         });
     }
     drop(listener);
-    tracing::info!("shutting down: waiting for requests in flight");
+    let open = graceful.count();
+    tracing::info!(
+        connections = open,
+        "shutting down: waiting for requests in flight (a second signal cuts them)"
+    );
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(config.shutdown_grace) => {
-            tracing::warn!("shutdown grace period over; closing remaining connections");
+            tracing::warn!(connections_at_start = open, "shutdown grace period over; closing remaining connections");
+        }
+        () = crate::shutdown_signal() => {
+            tracing::warn!(connections_at_start = open, "second signal: closing remaining connections now");
         }
     }
     Ok(())
