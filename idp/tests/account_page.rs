@@ -7,7 +7,10 @@
 
 mod common;
 
-use common::flow::{authorize_url, browser, location, pkce, sign_in_for_code, submit, totp_code};
+use common::flow::{
+    authorize_url, browser, exchange, hidden_fields, location, param, pkce, sign_in_for_code,
+    submit, tokens, totp_code,
+};
 use common::TestIdp;
 
 const CB: &str = "https://app.example/cb";
@@ -15,7 +18,8 @@ const PASSWORD: &str = "correct horse battery";
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// Every form post path of the page.
-const FORMS: [&str; 6] = [
+const FORMS: [&str; 7] = [
+    "/account/manage/apps/remove",
     "/account/manage/password",
     "/account/manage/totp",
     "/account/manage/totp/confirm",
@@ -460,4 +464,113 @@ async fn opening_a_form_address_shows_the_way_back() {
             "{path}: {page}"
         );
     }
+}
+
+/// An application the account approved is listed with what it may do, and
+/// removing it ends its tokens and makes it ask again.
+#[tokio::test]
+async fn an_approved_application_can_be_removed_with_its_tokens() {
+    let idp = idp_with_user("hal@example.com").await;
+    let secret = idp::clients::register_client(
+        idp.server.state.store(),
+        &idp::clients::ClientSpec {
+            client_id: "partner".into(),
+            redirect_uris: vec![CB.into()],
+            consent: true,
+            ..Default::default()
+        },
+        0,
+    )
+    .await
+    .expect("client")
+    .client_secret
+    .expect("confidential")
+    .expose()
+    .to_owned();
+    let b = signed_in(&idp, "hal@example.com").await;
+    let (verifier, challenge) = pkce();
+    let scope = [("scope", "openid offline_access")];
+    let consent = b
+        .get(authorize_url(&idp, "partner", CB, &challenge, &scope))
+        .send()
+        .await
+        .expect("authorize")
+        .text()
+        .await
+        .expect("consent page");
+    let allowed = submit(&b, &idp, "/consent", &consent, &[("decision", "allow")]).await;
+    let code = param(&location(&allowed), "code").expect("code");
+    let t = tokens(exchange(&idp, ("partner", Some(&secret)), &code, CB, &verifier).await).await;
+    let (access, refresh) = (
+        t["access_token"].as_str().expect("access").to_owned(),
+        t["refresh_token"].as_str().expect("refresh").to_owned(),
+    );
+
+    let html = page(&b, &idp).await;
+    assert!(html.contains("Applications with access"), "{html}");
+    assert!(
+        html.contains(r#"<span class="scope-title">partner</span>"#)
+            && html.contains("Stay connected"),
+        "{html}"
+    );
+    let csrf = hidden_fields(&html)
+        .into_iter()
+        .find(|(k, _)| k == "csrf_token")
+        .expect("csrf")
+        .1;
+    let removed = b
+        .post(idp.url("/account/manage/apps/remove"))
+        .form(&[("csrf_token", csrf.as_str()), ("client_id", "partner")])
+        .send()
+        .await
+        .expect("remove");
+    assert_eq!(removed.status(), 303);
+    assert_eq!(location(&removed), "/account?done=app_removed");
+
+    let html = b
+        .get(idp.url("/account?done=app_removed"))
+        .send()
+        .await
+        .expect("account")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("access is removed"), "{html}");
+    assert!(
+        html.contains("No application has asked for your permission."),
+        "{html}"
+    );
+    assert_eq!(idp.get_bearer("/userinfo", &access).await.status(), 401);
+    let r = idp
+        .form(
+            "/token",
+            Some(("partner", &secret)),
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    assert_eq!(r.status(), 400, "the refresh token is revoked");
+    // It asks again: prompt=none cannot skip the consent page now.
+    let again = b
+        .get(authorize_url(
+            &idp,
+            "partner",
+            CB,
+            &challenge,
+            &[("prompt", "none"), ("scope", "openid offline_access")],
+        ))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(
+        param(&location(&again), "error").as_deref(),
+        Some("consent_required")
+    );
+    // Removing it again, or an application never approved: a page, no change.
+    let again = b
+        .post(idp.url("/account/manage/apps/remove"))
+        .form(&[("csrf_token", csrf.as_str()), ("client_id", "partner")])
+        .send()
+        .await
+        .expect("remove");
+    assert_eq!(again.status(), 400);
 }

@@ -373,6 +373,23 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
     assert!(text_of(&browser).await.contains("grace@example.com"));
     screenshot(&browser, "account", 390).await;
     screenshot(&browser, "account", 1280).await;
+    // The application approved on the consent page, with what it may do.
+    let apps = browser
+        .find(Locator::Css("section[aria-labelledby=apps-heading]"))
+        .await
+        .expect("the applications section")
+        .text()
+        .await
+        .expect("text");
+    assert!(apps.contains("Remove access"), "{apps}");
+    browser
+        .execute(
+            "document.getElementById('apps-heading').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    screenshot(&browser, "account-apps", 390).await;
     browser
         .execute(
             "document.querySelector('form[action=\"/account/manage/sign_out\"]').scrollIntoView()",

@@ -911,6 +911,32 @@ contract_tests! {
         assert!(store.run(|r| r.refresh_family(b"t1", 122)).await.expect("read").is_none());
     }
 
+    async fn withdrawing_consent_forgets_it_and_revokes_the_client_s_sessions(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store.run(|r| r.remember_consent("u1", "web", "email openid", 100)).await.expect("c1");
+        store.run(|r| r.remember_consent("u1", "web", "offline_access openid", 101)).await.expect("c2");
+        store.run(|r| r.remember_consent("u1", "other", "openid", 102)).await.expect("c3");
+        let listed = store.run(|r| r.consents_of("u1")).await.expect("list");
+        assert_eq!(
+            listed,
+            [
+                ("other".to_owned(), "openid".to_owned()),
+                ("web".to_owned(), "email offline_access openid".to_owned())
+            ]
+        );
+        store.run(|r| r.insert_grant(&grant("g1", "u1", "s1"), b"code")).await.expect("grant");
+        store.run(|r| r.insert_refresh(b"t1", &session("g1", "u1", "web", 5000), 100)).await.expect("web");
+        store.run(|r| r.insert_refresh(b"t2", &session("f2", "u1", "other", 5000), 100)).await.expect("other");
+        assert!(store.run(|r| r.withdraw_consent("u1", "web", 200)).await.expect("withdraw"));
+        assert!(!store.run(|r| r.withdraw_consent("u1", "web", 201)).await.expect("again"));
+        assert!(!store.run(|r| r.has_consent("u1", "web", "email openid")).await.expect("read"));
+        assert!(store.run(|r| r.refresh_family(b"t1", 200)).await.expect("read").is_none());
+        assert!(store.run(|r| r.refresh_family(b"t2", 200)).await.expect("read").is_some(), "other client kept");
+        let sessions = store.run(|r| r.sessions_revoked_since(0)).await.expect("feed");
+        assert!(sessions.iter().any(|s| s.family_id == "g1"), "{sessions:?}");
+    }
+
     async fn consent_is_remembered_per_user_client_and_scope_set(db) {
         let store = db.open().await;
         store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");

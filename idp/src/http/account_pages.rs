@@ -51,6 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(form(routes!(remove_totp)))
         .routes(form(routes!(sign_out_everywhere)))
         .routes(form(routes!(sign_out)))
+        .routes(form(routes!(remove_app)))
 }
 
 /// A browser opening one of the account page's form addresses (a reload
@@ -66,7 +67,11 @@ async fn account_form_opened(State(state): State<AppState>) -> Response {
 
 /// What `?done=` after a change may say on the account page (a fixed set:
 /// the query never puts text of its own on the page).
-const NOTICES: [(&str, &str); 3] = [
+const NOTICES: [(&str, &str); 4] = [
+    (
+        "app_removed",
+        "The application's access is removed. It will ask again before using your account.",
+    ),
     (
         "password",
         "Your password is changed. You were signed out on every other device.",
@@ -129,6 +134,20 @@ async fn render(
         Ok(enrolled) => enrolled,
         Err(e) => return pages::failure(issuer, &e),
     };
+    let id = user.id.clone();
+    let apps = match state.store().run(move |db| db.consents_of(&id)).await {
+        Ok(apps) => apps
+            .into_iter()
+            .map(|(client, scope)| {
+                let words: Vec<String> = scope
+                    .split_ascii_whitespace()
+                    .map(|s| pages::describe_scope(s).0)
+                    .collect();
+                (client, words.join(" · "))
+            })
+            .collect(),
+        Err(e) => return pages::failure(issuer, &Error::from(e)),
+    };
     pages::with_csrf(state, headers, status, |csrf| {
         let page = AccountPage {
             service: pages::service_name(issuer),
@@ -140,6 +159,7 @@ async fn render(
             notice: shown.notice.map(str::to_owned),
             password_error: shown.password_error,
             totp_error: shown.totp_error,
+            apps,
         };
         pages::page(status, &page, &[])
     })
@@ -516,6 +536,54 @@ async fn sign_out_everywhere(
         "Every device and application signed in to your account has been signed out, \
          this browser too. Applications may take a minute to notice.",
     )
+}
+
+/// `POST /account/manage/apps/remove`: an application the account approved
+/// loses its access: the approval is forgotten (it asks again next time)
+/// and every grant and refresh token it holds for the account is revoked,
+/// which reaches resource servers through the revocation feed.
+#[utoipa::path(
+    post,
+    path = "/account/manage/apps/remove",
+    tag = "pages",
+    operation_id = "account_remove_app",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "`client_id`, with the CSRF token"),
+    responses(
+        (status = 303, description = "To `/account?done=app_removed`", headers(("Location" = String))),
+        (status = 400, description = "No such approval: a page saying so", content_type = "text/html", body = String),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 401, description = "No live browser session: a page saying how to sign in", content_type = "text/html", body = String),
+    )
+)]
+async fn remove_app(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (post, _, user) = match posted(&state, &headers, &body).await {
+        Ok(found) => found,
+        Err(response) => return *response,
+    };
+    let issuer = &state.settings().issuer;
+    let (id, client) = (user.id.clone(), post.field("client_id").to_owned());
+    let shown = client.clone();
+    let withdrawn = state
+        .store()
+        .run(move |db| db.withdraw_consent(&id, &client, unix_now()))
+        .await;
+    match withdrawn {
+        Ok(true) => {}
+        Ok(false) => {
+            return pages::message(
+                issuer,
+                StatusCode::BAD_REQUEST,
+                "Nothing to remove",
+                "That application has no access to your account.",
+            )
+        }
+        Err(e) => return pages::failure(issuer, &Error::from(e)),
+    }
+    if let Err(e) = state.revocations().catch_up().await {
+        return pages::failure(issuer, &Error::from(e));
+    }
+    tracing::info!(user = %user.id, client = %shown, "application access removed");
+    pages::see_other("/account?done=app_removed")
 }
 
 /// `POST /account/manage/sign_out`: this browser's session ends.

@@ -354,6 +354,19 @@ pub trait Grants {
     /// The API the grant `family_id` was requested for; `None` for no API,
     /// or when no grant has that id (a `/login` session).
     fn grant_resource(&mut self, family_id: &str) -> Result<Option<String>, StoreError>;
+    /// The applications the user approved, by client id, each with the
+    /// scopes of its approvals (sorted, space-separated).
+    fn consents_of(&mut self, user_id: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// Withdraws the user's approvals for the client and, in the same
+    /// transaction, revokes every grant and refresh token the client holds
+    /// for the user (published to the revocation feed); whether there was
+    /// an approval.
+    fn withdraw_consent(
+        &mut self,
+        user_id: &str,
+        client_id: &str,
+        now: u64,
+    ) -> Result<bool, StoreError>;
     /// Whether the user approved exactly this (sorted) scope set for the client.
     fn has_consent(
         &mut self,

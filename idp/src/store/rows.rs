@@ -598,3 +598,27 @@ pub struct PurgeHorizon {
     /// Remembered sign-ins older than this go.
     pub trusted_since: u64,
 }
+
+/// Consent rows `(client_id, scope)` in client order, one entry per client
+/// with the union of its approved scopes, sorted.
+pub(crate) fn merge_consents(rows: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for (client, scope) in rows {
+        if out.last().is_none_or(|(c, _)| *c != client) {
+            out.push((client, Vec::new()));
+        }
+        if let Some((_, scopes)) = out.last_mut() {
+            for s in scope.split_ascii_whitespace() {
+                if !scopes.iter().any(|t| t == s) {
+                    scopes.push(s.to_owned());
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(client, mut scopes)| {
+            scopes.sort_unstable();
+            (client, scopes.join(" "))
+        })
+        .collect()
+}

@@ -234,6 +234,45 @@ impl Grants for PgConn {
         })
     }
 
+    fn consents_of(&mut self, user_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self
+            .db()
+            .query(
+                "SELECT client_id, scope FROM consents WHERE user_id = $1 ORDER BY client_id, scope",
+                &[&user_id],
+            )?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<Vec<(String, String)>, StoreError>>()?;
+        Ok(crate::store::rows::merge_consents(rows))
+    }
+
+    fn withdraw_consent(
+        &mut self,
+        user_id: &str,
+        client_id: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let now = to_db(now, "revocation time")?;
+        let mut tx = self.transaction()?;
+        let withdrawn = tx.execute(
+            "DELETE FROM consents WHERE user_id = $1 AND client_id = $2",
+            &[&user_id, &client_id],
+        )? > 0;
+        tx.execute(
+            "UPDATE refresh_tokens SET revoked_at = $3
+             WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+            &[&user_id, &client_id, &now],
+        )?;
+        tx.execute(
+            "UPDATE grants SET revoked_at = $3
+             WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+            &[&user_id, &client_id, &now],
+        )?;
+        tx.commit()?;
+        Ok(withdrawn)
+    }
+
     fn has_consent(
         &mut self,
         user_id: &str,

@@ -224,6 +224,41 @@ impl Grants for Connection {
             .flatten())
     }
 
+    fn consents_of(&mut self, user_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self
+            .prepare_cached(
+                "SELECT client_id, scope FROM consents WHERE user_id = ?1 ORDER BY client_id, scope",
+            )?
+            .query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<(String, String)>, _>>()?;
+        Ok(super::super::rows::merge_consents(rows))
+    }
+
+    fn withdraw_consent(
+        &mut self,
+        user_id: &str,
+        client_id: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let withdrawn = tx
+            .prepare_cached("DELETE FROM consents WHERE user_id = ?1 AND client_id = ?2")?
+            .execute(params![user_id, client_id])?
+            > 0;
+        tx.prepare_cached(
+            "UPDATE refresh_tokens SET revoked_at = ?3
+             WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL",
+        )?
+        .execute(params![user_id, client_id, now])?;
+        tx.prepare_cached(
+            "UPDATE grants SET revoked_at = ?3
+             WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL",
+        )?
+        .execute(params![user_id, client_id, now])?;
+        tx.commit()?;
+        Ok(withdrawn)
+    }
+
     fn has_consent(
         &mut self,
         user_id: &str,
