@@ -471,22 +471,15 @@ async fn opening_a_form_address_shows_the_way_back() {
 #[tokio::test]
 async fn an_approved_application_can_be_removed_with_its_tokens() {
     let idp = idp_with_user("hal@example.com").await;
-    let secret = idp::clients::register_client(
-        idp.server.state.store(),
-        &idp::clients::ClientSpec {
+    let secret = idp
+        .register(idp::clients::ClientSpec {
             client_id: "partner".into(),
             redirect_uris: vec![CB.into()],
             consent: true,
             ..Default::default()
-        },
-        0,
-    )
-    .await
-    .expect("client")
-    .client_secret
-    .expect("confidential")
-    .expose()
-    .to_owned();
+        })
+        .await
+        .expect("confidential");
     let b = signed_in(&idp, "hal@example.com").await;
     let (verifier, challenge) = pkce();
     let scope = [("scope", "openid offline_access")];

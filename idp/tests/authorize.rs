@@ -59,11 +59,7 @@ async fn code_for_ann(idp: &TestIdp) -> (String, String) {
 }
 
 async fn register(idp: &TestIdp, spec: idp::clients::ClientSpec) -> Option<String> {
-    idp::clients::register_client(idp.server.state.store(), &spec, 0)
-        .await
-        .expect("client")
-        .client_secret
-        .map(|s| s.expose().to_owned())
+    idp.register(spec).await
 }
 
 /// GET `url` in the browser `b`.

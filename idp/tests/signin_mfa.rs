@@ -20,21 +20,14 @@ const PASSWORD: &str = "correct horse battery";
 /// An IdP with a confidential client `web` (redirect `CB`); its secret.
 async fn idp_with_web_client() -> (TestIdp, String) {
     let idp = TestIdp::start().await;
-    let secret = idp::clients::register_client(
-        idp.server.state.store(),
-        &idp::clients::ClientSpec {
+    let secret = idp
+        .register(idp::clients::ClientSpec {
             client_id: "web".into(),
             redirect_uris: vec![CB.into()],
             ..Default::default()
-        },
-        0,
-    )
-    .await
-    .expect("client")
-    .client_secret
-    .expect("confidential")
-    .expose()
-    .to_owned();
+        })
+        .await
+        .expect("confidential");
     (idp, secret)
 }
 

@@ -86,6 +86,16 @@ impl TestIdp {
 }
 
 impl TestIdp {
+    /// Registers a client as `spec` says; its secret, unless it is public.
+    #[allow(dead_code)]
+    pub async fn register(&self, spec: idp::clients::ClientSpec) -> Option<String> {
+        idp::clients::register_client(self.server.state.store(), &spec, 0)
+            .await
+            .expect("client")
+            .client_secret
+            .map(|s| s.expose().to_owned())
+    }
+
     /// Registers a client directly in the store; returns its secret.
     pub async fn client(&self, id: &str, scope: &str, admin: bool) -> String {
         idp::clients::register(self.server.state.store(), id, scope, admin, 0)
