@@ -230,8 +230,11 @@ where
     }
 }
 
-/// `Option<Claims<T>>`: `None` when no validated token came with the
-/// request.
+/// `Option<Claims<T>>`: `None` when the request did not pass through
+/// [`BearerAuthLayer`](crate::BearerAuthLayer) (which refuses requests
+/// without a valid token), so on a route outside the layer it is always
+/// `None`, even with a valid token: for handlers shared by routes inside
+/// and outside the layer, not an optional authentication.
 impl<S, T> OptionalFromRequestParts<S> for Claims<T>
 where
     S: Send + Sync,

@@ -517,7 +517,11 @@ impl JwksCache {
 
     fn spawn_refresher(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::debug!("no Tokio runtime: JWKS will be fetched on demand only");
+            tracing::warn!(
+                "JWKS cache built outside a Tokio runtime: no scheduled refresh, so keys the \
+                 issuer removes stay trusted until a token names an unknown kid; build it \
+                 inside the runtime"
+            );
             return;
         };
         let weak = Arc::downgrade(&self.inner);

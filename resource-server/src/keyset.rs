@@ -68,12 +68,16 @@ impl VerifyingKey {
 
     /// The key a JWK describes, if it is a public signing key this crate
     /// verifies with (`kty` `RSA`, `EC` with `crv` `P-256`, or `OKP` with
-    /// `crv` `Ed25519`; `use` `sig` or absent; `alg` supported or absent; a
-    /// `kid`; RSA moduli of 2048 to 8192 bits; no private members).
+    /// `crv` `Ed25519`; `use` `sig` or absent; `alg` supported or absent;
+    /// RSA moduli of 2048 to 8192 bits; no private members). A JWK without
+    /// a `kid` is named by its RFC 7638 thumbprint.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, &'static str> {
-        let kid = jwk.kid.as_deref().ok_or("no kid")?;
-        check_kid(kid)?;
-        Self::from_public_jwk(jwk, kid)
+        let kid = match &jwk.kid {
+            Some(kid) => kid.clone(),
+            None => jwk.thumbprint().ok_or("no kid, and no thumbprint")?,
+        };
+        check_kid(&kid)?;
+        Self::from_public_jwk(jwk, &kid)
     }
 
     /// [`from_jwk`](Self::from_jwk) without a `kid`: the key of a DPoP proof.
@@ -283,6 +287,12 @@ impl KeySet {
         self.keys.keys().map(|k| &**k)
     }
 
+    /// The trusted keys that allow `alg`, in no particular order: the
+    /// candidates for a token without a `kid`.
+    pub(crate) fn allowing(&self, alg: Algorithm) -> impl Iterator<Item = &Arc<VerifyingKey>> {
+        self.keys.values().filter(move |k| k.allows(alg))
+    }
+
     /// Bumped on every change of the set; `0` means no set was ever loaded.
     pub fn generation(&self) -> u64 {
         self.generation
@@ -391,6 +401,7 @@ pub(crate) mod tests {
         bare.alg = None;
         let mut no_kid = jwk("x", 2048);
         no_kid.kid = None;
+        let no_kid_thumbprint = no_kid.thumbprint().expect("thumbprint");
         let mut bad_b64 = jwk("b64", 2048);
         bad_b64.n = Some("***".into());
         let mut even_e = jwk("even-e", 2048);
@@ -435,15 +446,18 @@ pub(crate) mod tests {
         };
         let (keys, skipped) = usable_keys(&set);
         let kids: Vec<_> = keys.iter().map(|k| k.kid()).collect();
-        assert_eq!(kids, ["good", "ps", "bare", "verify-ops", "ed"]);
-        assert_eq!(skipped, 16);
+        // A key without a kid is named by its RFC 7638 thumbprint.
+        let thumbprint = no_kid_thumbprint.as_str();
+        assert_eq!(kids, ["good", "ps", "bare", thumbprint, "verify-ops", "ed"]);
+        assert_eq!(skipped, 15);
         assert_eq!(keys[0].bits(), 2048);
         let algs = |key: &VerifyingKey| key.algorithms().collect::<Vec<_>>();
         assert_eq!(algs(&keys[0]), [Algorithm::RS256], "alg pins the algorithm");
         assert_eq!(algs(&keys[1]), [Algorithm::PS256]);
         assert_eq!(algs(&keys[2]), [Algorithm::RS256, Algorithm::PS256]);
         assert_eq!(algs(&keys[3]), [Algorithm::RS256]);
-        assert_eq!(algs(&keys[4]), [Algorithm::EdDSA]);
+        assert_eq!(algs(&keys[4]), [Algorithm::RS256]);
+        assert_eq!(algs(&keys[5]), [Algorithm::EdDSA]);
     }
 
     #[test]

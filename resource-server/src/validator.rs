@@ -55,6 +55,8 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// Default capacity of the verified-token cache.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
+/// The most keys a token without a `kid` is tried against.
+const MAX_KIDLESS_CANDIDATES: usize = 4;
 const MALFORMED: AuthError = AuthError::InvalidToken("token is malformed");
 const HEADER_MALFORMED: AuthError = AuthError::InvalidToken("token header is malformed");
 const CLAIMS_MALFORMED: AuthError = AuthError::InvalidToken("token claims are malformed");
@@ -228,32 +230,63 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         if !typ_accepted(header.typ.as_deref(), trusted.accept_jwt_typ) {
             return Err(AuthError::InvalidToken("token type is not at+jwt"));
         }
-        let kid = match header.kid.as_deref() {
-            Some(kid) if !kid.is_empty() && kid.len() <= MAX_KID_LEN => kid,
-            _ => {
-                return Err(AuthError::InvalidToken(
-                    "token key id is missing or invalid",
-                ))
-            }
-        };
-
-        let mut snapshot = trusted.keys.snapshot();
-        if snapshot.get(kid).is_none() {
-            snapshot = trusted.keys.after_unknown_kid(kid).await;
-        }
-        let Some(key) = snapshot.get(kid).cloned() else {
-            if snapshot.generation() == 0 {
-                return Err(AuthError::KeysUnavailable);
-            }
-            return Err(AuthError::InvalidToken("unknown signing key"));
-        };
-        if !key.allows(alg) {
-            return Err(ALGORITHM);
-        }
         let signature = jose::decode(parts.signature).ok_or(MALFORMED)?;
-        if !key.verify(alg, parts.signing_input.as_bytes(), &signature) {
-            return Err(AuthError::InvalidToken("token signature is invalid"));
-        }
+        let signed = parts.signing_input.as_bytes();
+        let (key, snapshot) = match header.kid.as_deref() {
+            Some(kid) if !kid.is_empty() && kid.len() <= MAX_KID_LEN => {
+                let mut snapshot = trusted.keys.snapshot();
+                if snapshot.get(kid).is_none() {
+                    snapshot = trusted.keys.after_unknown_kid(kid).await;
+                }
+                let Some(key) = snapshot.get(kid).cloned() else {
+                    if snapshot.generation() == 0 {
+                        return Err(AuthError::KeysUnavailable);
+                    }
+                    return Err(AuthError::InvalidToken("unknown signing key"));
+                };
+                if !key.allows(alg) {
+                    return Err(ALGORITHM);
+                }
+                if !key.verify(alg, signed, &signature) {
+                    return Err(AuthError::InvalidToken("token signature is invalid"));
+                }
+                (key, snapshot)
+            }
+            Some(_) => {
+                return Err(AuthError::InvalidToken("token key id is invalid"));
+            }
+            // No `kid` (an issuer with one key may leave it out): each key
+            // that allows the algorithm is tried, when there are few enough
+            // that a forged token costs a bounded number of verifications.
+            None => {
+                let mut snapshot = trusted.keys.snapshot();
+                if snapshot.generation() == 0 {
+                    // Nothing loaded yet: the first fetch, as a kid never
+                    // seen would start it.
+                    snapshot = trusted.keys.after_unknown_kid("").await;
+                }
+                if snapshot.generation() == 0 {
+                    return Err(AuthError::KeysUnavailable);
+                }
+                let candidates = snapshot.allowing(alg).count();
+                if candidates == 0 {
+                    return Err(ALGORITHM);
+                }
+                if candidates > MAX_KIDLESS_CANDIDATES {
+                    return Err(AuthError::InvalidToken(
+                        "token has no key id, and the issuer has several keys",
+                    ));
+                }
+                let Some(key) = snapshot
+                    .allowing(alg)
+                    .find(|key| key.verify(alg, signed, &signature))
+                    .cloned()
+                else {
+                    return Err(AuthError::InvalidToken("token signature is invalid"));
+                };
+                (key, snapshot)
+            }
+        };
 
         self.check_required(&registered, trusted)?;
         let extra: T = serde_json::from_slice(&payload).map_err(|e| {

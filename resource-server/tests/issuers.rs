@@ -268,6 +268,40 @@ async fn algorithms_are_allowed_per_issuer_and_pinned_per_key() {
     }
 }
 
+/// An issuer that leaves `kid` out, of its JWKS and of its tokens: its keys
+/// are named by their thumbprints, and a token without `kid` is tried
+/// against the keys that allow its algorithm (a few at most).
+#[tokio::test]
+async fn an_issuer_without_kids_is_usable() {
+    let idp = TestIdp::start(&[]).await;
+    let (one, two) = (TestKey::rs256(0, "unused"), TestKey::es256("unused"));
+    let without_kid = |key: &TestKey| {
+        let mut jwk = key.jwk();
+        jwk.as_object_mut().expect("object").remove("kid");
+        jwk
+    };
+    idp.set_jwks_body(&json!({"keys": [without_kid(&one), without_kid(&two)]}).to_string());
+    let app = api(Validator::with_issuer(issuer(&idp)).build());
+    let claims = keycloak_claims(&idp.issuer);
+    for key in [&one, &two] {
+        let token = key.sign(&json!({"alg": key.alg(), "typ": "JWT"}), &claims);
+        let reply = call(&app, "/api/private", Some(&token)).await;
+        assert_eq!(reply.status, 200, "{}: {reply:?}", key.alg());
+    }
+    // A kid-less token by a key the issuer does not publish.
+    let stranger = TestKey::rs256(1, "stranger");
+    let token = stranger.sign(&json!({"alg": "RS256", "typ": "JWT"}), &claims);
+    let reply = call(&app, "/api/private", Some(&token)).await;
+    reply.assert_invalid_token("a stranger's key");
+    assert_eq!(reply.description(), "token signature is invalid");
+    // The thumbprint names the key, so a token naming it by that works too.
+    let token = one.sign(
+        &json!({"alg": "RS256", "typ": "JWT", "kid": one.thumbprint()}),
+        &claims,
+    );
+    assert_eq!(call(&app, "/api/private", Some(&token)).await.status, 200);
+}
+
 #[tokio::test]
 async fn two_issuers_in_one_layer_and_a_third_costs_no_fetch() {
     let ours = TestIdp::start(&[trusted()]).await;
