@@ -320,6 +320,18 @@ fn scope_list<'de, D: Deserializer<'de>>(
         }))
 }
 
+/// The scopes in the claim `name` of the JSON object `payload`, as one
+/// space-separated string (empty when the claim is absent or null), or
+/// `None` when the claim is neither a string nor an array of strings.
+pub(crate) fn scope_from(payload: &[u8], name: &str) -> Option<CompactString> {
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(payload).ok()?;
+    match object.get(name) {
+        None | Some(serde_json::Value::Null) => Some(CompactString::default()),
+        Some(value) => scope_list(value).ok().map(Option::unwrap_or_default),
+    }
+}
+
 /// Reads `null`, a string or an array of strings, without buffering the
 /// value the way an untagged enum would.
 struct StringsVisitor;

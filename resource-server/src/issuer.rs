@@ -46,6 +46,7 @@ pub struct Issuer {
     pub(crate) audiences: Vec<String>,
     pub(crate) algorithms: Option<Algorithms>,
     pub(crate) accept_jwt_typ: Option<bool>,
+    pub(crate) scope_claim: Option<String>,
 }
 
 impl Issuer {
@@ -58,6 +59,7 @@ impl Issuer {
             audiences: Vec::new(),
             algorithms: None,
             accept_jwt_typ: None,
+            scope_claim: None,
         }
     }
 
@@ -94,6 +96,15 @@ impl Issuer {
         self
     }
 
+    /// Read this issuer's scopes from the claim `name` (a space-separated
+    /// string or an array of strings) instead of `scope`/`scp`: Auth0's
+    /// `permissions`, Entra's `roles`, a `scopes` array. `require_scope`,
+    /// `has_scope` and `Claims::scope` then see those values.
+    pub fn scope_claim(mut self, name: impl Into<String>) -> Self {
+        self.scope_claim = Some(name.into());
+        self
+    }
+
     /// The issuer identifier.
     pub fn issuer(&self) -> &str {
         &self.issuer
@@ -114,4 +125,6 @@ pub(crate) struct Trusted {
     pub(crate) audiences: Vec<String>,
     pub(crate) algorithms: Algorithms,
     pub(crate) accept_jwt_typ: bool,
+    /// Where scopes are read from, when not `scope`/`scp`.
+    pub(crate) scope_claim: Option<String>,
 }

@@ -215,7 +215,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         }
 
         let payload = jose::decode(parts.payload).ok_or(MALFORMED)?;
-        let registered: Registered = jose::object(&payload).ok_or(CLAIMS_MALFORMED)?;
+        let mut registered: Registered = jose::object(&payload).ok_or(CLAIMS_MALFORMED)?;
         let iss = registered.iss.as_deref().ok_or(LACKS_CLAIM)?;
         let (index, trusted) = inner
             .issuers
@@ -296,6 +296,11 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
                 CLAIMS_MALFORMED
             }
         })?;
+        if let Some(name) = &trusted.scope_claim {
+            registered.scope =
+                Some(crate::claims::scope_from(&payload, name).ok_or(CLAIMS_MALFORMED)?);
+            registered.scp = None;
+        }
         let claims = registered
             .into_claims(extra)
             .map_err(AuthError::InvalidToken)?;
@@ -578,6 +583,7 @@ impl<T> ValidatorBuilder<T> {
                     audiences,
                     algorithms: issuer.algorithms.unwrap_or(self.algorithms),
                     accept_jwt_typ: issuer.accept_jwt_typ.unwrap_or(self.accept_jwt_typ),
+                    scope_claim: issuer.scope_claim,
                 }
             })
             .collect();

@@ -302,6 +302,32 @@ async fn an_issuer_without_kids_is_usable() {
     assert_eq!(call(&app, "/api/private", Some(&token)).await.status, 200);
 }
 
+/// Scopes read from another claim: Auth0's `permissions`, an array.
+#[tokio::test]
+async fn an_issuer_s_scopes_can_come_from_another_claim() {
+    let idp = idp_with_every_algorithm().await;
+    let app = api(Validator::with_issuer(issuer(&idp).scope_claim("permissions")).build());
+    let [rs, ..] = TestKey::all();
+    let mut claims = auth0_claims(&idp.issuer);
+    claims["permissions"] = json!(["api:read", "refund:orders"]);
+    let token = rs.token("JWT", &claims);
+    let reply = call(&app, "/api/private-scoped", Some(&token)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json["scope"], "api:read refund:orders");
+    // `scope` itself is not read for this issuer.
+    claims["scope"] = json!("api:read");
+    claims["permissions"] = json!(["refund:orders"]);
+    let token = rs.token("JWT", &claims);
+    let reply = call(&app, "/api/private-scoped", Some(&token)).await;
+    assert_eq!(reply.status, 403, "{reply:?}");
+    // A claim of another shape is malformed.
+    claims["permissions"] = json!({"api:read": true});
+    let token = rs.token("JWT", &claims);
+    call(&app, "/api/private", Some(&token))
+        .await
+        .assert_invalid_token("permissions as an object");
+}
+
 #[tokio::test]
 async fn two_issuers_in_one_layer_and_a_third_costs_no_fetch() {
     let ours = TestIdp::start(&[trusted()]).await;
