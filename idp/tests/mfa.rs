@@ -248,3 +248,39 @@ async fn totp_secrets_are_sealed_at_rest_with_the_key_encryption_key() {
         200
     );
 }
+
+/// A password step's `mfa_token` dies with a cut-off in a later second
+/// ("sign out everywhere" here; a reset or a disabling alike): it cannot
+/// finish a sign-in the account has since ended.
+#[tokio::test]
+async fn a_pending_mfa_token_dies_with_a_later_cut_off() {
+    let idp = TestIdp::start().await;
+    let tokens = idp.user_tokens("uma@example.com").await;
+    let access = tokens["access_token"].as_str().expect("access");
+    let (secret, step, _) = enrol(&idp, access).await;
+    let mfa = mfa_token(&idp, "uma@example.com").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let store = idp.server.state.store();
+    let user = store
+        .run(|db| db.user_by_email("uma@example.com"))
+        .await
+        .expect("read")
+        .expect("user");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    idp::accounts::lifecycle::sign_out_everywhere(store, &user.id, now)
+        .await
+        .expect("signed out everywhere");
+    let r = login_mfa(&idp, &mfa, &code(&secret, step + 1)).await;
+    assert_eq!(error_code(r, 400).await, "invalid_grant");
+    // A new password step works as before.
+    let mfa = mfa_token(&idp, "uma@example.com").await;
+    assert_eq!(
+        login_mfa(&idp, &mfa, &code(&secret, step + 1))
+            .await
+            .status(),
+        200
+    );
+}

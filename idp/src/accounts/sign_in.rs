@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::secret::{digest, random_secret};
 use crate::sessions;
 use crate::state::AppState;
-use crate::store::{AccountTokenPurpose, UserRow};
+use crate::store::{AccountTokenPurpose, SessionGuard, UserRow};
 use crate::tokens::{AuthMethods, TokenResponse};
 
 /// Longest accepted email (RFC 5321's path limit).
@@ -140,6 +140,11 @@ pub async fn start_second_step(
             )
         })
         .await?;
+    // A cut-off committed while the password was checked: the account is no
+    // longer as checked (one committed later dates the token out, below).
+    if !sessions::still_holds(state, &user.id, &SessionGuard::of(user)).await? {
+        return Err(sessions::changed_while_signing_in());
+    }
     tracing::info!(user = %user.id, "password accepted; second factor required");
     Ok(mfa_token)
 }
@@ -163,7 +168,13 @@ pub async fn second_step_user(
         return Ok(None);
     }
     let user_id = pending.user_id;
-    Ok(state.store().run(move |db| db.user_by_id(&user_id)).await?)
+    let user = state.store().run(move |db| db.user_by_id(&user_id)).await?;
+    // A password change or reset, a disabling or "sign out everywhere" in a
+    // later second than the password step ends the sign-in it started, as it
+    // ends sessions (a cut-off is the second after its event; one in the
+    // same second as the password step is left to that step's own check).
+    let opened = pending.expires_at.saturating_sub(MFA_TOKEN_TTL);
+    Ok(user.filter(|u| opened.saturating_add(1) >= u.tokens_not_before))
 }
 
 /// The second step every path shares (`/login/mfa`, the hosted sign-in's
