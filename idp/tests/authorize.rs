@@ -62,6 +62,22 @@ async fn register(idp: &TestIdp, spec: idp::clients::ClientSpec) -> Option<Strin
     idp.register(spec).await
 }
 
+/// A public client `spa`: loopback redirects on any port, and a
+/// post-logout URI.
+async fn register_spa(idp: &TestIdp) {
+    register(
+        idp,
+        idp::clients::ClientSpec {
+            client_id: "spa".into(),
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            public: true,
+            post_logout_redirect_uris: vec!["http://127.0.0.1:3000/bye".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+}
+
 /// GET `url` in the browser `b`.
 async fn open(b: &reqwest::Client, url: impl reqwest::IntoUrl) -> reqwest::Response {
     b.get(url).send().await.expect("authorize")
@@ -791,17 +807,7 @@ async fn consent_is_asked_once_and_deny_and_prompt_none_answer_by_redirect() {
 #[tokio::test]
 async fn public_clients_use_pkce_alone_and_end_session_ends_everything() {
     let idp = TestIdp::start_with(|c| c.key_poll = Duration::from_millis(200)).await;
-    register(
-        &idp,
-        idp::clients::ClientSpec {
-            client_id: "spa".into(),
-            redirect_uris: vec!["http://127.0.0.1/cb".into()],
-            public: true,
-            post_logout_redirect_uris: vec!["http://127.0.0.1:3000/bye".into()],
-            ..Default::default()
-        },
-    )
-    .await;
+    register_spa(&idp).await;
     assert_eq!(idp.signup("ann@example.com", PASSWORD).await.status(), 201);
     let b = browser();
     let (verifier, challenge) = pkce();
@@ -919,17 +925,7 @@ async fn public_clients_use_pkce_alone_and_end_session_ends_everything() {
 #[tokio::test]
 async fn a_hint_that_is_not_the_browser_s_own_is_confirmed_first() {
     let idp = TestIdp::start().await;
-    register(
-        &idp,
-        idp::clients::ClientSpec {
-            client_id: "spa".into(),
-            redirect_uris: vec!["http://127.0.0.1/cb".into()],
-            public: true,
-            post_logout_redirect_uris: vec!["http://127.0.0.1:3000/bye".into()],
-            ..Default::default()
-        },
-    )
-    .await;
+    register_spa(&idp).await;
     let cb = "http://127.0.0.1:4321/cb";
     let sign_in = |email: &'static str| {
         let idp = &idp;
