@@ -150,12 +150,10 @@ pub async fn exchange(
                 // to the key; a confidential client's to its credentials.
                 options.dpop_jkt.clone().filter(|_| client.public),
                 // Stored only while the account is as just read and the
-                // grant stands: a replay of the code racing this exchange
-                // revoked it, or the account was cut off since.
-                &SessionGuard {
-                    grant: true,
-                    ..SessionGuard::of(&user)
-                },
+                // grant stands (the store checks it for every family): a
+                // replay of the code racing this exchange revoked it, or
+                // the account was cut off since.
+                &SessionGuard::of(&user),
             )
             .await?
             .ok_or_else(|| {

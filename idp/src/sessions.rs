@@ -134,11 +134,7 @@ pub async fn still_holds(
 ) -> Result<bool, Error> {
     let id = user_id.to_owned();
     let user = state.store().run(move |db| db.user_by_id(&id)).await?;
-    Ok(user.is_some_and(|u| {
-        u.disabled_at.is_none()
-            && u.password_hash == guard.password_hash
-            && u.tokens_not_before == guard.tokens_not_before
-    }))
+    Ok(user.is_some_and(|u| guard.holds_for(&u)))
 }
 
 /// The first refresh token of `first` (a `/login` session, or an

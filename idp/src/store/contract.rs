@@ -274,9 +274,10 @@ pub trait RefreshTokens {
         now: u64,
     ) -> Result<(), StoreError>;
     /// [`insert_refresh`](Self::insert_refresh) for a sign-in, in one
-    /// transaction with the check that `guard` still holds for
-    /// `row.user_id` (and the grant `row.family_id` is not revoked, for a
-    /// code grant); whether it was stored.
+    /// transaction with the checks that `guard` still holds for
+    /// `row.user_id` and that no revoked grant has the id `row.family_id`
+    /// (a code grant's family, which a replayed code revokes; a `/login`
+    /// session has no grant); whether it was stored.
     fn insert_refresh_guarded(
         &mut self,
         token_hash: &[u8],

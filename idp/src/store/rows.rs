@@ -163,9 +163,6 @@ pub struct SessionGuard {
     /// The user's `tokens_not_before` as read with it: any cut-off since
     /// raised it.
     pub tokens_not_before: u64,
-    /// A code grant's session: stored only while the grant (of the
-    /// family's id) is not revoked, as a replayed code revokes it.
-    pub grant: bool,
 }
 
 impl SessionGuard {
@@ -174,8 +171,15 @@ impl SessionGuard {
         Self {
             password_hash: user.password_hash.clone(),
             tokens_not_before: user.tokens_not_before,
-            grant: false,
         }
+    }
+
+    /// Whether `user` (read again) is still the account the sign-in
+    /// checked: the rule the stores apply in SQL when a session is stored.
+    pub fn holds_for(&self, user: &UserRow) -> bool {
+        user.disabled_at.is_none()
+            && user.password_hash == self.password_hash
+            && user.tokens_not_before == self.tokens_not_before
     }
 }
 

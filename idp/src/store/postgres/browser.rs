@@ -70,11 +70,7 @@ impl BrowserSessions for PgConn {
         guard: &SessionGuard,
     ) -> Result<bool, StoreError> {
         let mut tx = self.transaction()?;
-        let guard = SessionGuard {
-            grant: false,
-            ..guard.clone()
-        };
-        if !guard_holds(&mut tx, &s.user_id, &s.id, &guard)? {
+        if !guard_holds(&mut tx, &s.user_id, guard)? {
             return Ok(false);
         }
         insert_browser_row(&mut tx, s, cookie_hash)?;

@@ -83,17 +83,15 @@ fn insert_row<C: Target>(
     Ok(())
 }
 
-/// Whether `guard` holds for `user_id` (and the grant `family_id`), run in
-/// the transaction that stores the session. The rows are locked `FOR
-/// SHARE`: a cut-off (which updates or locks the user's row first) or a
-/// code replay (which locks the grant first) in flight is waited for and
-/// its result seen (PostgreSQL re-reads a row it waited for); one that
-/// comes after waits for this transaction, and then its own statements see
-/// the session to end.
+/// Whether `guard` holds for `user_id`, run in the transaction that stores
+/// the session. The row is locked `FOR SHARE`: a cut-off in flight (which
+/// updates or locks the user's row first) is waited for and its result
+/// seen (PostgreSQL re-reads a row it waited for); one that comes after
+/// waits for this transaction, and then its own statements see the session
+/// to end.
 pub(super) fn guard_holds<C: Target>(
     c: &mut Cached<'_, C>,
     user_id: &str,
-    family_id: &str,
     guard: &SessionGuard,
 ) -> Result<bool, StoreError> {
     let user = c.query_opt(
@@ -105,12 +103,15 @@ pub(super) fn guard_holds<C: Target>(
             &to_db(guard.tokens_not_before, "tokens_not_before")?,
         ],
     )?;
-    if user.is_none() || !guard.grant {
-        return Ok(user.is_some());
-    }
-    // Selected by id alone, so that a replay in flight (which has locked
-    // the row, and not yet committed its `revoked_at`) is waited for: a
-    // row the snapshot shows not matching would be passed over unlocked.
+    Ok(user.is_some())
+}
+
+/// Whether no revoked grant has the id `family_id`, in the same
+/// transaction, locked as [`guard_holds`] locks the user (a code replay
+/// locks the grant first). Selected by id alone, so that a replay in
+/// flight, which has not yet committed its `revoked_at`, is waited for: a
+/// row the snapshot shows not matching would be passed over unlocked.
+fn grant_stands<C: Target>(c: &mut Cached<'_, C>, family_id: &str) -> Result<bool, StoreError> {
     let grant = c.query_opt(
         "SELECT revoked_at FROM grants WHERE family_id = $1 FOR SHARE",
         &[&family_id],
@@ -214,7 +215,7 @@ impl RefreshTokens for PgConn {
         guard: &SessionGuard,
     ) -> Result<bool, StoreError> {
         let mut tx = self.transaction()?;
-        if !guard_holds(&mut tx, &row.user_id, &row.family_id, guard)? {
+        if !guard_holds(&mut tx, &row.user_id, guard)? || !grant_stands(&mut tx, &row.family_id)? {
             return Ok(false);
         }
         insert_row(&mut tx, token_hash, row, now)?;

@@ -68,11 +68,7 @@ impl BrowserSessions for Connection {
         guard: &SessionGuard,
     ) -> Result<bool, StoreError> {
         let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let guard = SessionGuard {
-            grant: false,
-            ..guard.clone()
-        };
-        if !guard_holds(&tx, &s.user_id, &s.id, &guard)? {
+        if !guard_holds(&tx, &s.user_id, guard)? {
             return Ok(false);
         }
         insert_browser_row(&tx, s, cookie_hash)?;
@@ -231,7 +227,7 @@ impl Grants for Connection {
             )?
             .query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<Vec<(String, String)>, _>>()?;
-        Ok(super::super::rows::merge_consents(rows))
+        Ok(crate::store::rows::merge_consents(rows))
     }
 
     fn withdraw_consent(

@@ -76,16 +76,14 @@ fn insert_row(
     Ok(())
 }
 
-/// Whether `guard` holds for `user_id` (and the grant `family_id`): run in
-/// the write transaction that stores the session, which SQLite serializes
-/// with every cut-off.
+/// Whether `guard` holds for `user_id`: run in the write transaction that
+/// stores the session, which SQLite serializes with every cut-off.
 pub(super) fn guard_holds(
     conn: &Connection,
     user_id: &str,
-    family_id: &str,
     guard: &SessionGuard,
 ) -> Result<bool, StoreError> {
-    let user: bool = conn
+    Ok(conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND password_hash = ?2
                               AND disabled_at IS NULL AND tokens_not_before = ?3)",
@@ -93,10 +91,11 @@ pub(super) fn guard_holds(
         .query_row(
             params![user_id, guard.password_hash, guard.tokens_not_before],
             |r| r.get(0),
-        )?;
-    if !user || !guard.grant {
-        return Ok(user);
-    }
+        )?)
+}
+
+/// Whether no revoked grant has the id `family_id`, in the same transaction.
+fn grant_stands(conn: &Connection, family_id: &str) -> Result<bool, StoreError> {
     let revoked: bool = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM grants WHERE family_id = ?1 AND revoked_at IS NOT NULL)",
@@ -194,7 +193,7 @@ impl RefreshTokens for Connection {
         guard: &SessionGuard,
     ) -> Result<bool, StoreError> {
         let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if !guard_holds(&tx, &row.user_id, &row.family_id, guard)? {
+        if !guard_holds(&tx, &row.user_id, guard)? || !grant_stands(&tx, &row.family_id)? {
             return Ok(false);
         }
         insert_row(&tx, token_hash, row, now)?;
