@@ -68,6 +68,7 @@ pub mod mail;
 pub mod metrics;
 pub mod passwords;
 pub mod pkce;
+pub mod private_files;
 pub mod redirect_uris;
 pub mod refresh_token;
 pub mod revocations;

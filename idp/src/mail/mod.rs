@@ -230,21 +230,7 @@ fn create_outbox(dir: &Path) -> Result<(), MailError> {
         builder.mode(0o700);
     }
     builder.create(dir).map_err(failed)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir).map_err(failed)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(failed)?;
-            tracing::warn!(
-                outbox = %dir.display(),
-                was = format_args!("{:o}", mode & 0o777),
-                "the outbox was open to other users: now owner-only (0700)"
-            );
-        }
-    }
-    Ok(())
+    crate::private_files::keep_to_owner(dir, 0o700, "the outbox").map_err(failed)
 }
 
 /// How `smtp://` connections are protected.

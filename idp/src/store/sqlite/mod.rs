@@ -35,6 +35,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::contract::Health;
 use super::error::StoreError;
+use crate::private_files::keep_to_owner;
 
 /// The schema, one entry per migration, in order.
 const MIGRATIONS: &[&str] = &[
@@ -213,32 +214,14 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let file = options.open(path).map_err(open_err)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let owner_only = |file: &std::fs::File, name: &Path| -> std::io::Result<()> {
-            let mode = file.metadata()?.permissions().mode();
-            if mode & 0o077 != 0 {
-                file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
-                tracing::warn!(
-                    file = %name.display(),
-                    was = format_args!("{:o}", mode & 0o777),
-                    "the database was readable by other users: now owner-only"
-                );
-            }
-            Ok(())
-        };
-        owner_only(&file, path).map_err(open_err)?;
-        for suffix in ["-wal", "-shm"] {
-            let side = side(suffix);
-            if let Ok(file) = std::fs::File::open(&side) {
-                owner_only(&file, &side).map_err(open_err)?;
-            }
+    options.open(path).map_err(open_err)?;
+    keep_to_owner(path, 0, "the database").map_err(open_err)?;
+    for suffix in ["-wal", "-shm"] {
+        let side = side(suffix);
+        if side.exists() {
+            keep_to_owner(&side, 0, "the database").map_err(open_err)?;
         }
     }
-    #[cfg(not(unix))]
-    drop(file);
     Ok(())
 }
 
