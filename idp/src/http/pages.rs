@@ -377,13 +377,24 @@ pub fn with_csrf(
 
 /// A message page.
 pub fn message(issuer: &str, status: StatusCode, title: &str, text: &str) -> Response {
+    linked_message(issuer, status, title, text, None)
+}
+
+/// A message page with a link on, if any.
+fn linked_message(
+    issuer: &str,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    link: Option<(&'static str, &'static str)>,
+) -> Response {
     page(
         status,
         &MessagePage {
             service: service_name(issuer),
             title: title.to_owned(),
             message: text.to_owned(),
-            link: None,
+            link,
         },
         &[],
     )
@@ -411,16 +422,7 @@ pub fn form_opened(
     text: &str,
     link: Option<(&'static str, &'static str)>,
 ) -> Response {
-    let mut response = page(
-        StatusCode::METHOD_NOT_ALLOWED,
-        &MessagePage {
-            service: service_name(issuer),
-            title: title.to_owned(),
-            message: text.to_owned(),
-            link,
-        },
-        &[],
-    );
+    let mut response = linked_message(issuer, StatusCode::METHOD_NOT_ALLOWED, title, text, link);
     response
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("POST"));
