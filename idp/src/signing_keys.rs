@@ -11,6 +11,11 @@
 //! schedule. Every instance polls a change counter every few seconds (and
 //! reloads at once on SIGHUP), then swaps in a new [`KeyRing`] atomically:
 //! requests in flight keep the snapshot they started with.
+//! A serving instance records its access-token lifetime and JWKS max-age on
+//! the current and next keys before a snapshot that signs with them is
+//! swapped in, so that whoever prunes keeps a retired key published until
+//! the longest-lived of its tokens has expired, whatever the pruner's own
+//! flags say.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +23,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use jsonwebtoken::EncodingKey;
 use keys::rotation::{
-    KeyRecord, KeyState, RotationError, RotationPlan, RotationPolicy, RotationTrigger,
+    KeyRecord, KeyState, Lifetimes, RotationError, RotationPlan, RotationPolicy, RotationTrigger,
 };
 use keys::{Jwks, PublicJwk, SigningKey};
 use tokio::sync::watch;
@@ -92,18 +97,44 @@ pub struct KeyManager {
     vault: Vault,
     bits: u32,
     policy: RotationPolicy,
+    /// Whether this process signs with the keys (and so declares its
+    /// lifetimes on them); command-line tools only read and rotate.
+    signs: bool,
     ring: ArcSwap<KeyRing>,
     changes: watch::Sender<Arc<KeyRing>>,
 }
 
 impl KeyManager {
     /// Opens the key set, generating the initial `current` and `next` keys
-    /// if the database has none, and loads it.
+    /// if the database has none, and loads it, for a process that signs
+    /// tokens living `policy.access_ttl`: its lifetimes are declared on the
+    /// keys it signs with.
+    pub async fn start_signing(
+        store: Store,
+        vault: Vault,
+        bits: u32,
+        policy: RotationPolicy,
+    ) -> Result<Self, KeyManagerError> {
+        Self::open(store, vault, bits, policy, true).await
+    }
+
+    /// Opens the key set, generating the initial keys if there are none,
+    /// for a process that does not sign (the command-line tools).
     pub async fn start(
         store: Store,
         vault: Vault,
         bits: u32,
         policy: RotationPolicy,
+    ) -> Result<Self, KeyManagerError> {
+        Self::open(store, vault, bits, policy, false).await
+    }
+
+    async fn open(
+        store: Store,
+        vault: Vault,
+        bits: u32,
+        policy: RotationPolicy,
+        signs: bool,
     ) -> Result<Self, KeyManagerError> {
         let existing = store.run(|db| db.list_keys()).await?;
         if vault.encrypts() {
@@ -117,7 +148,8 @@ impl KeyManager {
             let stored = store.run(move |db| db.ensure_keys(&current, &next)).await?;
             tracing::info!(stored, "generated initial signing keys");
         }
-        let ring = load(&store, &vault).await?;
+        let declare = signs.then(|| policy.lifetimes());
+        let ring = load(&store, &vault, declare).await?;
         let ring = Arc::new(ring);
         let (changes, _) = watch::channel(Arc::clone(&ring));
         Ok(Self {
@@ -125,6 +157,7 @@ impl KeyManager {
             vault,
             bits,
             policy,
+            signs,
             ring: ArcSwap::new(ring),
             changes,
         })
@@ -165,7 +198,8 @@ impl KeyManager {
 
     /// Reloads unconditionally.
     pub async fn reload(&self) -> Result<(), KeyManagerError> {
-        let ring = Arc::new(load(&self.store, &self.vault).await?);
+        let declare = self.signs.then(|| self.policy.lifetimes());
+        let ring = Arc::new(load(&self.store, &self.vault, declare).await?);
         let previous = self.ring.swap(Arc::clone(&ring));
         if previous.current_kid != ring.current_kid {
             tracing::info!(kid = %ring.current_kid, "now signing with a new key");
@@ -260,6 +294,7 @@ pub async fn generate(
             created_at: now,
             activated_at: (state == KeyState::Current).then_some(now),
             retired_at: None,
+            signed_with: Lifetimes::default(),
         },
         private_key,
         encrypted,
@@ -296,14 +331,51 @@ async fn seal_stored(
     Ok(())
 }
 
+/// How many times a load declares lifetimes on keys that a concurrent
+/// rotation keeps replacing before it gives up (and warns).
+const DECLARE_ATTEMPTS: usize = 3;
+
 /// Reads the key set and builds a snapshot. Every encrypted key is opened,
 /// so a wrong encryption key is noticed at start-up, not at first rotation.
-async fn load(store: &Store, vault: &Vault) -> Result<KeyRing, KeyManagerError> {
+/// With `declare`, those lifetimes are first recorded on the current and
+/// next keys that lack them, and the set read again, until the snapshot's
+/// signing key carries them.
+async fn load(
+    store: &Store,
+    vault: &Vault,
+    declare: Option<Lifetimes>,
+) -> Result<KeyRing, KeyManagerError> {
     // Read the counter first: a change racing with this load is then seen
     // again on the next poll rather than lost.
-    let (version, stored) = store
-        .run(|db| Ok((db.change_counter("signing_keys")?, db.list_keys()?)))
-        .await?;
+    let read = || store.run(|db| Ok((db.change_counter("signing_keys")?, db.list_keys()?)));
+    let (mut version, mut stored) = read().await?;
+    if let Some(lifetimes) = declare {
+        for attempt in 1.. {
+            let short: Vec<String> = stored
+                .iter()
+                .map(|k| &k.record)
+                .filter(|r| matches!(r.state, KeyState::Current | KeyState::Next))
+                .filter(|r| !r.signed_with.covers(&lifetimes))
+                .map(|r| r.kid.clone())
+                .collect();
+            if short.is_empty() {
+                break;
+            }
+            if attempt > DECLARE_ATTEMPTS {
+                tracing::warn!(
+                    keys = ?short,
+                    "could not record this instance's token lifetime on the keys it signs with \
+                     (rotated meanwhile); a prune with shorter lifetimes than this instance's \
+                     may remove their keys early"
+                );
+                break;
+            }
+            store
+                .run(move |db| db.declare_key_lifetimes(&short, lifetimes))
+                .await?;
+            (version, stored) = read().await?;
+        }
+    }
     let mut published = Vec::with_capacity(stored.len());
     let mut current = None;
     for key in &stored {

@@ -86,7 +86,7 @@ impl AppState {
             .await
             .context("encrypting stored TOTP secrets")?;
         let keys = Arc::new(
-            KeyManager::start(
+            KeyManager::start_signing(
                 store.clone(),
                 vault.clone(),
                 config.key_bits,

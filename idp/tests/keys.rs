@@ -145,3 +145,80 @@ async fn scheduled_rotation_rotates_by_itself() {
         );
     }
 }
+
+/// Runs `idp keys ...` on `db` with lifetimes far shorter than the serving
+/// instance's, as an operator who forgot the serving flags would.
+async fn keys_command(db: &std::path::Path, command: &str) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_idp"))
+        .args(["keys", command, "--db"])
+        .arg(db)
+        .args([
+            "--access-ttl",
+            "1",
+            "--jwks-max-age",
+            "0",
+            "--prune-margin",
+            "0",
+        ])
+        .env_remove("IDP_KEY_ENCRYPTION_KEY")
+        .env_remove("IDP_ACCESS_TTL")
+        .env_remove("IDP_JWKS_MAX_AGE")
+        .env_remove("IDP_PRUNE_MARGIN")
+        .output()
+        .await
+        .expect("idp keys runs");
+    assert!(
+        out.status.success(),
+        "idp keys {command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn a_prune_with_shorter_lifetimes_keeps_the_key_a_longer_lived_instance_signed_with() {
+    let idp = TestIdp::start_with(|c| {
+        c.access_ttl = 3600;
+        c.jwks_max_age = 0;
+    })
+    .await;
+    let db = idp.db_path();
+    let keys = idp.server.state.keys();
+    let first = keys.ring().current_kid.clone();
+
+    keys_command(&db, "rotate").await;
+    assert!(keys.reload_if_changed().await.expect("reload"));
+    let second = keys.ring().current_kid.clone();
+    assert_ne!(first, second);
+    // The serving instance recorded its lifetime on every key it signs or
+    // will sign with before it signed with them.
+    for k in keys.stored_keys().await.expect("keys") {
+        assert_eq!(
+            k.record.signed_with.access_ttl, 3600,
+            "{} ({})",
+            k.record.kid, k.record.state
+        );
+    }
+
+    // By the command's own flags the retired key's grace (1 s) is over.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(keys_command(&db, "prune").await.trim(), "nothing to prune");
+    let jwks: Value = idp.get_json("/jwks").await;
+    let published: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert!(
+        published.contains(&first.as_str()),
+        "the key that signed hour-long tokens a few seconds ago is still published: {published:?}"
+    );
+
+    let listed = keys_command(&db, "list").await;
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with(&first))
+        .expect("the retired key is listed");
+    assert!(line.contains("3600s") && line.contains("from "), "{listed}");
+}

@@ -16,7 +16,7 @@ use idp::store::{
     StoreError, StoredKey, ThrottleCharge, TokenCutoff, UserCursor, UserRow,
 };
 use idp::DbLocation;
-use keys::rotation::{KeyRecord, KeyState, RotationPolicy, RotationTrigger};
+use keys::rotation::{KeyRecord, KeyState, Lifetimes, RotationPolicy, RotationTrigger};
 use zeroize::Zeroizing;
 
 /// A database for one test: where it lives, and stores opened on it.
@@ -119,6 +119,7 @@ fn key(kid: &str, state: KeyState, created_at: u64) -> StoredKey {
             created_at,
             activated_at: (state == KeyState::Current).then_some(created_at),
             retired_at: None,
+            signed_with: Lifetimes::default(),
         },
         private_key: Zeroizing::new(format!("private {kid}").into_bytes()),
         encrypted: false,
@@ -364,6 +365,49 @@ contract_tests! {
         let pruned = store.run(|r| r.prune_keys(POLICY, 100_000)).await.expect("prune");
         assert_eq!(pruned, ["c1"]);
         assert_eq!(store.run(|r| r.list_keys()).await.expect("list").len(), 2);
+    }
+
+    async fn a_key_keeps_the_longest_lifetimes_declared_on_it_and_prune_honours_them(db) {
+        let store = db.open().await;
+        store
+            .run(|r| r.ensure_keys(&key("c1", KeyState::Current, 0), &key("n1", KeyState::Next, 0)))
+            .await
+            .expect("ensure");
+        let declare = |kids: &[&str], access_ttl, jwks_max_age| {
+            let kids: Vec<String> = kids.iter().map(|k| (*k).to_owned()).collect();
+            let store = store.clone();
+            async move {
+                let lifetimes = Lifetimes { access_ttl, jwks_max_age };
+                store.run(move |r| r.declare_key_lifetimes(&kids, lifetimes)).await.expect("declare")
+            }
+        };
+        let declared = |keys: &[StoredKey], kid: &str| {
+            keys.iter().find(|k| k.record.kid == kid).expect("kid").record.signed_with
+        };
+        assert_eq!(declare(&["c1", "n1"], 3600, 60).await, 2);
+        // Another instance with a shorter lifetime and a longer max-age: only
+        // the max-age rises; the same again changes nothing.
+        assert_eq!(declare(&["c1"], 900, 300).await, 1);
+        assert_eq!(declare(&["c1"], 900, 300).await, 0);
+        assert_eq!(declare(&["gone"], 99_999, 0).await, 0);
+        let keys = store.run(|r| r.list_keys()).await.expect("list");
+        assert_eq!(declared(&keys, "c1"), Lifetimes { access_ttl: 3600, jwks_max_age: 300 });
+        assert_eq!(declared(&keys, "n1"), Lifetimes { access_ttl: 3600, jwks_max_age: 60 });
+
+        // Retired at 1000 and pruned by a process whose own lifetimes (60 s,
+        // max-age 300 s, no margin) would allow it from 1360: the declared
+        // 3600 s keep it until 4900.
+        let rotated = store
+            .run(|r| r.rotate_keys(POLICY, 1000, MANUAL, &key("n2", KeyState::Next, 1000)))
+            .await
+            .expect("rotate");
+        assert!(matches!(rotated, KeyChange::Rotated(_)), "{rotated:?}");
+        let early = store.run(|r| r.prune_keys(POLICY, 4899)).await.expect("prune");
+        assert!(early.is_empty(), "{early:?}");
+        let pruned = store.run(|r| r.prune_keys(POLICY, 4900)).await.expect("prune");
+        assert_eq!(pruned, ["c1"]);
+        let keys = store.run(|r| r.list_keys()).await.expect("list");
+        assert_eq!(declared(&keys, "n2"), Lifetimes::default(), "a new key starts undeclared");
     }
 
     async fn processes_racing_on_the_key_set_fill_rotate_and_prune_it_once(db) {

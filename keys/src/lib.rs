@@ -26,7 +26,7 @@ pub mod rotation;
 mod signing_key;
 
 pub use jwk::{thumbprint, Jwks, PublicJwk};
-pub use rotation::{KeyRecord, KeyState, RotationPolicy, RotationTrigger};
+pub use rotation::{KeyRecord, KeyState, Lifetimes, RotationPolicy, RotationTrigger};
 pub use signing_key::SigningKey;
 
 /// The smallest RSA modulus this product generates or accepts for signing.

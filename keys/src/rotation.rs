@@ -10,8 +10,13 @@
 //! seen it by the time the first token carrying its `kid` arrives. A retired
 //! key stays published until every token it signed has expired *and* every
 //! cache has refreshed since: `access_ttl + jwks_max_age + margin` after its
-//! retirement. Times are Unix seconds passed in by the caller, so the rules
-//! are tested without clocks.
+//! retirement. Every instance that signs with a key first records on it the
+//! access-token lifetime and JWKS max-age it serves with
+//! ([`KeyRecord::signed_with`]), and the grace is taken from the longest of
+//! those and the pruning process's own policy: a prune run with default
+//! flags never removes a key whose tokens an instance issued for longer.
+//! Times are Unix seconds passed in by the caller, so the rules are tested
+//! without clocks.
 
 use std::fmt;
 use std::str::FromStr;
@@ -69,6 +74,27 @@ pub struct KeyRecord {
     pub activated_at: Option<u64>,
     /// When it became `retired`.
     pub retired_at: Option<u64>,
+    /// The longest lifetimes declared by the instances that signed (or may
+    /// sign) with it; zero where none declared one (keys stored before
+    /// instances declared them).
+    pub signed_with: Lifetimes,
+}
+
+/// The lifetimes a signing instance serves with, recorded on a key before
+/// it signs with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Lifetime of the access (and ID) tokens it issues, seconds.
+    pub access_ttl: u64,
+    /// The `Cache-Control: max-age` of its `/jwks`, seconds.
+    pub jwks_max_age: u64,
+}
+
+impl Lifetimes {
+    /// Whether `self` covers `other`: neither lifetime is shorter.
+    pub fn covers(&self, other: &Lifetimes) -> bool {
+        self.access_ttl >= other.access_ttl && self.jwks_max_age >= other.jwks_max_age
+    }
 }
 
 /// The timing that rotation and pruning must respect.
@@ -95,19 +121,44 @@ impl RotationPolicy {
         }
     }
 
-    /// How long a retired key stays published.
+    /// The lifetimes this policy serves with, as a signing instance
+    /// declares them on its keys.
+    pub fn lifetimes(&self) -> Lifetimes {
+        Lifetimes {
+            access_ttl: self.access_ttl,
+            jwks_max_age: self.jwks_max_age,
+        }
+    }
+
+    /// How long a retired key stays published by this policy alone.
     pub fn retirement_grace(&self) -> u64 {
         self.access_ttl
             .saturating_add(self.jwks_max_age)
             .saturating_add(self.margin)
     }
 
+    /// How long `key` stays published once retired: this policy's grace, or
+    /// longer where an instance that signed with the key declared a longer
+    /// access-token lifetime or JWKS max-age.
+    pub fn retirement_grace_of(&self, key: &KeyRecord) -> u64 {
+        let declared = key.signed_with;
+        self.access_ttl
+            .max(declared.access_ttl)
+            .saturating_add(self.jwks_max_age.max(declared.jwks_max_age))
+            .saturating_add(self.margin)
+    }
+
+    /// When a retired `key` may be pruned; `None` while it is not retired.
+    pub fn prunable_at(&self, key: &KeyRecord) -> Option<u64> {
+        match (key.state, key.retired_at) {
+            (KeyState::Retired, Some(at)) => Some(at.saturating_add(self.retirement_grace_of(key))),
+            _ => None,
+        }
+    }
+
     /// Whether `key` may be removed from the key set at `now`.
     pub fn prunable(&self, key: &KeyRecord, now: u64) -> bool {
-        match (key.state, key.retired_at) {
-            (KeyState::Retired, Some(at)) => now >= at.saturating_add(self.retirement_grace()),
-            _ => false,
-        }
+        self.prunable_at(key).is_some_and(|at| now >= at)
     }
 
     /// Whether a `next` key has been published long enough that every cache
@@ -252,6 +303,7 @@ mod tests {
             created_at,
             activated_at: (state != KeyState::Next).then_some(created_at),
             retired_at: (state == KeyState::Retired).then_some(created_at + 10),
+            signed_with: Lifetimes::default(),
         }
     }
 
@@ -344,6 +396,43 @@ mod tests {
         for state in [KeyState::Current, KeyState::Next] {
             assert!(!POLICY.prunable(&key("k", state, 0), u64::MAX));
         }
+    }
+
+    #[test]
+    fn a_key_signed_for_longer_than_the_pruning_policy_says_stays_that_much_longer() {
+        let mut retired = key("old", KeyState::Retired, 0); // retired at 10
+        retired.signed_with = Lifetimes {
+            access_ttl: 3600,
+            jwks_max_age: 60,
+        };
+        // 3600 declared + 300 of the policy's max-age (the longer) + 300.
+        assert_eq!(POLICY.retirement_grace_of(&retired), 4200);
+        assert_eq!(POLICY.prunable_at(&retired), Some(4210));
+        assert!(!POLICY.prunable(&retired, 10 + POLICY.retirement_grace()));
+        assert!(!POLICY.prunable(&retired, 4209));
+        assert!(POLICY.prunable(&retired, 4210));
+        // Declared lifetimes shorter than the policy's change nothing.
+        retired.signed_with = Lifetimes {
+            access_ttl: 60,
+            jwks_max_age: 60,
+        };
+        assert_eq!(
+            POLICY.retirement_grace_of(&retired),
+            POLICY.retirement_grace()
+        );
+        assert_eq!(POLICY.prunable_at(&key("k", KeyState::Current, 0)), None);
+    }
+
+    #[test]
+    fn lifetimes_cover_only_when_neither_is_shorter() {
+        let l = |access_ttl, jwks_max_age| Lifetimes {
+            access_ttl,
+            jwks_max_age,
+        };
+        assert!(l(900, 300).covers(&l(900, 300)));
+        assert!(l(3600, 300).covers(&l(900, 300)));
+        assert!(!l(3600, 60).covers(&l(900, 300)));
+        assert!(!Lifetimes::default().covers(&l(1, 0)));
     }
 
     #[test]

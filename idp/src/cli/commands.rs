@@ -343,30 +343,43 @@ async fn print_keys(keys: &KeyManager, lifetimes: &LifetimeArgs) -> anyhow::Resu
     let policy = keys.policy();
     let now = unix_now();
     out!(
-        "{:<44}  {:<8}  {:>5}  {:<20}  {:<20}  {:<20}  prunable",
+        "{:<44}  {:<8}  {:>5}  {:<20}  {:<20}  {:<20}  {:>10}  prunable",
         "kid",
         "state",
         "bits",
         "created",
         "activated",
-        "retired"
+        "retired",
+        "tokens"
     );
     for key in keys.stored_keys().await? {
         let r = &key.record;
+        let prunable = match policy.prunable_at(r) {
+            None => "no".to_owned(),
+            Some(at) if at <= now => "yes".to_owned(),
+            Some(at) => format!("from {}", time(Some(at))),
+        };
+        let declared = match r.signed_with.access_ttl {
+            0 => "-".to_owned(),
+            ttl => format!("{ttl}s"),
+        };
         out!(
-            "{:<44}  {:<8}  {:>5}  {:<20}  {:<20}  {:<20}  {}",
+            "{:<44}  {:<8}  {:>5}  {:<20}  {:<20}  {:<20}  {:>10}  {}",
             r.kid,
             r.state.as_str(),
             key.bits,
             time(Some(r.created_at)),
             time(r.activated_at),
             time(r.retired_at),
-            if policy.prunable(r, now) { "yes" } else { "no" }
+            declared,
+            prunable
         );
     }
     out!();
     out!(
-        "retired keys are pruned {}s after retirement (access ttl {}s + jwks max-age {}s + margin {}s)",
+        "retired keys are pruned {}s after retirement (access ttl {}s + jwks max-age {}s + margin {}s), \
+         or later where an instance signing with the key serves longer lifetimes \
+         (\"tokens\": the longest access-token lifetime declared on it)",
         policy.retirement_grace(),
         lifetimes.access_ttl,
         lifetimes.jwks_max_age,

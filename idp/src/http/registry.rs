@@ -159,6 +159,13 @@ struct KeyDescription {
     created_at: u64,
     activated_at: Option<u64>,
     retired_at: Option<u64>,
+    /// A retired key's earliest prune time: its retirement plus the
+    /// longest access-token lifetime and JWKS max-age of this instance and
+    /// of those that declared theirs on the key, plus the margin.
+    prunable_at: Option<u64>,
+    /// The longest access-token lifetime, seconds, declared on the key by
+    /// an instance that signs (or signed) with it; 0 if none declared one.
+    declared_access_ttl: u64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -350,6 +357,7 @@ async fn list_keys(State(state): State<AppState>) -> Result<Json<KeyList>, Error
 }
 
 async fn key_list(state: &AppState) -> Result<Vec<KeyDescription>, Error> {
+    let policy = state.keys().policy();
     let keys = state.keys().stored_keys().await?;
     Ok(keys
         .iter()
@@ -360,6 +368,8 @@ async fn key_list(state: &AppState) -> Result<Vec<KeyDescription>, Error> {
             created_at: k.record.created_at,
             activated_at: k.record.activated_at,
             retired_at: k.record.retired_at,
+            prunable_at: policy.prunable_at(&k.record),
+            declared_access_ttl: k.record.signed_with.access_ttl,
         })
         .collect())
 }

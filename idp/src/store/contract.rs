@@ -11,7 +11,7 @@
 //! `idp/tests/store.rs` runs one suite, written against these traits,
 //! on every backend.
 
-use keys::rotation::{RotationPolicy, RotationTrigger};
+use keys::rotation::{Lifetimes, RotationPolicy, RotationTrigger};
 use zeroize::Zeroizing;
 
 use super::code_policy::PresentedCode;
@@ -258,6 +258,15 @@ pub trait SigningKeys {
     /// encrypted form; whether it was still unencrypted (another instance
     /// may have sealed it first).
     fn seal_key(&mut self, kid: &str, sealed: &[u8]) -> Result<bool, StoreError>;
+    /// Records on each of `kids` that an instance serving with `lifetimes`
+    /// signs (or is about to sign) with it: each declared lifetime is raised
+    /// to `lifetimes`' where it is shorter, never lowered. Returns how many
+    /// keys changed.
+    fn declare_key_lifetimes(
+        &mut self,
+        kids: &[String],
+        lifetimes: Lifetimes,
+    ) -> Result<usize, StoreError>;
 }
 
 /// Refresh-token families: one per login session, and one row per family

@@ -8,7 +8,7 @@
 //! two instances starting on an empty database generate one key set. The
 //! partial unique indexes (one `current`, one `next`) stay as a backstop.
 
-use keys::rotation::{KeyRecord, KeyState, RotationPolicy, RotationTrigger};
+use keys::rotation::{KeyRecord, KeyState, Lifetimes, RotationPolicy, RotationTrigger};
 use postgres::{Row, Transaction};
 use zeroize::Zeroizing;
 
@@ -35,6 +35,10 @@ fn from_row(r: &Row) -> Result<StoredKey, StoreError> {
             created_at: from_db(r.try_get(5)?, "key created_at")?,
             activated_at: optional_time(6, "key activated_at")?,
             retired_at: optional_time(7, "key retired_at")?,
+            signed_with: Lifetimes {
+                access_ttl: from_db(r.try_get(9)?, "key declared_access_ttl")?,
+                jwks_max_age: from_db(r.try_get(10)?, "key declared_jwks_max_age")?,
+            },
         },
         private_key: Zeroizing::new(r.try_get(2)?),
         encrypted: r.try_get(3)?,
@@ -47,7 +51,8 @@ fn from_row(r: &Row) -> Result<StoredKey, StoreError> {
 /// Oldest first; kids compare byte-wise (`COLLATE "C"`), as in SQLite.
 fn list<C: Target>(c: &mut Cached<'_, C>) -> Result<Vec<StoredKey>, StoreError> {
     c.query(
-        "SELECT kid, state, private_key, encrypted, public_jwk, created_at, activated_at, retired_at, bits
+        "SELECT kid, state, private_key, encrypted, public_jwk, created_at, activated_at, retired_at, bits,
+                declared_access_ttl, declared_jwks_max_age
          FROM signing_keys ORDER BY created_at, kid COLLATE \"C\"",
         &[],
     )?
@@ -70,8 +75,9 @@ fn insert(tx: &mut Cached<'_, Transaction<'_>>, key: &StoredKey) -> Result<(), S
         .transpose()?;
     tx.execute(
         "INSERT INTO signing_keys
-           (kid, state, private_key, encrypted, public_jwk, bits, created_at, activated_at, retired_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+           (kid, state, private_key, encrypted, public_jwk, bits, created_at, activated_at, retired_at,
+            declared_access_ttl, declared_jwks_max_age)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         &[
             &key.record.kid,
             &key.record.state.as_str(),
@@ -82,6 +88,8 @@ fn insert(tx: &mut Cached<'_, Transaction<'_>>, key: &StoredKey) -> Result<(), S
             &to_db(key.record.created_at, "key created_at")?,
             &activated_at,
             &retired_at,
+            &to_db(key.record.signed_with.access_ttl, "key declared_access_ttl")?,
+            &to_db(key.record.signed_with.jwks_max_age, "key declared_jwks_max_age")?,
         ],
     )?;
     Ok(())
@@ -108,6 +116,28 @@ impl SigningKeys for PgConn {
             &[&kid, &sealed],
         )?;
         Ok(changed > 0)
+    }
+
+    fn declare_key_lifetimes(
+        &mut self,
+        kids: &[String],
+        lifetimes: Lifetimes,
+    ) -> Result<usize, StoreError> {
+        let access_ttl = to_db(lifetimes.access_ttl, "declared access ttl")?;
+        let jwks_max_age = to_db(lifetimes.jwks_max_age, "declared jwks max-age")?;
+        let mut tx = self.transaction()?;
+        let mut changed = 0;
+        for kid in kids {
+            changed += tx.execute(
+                "UPDATE signing_keys
+                 SET declared_access_ttl = GREATEST(declared_access_ttl, $2),
+                     declared_jwks_max_age = GREATEST(declared_jwks_max_age, $3)
+                 WHERE kid = $1 AND (declared_access_ttl < $2 OR declared_jwks_max_age < $3)",
+                &[kid, &access_ttl, &jwks_max_age],
+            )?;
+        }
+        tx.commit()?;
+        Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
 
     fn ensure_keys(&mut self, current: &StoredKey, next: &StoredKey) -> Result<usize, StoreError> {

@@ -64,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0008_bounded_sessions_and_feed.sql"),
     include_str!("../../../migrations/postgres/0009_grant_resource.sql"),
     include_str!("../../../migrations/postgres/0010_grants_by_user.sql"),
+    include_str!("../../../migrations/postgres/0011_key_lifetimes.sql"),
 ];
 
 /// The advisory lock migrations hold (per database): "idp-migr" in ASCII.

@@ -3,7 +3,7 @@
 //! write lock before reading the set: two processes rotating at once take
 //! turns, and the second sees the first's result.
 
-use keys::rotation::{KeyRecord, KeyState, RotationPolicy, RotationTrigger};
+use keys::rotation::{KeyRecord, KeyState, Lifetimes, RotationPolicy, RotationTrigger};
 use rusqlite::{params, Connection, Row, TransactionBehavior};
 use zeroize::Zeroizing;
 
@@ -23,6 +23,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<StoredKey> {
             created_at: r.get(5)?,
             activated_at: r.get(6)?,
             retired_at: r.get(7)?,
+            signed_with: Lifetimes {
+                access_ttl: r.get(9)?,
+                jwks_max_age: r.get(10)?,
+            },
         },
         private_key: Zeroizing::new(r.get(2)?),
         encrypted: r.get(3)?,
@@ -33,7 +37,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<StoredKey> {
 
 fn list(conn: &Connection) -> Result<Vec<StoredKey>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT kid, state, private_key, encrypted, public_jwk, created_at, activated_at, retired_at, bits
+        "SELECT kid, state, private_key, encrypted, public_jwk, created_at, activated_at, retired_at, bits,
+                declared_access_ttl, declared_jwks_max_age
          FROM signing_keys ORDER BY created_at, kid",
     )?;
     let rows = stmt.query_map([], from_row)?;
@@ -43,8 +48,9 @@ fn list(conn: &Connection) -> Result<Vec<StoredKey>, StoreError> {
 fn insert(conn: &Connection, key: &StoredKey) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO signing_keys
-           (kid, state, private_key, encrypted, public_jwk, bits, created_at, activated_at, retired_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+           (kid, state, private_key, encrypted, public_jwk, bits, created_at, activated_at, retired_at,
+            declared_access_ttl, declared_jwks_max_age)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             key.record.kid,
             key.record.state.as_str(),
@@ -55,6 +61,8 @@ fn insert(conn: &Connection, key: &StoredKey) -> Result<(), StoreError> {
             key.record.created_at,
             key.record.activated_at,
             key.record.retired_at,
+            key.record.signed_with.access_ttl,
+            key.record.signed_with.jwks_max_age,
         ],
     )?;
     Ok(())
@@ -77,6 +85,27 @@ impl SigningKeys for Connection {
             )?
             .execute(params![kid, sealed])?;
         Ok(changed > 0)
+    }
+
+    fn declare_key_lifetimes(
+        &mut self,
+        kids: &[String],
+        lifetimes: Lifetimes,
+    ) -> Result<usize, StoreError> {
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut changed = 0;
+        for kid in kids {
+            changed += tx
+                .prepare_cached(
+                    "UPDATE signing_keys
+                     SET declared_access_ttl = max(declared_access_ttl, ?2),
+                         declared_jwks_max_age = max(declared_jwks_max_age, ?3)
+                     WHERE kid = ?1 AND (declared_access_ttl < ?2 OR declared_jwks_max_age < ?3)",
+                )?
+                .execute(params![kid, lifetimes.access_ttl, lifetimes.jwks_max_age])?;
+        }
+        tx.commit()?;
+        Ok(changed)
     }
 
     fn ensure_keys(&mut self, current: &StoredKey, next: &StoredKey) -> Result<usize, StoreError> {

@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0008_bounded_sessions_and_feed.sql"),
     include_str!("../../../migrations/sqlite/0009_grant_resource.sql"),
     include_str!("../../../migrations/sqlite/0010_grants_by_user.sql"),
+    include_str!("../../../migrations/sqlite/0011_key_lifetimes.sql"),
 ];
 
 /// How long a writer waits for another process's lock before giving up.
