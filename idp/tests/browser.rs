@@ -554,7 +554,7 @@ async fn second_factor_password_reset_and_email_verification_in_chromium() {
         ))
         .await
         .expect("goto");
-    click(&browser, "a[href=\"/account/password/reset\"]").await;
+    click(&browser, "a[href^=\"/account/password/reset?\"]").await;
     browser
         .wait()
         .for_element(Locator::Css("input[autocomplete=\"email\"]"))
@@ -591,6 +591,16 @@ async fn second_factor_password_reset_and_email_verification_in_chromium() {
         .await
         .expect("changed");
     screenshot(&browser, "reset-password-done", 390).await;
+    // This browser asked for the reset from photo-prints' sign-in page: the
+    // page leads back there.
+    click(&browser, "a[href^=\"/authorize?\"]").await;
+    browser
+        .wait()
+        .for_element(Locator::XPath("//h1[contains(., 'Sign in')]"))
+        .await
+        .expect("back at the sign-in page");
+    let back = text_of(&browser).await;
+    assert!(back.contains("photo-prints"), "{back}");
     // The new password is right: the next step is the second factor.
     assert_eq!(
         error_code(

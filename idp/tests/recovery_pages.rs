@@ -223,3 +223,170 @@ async fn the_verification_link_verifies_only_with_its_button() {
     assert_eq!(status, 400);
     assert!(html.contains("This link no longer works"));
 }
+
+/// The `href` of the link whose words are `words`, unescaped.
+fn link_to(html: &str, words: &str) -> Option<String> {
+    let end = html.find(&format!(">{words}</a>"))?;
+    let start = html[..end].rfind("href=\"")? + "href=\"".len();
+    Some(
+        html[start..end - 1]
+            .replace("&#38;", "&")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// The parameters of a link's query, sorted: the same request whatever
+/// the order.
+fn request_in(link: &str) -> Vec<(String, String)> {
+    let query = link.split_once('?').map_or("", |(_, q)| q);
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+#[tokio::test]
+async fn forgot_password_from_a_sign_in_page_leads_back_to_the_application() {
+    let sink = SmtpSink::start().await;
+    let idp = idp_with_mail(&sink).await;
+    idp.register(idp::clients::ClientSpec {
+        client_id: "notes".into(),
+        redirect_uris: vec!["http://127.0.0.1/cb".into()],
+        public: true,
+        ..Default::default()
+    })
+    .await;
+    idp.user_tokens("rita@example.com").await;
+    sink.wait_for(1).await; // the verification mail
+    let b = browser();
+    let (_, challenge) = common::flow::pkce();
+    let authorize = common::flow::authorize_url(
+        &idp,
+        "notes",
+        "http://127.0.0.1/cb",
+        &challenge,
+        &[("state", "s-123"), ("nonce", "n-456")],
+    );
+    let request = request_in(&authorize);
+
+    // The sign-in page's link carries the request to the email form, which
+    // names the application, carries it on and leads back.
+    let (status, sign_in) = page(&b, &authorize).await;
+    assert_eq!(status, 200);
+    let forgot = link_to(&sign_in, "Forgot your password?").expect("the link");
+    assert!(forgot.starts_with("/account/password/reset?"), "{forgot}");
+    assert_eq!(request_in(&forgot), request);
+    let (status, form) = page(&b, &idp.url(&forgot)).await;
+    assert_eq!(status, 200);
+    assert!(form.contains("sign in to <strong>notes</strong>"), "{form}");
+    let back = link_to(&form, "Back to sign in").expect("the way back");
+    assert!(back.starts_with("/authorize?"), "{back}");
+    assert_eq!(request_in(&back), request);
+    let sent = submit(
+        &b,
+        &idp,
+        "/account/password/reset",
+        &form,
+        &[("email", "rita@example.com")],
+    )
+    .await;
+    assert_eq!(sent.status(), 202);
+    let sent = sent.text().await.expect("html");
+    assert!(sent.contains("Check your mail"), "{sent}");
+    let back = link_to(&sent, "Back to sign in").expect("the way back");
+    assert!(back.starts_with("/authorize?"), "{back}");
+    assert_eq!(request_in(&back), request);
+
+    // The mailed link, opened in the same browser: once the password is
+    // set, the page leads back to the application's sign-in, whose request
+    // (state, nonce, PKCE) is the one the application started.
+    let mail = sink.wait_for(2).await.pop().expect("reset mail");
+    let token = mail.token_for("/account/password/reset/confirm");
+    let (status, reset) = page(
+        &b,
+        &idp.url(&format!("/account/password/reset/confirm?token={token}")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let done = submit(
+        &b,
+        &idp,
+        "/account/password/reset/confirm",
+        &reset,
+        &[("new_password", "brand new password")],
+    )
+    .await;
+    assert_eq!(done.status(), 200);
+    let done = done.text().await.expect("html");
+    let back = link_to(&done, "Continue to notes").expect("the way back");
+    assert!(back.starts_with("/authorize?"), "{back}");
+    assert_eq!(request_in(&back), request);
+    let redirect = common::flow::sign_in_for_code(
+        &b,
+        &idp,
+        &idp.url(&back),
+        "rita@example.com",
+        "brand new password",
+    )
+    .await;
+    assert!(redirect.starts_with("http://127.0.0.1/cb?"), "{redirect}");
+    assert_eq!(
+        common::flow::param(&redirect, "state").as_deref(),
+        Some("s-123")
+    );
+    assert!(
+        common::flow::param(&redirect, "code").is_some(),
+        "{redirect}"
+    );
+
+    // The way back was used up with the reset: another reset in this
+    // browser, not from a sign-in page, ends with the generic page.
+    idp.user_tokens("bob@example.com").await;
+    sink.wait_for(3).await; // bob's verification mail
+    let (_, plain) = page(&b, &idp.url("/account/password/reset")).await;
+    assert!(!plain.contains("Back to sign in"), "{plain}");
+    submit(
+        &b,
+        &idp,
+        "/account/password/reset",
+        &plain,
+        &[("email", "bob@example.com")],
+    )
+    .await;
+    let mail = sink.wait_for(4).await.pop().expect("reset mail");
+    let token = mail.token_for("/account/password/reset/confirm");
+    let (_, reset) = page(
+        &b,
+        &idp.url(&format!("/account/password/reset/confirm?token={token}")),
+    )
+    .await;
+    let done = submit(
+        &b,
+        &idp,
+        "/account/password/reset/confirm",
+        &reset,
+        &[("new_password", "another new password")],
+    )
+    .await;
+    let done = done.text().await.expect("html");
+    assert!(done.contains("Go back to the application"), "{done}");
+    assert!(link_to(&done, "Continue to notes").is_none(), "{done}");
+}
+
+#[tokio::test]
+async fn a_reset_page_opened_with_a_request_that_is_not_valid_is_the_plain_one() {
+    let idp = TestIdp::start().await;
+    let b = browser();
+    for query in [
+        "client_id=nobody&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&response_type=code",
+        "client_id=a&client_id=b",
+        "%zz=%%",
+    ] {
+        let (status, form) = page(&b, &idp.url(&format!("/account/password/reset?{query}"))).await;
+        assert_eq!(status, 200, "{query}");
+        assert!(form.contains(r#"name="email""#), "{query}");
+        assert!(!form.contains("Back to sign in"), "{query}: {form}");
+        assert!(!form.contains(r#"name="client_id""#), "{query}: {form}");
+    }
+}

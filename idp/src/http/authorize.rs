@@ -75,7 +75,7 @@ async fn sign_in_form_opened(State(state): State<AppState>) -> Response {
 #[derive(Deserialize, IntoParams, ToSchema)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
-struct AuthorizeParams {
+pub(super) struct AuthorizeParams {
     /// Always `code`.
     response_type: String,
     client_id: String,
@@ -153,6 +153,12 @@ impl Post {
     /// A field's value (empty when absent or repeated).
     pub(super) fn field(&self, name: &str) -> &str {
         self.fields.get(name).ok().flatten().unwrap_or_default()
+    }
+
+    /// Every field, as the authorization request's parameters travel in a
+    /// form's hidden fields.
+    pub(super) fn params(&self) -> &Params {
+        &self.fields
     }
 }
 

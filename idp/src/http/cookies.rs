@@ -12,8 +12,16 @@
 //!   `csrf_token` field (double submit). `SameSite=Lax` already keeps it
 //!   off cross-site POSTs; the field check refuses any POST a page of this
 //!   IdP did not render, whatever the browser does with `SameSite`.
+//! - `idp_resume` remembers, for the quarter hour a reset link lives and
+//!   time to read the mail, the authorization request a browser was
+//!   signing in for when it asked for a password reset, so that the page
+//!   confirming the new password (opened from the mail in the same browser)
+//!   leads back to the application. It holds the request's query string,
+//!   base64url; the request is checked again, as any other, when followed.
 
 use axum::http::{header, HeaderMap, HeaderValue};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use cookie::{Cookie, SameSite};
 use subtle::ConstantTimeEq as _;
 
@@ -42,6 +50,48 @@ fn csrf_name(secure: bool) -> &'static str {
     }
 }
 
+/// The resume cookie's name: `__Host-`-prefixed when `secure`.
+fn resume_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-idp_resume"
+    } else {
+        "idp_resume"
+    }
+}
+
+/// The longest authorization request (its query string) the resume cookie
+/// carries; a longer one is not remembered.
+const MAX_RESUME: usize = 2048;
+
+/// How long the resume cookie lives, seconds: the reset link's 15 minutes
+/// and time to read the mail.
+const RESUME_TTL: u64 = 1800;
+
+/// The `Set-Cookie` remembering the authorization request `query`, unless
+/// it is longer than the cookie carries.
+pub fn set_resume(query: &str, secure: bool) -> Option<HeaderValue> {
+    (query.len() <= MAX_RESUME).then(|| {
+        let value = URL_SAFE_NO_PAD.encode(query);
+        set(resume_name(secure), value, secure, Some(RESUME_TTL))
+    })
+}
+
+/// The authorization request's query string the resume cookie holds, if it
+/// holds one well formed.
+pub fn resume(headers: &HeaderMap, secure: bool) -> Option<String> {
+    let mut found = cookie_values(headers, resume_name(secure));
+    let value = found.next()?;
+    if found.next().is_some() || value.len() > MAX_RESUME.div_ceil(3) * 4 {
+        return None;
+    }
+    String::from_utf8(URL_SAFE_NO_PAD.decode(value).ok()?).ok()
+}
+
+/// Removes the resume cookie.
+pub fn clear_resume(secure: bool) -> HeaderValue {
+    set(resume_name(secure), String::new(), secure, Some(0))
+}
+
 /// The browser session cookie's value, if well formed.
 pub fn session(headers: &HeaderMap, secure: bool) -> Option<String> {
     read(headers, session_name(secure))
@@ -53,20 +103,25 @@ pub const CSRF_FIELD: &str = "csrf_token";
 /// like ours (43 base64url characters): a value of another shape is
 /// treated as absent.
 fn read(headers: &HeaderMap, name: &str) -> Option<String> {
-    let mut found = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| Cookie::split_parse(v.to_owned()))
-        .filter_map(Result::ok)
-        .filter(|c| c.name() == name)
-        .map(|c| c.value().to_owned());
+    let mut found = cookie_values(headers, name);
     let value = found.next()?;
     let well_formed = value.len() == 43
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     (well_formed && found.next().is_none()).then_some(value)
+}
+
+/// Every value the request sent for cookie `name`.
+fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = String> + 'a {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| Cookie::split_parse(v.to_owned()))
+        .filter_map(Result::ok)
+        .filter(move |c| c.name() == name)
+        .map(|c| c.value().to_owned())
 }
 
 /// A `Set-Cookie` value.
@@ -130,6 +185,32 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_str(value).expect("ascii"));
         h
+    }
+
+    #[test]
+    fn the_resume_cookie_carries_a_request_back_and_nothing_oversized() {
+        let query = "client_id=notes&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=a+b";
+        let set = set_resume(query, true).expect("short enough");
+        let pair = set
+            .to_str()
+            .expect("ascii")
+            .split(';')
+            .next()
+            .expect("pair");
+        assert!(pair.starts_with("__Host-idp_resume="), "{pair}");
+        assert_eq!(resume(&with_cookie(pair), true).as_deref(), Some(query));
+        // Read under its own name only, once, and only as base64url.
+        assert_eq!(resume(&with_cookie(pair), false), None);
+        assert_eq!(resume(&with_cookie(&format!("{pair}; {pair}")), true), None);
+        assert_eq!(
+            resume(&with_cookie("__Host-idp_resume=not*base64"), true),
+            None
+        );
+        assert!(set_resume(&"x".repeat(MAX_RESUME + 1), true).is_none());
+        assert!(clear_resume(true)
+            .to_str()
+            .expect("ascii")
+            .contains("Max-Age=0"));
     }
 
     #[test]

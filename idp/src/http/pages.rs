@@ -152,6 +152,13 @@ pub struct EndSessionPage {
 pub struct ForgotPage {
     /// Who runs the sign-in.
     pub service: String,
+    /// The application being signed in to, when the person came from its
+    /// sign-in page.
+    pub client: Option<String>,
+    /// That authorization request, as hidden fields.
+    pub params: Vec<(&'static str, String)>,
+    /// The same as a query string, for the way back to the sign-in page.
+    pub query: String,
     /// The CSRF token.
     pub csrf: String,
     /// Pre-filled email.
@@ -259,7 +266,7 @@ pub struct MessagePage {
     /// Text.
     pub message: String,
     /// A link on: address and words.
-    pub link: Option<(&'static str, &'static str)>,
+    pub link: Option<(String, String)>,
 }
 
 /// A scope in words, for the consent page.
@@ -380,13 +387,13 @@ pub fn message(issuer: &str, status: StatusCode, title: &str, text: &str) -> Res
     linked_message(issuer, status, title, text, None)
 }
 
-/// A message page with a link on, if any.
-fn linked_message(
+/// A message page with a link on (address and words), if any.
+pub fn linked_message(
     issuer: &str,
     status: StatusCode,
     title: &str,
     text: &str,
-    link: Option<(&'static str, &'static str)>,
+    link: Option<(&str, &str)>,
 ) -> Response {
     page(
         status,
@@ -394,7 +401,7 @@ fn linked_message(
             service: service_name(issuer),
             title: title.to_owned(),
             message: text.to_owned(),
-            link,
+            link: link.map(|(href, words)| (href.to_owned(), words.to_owned())),
         },
         &[],
     )

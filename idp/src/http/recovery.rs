@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 use super::error::ErrorBody;
 use super::users::Status;
 
-use super::authorize::is_form;
+use super::authorize::{is_form, AuthorizeParams};
 use super::extract::parse_json;
 use super::recovery_pages as page;
 use super::users::address;
@@ -45,12 +45,17 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "pages",
     operation_id = "forgot_password_page",
 
+    params(AuthorizeParams),
     responses(
-        (status = 200, description = "The form asking for the account's email", content_type = "text/html", body = String),
+        (status = 200, description = "The form asking for the account's email. Opened from the sign-in page, with its authorization request: the form carries it, offers the way back to the sign-in page, and the page confirming the new password (in the same browser) leads back to the application; a request that is not valid is ignored", content_type = "text/html", body = String),
     )
 )]
-async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    page::forgot_page(&state, &headers).await
+async fn forgot_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    page::forgot_page(&state, &headers, query.as_deref()).await
 }
 
 /// The page the mailed reset link opens.

@@ -13,9 +13,10 @@ use axum::response::Response;
 use zeroize::Zeroizing;
 
 use super::authorize::Post;
+use super::cookies;
 use super::pages::{self, ForgotPage, ResetPage, VerifyEmailPage};
 use crate::accounts::{email, limits, live_link_user, password, LINK_TOKEN_PARAMETER};
-use crate::authorization::Params;
+use crate::authorization::{self, AuthorizationRequest, Params};
 use crate::error::Error;
 use crate::passwords::MIN_PASSWORD_CHARS;
 use crate::state::AppState;
@@ -47,16 +48,30 @@ fn token_of(query: Option<&str>) -> String {
         .to_owned()
 }
 
+/// The authorization request a person was signing in for when they
+/// followed "Forgot your password?", if `params` hold a valid one. Anything
+/// else (none, a stale client, a return address no longer registered) is
+/// no request: the reset goes on without a way back.
+async fn request_of(state: &AppState, params: &Params) -> Option<AuthorizationRequest> {
+    // No client named: no request to check (and no lookup).
+    params.get("client_id").ok().flatten()?;
+    authorization::parse(state, params).await.ok()
+}
+
 fn forgot_form(
     state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
+    request: Option<&AuthorizationRequest>,
     email: &str,
     error: Option<String>,
 ) -> Response {
     pages::with_csrf(state, headers, status, |csrf| {
         let page = ForgotPage {
             service: pages::service_name(&state.settings().issuer),
+            client: request.map(|r| r.client.client_id.clone()),
+            params: request.map(|r| r.params.clone()).unwrap_or_default(),
+            query: request.map(AuthorizationRequest::query).unwrap_or_default(),
             csrf,
             email: email.to_owned(),
             error,
@@ -65,9 +80,27 @@ fn forgot_form(
     })
 }
 
-/// `GET /account/password/reset`: the email form.
-pub(super) async fn forgot_page(state: &AppState, headers: &HeaderMap) -> Response {
-    forgot_form(state, headers, StatusCode::OK, "", None)
+/// `GET /account/password/reset[?authorization request]`: the email form,
+/// carrying the sign-in's request when it came from a sign-in page.
+pub(super) async fn forgot_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Response {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let request = request_of(state, &params).await;
+    let email = request
+        .as_ref()
+        .and_then(|r| r.login_hint.clone())
+        .unwrap_or_default();
+    forgot_form(
+        state,
+        headers,
+        StatusCode::OK,
+        request.as_ref(),
+        &email,
+        None,
+    )
 }
 
 /// `POST /account/password/reset` as a form: the same answer whether or
@@ -84,12 +117,14 @@ pub(super) async fn forgot_post(
         Err(response) => return *response,
     };
     let email = post.field("email").trim().to_owned();
+    let request = request_of(state, post.params()).await;
     if email.is_empty() || email.len() > crate::accounts::sign_in::MAX_EMAIL || !email.contains('@')
     {
         return forgot_form(
             state,
             headers,
             StatusCode::BAD_REQUEST,
+            request.as_ref(),
             &email,
             Some("Enter the email address of your account.".into()),
         );
@@ -100,6 +135,7 @@ pub(super) async fn forgot_post(
             state,
             headers,
             StatusCode::TOO_MANY_REQUESTS,
+            request.as_ref(),
             &email,
             Some(format!(
                 "Too many attempts. Wait {retry_after} seconds, then try again."
@@ -111,15 +147,28 @@ pub(super) async fn forgot_post(
         return response;
     }
     password::request_reset(state, &email, unix_now());
-    pages::message(
-        &state.settings().issuer,
+    let text = format!(
+        "If an account uses {email}, we have mailed it a link to choose a new password. \
+         The link works once, for 15 minutes. Nothing there? Check the address and ask again."
+    );
+    let issuer = &state.settings().issuer;
+    let Some(request) = request else {
+        return pages::message(issuer, StatusCode::ACCEPTED, "Check your mail", &text);
+    };
+    // Back to the sign-in page from here; from the mailed link's page (in
+    // this browser) through the cookie.
+    let query = request.query();
+    let mut response = pages::linked_message(
+        issuer,
         StatusCode::ACCEPTED,
         "Check your mail",
-        &format!(
-            "If an account uses {email}, we have mailed it a link to choose a new password. \
-             The link works once, for 15 minutes. Nothing there? Check the address and ask again."
-        ),
-    )
+        &text,
+        Some((&format!("/authorize?{query}"), "Back to sign in")),
+    );
+    if let Some(cookie) = cookies::set_resume(&query, pages::secure(state)) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 fn reset_form(
@@ -177,12 +226,7 @@ pub(super) async fn reset_post(state: &AppState, headers: &HeaderMap, body: &[u8
     let email = post.field("username").to_owned();
     let new = Zeroizing::new(post.field("new_password").to_owned());
     match password::confirm_reset(state, &token, new, unix_now()).await {
-        Ok(()) => pages::message(
-            &state.settings().issuer,
-            StatusCode::OK,
-            "Your password is changed",
-            "You were signed out everywhere. Go back to the application and sign in with your new password.",
-        ),
+        Ok(()) => password_changed(state, headers).await,
         Err(Error::InvalidRequest(why)) => reset_form(
             state,
             headers,
@@ -194,6 +238,46 @@ pub(super) async fn reset_post(state: &AppState, headers: &HeaderMap, body: &[u8
         Err(Error::InvalidGrant(_)) => dead_link(state, DEAD_RESET),
         Err(e) => pages::failure(&state.settings().issuer, &e),
     }
+}
+
+/// The page saying the password is changed: with the way back to the
+/// application this browser was signing in to when it asked for the reset,
+/// if it still stands.
+async fn password_changed(state: &AppState, headers: &HeaderMap) -> Response {
+    let issuer = &state.settings().issuer;
+    let secure = pages::secure(state);
+    const TITLE: &str = "Your password is changed";
+    let remembered = match cookies::resume(headers, secure) {
+        Some(query) => request_of(state, &Params::parse(query.as_bytes())).await,
+        None => None,
+    };
+    let mut response = match remembered {
+        Some(request) => pages::linked_message(
+            issuer,
+            StatusCode::OK,
+            TITLE,
+            &format!(
+                "You were signed out everywhere. Sign in to {} with your new password.",
+                request.client.client_id
+            ),
+            Some((
+                &format!("/authorize?{}", request.query()),
+                &format!("Continue to {}", request.client.client_id),
+            )),
+        ),
+        None => pages::message(
+            issuer,
+            StatusCode::OK,
+            TITLE,
+            "You were signed out everywhere. Go back to the application and sign in with your new password.",
+        ),
+    };
+    if headers.get(header::COOKIE).is_some() {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, cookies::clear_resume(secure));
+    }
+    response
 }
 
 /// `GET /account/email/verify?token=...`: a button that confirms. The GET
