@@ -10,6 +10,13 @@ pub struct ServeConfig {
     /// disconnected. On a keep-alive connection this also bounds the wait
     /// for the next request, so idle connections are closed after it.
     pub header_read_timeout: Duration,
+    /// The most a request's start line and headers may take, bytes; a
+    /// larger head is answered `431` (a `414` for a request line alone too
+    /// long) and the connection closed. It also bounds the connection's
+    /// read buffer (twice this, at least hyper's 8 KiB minimum), so that
+    /// many connections sending large heads cannot take memory beyond
+    /// `max_connections` times that.
+    pub max_header_bytes: usize,
     /// A request must be answered within this time (a JSON `408`
     /// otherwise).
     pub request_timeout: Duration,
@@ -25,6 +32,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 32 * 1024,
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             max_connections: 10_000,

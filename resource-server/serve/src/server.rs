@@ -17,6 +17,9 @@ use crate::config::ServeConfig;
 use crate::connections::{effective_cap, raise_open_file_limit, ConnectionLimit, RateLimitedLog};
 use crate::limits::with_limits;
 
+/// hyper's smallest allowed read buffer (`max_buf_size`), bytes.
+const MIN_READ_BUFFER: usize = 8192;
+
 /// Serves `app`, wrapped in [`with_limits`], on `listener` until `shutdown`
 /// completes, then drains. First raises the process's open-file soft limit
 /// to its hard limit, and holds at most
@@ -32,6 +35,9 @@ pub async fn serve(
     let cap = effective_cap(config.max_connections, open_files);
     tracing::info!(max_connections = cap, ?open_files, "accepting connections");
     let limit = ConnectionLimit::new(cap);
+    // hyper's smallest read buffer is 8 KiB; below that it panics.
+    let head_limit = config.max_header_bytes.max(1);
+    let read_buffer = head_limit.saturating_mul(2).max(MIN_READ_BUFFER);
     let accept_errors = RateLimitedLog::default();
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -64,6 +70,8 @@ pub async fn serve(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout)
+            .max_header_size(head_limit)
+            .max_buf_size(read_buffer)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -220,3 +220,50 @@ fn the_open_file_limit_is_raised_to_the_hard_limit() {
     let limit = serve::raise_open_file_limit().expect("readable here");
     assert!(limit >= 1024, "{limit}");
 }
+
+/// Sends `request` and returns what came back before the server closed:
+/// a server refusing a head early may reset the connection while the rest
+/// is still being written, so neither side's error ends the exchange.
+async fn refused_exchange(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&chunk[..n]),
+            Ok(_) => break,
+            Err(_) => panic!("the server closes in time"),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_request_head_over_the_limit_is_refused_and_one_under_it_served() {
+    let server = start(ServeConfig {
+        max_header_bytes: 16 * 1024,
+        ..ServeConfig::default()
+    })
+    .await;
+    let with_header = |bytes: usize| {
+        format!(
+            "GET /peer HTTP/1.1\r\nHost: test\r\nConnection: close\r\nX-Filler: {}\r\n\r\n",
+            "a".repeat(bytes)
+        )
+    };
+    let (_, answer) = exchange(server.addr, &with_header(12 * 1024)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // hyper's default would read up to ~400 KiB of head per connection.
+    let answer = refused_exchange(server.addr, &with_header(100 * 1024)).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    let long_path = format!(
+        "GET /{} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+        "p".repeat(64 * 1024)
+    );
+    let answer = refused_exchange(server.addr, &long_path).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 414") || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+}
