@@ -695,6 +695,7 @@ mod tests {
                 public: false,
                 consent,
                 post_logout_redirect_uris: Vec::new(),
+                previous_secret: None,
             },
             redirect_uri: "https://app.example/cb".into(),
             scope: vec!["openid".into(), "email".into()],

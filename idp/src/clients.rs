@@ -7,14 +7,17 @@
 //! Secrets are generated here (256 random bits), shown once, and stored as
 //! SHA-256. A fast digest is right for secrets of that entropy (no dictionary
 //! to search), and keeps the token endpoint from being bcrypt-bound; the
-//! comparison is constant-time.
+//! comparison is constant-time. A secret is replaced by
+//! [`rotate_secret`]: at once, with an overlap during which the old one
+//! keeps working (a routine rotation), or with every token the client holds
+//! cut off (a leaked secret).
 
 use subtle::ConstantTimeEq;
 
 use crate::redirect_uris::{self, UriError};
 use crate::scope::parse_scope;
 use crate::secret::{digest, random_secret, Secret};
-use crate::store::{ClientRow, Store, StoreError};
+use crate::store::{ClientRow, SecretRotation, Store, StoreError};
 
 /// The scope that grants the registry and key administration.
 pub const ADMIN_SCOPE: &str = "admin";
@@ -196,6 +199,7 @@ async fn insert(
         public: spec.public,
         consent: spec.consent,
         post_logout_redirect_uris,
+        previous_secret: None,
     };
     let stored = row.clone();
     store
@@ -241,14 +245,117 @@ pub async fn delete(store: &Store, client_id: &str, now: u64) -> Result<bool, St
         .await
 }
 
-/// Whether `secret` is the client's secret (constant-time). A public
-/// client has no secret, and nothing matches.
-pub fn secret_matches(client: &ClientRow, secret: &str) -> bool {
+/// Whether `secret` is the client's secret at `now`, or the one it
+/// replaced while that still works (constant-time). A public client has no
+/// secret, and nothing matches.
+pub fn secret_matches(client: &ClientRow, secret: &str, now: u64) -> bool {
     if client.public {
         return false;
     }
     let presented = digest(secret);
-    bool::from(presented.ct_eq(&client.secret_hash))
+    let current = presented.ct_eq(&client.secret_hash);
+    let previous = match &client.previous_secret {
+        Some(p) => presented.ct_eq(&p.hash) & subtle::Choice::from(u8::from(now < p.expires_at)),
+        None => subtle::Choice::from(0),
+    };
+    bool::from(current | previous)
+}
+
+/// The longest a replaced secret may keep working: 30 days.
+pub const MAX_SECRET_OVERLAP: u64 = 30 * 86_400;
+
+/// Why a secret was not rotated.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateSecretError {
+    /// No client has this id.
+    #[error("no such client")]
+    NotFound,
+    /// A public client has no secret.
+    #[error("a public client has no secret to rotate")]
+    Public,
+    /// The overlap asked for is longer than [`MAX_SECRET_OVERLAP`].
+    #[error("the old secret may keep working for at most 30 days")]
+    OverlapTooLong,
+    /// Keeping the old secret working and cutting off its tokens at once
+    /// contradict each other.
+    #[error("the old secret cannot both keep working and have its tokens revoked")]
+    OverlapAndRevoke,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How to replace a secret: the old one's overlap in seconds (0: it stops
+/// working at once), and whether the client's tokens are cut off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RotateSecret {
+    /// Seconds the old secret keeps working.
+    pub keep_old: u64,
+    /// Cut off every token and refresh token the client holds.
+    pub revoke_tokens: bool,
+}
+
+/// A rotated secret: the new one (shown this once) and until when the old
+/// one works, if at all.
+#[derive(Debug)]
+pub struct RotatedSecret {
+    /// The new secret.
+    pub secret: Secret,
+    /// Unix seconds; the old secret works until then.
+    pub previous_expires_at: Option<u64>,
+}
+
+/// Gives a confidential client a new secret at `now`, as `how` says.
+pub async fn rotate_secret(
+    store: &Store,
+    client_id: &str,
+    how: RotateSecret,
+    now: u64,
+) -> Result<RotatedSecret, RotateSecretError> {
+    if how.keep_old > MAX_SECRET_OVERLAP {
+        return Err(RotateSecretError::OverlapTooLong);
+    }
+    let rotation = match how {
+        RotateSecret {
+            keep_old: 1..,
+            revoke_tokens: true,
+        } => return Err(RotateSecretError::OverlapAndRevoke),
+        RotateSecret {
+            revoke_tokens: true,
+            ..
+        } => SecretRotation::Revoke {
+            issued_before: crate::revocations::cutoff_for(now),
+        },
+        RotateSecret { keep_old: 0, .. } => SecretRotation::Replace,
+        RotateSecret { keep_old, .. } => SecretRotation::Overlap {
+            until: now.saturating_add(keep_old),
+        },
+    };
+    let id = client_id.to_owned();
+    let client = store
+        .run(move |db| db.client(&id))
+        .await?
+        .ok_or(RotateSecretError::NotFound)?;
+    if client.public {
+        return Err(RotateSecretError::Public);
+    }
+    let secret = random_secret();
+    let hash = digest(secret.expose());
+    let id = client_id.to_owned();
+    if !store
+        .run(move |db| db.rotate_client_secret(&id, &hash, rotation))
+        .await?
+    {
+        // Deleted (or made public) meanwhile.
+        return Err(RotateSecretError::NotFound);
+    }
+    Ok(RotatedSecret {
+        secret,
+        previous_expires_at: match rotation {
+            SecretRotation::Overlap { until } => Some(until),
+            _ => None,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -285,9 +392,39 @@ mod tests {
             public: false,
             consent: false,
             post_logout_redirect_uris: Vec::new(),
+            previous_secret: None,
         };
-        assert!(secret_matches(&client, secret));
-        assert!(!secret_matches(&client, random_secret().expose()));
-        assert!(!secret_matches(&client, ""));
+        assert!(secret_matches(&client, secret, 0));
+        assert!(!secret_matches(&client, random_secret().expose(), 0));
+        assert!(!secret_matches(&client, "", 0));
+    }
+
+    #[test]
+    fn a_replaced_secret_matches_only_until_its_expiry() {
+        let (old, new) = (random_secret(), random_secret());
+        let client = ClientRow {
+            client_id: "c".into(),
+            secret_hash: digest(new.expose()),
+            scope: String::new(),
+            admin: false,
+            created_at: 0,
+            redirect_uris: Vec::new(),
+            public: false,
+            consent: false,
+            post_logout_redirect_uris: Vec::new(),
+            previous_secret: Some(crate::store::PreviousSecret {
+                hash: digest(old.expose()),
+                expires_at: 1000,
+            }),
+        };
+        assert!(secret_matches(&client, new.expose(), 999));
+        assert!(secret_matches(&client, old.expose(), 999));
+        assert!(!secret_matches(&client, old.expose(), 1000));
+        assert!(secret_matches(&client, new.expose(), 1000));
+        let public = ClientRow {
+            public: true,
+            ..client
+        };
+        assert!(!secret_matches(&public, old.expose(), 0));
     }
 }

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use http::StatusCode;
 
-use crate::clients::RegistryError;
+use crate::clients::{RegistryError, RotateSecretError};
 use crate::mail::MailError;
 use crate::passwords::PasswordError;
 use crate::revocations::FeedError;
@@ -279,6 +279,16 @@ impl From<RegistryError> for Error {
         match e {
             RegistryError::Taken => Self::ClientExists,
             RegistryError::Store(e) => e.into(),
+            other => Self::invalid_request(other.to_string()),
+        }
+    }
+}
+
+impl From<RotateSecretError> for Error {
+    fn from(e: RotateSecretError) -> Self {
+        match e {
+            RotateSecretError::NotFound => Self::NotFound("no such client"),
+            RotateSecretError::Store(e) => e.into(),
             other => Self::invalid_request(other.to_string()),
         }
     }

@@ -757,3 +757,194 @@ async fn with_required_verification_signup_answers_alike_and_mails_the_owner_ins
     assert_eq!(r.status(), 204);
     assert_eq!(idp.login("nina@example.com", PASSWORD).await.status(), 200);
 }
+
+/// client_credentials with `secret`: the status, and the token if issued.
+async fn try_client_token(idp: &TestIdp, id: &str, secret: &str) -> (u16, Option<String>) {
+    let r = idp
+        .form(
+            "/token",
+            Some((id, secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.expect("json");
+    (status, body["access_token"].as_str().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn a_client_secret_is_rotated_with_an_overlap_at_once_or_with_its_tokens_cut_off() {
+    let idp = TestIdp::start_with(|c| c.key_poll = Duration::from_millis(200)).await;
+    let rs = resource_server(&idp).await;
+    let ops = admin_token(&idp).await;
+    let first = idp.client("billing", "api:read", false).await;
+    let rotate = |body: Value| {
+        let ops = ops.clone();
+        let idp = &idp;
+        async move {
+            idp.post_bearer("/clients/billing/secret", &ops, Some(&body))
+                .await
+        }
+    };
+
+    // A routine rotation: both secrets work during the overlap.
+    let r = rotate(json!({"keep_old_seconds": 3600})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let answer: Value = r.json().await.expect("json");
+    let second = answer["client_secret"].as_str().expect("secret").to_owned();
+    assert_ne!(second, first);
+    let until = answer["previous_secret_expires_at"]
+        .as_u64()
+        .expect("until");
+    assert!(until >= idp::unix_now() + 3590, "{answer}");
+    assert_eq!(answer["tokens_revoked"], false);
+    assert_eq!(try_client_token(&idp, "billing", &first).await.0, 200);
+    let (status, token) = try_client_token(&idp, "billing", &second).await;
+    assert_eq!(status, 200);
+    let token = token.expect("token");
+    let shown = idp.get_json_bearer("/clients/billing", &ops).await;
+    assert_eq!(shown["previous_secret_expires_at"], until, "{shown}");
+
+    // Rotated again at once: the first secret and the second stop working;
+    // tokens already issued stay valid.
+    let r = rotate(json!({})).await;
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.expect("json");
+    assert!(
+        answer.get("previous_secret_expires_at").is_none(),
+        "{answer}"
+    );
+    let third = answer["client_secret"].as_str().expect("secret").to_owned();
+    assert_eq!(try_client_token(&idp, "billing", &first).await.0, 401);
+    assert_eq!(try_client_token(&idp, "billing", &second).await.0, 401);
+    assert_eq!(try_client_token(&idp, "billing", &third).await.0, 200);
+    let private = |token: String| {
+        let url = rs.url("/api/private");
+        let http = idp.http.clone();
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("send")
+                .status()
+        }
+    };
+    assert_eq!(private(token.clone()).await, 200);
+
+    // A leaked secret: rotated with the tokens cut off, at the resource
+    // server too; tokens for the new secret work, even in the same second.
+    let r = rotate(json!({"revoke_tokens": true})).await;
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.expect("json");
+    assert_eq!(answer["tokens_revoked"], true);
+    let fourth = answer["client_secret"].as_str().expect("secret").to_owned();
+    assert_eq!(try_client_token(&idp, "billing", &third).await.0, 401);
+    let took = refused_at_rs(&idp, &rs, "/api/private", &token).await;
+    eprintln!("token of the rotated-away secret refused at the resource server after {took:?}");
+    let (status, fresh) = try_client_token(&idp, "billing", &fourth).await;
+    assert_eq!(status, 200);
+    assert_eq!(private(fresh.expect("token")).await, 200);
+
+    // What cannot be rotated, and bodies that make no sense.
+    idp.register(idp::clients::ClientSpec {
+        client_id: "spa".into(),
+        redirect_uris: vec!["http://127.0.0.1/cb".into()],
+        public: true,
+        ..Default::default()
+    })
+    .await;
+    for (path, body, status) in [
+        ("/clients/spa/secret", json!({}), 400),
+        ("/clients/nobody/secret", json!({}), 404),
+        (
+            "/clients/billing/secret",
+            json!({"keep_old_seconds": 3600, "revoke_tokens": true}),
+            400,
+        ),
+        (
+            "/clients/billing/secret",
+            json!({"keep_old_seconds": 31 * 86_400}),
+            400,
+        ),
+        ("/clients/billing/secret", json!({"keep_old": 60}), 400),
+    ] {
+        let r = idp.post_bearer(path, &ops, Some(&body)).await;
+        assert_eq!(r.status(), status, "{path} {body}");
+        let error: Value = r.json().await.expect("json error");
+        assert!(error["error"].is_string(), "{error}");
+    }
+    assert_eq!(
+        try_client_token(&idp, "billing", &fourth).await.0,
+        200,
+        "refusals changed nothing"
+    );
+    let billing_token = try_client_token(&idp, "billing", &fourth)
+        .await
+        .1
+        .expect("token");
+    assert_eq!(
+        idp.post_bearer("/clients/billing/secret", &billing_token, None)
+            .await
+            .status(),
+        403,
+        "scope admin is needed"
+    );
+}
+
+#[tokio::test]
+async fn the_cli_rotates_a_client_secret_with_or_without_an_overlap() {
+    let idp = TestIdp::start().await;
+    let first = idp.client("nightly-job", "", false).await;
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_idp"))
+            .args(["clients", "rotate-secret", "--id", "nightly-job", "--db"])
+            .arg(idp.db_path())
+            .args(args)
+            .env_remove("IDP_KEY_ENCRYPTION_KEY")
+            .output()
+            .expect("cli runs")
+    };
+    let out = cli(&["--keep-old", "2h"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let second = text
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .expect("the new secret is printed")
+        .to_owned();
+    assert!(text.contains("the old secret works until"), "{text}");
+    assert_eq!(try_client_token(&idp, "nightly-job", &first).await.0, 200);
+    assert_eq!(try_client_token(&idp, "nightly-job", &second).await.0, 200);
+
+    let out = cli(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the old secret no longer works"));
+    assert_eq!(try_client_token(&idp, "nightly-job", &first).await.0, 401);
+    assert_eq!(try_client_token(&idp, "nightly-job", &second).await.0, 401);
+
+    for bad in [
+        &["--keep-old", "31d"][..],
+        &["--keep-old", "1h", "--revoke-tokens"],
+    ] {
+        let out = cli(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: a usage error");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_idp"))
+        .args(["clients", "rotate-secret", "--id", "nobody", "--db"])
+        .arg(idp.db_path())
+        .env_remove("IDP_KEY_ENCRYPTION_KEY")
+        .output()
+        .expect("cli runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such client"));
+}

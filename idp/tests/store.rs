@@ -12,8 +12,9 @@ use common::postgres::PgDatabase;
 use idp::store::{
     AccountTokenPurpose, ApiRow, BrowserSessionRow, ClaimedGeneration, ClientRow, CodeOutcome,
     CutoffKind, Expiring, GrantRow, KeyChange, LogKind, PresentedCode, PresentedRefresh,
-    PurgeHorizon, RefreshOutcome, RefreshRow, Repository, Reservation, SessionGuard, Store,
-    StoreError, StoredKey, ThrottleCharge, TokenCutoff, UserCursor, UserRow,
+    PreviousSecret, PurgeHorizon, RefreshOutcome, RefreshRow, Repository, Reservation,
+    SecretRotation, SessionGuard, Store, StoreError, StoredKey, ThrottleCharge, TokenCutoff,
+    UserCursor, UserRow,
 };
 use idp::DbLocation;
 use keys::rotation::{KeyRecord, KeyState, Lifetimes, RotationPolicy, RotationTrigger};
@@ -108,6 +109,7 @@ fn client(id: &str) -> ClientRow {
         public: false,
         consent: false,
         post_logout_redirect_uris: Vec::new(),
+        previous_secret: None,
     }
 }
 
@@ -712,6 +714,47 @@ contract_tests! {
         store.run(|r| r.revoke_family("fam", 120)).await.expect("end session");
         let (keys3, revoked3) = counters(&store).await;
         assert!(revoked3 > revoked2 && keys3 == keys1);
+    }
+
+    async fn a_client_secret_is_replaced_at_once_with_an_overlap_or_with_its_tokens_cut_off(db) {
+        let store = db.open().await;
+        store.run(|r| r.insert_user(&user("u1", "ann@example.com"))).await.expect("user");
+        store.run(|r| r.insert_client(&client("svc"))).await.expect("client");
+        let spa = ClientRow { public: true, redirect_uris: vec!["http://127.0.0.1/cb".into()], ..client("spa") };
+        store.run(move |r| r.insert_client(&spa)).await.expect("client");
+        let read = |id: &'static str| {
+            let store = store.clone();
+            async move { store.run(move |r| r.client(id)).await.expect("read").expect("found") }
+        };
+        let rotate = |id: &'static str, hash: Vec<u8>, how| {
+            let store = store.clone();
+            async move { store.run(move |r| r.rotate_client_secret(id, &hash, how)).await.expect("rotate") }
+        };
+
+        // With an overlap, the old digest becomes the previous one.
+        assert!(rotate("svc", vec![8; 32], SecretRotation::Overlap { until: 5000 }).await);
+        let svc = read("svc").await;
+        assert_eq!(svc.secret_hash, vec![8; 32]);
+        assert_eq!(svc.previous_secret, Some(PreviousSecret { hash: vec![7; 32], expires_at: 5000 }));
+        // Replaced at once: no previous secret, even the one kept above.
+        assert!(rotate("svc", vec![9; 32], SecretRotation::Replace).await);
+        let svc = read("svc").await;
+        assert_eq!((svc.secret_hash, svc.previous_secret), (vec![9; 32], None));
+
+        // Revoked: the client's refresh tokens go and a cut-off is logged.
+        store.run(|r| r.insert_refresh(b"t1", &session("fam", "u1", "svc", 9000), 100)).await.expect("refresh");
+        assert!(rotate("svc", vec![10; 32], SecretRotation::Revoke { issued_before: 700 }).await);
+        assert_eq!(read("svc").await.secret_hash, vec![10; 32]);
+        assert!(store.run(|r| r.refresh_family(b"t1", 200)).await.expect("find").is_none());
+        let page = store.run(|r| r.revocations_after(None, 100)).await.expect("log");
+        let cut: Vec<(LogKind, &str, u64)> =
+            page.entries.iter().map(|e| (e.kind, e.id.as_str(), e.at)).collect();
+        assert_eq!(cut, [(LogKind::Client, "svc", 700)]);
+
+        // A public client has no secret; an unknown one is not there.
+        assert!(!rotate("spa", vec![1; 32], SecretRotation::Replace).await);
+        assert_eq!(read("spa").await.secret_hash, vec![7; 32]);
+        assert!(!rotate("nobody", vec![1; 32], SecretRotation::Replace).await);
     }
 
     async fn clients_keep_their_browser_settings(db) {

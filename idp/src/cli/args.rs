@@ -369,6 +369,25 @@ pub enum ClientsCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Give a confidential client a new secret; prints it once. The old
+    /// secret stops working at once unless `--keep-old` gives it time.
+    RotateSecret {
+        /// Client id.
+        #[arg(long)]
+        id: String,
+        /// How long the old secret keeps working beside the new one
+        /// (`1h`, `7d`, plain seconds; at most 30 days), so that every
+        /// instance of the client can be given the new one first.
+        #[arg(long, value_parser = parse_overlap, conflicts_with = "revoke_tokens")]
+        keep_old: Option<Duration>,
+        /// Also end every token and refresh token the client holds (a
+        /// leaked secret): refused here at once and, through the revocation
+        /// feed, by resource servers.
+        #[arg(long)]
+        revoke_tokens: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 /// `idp revocations ...`.
@@ -509,6 +528,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     if parsed > Duration::from_secs(10 * 366 * 86_400) {
         return Err("must be at most ten years".into());
+    }
+    Ok(parsed)
+}
+
+/// Parses how long a replaced client secret keeps working: `1h`, `7d` or
+/// plain seconds, at most 30 days.
+pub fn parse_overlap(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let parsed = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string())?,
+    };
+    if parsed > Duration::from_secs(crate::clients::MAX_SECRET_OVERLAP) {
+        return Err("must be at most 30 days".into());
     }
     Ok(parsed)
 }

@@ -123,6 +123,31 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             out!("deleted {id}; its tokens are refused from now on");
             Ok(())
         }
+        Command::Clients(ClientsCommand::RotateSecret {
+            id,
+            keep_old,
+            revoke_tokens,
+            db,
+        }) => {
+            let store = open_existing_store(&db).await?;
+            let how = clients::RotateSecret {
+                keep_old: keep_old.map_or(0, |d| d.as_secs()),
+                revoke_tokens,
+            };
+            let rotated = clients::rotate_secret(&store, &id, how, unix_now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+            out!("client_id: {id}");
+            out!("client_secret: {}", rotated.secret.expose());
+            match rotated.previous_expires_at {
+                Some(until) => out!("the old secret works until {}", time(Some(until))),
+                None if revoke_tokens => out!(
+                    "the old secret no longer works; the client's tokens are refused from now on"
+                ),
+                None => out!("the old secret no longer works"),
+            }
+            Ok(())
+        }
         Command::Clients(ClientsCommand::List { db }) => {
             let store = open_existing_store(&db).await?;
             for c in store.run(|db| db.list_clients()).await? {

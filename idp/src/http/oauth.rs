@@ -190,7 +190,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, form: &Form) -> Res
     }
     let client = state.store().lookup(move |db| db.client(&id)).await?;
     match client {
-        Some(client) if secret_matches(&client, &secret) => Ok(Caller::Client(client)),
+        Some(client) if secret_matches(&client, &secret, unix_now()) => Ok(Caller::Client(client)),
         _ => {
             metrics::inc(&state.metrics().client_auth_failures);
             tracing::info!(method = ?method, "client authentication failed");

@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
         .routes(routes!(show, remove))
+        .routes(routes!(rotate_secret))
         .routes(routes!(rotate))
         .routes(routes!(list_keys))
         .routes(routes!(prune))
@@ -118,6 +119,10 @@ struct ClientDescription {
     post_logout_redirect_uris: Vec<String>,
     /// Unix seconds.
     created_at: u64,
+    /// While a replaced secret still works beside the current one: until
+    /// when (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_secret_expires_at: Option<u64>,
 }
 
 /// `POST /clients`' answer: the client and, for a confidential one, its
@@ -146,6 +151,11 @@ fn describe(c: &ClientRow) -> ClientDescription {
         consent: c.consent,
         post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
         created_at: c.created_at,
+        previous_secret_expires_at: c
+            .previous_secret
+            .as_ref()
+            .map(|p| p.expires_at)
+            .filter(|&at| at > unix_now()),
     }
 }
 
@@ -265,6 +275,85 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result
     state.revocations().catch_up().await?;
     tracing::info!(client = %id, "client deleted; its tokens are cut off");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /clients/{id}/secret`'s body, optional.
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewSecret {
+    /// Seconds the old secret keeps working beside the new one (at most
+    /// 30 days); 0, the default, ends it at once.
+    #[serde(default)]
+    keep_old_seconds: u64,
+    /// Also end every token and refresh token the client holds (a leaked
+    /// secret); not with `keep_old_seconds`.
+    #[serde(default)]
+    revoke_tokens: bool,
+}
+
+/// `POST /clients/{id}/secret`'s answer: the new secret, shown this once.
+#[derive(Serialize, ToSchema)]
+struct RotatedSecret {
+    client_id: String,
+    #[schema(value_type = String)]
+    client_secret: Secret,
+    /// Until when the old secret still works (Unix seconds); absent when
+    /// it stopped at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_secret_expires_at: Option<u64>,
+    /// Whether the client's tokens were cut off.
+    tokens_revoked: bool,
+}
+
+/// `POST /clients/{id}/secret`: a confidential client's new secret.
+#[utoipa::path(
+    post,
+    path = "/clients/{id}/secret",
+    tag = "admin",
+    operation_id = "rotate_client_secret",
+    params(("id" = String, Path, description = "The client id")),
+    request_body(content = Option<NewSecret>, description = "Optional: an overlap for the old secret, or cutting off the client's tokens"),
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "The new secret, shown this once (`no-store`); the old one works until `previous_secret_expires_at`, or no longer", body = RotatedSecret),
+        (status = 400, description = "`invalid_request`: a public client (no secret), an overlap over 30 days, an overlap with `revoke_tokens`, or a bad body", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
+async fn rotate_secret(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Error> {
+    let request: NewSecret = if body.is_empty() {
+        NewSecret::default()
+    } else {
+        parse_json(&headers, &body)?
+    };
+    let how = clients::RotateSecret {
+        keep_old: request.keep_old_seconds,
+        revoke_tokens: request.revoke_tokens,
+    };
+    let rotated = clients::rotate_secret(state.store(), &id, how, unix_now()).await?;
+    if request.revoke_tokens {
+        state.revocations().catch_up().await?;
+    }
+    tracing::info!(
+        client = %id,
+        overlap_until = ?rotated.previous_expires_at,
+        tokens_revoked = request.revoke_tokens,
+        "client secret rotated"
+    );
+    Ok(no_store(Json(RotatedSecret {
+        client_id: id,
+        client_secret: rotated.secret,
+        previous_secret_expires_at: rotated.previous_expires_at,
+        tokens_revoked: request.revoke_tokens,
+    })))
 }
 
 #[derive(Deserialize, Default, ToSchema)]

@@ -20,8 +20,8 @@ use super::refresh_policy::PresentedRefresh;
 use super::rows::{
     AccountTokenPurpose, AccountTokenRow, ApiRow, BrowserSessionRow, ClientRow, CodeOutcome,
     EndedSession, Expiring, GrantRow, KeyChange, LogPage, PurgeHorizon, RefreshOutcome, RefreshRow,
-    Reservation, RevokedToken, SessionGuard, StoredKey, ThrottleCharge, TokenCutoff, TotpRow,
-    UserCursor, UserRow,
+    Reservation, RevokedToken, SecretRotation, SessionGuard, StoredKey, ThrottleCharge,
+    TokenCutoff, TotpRow, UserCursor, UserRow,
 };
 
 /// Attempt limits shared by every process on the database: a fixed number
@@ -206,6 +206,15 @@ pub trait Clients {
     /// cut-off `issued_before` (its tokens with an earlier `iat` are
     /// refused), in one transaction; whether it existed.
     fn delete_client(&mut self, client_id: &str, issued_before: u64) -> Result<bool, StoreError>;
+    /// Replaces the secret of a confidential client with the one whose
+    /// digest is `secret_hash`, as `how` says, in one transaction; whether
+    /// such a client existed (a public one has no secret to replace).
+    fn rotate_client_secret(
+        &mut self,
+        client_id: &str,
+        secret_hash: &[u8],
+        how: SecretRotation,
+    ) -> Result<bool, StoreError>;
 }
 
 /// APIs (resource servers) clients may name with `resource=` (RFC 8707).

@@ -57,8 +57,9 @@ pub use refresh_policy::{ClaimedGeneration, PresentedRefresh};
 pub use rows::{
     email_key, AccountTokenPurpose, AccountTokenRow, ApiRow, BrowserSessionRow, ClientRow,
     CodeOutcome, CutoffKind, EndedSession, Expiring, GrantRow, KeyChange, LogEntry, LogHead,
-    LogKind, LogPage, PurgeHorizon, RefreshOutcome, RefreshRow, Reservation, RevokedToken,
-    SessionGuard, StoredKey, ThrottleCharge, TokenCutoff, TotpRow, UserCursor, UserRow,
+    LogKind, LogPage, PreviousSecret, PurgeHorizon, RefreshOutcome, RefreshRow, Reservation,
+    RevokedToken, SecretRotation, SessionGuard, StoredKey, ThrottleCharge, TokenCutoff, TotpRow,
+    UserCursor, UserRow,
 };
 
 /// How the database is used, beyond where it is. SQLite has one

@@ -90,6 +90,47 @@ pub struct ClientRow {
     pub consent: bool,
     /// Where `/end_session` may send a browser back.
     pub post_logout_redirect_uris: Vec<String>,
+    /// The secret this one replaced, while it keeps working (a rotation
+    /// with an overlap).
+    pub previous_secret: Option<PreviousSecret>,
+}
+
+/// A replaced client secret that keeps working for a while.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PreviousSecret {
+    /// SHA-256 of the replaced secret.
+    pub hash: Vec<u8>,
+    /// Unix seconds; from then on it no longer works.
+    pub expires_at: u64,
+}
+
+/// When it expires; never the digest.
+impl std::fmt::Debug for PreviousSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreviousSecret")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a client's secret is replaced (see
+/// [`Clients::rotate_client_secret`](super::contract::Clients::rotate_client_secret)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretRotation {
+    /// The old secret stops working at once.
+    Replace,
+    /// The old secret keeps working until this time (Unix seconds).
+    Overlap {
+        /// When the old secret stops working.
+        until: u64,
+    },
+    /// The old secret stops working at once, and every token the client
+    /// holds is cut off (issued before this time: refused) with its refresh
+    /// tokens deleted, as for a leaked secret.
+    Revoke {
+        /// The cut-off.
+        issued_before: u64,
+    },
 }
 
 /// Everything but the secret's digest.
@@ -102,6 +143,10 @@ impl std::fmt::Debug for ClientRow {
             .field("redirect_uris", &self.redirect_uris)
             .field("public", &self.public)
             .field("consent", &self.consent)
+            .field(
+                "previous_secret_expires_at",
+                &self.previous_secret.as_ref().map(|p| p.expires_at),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -7,10 +7,13 @@ use super::sessions::record_cutoff;
 use super::{from_db, to_db};
 use crate::store::contract::Clients;
 use crate::store::error::StoreError;
-use crate::store::rows::{join_uris, split_uris, ClientRow, CutoffKind};
+use crate::store::rows::{
+    join_uris, split_uris, ClientRow, CutoffKind, PreviousSecret, SecretRotation,
+};
 
 const COLUMNS: &str = "client_id, secret_hash, scope, admin, created_at, \
-                       redirect_uris, public, consent, post_logout_redirect_uris";
+                       redirect_uris, public, consent, post_logout_redirect_uris, \
+                       previous_secret_hash, previous_secret_expires_at";
 
 fn from_row(r: &Row) -> Result<ClientRow, StoreError> {
     Ok(ClientRow {
@@ -23,13 +26,23 @@ fn from_row(r: &Row) -> Result<ClientRow, StoreError> {
         public: r.try_get(6)?,
         consent: r.try_get(7)?,
         post_logout_redirect_uris: split_uris(r.try_get(8)?),
+        previous_secret: match (
+            r.try_get::<_, Option<Vec<u8>>>(9)?,
+            r.try_get::<_, Option<i64>>(10)?,
+        ) {
+            (Some(hash), Some(expires_at)) => Some(PreviousSecret {
+                hash,
+                expires_at: from_db(expires_at, "client previous_secret_expires_at")?,
+            }),
+            _ => None,
+        },
     })
 }
 
 impl Clients for PgConn {
     fn insert_client(&mut self, client: &ClientRow) -> Result<(), StoreError> {
         self.db().execute(
-            &format!("INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            &format!("INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
             &[
                 &client.client_id,
                 &client.secret_hash,
@@ -40,6 +53,12 @@ impl Clients for PgConn {
                 &client.public,
                 &client.consent,
                 &join_uris(&client.post_logout_redirect_uris),
+                &client.previous_secret.as_ref().map(|p| p.hash.as_slice()),
+                &client
+                    .previous_secret
+                    .as_ref()
+                    .map(|p| to_db(p.expires_at, "client previous_secret_expires_at"))
+                    .transpose()?,
             ],
         )?;
         Ok(())
@@ -78,6 +97,41 @@ impl Clients for PgConn {
             &[&client_id],
         )?;
         record_cutoff(&mut tx, CutoffKind::Client, client_id, None, issued_before)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn rotate_client_secret(
+        &mut self,
+        client_id: &str,
+        secret_hash: &[u8],
+        how: SecretRotation,
+    ) -> Result<bool, StoreError> {
+        let keep_until = match how {
+            SecretRotation::Overlap { until } => Some(to_db(until, "previous secret expiry")?),
+            SecretRotation::Replace | SecretRotation::Revoke { .. } => None,
+        };
+        let mut tx = self.transaction()?;
+        // The right-hand sides read the row as it was: the old secret
+        // becomes the previous one.
+        let changed = tx.execute(
+            "UPDATE clients
+             SET secret_hash = $2,
+                 previous_secret_hash = CASE WHEN $3::BIGINT IS NULL THEN NULL ELSE secret_hash END,
+                 previous_secret_expires_at = $3
+             WHERE client_id = $1 AND NOT public",
+            &[&client_id, &secret_hash, &keep_until],
+        )?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        if let SecretRotation::Revoke { issued_before } = how {
+            tx.execute(
+                "DELETE FROM refresh_tokens WHERE client_id = $1",
+                &[&client_id],
+            )?;
+            record_cutoff(&mut tx, CutoffKind::Client, client_id, None, issued_before)?;
+        }
         tx.commit()?;
         Ok(true)
     }

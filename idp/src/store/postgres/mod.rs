@@ -65,6 +65,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0009_grant_resource.sql"),
     include_str!("../../../migrations/postgres/0010_grants_by_user.sql"),
     include_str!("../../../migrations/postgres/0011_key_lifetimes.sql"),
+    include_str!("../../../migrations/postgres/0012_client_secret_rotation.sql"),
 ];
 
 /// The advisory lock migrations hold (per database): "idp-migr" in ASCII.

@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0009_grant_resource.sql"),
     include_str!("../../../migrations/sqlite/0010_grants_by_user.sql"),
     include_str!("../../../migrations/sqlite/0011_key_lifetimes.sql"),
+    include_str!("../../../migrations/sqlite/0012_client_secret_rotation.sql"),
 ];
 
 /// How long a writer waits for another process's lock before giving up.
