@@ -93,6 +93,17 @@ fn rotate_needs_force_while_next_is_young_and_prune_waits_for_the_grace_period()
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(message.contains("--force"), "{message}");
     assert_eq!(states(&db), initial, "a refused rotation changes nothing");
+    // Forced, it says that the key it promotes is younger than the
+    // max-age; in a copy, to keep this database's key set as it is.
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&db, &copy).expect("copy");
+    let forced = idp(&copy, &["keys", "rotate", "--force"]);
+    assert!(forced.status.success());
+    let warning = String::from_utf8_lossy(&forced.stderr);
+    assert!(
+        warning.contains("less than the /jwks max-age (300s)"),
+        "{warning}"
+    );
 
     let lifetimes = [
         "--access-ttl",

@@ -67,6 +67,20 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                     .map(|k| format!(", {k} retired"))
                     .unwrap_or_default()
             );
+            let published_for = keys
+                .ring()
+                .records
+                .iter()
+                .find(|r| r.kid == plan.promote)
+                .map(|r| unix_now().saturating_sub(r.created_at));
+            if let Some(age) = published_for.filter(|&age| age < lifetimes.jwks_max_age) {
+                eprintln!(
+                    "warning: {} was published {age}s ago, less than the /jwks max-age ({}s): \
+                     validators that fetched the key set before then may refuse its tokens \
+                     (unknown kid) until they fetch it again",
+                    plan.promote, lifetimes.jwks_max_age
+                );
+            }
             print_keys(&keys, &lifetimes).await
         }
         Command::Keys(KeysCommand::List {
