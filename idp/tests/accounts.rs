@@ -516,12 +516,28 @@ async fn reset_links_are_mailed_work_once_expire_and_end_every_session() {
         .as_str()
         .expect("a token right after the reset");
     assert_eq!(idp.get_bearer("/userinfo", fresh).await.status(), 200);
+    // The address is told, once, how the password was changed.
+    let notice = sink
+        .wait_for_subject("Your password was changed", 1)
+        .await
+        .pop()
+        .expect("notice");
+    assert_eq!(notice.to, ["rita@example.com"]);
+    assert!(
+        notice.body().contains("with a password-reset link"),
+        "{}",
+        notice.body()
+    );
 
     // Expiry, with the clock passed in: a link is good for 15 minutes.
     let state = &idp.server.state;
     let later = idp::unix_now() + 3600;
     idp::accounts::password::request_reset(state, "rita@example.com", later);
-    let mail = sink.wait_for(3).await.pop().expect("second reset mail");
+    let mail = sink
+        .wait_for_subject("Reset your password", 2)
+        .await
+        .pop()
+        .expect("second reset mail");
     let token = mail.token_for("/account/password/reset/confirm");
     let ttl = idp::accounts::password::RESET_TTL;
     let expired = idp::accounts::password::confirm_reset(
@@ -947,4 +963,75 @@ async fn the_cli_rotates_a_client_secret_with_or_without_an_overlap() {
         .expect("cli runs");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such client"));
+}
+
+#[tokio::test]
+async fn password_and_second_factor_changes_are_mailed_to_the_account_address() {
+    let sink = SmtpSink::start().await;
+    let idp = idp_with_mail(&sink).await;
+    let tokens = idp.user_tokens("sam@example.com").await;
+    let access = tokens["access_token"].as_str().expect("access");
+
+    let r = idp
+        .post_bearer(
+            "/account/password",
+            access,
+            Some(&json!({"current_password": PASSWORD, "new_password": "a new long password"})),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let notice = sink
+        .wait_for_subject("Your password was changed", 1)
+        .await
+        .pop()
+        .expect("notice");
+    assert_eq!(notice.to, ["sam@example.com"]);
+    let body = notice.body();
+    assert!(body.contains("knew the previous password"), "{body}");
+    assert!(
+        body.contains("Forgot your password?"),
+        "what to do if it was not them: {body}"
+    );
+    assert!(!body.contains("a new long password"), "never the password");
+
+    let (_, _, codes) = common::flow::enrol_totp(&idp, access).await;
+    let on = sink.wait_for_subject("Two-step sign-in is on", 1).await;
+    assert_eq!(on[0].to, ["sam@example.com"]);
+    for code in &codes {
+        assert!(
+            !on[0].body().contains(code.as_str()),
+            "never a recovery code"
+        );
+    }
+    let r = idp
+        .post_bearer(
+            "/account/totp/remove",
+            access,
+            Some(&json!({"code": codes[0]})),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let off = sink.wait_for_subject("Two-step sign-in is off", 1).await;
+    assert!(
+        off[0].body().contains("password alone"),
+        "{}",
+        off[0].body()
+    );
+    // A refused change is not mailed: a wrong current password.
+    let refused = idp
+        .post_bearer(
+            "/account/password",
+            access,
+            Some(&json!({"current_password": "wrong one", "new_password": "another long one"})),
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sink.messages()
+            .iter()
+            .filter(|m| m.subject() == "Your password was changed")
+            .count(),
+        1
+    );
 }

@@ -570,7 +570,8 @@ async fn second_factor_password_reset_and_email_verification_in_chromium() {
         .await
         .expect("check your mail");
     screenshot(&browser, "forgot-password-sent", 390).await;
-    let reset = sink.wait_for(2).await[1].token_for("/account/password/reset/confirm");
+    let reset = sink.wait_for_subject("Reset your password", 1).await[0]
+        .token_for("/account/password/reset/confirm");
     let link = format!("{}/account/password/reset/confirm?token={reset}", idp.base);
     browser.goto(&link).await.expect("goto");
     screenshot(&browser, "reset-password", 390).await;

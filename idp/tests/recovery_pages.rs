@@ -343,7 +343,7 @@ async fn forgot_password_from_a_sign_in_page_leads_back_to_the_application() {
     // The way back was used up with the reset: another reset in this
     // browser, not from a sign-in page, ends with the generic page.
     idp.user_tokens("bob@example.com").await;
-    sink.wait_for(3).await; // bob's verification mail
+    sink.wait_for_subject("Confirm your email address", 2).await; // bob's
     let (_, plain) = page(&b, &idp.url("/account/password/reset")).await;
     assert!(!plain.contains("Back to sign in"), "{plain}");
     submit(
@@ -354,7 +354,11 @@ async fn forgot_password_from_a_sign_in_page_leads_back_to_the_application() {
         &[("email", "bob@example.com")],
     )
     .await;
-    let mail = sink.wait_for(4).await.pop().expect("reset mail");
+    let mail = sink
+        .wait_for_subject("Reset your password", 2)
+        .await
+        .pop()
+        .expect("bob's reset mail");
     let token = mail.token_for("/account/password/reset/confirm");
     let (_, reset) = page(
         &b,

@@ -71,6 +71,9 @@ pub async fn change(
         .await?;
     state.revocations().catch_up().await?;
     tracing::info!(user = %user.id, "password changed; other sessions ended");
+    state
+        .mailer()
+        .send_later(&user.email, Outgoing::password_changed(false));
     Ok(())
 }
 
@@ -138,5 +141,14 @@ pub async fn confirm_reset(
         .ok_or_else(invalid)?;
     state.revocations().catch_up().await?;
     tracing::info!(%user, "password reset; every session ended");
+    // Told where the link went: the owner of the address hears of it even
+    // when the mailbox, not the password, was what someone else had.
+    match state.store().run(move |db| db.user_by_id(&user)).await {
+        Ok(Some(row)) => state
+            .mailer()
+            .send_later(&row.email, Outgoing::password_changed(true)),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "password-changed notice not sent"),
+    }
     Ok(())
 }

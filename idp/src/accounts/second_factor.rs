@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use super::{limits, totp, totp_at_rest};
 use crate::error::Error;
+use crate::mail::Outgoing;
 use crate::secret::{digest, random_secret, Secret};
 use crate::state::AppState;
 use crate::store::UserRow;
@@ -160,6 +161,9 @@ pub async fn confirm(
     }
     attempt.succeeded(state, false).await?;
     tracing::info!(user = %user.id, "TOTP enrolled");
+    state
+        .mailer()
+        .send_later(&user.email, Outgoing::second_factor_changed(true));
     Ok(codes)
 }
 
@@ -218,10 +222,17 @@ pub async fn check_attempt(
     checked
 }
 
-/// Removes the user's factor and recovery codes; whether there was one.
-pub async fn remove(state: &AppState, user_id: &str) -> Result<bool, Error> {
-    let id = user_id.to_owned();
-    Ok(state.store().run(move |db| db.remove_totp(&id)).await?)
+/// Removes the user's factor and recovery codes, and tells the account's
+/// address; whether there was one.
+pub async fn remove(state: &AppState, user: &UserRow) -> Result<bool, Error> {
+    let id = user.id.clone();
+    let removed = state.store().run(move |db| db.remove_totp(&id)).await?;
+    if removed {
+        state
+            .mailer()
+            .send_later(&user.email, Outgoing::second_factor_changed(false));
+    }
+    Ok(removed)
 }
 
 /// A recovery code: 80 random bits as 16 base32 letters and digits, in

@@ -338,7 +338,7 @@ async fn remove_totp(
     let user = user_of_token(&state, &claims.sub).await?;
     let code = Zeroizing::new(body.code);
     second_factor::check_attempt(&state, address(peer), &user, &code, unix_now()).await?;
-    second_factor::remove(&state, &user.id).await?;
+    second_factor::remove(&state, &user).await?;
     tracing::info!(user = %user.id, "TOTP removed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

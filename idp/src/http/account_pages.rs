@@ -473,7 +473,7 @@ async fn remove_totp(
     let code = Zeroizing::new(post.field("code").to_owned());
     let now = unix_now();
     let removed = match second_factor::check_attempt(&state, address, &user, &code, now).await {
-        Ok(()) => second_factor::remove(&state, &user.id).await.map(|_| ()),
+        Ok(()) => second_factor::remove(&state, &user).await.map(|_| ()),
         Err(e) => Err(e),
     };
     match removed {

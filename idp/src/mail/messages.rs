@@ -67,6 +67,59 @@ impl Outgoing {
         }
     }
 
+    /// The account's password was changed (`by_link`: with a mailed reset
+    /// link; otherwise by someone signed in who knew the old one).
+    pub fn password_changed(by_link: bool) -> Self {
+        let how = if by_link {
+            "with a password-reset link mailed to this address"
+        } else {
+            "by someone signed in to it who knew the previous password"
+        };
+        Self {
+            kind: "password_changed",
+            subject: "Your password was changed",
+            body: format!(
+                "The password of the account with this address was just changed, {how}.\n\
+                 Every other sign-in of the account was ended.\n\
+                 If it was you, there is nothing to do.\n\
+                 If it was not you, someone else controls your account or your mailbox: ask \
+                 for a password reset from the sign-in page (\"Forgot your password?\") \
+                 right away, and secure your email account.\n"
+            ),
+        }
+    }
+
+    /// Two-step sign-in (a TOTP authenticator) was turned on or off.
+    pub fn second_factor_changed(enabled: bool) -> Self {
+        let (subject, what) = if enabled {
+            (
+                "Two-step sign-in is on",
+                "Two-step sign-in was turned on for the account with this address: \
+                 signing in now also asks for a code from an authenticator app.",
+            )
+        } else {
+            (
+                "Two-step sign-in is off",
+                "Two-step sign-in was turned off for the account with this address: \
+                 signing in now asks for the password alone.",
+            )
+        };
+        Self {
+            kind: if enabled {
+                "second_factor_on"
+            } else {
+                "second_factor_off"
+            },
+            subject,
+            body: format!(
+                "{what}\n\
+                 If it was you, there is nothing to do.\n\
+                 If it was not you, someone else can sign in to your account: change your \
+                 password, or ask for a reset from the sign-in page, right away.\n"
+            ),
+        }
+    }
+
     /// What kind of message this is, for logs.
     pub fn kind(&self) -> &'static str {
         self.kind

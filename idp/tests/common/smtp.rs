@@ -106,6 +106,29 @@ impl SmtpSink {
         self.inbox.messages.lock().expect("inbox").clone()
     }
 
+    /// Waits until `count` messages with this subject have arrived (10 s at
+    /// most); returns those, in the order they came.
+    pub async fn wait_for_subject(&self, subject: &str, count: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let arrived = self.inbox.arrived.notified();
+            let messages: Vec<Received> = self
+                .messages()
+                .into_iter()
+                .filter(|m| m.subject() == subject)
+                .collect();
+            if messages.len() >= count {
+                return messages;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                panic!(
+                    "{} message(s) {subject:?} arrived, {count} expected",
+                    messages.len()
+                );
+            }
+        }
+    }
+
     /// Waits until `count` messages have arrived (10 s at most); returns
     /// them all.
     pub async fn wait_for(&self, count: usize) -> Vec<Received> {
