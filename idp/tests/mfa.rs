@@ -284,3 +284,77 @@ async fn a_pending_mfa_token_dies_with_a_later_cut_off() {
         200
     );
 }
+
+#[tokio::test]
+async fn an_administrator_removes_the_second_factor_of_a_user_who_lost_it() {
+    let idp = TestIdp::start().await;
+    let tokens = idp.user_tokens("lou@example.com").await;
+    let access = tokens["access_token"].as_str().expect("access");
+    let id = idp.get_json_bearer("/userinfo", access).await["sub"]
+        .as_str()
+        .expect("sub")
+        .to_owned();
+    enrol(&idp, access).await;
+    mfa_token(&idp, "lou@example.com").await;
+
+    let secret = idp.client("ops", "", true).await;
+    let ops = idp.client_token("ops", &secret).await;
+    let remove = |id: String| {
+        let ops = ops.clone();
+        let http = idp.http.clone();
+        let url = idp.url(&format!("/admin/users/{id}/totp"));
+        async move {
+            http.delete(url)
+                .bearer_auth(ops)
+                .send()
+                .await
+                .expect("send")
+        }
+    };
+    assert_eq!(remove(id.clone()).await.status(), 204);
+    let shown = idp
+        .get_json_bearer(&format!("/admin/users/{id}"), &ops)
+        .await;
+    assert_eq!(shown["totp"], false, "{shown}");
+    // The password alone signs in again; the user may enrol anew.
+    assert_eq!(idp.login("lou@example.com", PASSWORD).await.status(), 200);
+    assert_eq!(
+        error_code(remove(id.clone()).await, 404).await,
+        "not_found",
+        "nothing left to remove"
+    );
+    assert_eq!(
+        error_code(remove("no-such-user".into()).await, 404).await,
+        "not_found"
+    );
+    // Only with scope admin.
+    let r = idp
+        .http
+        .delete(idp.url(&format!("/admin/users/{id}/totp")))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 403);
+
+    // The command line, for an operator on the database.
+    enrol(&idp, access).await;
+    let cli = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_idp"))
+            .args(["users", "remove-totp", "--email", "LOU@example.com", "--db"])
+            .arg(idp.db_path())
+            .env_remove("IDP_KEY_ENCRYPTION_KEY")
+            .output()
+            .expect("cli runs")
+    };
+    let out = cli();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(idp.login("lou@example.com", PASSWORD).await.status(), 200);
+    let again = cli();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("has no second factor"));
+}

@@ -496,6 +496,16 @@ pub enum UsersCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Remove a user's second factor (TOTP and recovery codes), for one
+    /// who lost both: signing in then asks for the password alone, and the
+    /// user can enrol again.
+    RemoveTotp {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 /// Parses a database timeout: `500ms`, `5s`, ... between 100 ms and 10 min.

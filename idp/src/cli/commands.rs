@@ -305,6 +305,16 @@ async fn users(command: UsersCommand) -> anyhow::Result<()> {
             out!("{email}: signed out everywhere");
             Ok(())
         }
+        UsersCommand::RemoveTotp { email, db } => {
+            let store = open_existing_store(&db).await?;
+            let user = find_user(&store, &email).await?;
+            let id = user.id.clone();
+            if !store.run(move |db| db.remove_totp(&id)).await? {
+                anyhow::bail!("{email} has no second factor");
+            }
+            out!("{email}: second factor removed; signing in asks for the password alone");
+            Ok(())
+        }
         UsersCommand::Grant { email, scope, db } => {
             let store = open_existing_store(&db).await?;
             let scope = crate::scope::parse_scope(&scope)?.join(" ");

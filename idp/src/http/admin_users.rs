@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list))
         .routes(routes!(show, update, remove))
         .routes(routes!(revoke_sessions))
+        .routes(routes!(remove_totp))
         .route_layer(resource_server::require_scope(ADMIN_SCOPE))
 }
 
@@ -258,6 +259,35 @@ async fn revoke_sessions(
     }
     state.revocations().catch_up().await?;
     tracing::info!(user = %id, "user signed out everywhere");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /admin/users/{id}/totp`: 204; the user's second factor and
+/// recovery codes are gone (one who lost both signs in with the password
+/// alone, and may enrol again), and the account's address is told.
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}/totp",
+    tag = "admin",
+    operation_id = "remove_user_totp",
+    params(("id" = String, Path, description = "The user id")),
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 204, description = "The second factor is removed"),
+        (status = 404, description = "`not_found`: no such user, or the user has no second factor", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope`: the token lacks scope `admin`", body = ErrorBody),
+    )
+)]
+async fn remove_totp(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Error> {
+    let user = user(&state, id).await?;
+    if !crate::accounts::second_factor::remove(&state, &user).await? {
+        return Err(Error::NotFound("the user has no second factor"));
+    }
+    tracing::info!(user = %user.id, "second factor removed by an administrator");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
