@@ -18,8 +18,9 @@ const PASSWORD: &str = "correct horse battery";
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// Every form post path of the page.
-const FORMS: [&str; 7] = [
+const FORMS: [&str; 8] = [
     "/account/manage/apps/remove",
+    "/account/manage/delete",
     "/account/manage/password",
     "/account/manage/totp",
     "/account/manage/totp/confirm",
@@ -402,6 +403,60 @@ async fn an_authenticator_app_is_set_up_confirmed_and_removed() {
     )
     .await;
     assert!(back.starts_with(CB), "no code asked any more: {back}");
+}
+
+#[tokio::test]
+async fn the_owner_deletes_the_account_with_the_password() {
+    let idp = idp_with_user("dana@example.com").await;
+    let here = signed_in(&idp, "dana@example.com").await;
+    let elsewhere = signed_in(&idp, "dana@example.com").await;
+    let refresh = refresh_token(&idp, "dana@example.com").await;
+    let html = page(&here, &idp).await;
+    assert!(html.contains("Delete your account"), "{html}");
+
+    // The wrong password: the page again, saying so, nothing deleted.
+    let wrong = post(
+        &here,
+        &idp,
+        "/account/manage/delete",
+        &html,
+        &[("current_password", "not my password")],
+    )
+    .await;
+    assert_eq!(wrong.status(), 400);
+    let again = wrong.text().await.expect("html");
+    assert!(again.contains(r#"id="delete-error""#), "{again}");
+    assert!(
+        again.contains("Your current password is not right."),
+        "{again}"
+    );
+    assert_eq!(account(&here, &idp).await.0, 200);
+
+    let done = post(
+        &here,
+        &idp,
+        "/account/manage/delete",
+        &again,
+        &[("current_password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(done.status(), 200);
+    let cookie = done.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(cookie.starts_with("idp_session=;") && cookie.contains("Max-Age=0"));
+    assert!(done
+        .text()
+        .await
+        .expect("html")
+        .contains("Your account is deleted"));
+    // Every session is gone; the address may sign up anew.
+    assert_eq!(account(&here, &idp).await.0, 401);
+    assert_eq!(account(&elsewhere, &idp).await.0, 401);
+    assert_eq!(idp.refresh(&refresh).await.status(), 400);
+    assert_eq!(idp.login("dana@example.com", PASSWORD).await.status(), 401);
+    assert_eq!(idp.signup("dana@example.com", PASSWORD).await.status(), 201);
 }
 
 #[tokio::test]

@@ -1035,3 +1035,52 @@ async fn password_and_second_factor_changes_are_mailed_to_the_account_address() 
         1
     );
 }
+
+#[tokio::test]
+async fn a_user_deletes_their_own_account_over_the_api_and_is_told() {
+    let sink = SmtpSink::start().await;
+    let idp = idp_with_mail(&sink).await;
+    let rs = resource_server(&idp).await;
+    let tokens = idp.user_tokens("ola@example.com").await;
+    let access = tokens["access_token"].as_str().expect("access");
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    let delete = |password: &str| {
+        let body = json!({"current_password": password});
+        let idp = &idp;
+        async move {
+            idp.post_bearer("/account/delete", access, Some(&body))
+                .await
+        }
+    };
+    assert_eq!(
+        error_code(delete("not my password").await, 400).await,
+        "invalid_grant"
+    );
+    assert_eq!(idp.get_bearer("/userinfo", access).await.status(), 200);
+
+    assert_eq!(delete(PASSWORD).await.status(), 204);
+    assert_eq!(idp.get_bearer("/userinfo", access).await.status(), 401);
+    assert_eq!(
+        error_code(idp.refresh(refresh).await, 400).await,
+        "invalid_grant"
+    );
+    assert_eq!(idp.login("ola@example.com", PASSWORD).await.status(), 401);
+    refused_at_rs(&idp, &rs, "/user/profile", access).await;
+    let notice = sink
+        .wait_for_subject("Your account was deleted", 1)
+        .await
+        .pop()
+        .expect("notice");
+    assert_eq!(notice.to, ["ola@example.com"]);
+    // A client's token has no account to delete.
+    let secret = idp.client("svc", "", false).await;
+    let client = idp.client_token("svc", &secret).await;
+    let r = idp
+        .post_bearer(
+            "/account/delete",
+            &client,
+            Some(&json!({"current_password": PASSWORD})),
+        )
+        .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+}

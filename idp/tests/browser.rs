@@ -398,6 +398,14 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
         .await
         .expect("scroll");
     screenshot(&browser, "account-end", 390).await;
+    browser
+        .execute(
+            "document.getElementById('delete-heading').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    screenshot(&browser, "account-delete", 390).await;
     click(&browser, "form[action=\"/account/manage/totp\"] button").await;
     browser
         .wait()

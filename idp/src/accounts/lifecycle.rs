@@ -9,10 +9,18 @@
 //! Deleting removes the row and with it everything personal (email, name,
 //! password hash, factors, sessions); what remains is the cut-off, naming
 //! only the opaque user id, until the last token it covers has expired.
+//! An account's owner deletes it too ([`delete_own`]: with the password,
+//! from the account page or `POST /account/delete`).
+
+use std::net::IpAddr;
 
 use serde::Serialize;
+use zeroize::Zeroizing;
 
+use crate::error::Error;
+use crate::mail::Outgoing;
 use crate::revocations::cutoff_for;
+use crate::state::AppState;
 use crate::store::{Store, StoreError, UserCursor, UserRow};
 
 /// The largest page of users one listing returns.
@@ -94,6 +102,29 @@ pub async fn delete(store: &Store, user_id: &str, now: u64) -> Result<bool, Stor
     store
         .run(move |db| db.delete_user(&id, cutoff_for(now)))
         .await
+}
+
+/// Deletes the account of `user` at their own request: `current` must be
+/// their password (counted like a login attempt). Everything personal
+/// goes, every token is cut off (published to the revocation feed before
+/// this returns), and the address is told.
+pub async fn delete_own(
+    state: &AppState,
+    address: Option<IpAddr>,
+    user: &UserRow,
+    current: Zeroizing<String>,
+    now: u64,
+) -> Result<(), Error> {
+    super::password::check_current(state, address, user, current).await?;
+    if !delete(state.store(), &user.id, now).await? {
+        return Err(Error::NotFound("no such user"));
+    }
+    state.revocations().catch_up().await?;
+    tracing::info!(user = %user.id, "account deleted by its owner");
+    state
+        .mailer()
+        .send_later(&user.email, Outgoing::account_deleted());
+    Ok(())
 }
 
 /// Signs the user out everywhere: every session and access token ends.

@@ -18,7 +18,7 @@ use crate::passwords::validate_password;
 use crate::revocations::cutoff_for;
 use crate::secret::digest;
 use crate::state::AppState;
-use crate::store::AccountTokenPurpose;
+use crate::store::{AccountTokenPurpose, UserRow};
 
 /// How long a reset link works, seconds.
 pub const RESET_TTL: u64 = 15 * 60;
@@ -28,20 +28,15 @@ pub const RESET_MAIL_INTERVAL: u64 = 60;
 /// Where reset links point (the token in `?token=`).
 pub const RESET_PATH: &str = "/account/password/reset/confirm";
 
-/// Changes the password of the token's user: `current` must be right
-/// (`400 invalid_grant` otherwise, counted like a wrong login). Every other
-/// session of the user ends; `keep_session` (the caller's) goes on.
-pub async fn change(
+/// Checks that `current` is `user`'s password, before a change only its
+/// owner may make; counted like a login attempt (`400 invalid_grant` when
+/// wrong, `429` when throttled).
+pub async fn check_current(
     state: &AppState,
     address: Option<IpAddr>,
-    user_id: &str,
-    keep_session: Option<&str>,
+    user: &UserRow,
     current: Zeroizing<String>,
-    new: Zeroizing<String>,
-    now: u64,
 ) -> Result<(), Error> {
-    validate_password(&new).map_err(Error::invalid_request)?;
-    let user = user_of_token(state, user_id).await?;
     let attempt = limits::admit(state, address, &user.email).await?;
     let verified = state
         .passwords()
@@ -62,6 +57,24 @@ pub async fn change(
         return Err(Error::invalid_grant("the current password is incorrect"));
     }
     attempt.succeeded(state, false).await?;
+    Ok(())
+}
+
+/// Changes the password of the token's user: `current` must be right
+/// (`400 invalid_grant` otherwise, counted like a wrong login). Every other
+/// session of the user ends; `keep_session` (the caller's) goes on.
+pub async fn change(
+    state: &AppState,
+    address: Option<IpAddr>,
+    user_id: &str,
+    keep_session: Option<&str>,
+    current: Zeroizing<String>,
+    new: Zeroizing<String>,
+    now: u64,
+) -> Result<(), Error> {
+    validate_password(&new).map_err(Error::invalid_request)?;
+    let user = user_of_token(state, user_id).await?;
+    check_current(state, address, &user, current).await?;
     crate::metrics::inc(&state.metrics().password_hashes);
     let hash = state.passwords().hash(new).await?;
     let (id, keep) = (user.id.clone(), keep_session.map(str::to_owned));

@@ -29,7 +29,7 @@ use super::users::Status;
 use super::extract::{parse_json, ApiJson};
 use super::no_store;
 use super::users::address;
-use crate::accounts::{email, password, second_factor, user_of_token};
+use crate::accounts::{email, lifecycle, password, second_factor, user_of_token};
 use crate::error::Error;
 use crate::state::AppState;
 use crate::unix_now;
@@ -40,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(userinfo, userinfo_post))
         .routes(routes!(logout))
         .routes(routes!(change_password))
+        .routes(routes!(delete_account))
         .routes(routes!(resend_verification))
         .routes(routes!(enrol_totp))
         .routes(routes!(confirm_totp))
@@ -199,6 +200,48 @@ async fn change_password(
         claims.sid.as_deref(),
         Zeroizing::new(body.current_password),
         Zeroizing::new(body.new_password),
+        unix_now(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+struct AccountDeletion {
+    current_password: String,
+}
+
+/// `POST /account/delete`: 204. The token's user deletes their own account:
+/// everything personal goes, every session and token ends (at resource
+/// servers through the revocation feed), and the address is told. A wrong
+/// password is `400 invalid_grant`, counted like a wrong login.
+#[utoipa::path(
+    post,
+    path = "/account/delete",
+    tag = "account",
+    operation_id = "delete_account",
+    request_body = AccountDeletion,
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 204, description = "Deleted; every session and token of the account ended"),
+        (status = 400, description = "`invalid_grant`: wrong password; `invalid_request`: a bad body", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+    )
+)]
+async fn delete_account(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    claims: Claims,
+    ApiJson(body): ApiJson<AccountDeletion>,
+) -> Result<Response, Error> {
+    let user = user_of_token(&state, &claims.sub).await?;
+    lifecycle::delete_own(
+        &state,
+        address(peer),
+        &user,
+        Zeroizing::new(body.current_password),
         unix_now(),
     )
     .await?;

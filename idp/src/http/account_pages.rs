@@ -52,6 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(form(routes!(sign_out_everywhere)))
         .routes(form(routes!(sign_out)))
         .routes(form(routes!(remove_app)))
+        .routes(form(routes!(delete_account)))
 }
 
 /// A browser opening one of the account page's form addresses (a reload
@@ -159,6 +160,7 @@ async fn render(
             notice: shown.notice.map(str::to_owned),
             password_error: shown.password_error,
             totp_error: shown.totp_error,
+            delete_error: shown.delete_error,
             apps,
         };
         pages::page(status, &page, &[])
@@ -171,6 +173,7 @@ struct Shown {
     notice: Option<&'static str>,
     password_error: Option<String>,
     totp_error: Option<String>,
+    delete_error: Option<String>,
 }
 
 /// `GET /account`.
@@ -249,6 +252,7 @@ fn refusal(e: &Error) -> Option<(StatusCode, String)> {
 enum Section {
     Password,
     Totp,
+    Delete,
 }
 
 /// The account page again with why `e` refused the change, in `section`;
@@ -270,6 +274,10 @@ async fn refused(
         },
         Section::Totp => Shown {
             totp_error: Some(text),
+            ..Shown::default()
+        },
+        Section::Delete => Shown {
+            delete_error: Some(text),
             ..Shown::default()
         },
     };
@@ -482,6 +490,44 @@ async fn remove_totp(
             pages::see_other("/account?done=totp_removed")
         }
         Err(e) => refused(&state, &headers, &user, &e, Section::Totp).await,
+    }
+}
+
+/// `POST /account/manage/delete`: the account's owner, with the password,
+/// deletes it; this browser is signed out with it.
+#[utoipa::path(
+    post,
+    path = "/account/manage/delete",
+    tag = "pages",
+    operation_id = "account_delete",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "`current_password`, with the CSRF token"),
+    responses(
+        (status = 200, description = "A page saying the account is deleted", content_type = "text/html", body = String),
+        (status = 400, description = "The account page again: the password is not right", content_type = "text/html", body = String),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 401, description = "No live browser session: a page saying how to sign in", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts (with `Retry-After`)", content_type = "text/html", body = String),
+    )
+)]
+async fn delete_account(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (post, _, user) = match posted(&state, &headers, &body).await {
+        Ok(found) => found,
+        Err(response) => return *response,
+    };
+    let current = Zeroizing::new(post.field("current_password").to_owned());
+    match lifecycle::delete_own(&state, address(peer), &user, current, unix_now()).await {
+        Ok(()) => signed_out(
+            &state,
+            "Your account is deleted",
+            "Your account and its personal data are gone, and every application signed in \
+             with it has been signed out. You can close this window.",
+        ),
+        Err(e) => refused(&state, &headers, &user, &e, Section::Delete).await,
     }
 }
 

@@ -222,6 +222,8 @@ pub struct AccountPage {
     pub password_error: Option<String>,
     /// Why the last removal of the authenticator app was refused.
     pub totp_error: Option<String>,
+    /// Why the last deletion of the account was refused.
+    pub delete_error: Option<String>,
     /// The applications the account approved: client id and what each
     /// may do, in words.
     pub apps: Vec<(String, String)>,

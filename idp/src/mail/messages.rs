@@ -120,6 +120,21 @@ impl Outgoing {
         }
     }
 
+    /// The account was deleted at its owner's request.
+    pub fn account_deleted() -> Self {
+        Self {
+            kind: "account_deleted",
+            subject: "Your account was deleted",
+            body: "The account with this address was deleted, at the request of someone \
+                   signed in to it who knew its password. Its personal data (email address, \
+                   name, password, two-step sign-in) is gone, and every application signed in \
+                   with it has been signed out.\n\
+                   If it was not you, someone else had your password: it no longer opens \
+                   anything here, but change it wherever else you use it.\n"
+                .into(),
+        }
+    }
+
     /// What kind of message this is, for logs.
     pub fn kind(&self) -> &'static str {
         self.kind
