@@ -18,7 +18,8 @@ const PASSWORD: &str = "correct horse battery";
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// Every form post path of the page.
-const FORMS: [&str; 8] = [
+const FORMS: [&str; 9] = [
+    "/account/manage/totp/recovery_codes",
     "/account/manage/apps/remove",
     "/account/manage/delete",
     "/account/manage/password",
@@ -364,6 +365,54 @@ async fn an_authenticator_app_is_set_up_confirmed_and_removed() {
         .await
         .expect("html")
         .contains(r#"action="/signin/code""#));
+
+    // New recovery codes: a wrong code is refused; with a recovery code,
+    // ten new ones replace the old, which stop working.
+    assert!(after.contains("10 recovery codes are left."), "{after}");
+    let refused = post(
+        &b,
+        &idp,
+        "/account/manage/totp/recovery_codes",
+        &after,
+        &[("code", "123456")],
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused
+        .text()
+        .await
+        .expect("html")
+        .contains(r#"id="codes-error""#));
+    let renewed = post(
+        &b,
+        &idp,
+        "/account/manage/totp/recovery_codes",
+        &after,
+        &[("code", &codes[9])],
+    )
+    .await;
+    assert_eq!(renewed.status(), 200);
+    let renewed = renewed.text().await.expect("html");
+    assert!(renewed.contains("Your new recovery codes"), "{renewed}");
+    let old_codes = codes;
+    let codes: Vec<String> = renewed
+        .split("<li><code>")
+        .skip(1)
+        .map(|rest| rest[..rest.find("</code>").expect("end")].to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10, "{renewed}");
+    assert!(codes.iter().all(|c| !old_codes.contains(c)));
+    let after = page(&b, &idp).await;
+    assert!(after.contains("10 recovery codes are left."), "{after}");
+    let stale = post(
+        &b,
+        &idp,
+        "/account/manage/totp/remove",
+        &after,
+        &[("code", &old_codes[0])],
+    )
+    .await;
+    assert_eq!(stale.status(), 400, "an old recovery code no longer works");
 
     // A wrong code does not remove it; a recovery code does.
     let refused = post(

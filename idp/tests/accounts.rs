@@ -1012,6 +1012,13 @@ async fn password_and_second_factor_changes_are_mailed_to_the_account_address() 
         .await;
     assert_eq!(r.status(), 204);
     let off = sink.wait_for_subject("Two-step sign-in is off", 1).await;
+    // The removal took a recovery code: that is told too, with the count.
+    let used = sink.wait_for_subject("A recovery code was used", 1).await;
+    assert!(
+        used[0].body().contains("9 recovery codes are left."),
+        "{}",
+        used[0].body()
+    );
     assert!(
         off[0].body().contains("password alone"),
         "{}",

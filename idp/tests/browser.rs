@@ -442,6 +442,14 @@ async fn sign_up_consent_single_sign_on_wrong_password_and_end_session_in_chromi
         .await
         .expect("the notice");
     screenshot(&browser, "account-totp-on", 390).await;
+    browser
+        .execute(
+            "document.getElementById('totp-heading').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    screenshot(&browser, "account-totp-codes", 390).await;
     click(&browser, "form[action=\"/account/manage/sign_out\"] button").await;
     browser
         .wait()

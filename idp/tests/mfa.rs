@@ -358,3 +358,51 @@ async fn an_administrator_removes_the_second_factor_of_a_user_who_lost_it() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("has no second factor"));
 }
+
+#[tokio::test]
+async fn recovery_codes_are_renewed_with_a_code_and_the_old_ones_stop_working() {
+    let idp = TestIdp::start().await;
+    let tokens = idp.user_tokens("rob@example.com").await;
+    let access = tokens["access_token"].as_str().expect("access");
+    let renew = |code: String| {
+        let idp = &idp;
+        async move {
+            idp.post_bearer(
+                "/account/totp/recovery-codes",
+                access,
+                Some(&json!({ "code": code })),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        error_code(renew("123456".into()).await, 400).await,
+        "invalid_request",
+        "no authenticator app yet"
+    );
+    let (secret, step, old) = enrol(&idp, access).await;
+    assert_eq!(
+        error_code(renew("000000".into()).await, 401).await,
+        "invalid_code"
+    );
+    let r = renew(code(&secret, step + 1)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body: Value = r.json().await.expect("json");
+    let new: Vec<String> = body["recovery_codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_owned())
+        .collect();
+    assert_eq!(new.len(), 10);
+    assert!(new.iter().all(|c| !old.contains(c)));
+    // At sign-in an old code is refused, a new one accepted.
+    let token = mfa_token(&idp, "rob@example.com").await;
+    assert_eq!(
+        error_code(login_mfa(&idp, &token, &old[0]).await, 401).await,
+        "invalid_code"
+    );
+    let token = mfa_token(&idp, "rob@example.com").await;
+    assert_eq!(login_mfa(&idp, &token, &new[0]).await.status(), 200);
+}

@@ -1243,8 +1243,18 @@ contract_tests! {
         assert!(store.run(|r| r.use_recovery_code("u1", b"c1", 130)).await.expect("use"));
         assert!(!store.run(|r| r.use_recovery_code("u1", b"c1", 131)).await.expect("use"), "once");
         assert!(!store.run(|r| r.use_recovery_code("u1", b"zz", 131)).await.expect("use"));
+        // Renewed: the codes left are the new ones, the old ones are gone.
+        assert_eq!(store.run(|r| r.recovery_codes_left("u1")).await.expect("count"), 1);
+        let renewed = vec![b"n1".to_vec(), b"n2".to_vec(), b"n3".to_vec()];
+        assert!(store.run(move |r| r.replace_recovery_codes("u1", &renewed)).await.expect("renew"));
+        assert_eq!(store.run(|r| r.recovery_codes_left("u1")).await.expect("count"), 3);
+        assert!(!store.run(|r| r.use_recovery_code("u1", b"c2", 132)).await.expect("use"), "replaced");
+        assert!(store.run(|r| r.use_recovery_code("u1", b"n1", 132)).await.expect("use"));
+        assert_eq!(store.run(|r| r.recovery_codes_left("u1")).await.expect("count"), 2);
         assert!(store.run(|r| r.remove_totp("u1")).await.expect("remove"));
-        assert!(!store.run(|r| r.use_recovery_code("u1", b"c2", 131)).await.expect("use"), "gone with the factor");
+        assert!(!store.run(|r| r.replace_recovery_codes("u1", &[b"x".to_vec()])).await.expect("renew"), "no factor");
+        assert_eq!(store.run(|r| r.recovery_codes_left("u1")).await.expect("count"), 0);
+        assert!(!store.run(|r| r.use_recovery_code("u1", b"n2", 133)).await.expect("use"), "gone with the factor");
         assert!(store.run(|r| r.totp_factor("u1")).await.expect("get").is_none());
     }
 

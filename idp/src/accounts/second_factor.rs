@@ -145,11 +145,7 @@ pub async fn confirm(
         attempt.failed(state);
         return Err(Error::InvalidCode);
     };
-    let codes: Vec<Secret> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
-    let hashes: Vec<Vec<u8>> = codes
-        .iter()
-        .map(|c| digest(&normalize_recovery_code(c.expose())))
-        .collect();
+    let (codes, hashes) = new_recovery_codes();
     let id = user.id.clone();
     let confirmed = state
         .store()
@@ -191,6 +187,7 @@ pub async fn check(state: &AppState, user: &UserRow, code: &str, now: u64) -> Re
                 .await?;
             if used {
                 tracing::info!(user = %user.id, "a recovery code was used");
+                tell_of_recovery_code(state, user).await;
             }
             used
         }
@@ -220,6 +217,72 @@ pub async fn check_attempt(
         Err(_) => attempt.abandoned(state).await,
     }
     checked
+}
+
+/// Mails the account's address that one of its recovery codes was used,
+/// and how many are left.
+async fn tell_of_recovery_code(state: &AppState, user: &UserRow) {
+    let id = user.id.clone();
+    match state
+        .store()
+        .run(move |db| db.recovery_codes_left(&id))
+        .await
+    {
+        Ok(left) => state
+            .mailer()
+            .send_later(&user.email, Outgoing::recovery_code_used(left)),
+        Err(e) => tracing::warn!(error = %e, "recovery-code notice not sent"),
+    }
+}
+
+/// Ten fresh recovery codes and their digests.
+fn new_recovery_codes() -> (Vec<Secret>, Vec<Vec<u8>>) {
+    let codes: Vec<Secret> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
+    let hashes = codes
+        .iter()
+        .map(|c| digest(&normalize_recovery_code(c.expose())))
+        .collect();
+    (codes, hashes)
+}
+
+/// How many of the user's recovery codes are still unused.
+pub async fn recovery_codes_left(state: &AppState, user_id: &str) -> Result<u32, Error> {
+    let id = user_id.to_owned();
+    Ok(state
+        .store()
+        .run(move |db| db.recovery_codes_left(&id))
+        .await?)
+}
+
+/// Replaces the user's recovery codes (the old ones stop working) once a
+/// current code, or a recovery code, proves the app is in hand (counted
+/// like a password attempt); the new ones, shown this once.
+pub async fn renew_recovery_codes(
+    state: &AppState,
+    address: Option<IpAddr>,
+    user: &UserRow,
+    code: &str,
+    now: u64,
+) -> Result<Vec<Secret>, Error> {
+    if !is_enrolled(state, &user.id).await? {
+        return Err(Error::invalid_request(
+            "no authenticator app is set up: set one up first",
+        ));
+    }
+    check_attempt(state, address, user, code, now).await?;
+    let (codes, hashes) = new_recovery_codes();
+    let id = user.id.clone();
+    if !state
+        .store()
+        .run(move |db| db.replace_recovery_codes(&id, &hashes))
+        .await?
+    {
+        return Err(Error::invalid_request(
+            "no authenticator app is set up: set one up first",
+        ));
+    }
+    tracing::info!(user = %user.id, "recovery codes renewed");
+    Ok(codes)
 }
 
 /// Removes the user's factor and recovery codes, and tells the account's

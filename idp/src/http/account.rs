@@ -45,6 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(enrol_totp))
         .routes(routes!(confirm_totp))
         .routes(routes!(remove_totp))
+        .routes(routes!(renew_recovery_codes))
 }
 
 /// `/userinfo`'s answer (OpenID Connect Core §5.3): what the token's scopes
@@ -349,6 +350,40 @@ async fn confirm_totp(
     let user = user_of_token(&state, &claims.sub).await?;
     let code = Zeroizing::new(body.code);
     let codes = second_factor::confirm(&state, address(peer), &user, &code, unix_now()).await?;
+    Ok(no_store(Json(RecoveryCodes {
+        recovery_codes: codes,
+    })))
+}
+
+/// `POST /account/totp/recovery-codes` `{code}`: a current TOTP code or a
+/// recovery code proves the factor is in hand; 200 `{recovery_codes}`, ten
+/// new single-use codes (shown once) that replace the old ones.
+#[utoipa::path(
+    post,
+    path = "/account/totp/recovery-codes",
+    tag = "account",
+    operation_id = "renew_recovery_codes",
+    request_body = Code,
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 200, description = "Ten new single-use recovery codes, shown once (`no-store`); the old ones no longer work", body = RecoveryCodes),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: no authenticator app is set up, or a field is missing or of the wrong type", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 401, description = "`invalid_code`: the code is wrong; `invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+    )
+)]
+async fn renew_recovery_codes(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    claims: Claims,
+    ApiJson(body): ApiJson<Code>,
+) -> Result<Response, Error> {
+    let user = user_of_token(&state, &claims.sub).await?;
+    let code = Zeroizing::new(body.code);
+    let codes =
+        second_factor::renew_recovery_codes(&state, address(peer), &user, &code, unix_now())
+            .await?;
     Ok(no_store(Json(RecoveryCodes {
         recovery_codes: codes,
     })))

@@ -49,6 +49,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(form(routes!(start_totp)))
         .routes(form(routes!(confirm_totp)))
         .routes(form(routes!(remove_totp)))
+        .routes(form(routes!(renew_recovery_codes)))
         .routes(form(routes!(sign_out_everywhere)))
         .routes(form(routes!(sign_out)))
         .routes(form(routes!(remove_app)))
@@ -68,7 +69,11 @@ async fn account_form_opened(State(state): State<AppState>) -> Response {
 
 /// What `?done=` after a change may say on the account page (a fixed set:
 /// the query never puts text of its own on the page).
-const NOTICES: [(&str, &str); 4] = [
+const NOTICES: [(&str, &str); 5] = [
+    (
+        "codes",
+        "Your new recovery codes are in place; the earlier ones no longer work.",
+    ),
     (
         "app_removed",
         "The application's access is removed. It will ask again before using your account.",
@@ -135,6 +140,14 @@ async fn render(
         Ok(enrolled) => enrolled,
         Err(e) => return pages::failure(issuer, &e),
     };
+    let codes_left = if totp {
+        match second_factor::recovery_codes_left(state, &user.id).await {
+            Ok(left) => left,
+            Err(e) => return pages::failure(issuer, &e),
+        }
+    } else {
+        0
+    };
     let id = user.id.clone();
     let apps = match state.store().run(move |db| db.consents_of(&id)).await {
         Ok(apps) => apps
@@ -161,6 +174,8 @@ async fn render(
             password_error: shown.password_error,
             totp_error: shown.totp_error,
             delete_error: shown.delete_error,
+            codes_left,
+            codes_error: shown.codes_error,
             apps,
         };
         pages::page(status, &page, &[])
@@ -174,6 +189,7 @@ struct Shown {
     password_error: Option<String>,
     totp_error: Option<String>,
     delete_error: Option<String>,
+    codes_error: Option<String>,
 }
 
 /// `GET /account`.
@@ -252,6 +268,7 @@ fn refusal(e: &Error) -> Option<(StatusCode, String)> {
 enum Section {
     Password,
     Totp,
+    Codes,
     Delete,
 }
 
@@ -274,6 +291,10 @@ async fn refused(
         },
         Section::Totp => Shown {
             totp_error: Some(text),
+            ..Shown::default()
+        },
+        Section::Codes => Shown {
+            codes_error: Some(text),
             ..Shown::default()
         },
         Section::Delete => Shown {
@@ -431,6 +452,7 @@ async fn confirm_totp(
             let page = RecoveryCodesPage {
                 service: pages::service_name(issuer),
                 codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+                renewed: false,
             };
             pages::page(StatusCode::OK, &page, &[])
         }
@@ -447,6 +469,52 @@ async fn confirm_totp(
             },
             None => pages::failure(issuer, &e),
         },
+    }
+}
+
+/// `POST /account/manage/totp/recovery_codes`: a current code or a
+/// recovery code proves the app is in hand; ten new recovery codes replace
+/// the old ones, shown this once.
+#[utoipa::path(
+    post,
+    path = "/account/manage/totp/recovery_codes",
+    tag = "pages",
+    operation_id = "account_renew_recovery_codes",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "`code`, with the CSRF token"),
+    responses(
+        (status = 200, description = "The new recovery codes, shown once", content_type = "text/html", body = String),
+        (status = 303, description = "To `/account` when no authenticator app is set up", headers(("Location" = String))),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 400, description = "The account page again, saying why", content_type = "text/html", body = String),
+        (status = 401, description = "No live browser session: a page saying how to sign in", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts (with `Retry-After`)", content_type = "text/html", body = String),
+    )
+)]
+async fn renew_recovery_codes(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (post, _, user) = match posted(&state, &headers, &body).await {
+        Ok(found) => found,
+        Err(response) => return *response,
+    };
+    let code = Zeroizing::new(post.field("code").to_owned());
+    let renewed =
+        second_factor::renew_recovery_codes(&state, address(peer), &user, &code, unix_now()).await;
+    match renewed {
+        Ok(codes) => {
+            let page = RecoveryCodesPage {
+                service: pages::service_name(&state.settings().issuer),
+                codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+                renewed: true,
+            };
+            pages::page(StatusCode::OK, &page, &[])
+        }
+        // No authenticator app (removed meanwhile, in another tab).
+        Err(Error::InvalidRequest(_)) => pages::see_other("/account"),
+        Err(e) => refused(&state, &headers, &user, &e, Section::Codes).await,
     }
 }
 

@@ -224,6 +224,10 @@ pub struct AccountPage {
     pub totp_error: Option<String>,
     /// Why the last deletion of the account was refused.
     pub delete_error: Option<String>,
+    /// Unused recovery codes, while an authenticator app is set up.
+    pub codes_left: u32,
+    /// Why the last renewal of the recovery codes was refused.
+    pub codes_error: Option<String>,
     /// The applications the account approved: client id and what each
     /// may do, in words.
     pub apps: Vec<(String, String)>,
@@ -255,6 +259,9 @@ pub struct RecoveryCodesPage {
     pub service: String,
     /// The ten single-use codes.
     pub codes: Vec<String>,
+    /// Whether they replace earlier codes (rather than come with a new
+    /// authenticator app).
+    pub renewed: bool,
 }
 
 /// A page that only says something: an error, or "signed out".

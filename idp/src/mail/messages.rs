@@ -120,6 +120,31 @@ impl Outgoing {
         }
     }
 
+    /// A recovery code was used (to sign in, or to change two-step
+    /// sign-in); `left` remain.
+    pub fn recovery_code_used(left: u32) -> Self {
+        let advice = match left {
+            0 => "No recovery code is left: make new ones on your account page now, or you \
+                  may lose access if you lose your authenticator app."
+                .to_owned(),
+            1..=3 => {
+                format!("{left} recovery codes are left: make new ones on your account page soon.")
+            }
+            _ => format!("{left} recovery codes are left."),
+        };
+        Self {
+            kind: "recovery_code_used",
+            subject: "A recovery code was used",
+            body: format!(
+                "One of the recovery codes of the account with this address was just used \
+                 instead of the authenticator app.\n\
+                 {advice}\n\
+                 If it was not you, someone has your password and a recovery code: change \
+                 your password and make new recovery codes right away.\n"
+            ),
+        }
+    }
+
     /// The account was deleted at its owner's request.
     pub fn account_deleted() -> Self {
         Self {

@@ -186,6 +186,15 @@ pub trait SecondFactors {
     ) -> Result<bool, StoreError>;
     /// Removes the factor and its recovery codes; whether there was one.
     fn remove_totp(&mut self, user_id: &str) -> Result<bool, StoreError>;
+    /// Replaces every recovery code of a confirmed factor (used or not)
+    /// with these; `false` when the user has no confirmed factor.
+    fn replace_recovery_codes(
+        &mut self,
+        user_id: &str,
+        recovery_code_hashes: &[Vec<u8>],
+    ) -> Result<bool, StoreError>;
+    /// How many of the user's recovery codes are still unused.
+    fn recovery_codes_left(&mut self, user_id: &str) -> Result<u32, StoreError>;
     /// The users whose TOTP secret is stored unencrypted, with the secret
     /// (stored before an encryption key was configured).
     fn unsealed_totp(&mut self) -> Result<Vec<UnsealedSecret>, StoreError>;

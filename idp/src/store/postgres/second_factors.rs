@@ -75,6 +75,45 @@ impl SecondFactors for PgConn {
         Ok(true)
     }
 
+    fn replace_recovery_codes(
+        &mut self,
+        user_id: &str,
+        recovery_code_hashes: &[Vec<u8>],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.transaction()?;
+        // The factor's row is locked: a removal waits, or went first.
+        let confirmed = tx
+            .query_opt(
+                "SELECT 1 FROM totp_factors
+                 WHERE user_id = $1 AND confirmed_at IS NOT NULL FOR UPDATE",
+                &[&user_id],
+            )?
+            .is_some();
+        if !confirmed {
+            return Ok(false);
+        }
+        tx.execute("DELETE FROM recovery_codes WHERE user_id = $1", &[&user_id])?;
+        for hash in recovery_code_hashes {
+            tx.execute(
+                "INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)",
+                &[&user_id, hash],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn recovery_codes_left(&mut self, user_id: &str) -> Result<u32, StoreError> {
+        let count: i64 = self
+            .db()
+            .query_one(
+                "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+                &[&user_id],
+            )?
+            .try_get(0)?;
+        u32::try_from(count).map_err(|_| StoreError::OutOfRange("recovery code count"))
+    }
+
     fn use_totp_step(&mut self, user_id: &str, step: u64) -> Result<bool, StoreError> {
         Ok(self.db().execute(
             "UPDATE totp_factors SET last_step = $2

@@ -72,6 +72,38 @@ impl SecondFactors for Connection {
         Ok(true)
     }
 
+    fn replace_recovery_codes(
+        &mut self,
+        user_id: &str,
+        recovery_code_hashes: &[Vec<u8>],
+    ) -> Result<bool, StoreError> {
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let confirmed: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM totp_factors
+                            WHERE user_id = ?1 AND confirmed_at IS NOT NULL)",
+            [user_id],
+            |r| r.get(0),
+        )?;
+        if !confirmed {
+            return Ok(false);
+        }
+        tx.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
+        for hash in recovery_code_hashes {
+            tx.prepare_cached("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)")?
+                .execute(params![user_id, hash])?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn recovery_codes_left(&mut self, user_id: &str) -> Result<u32, StoreError> {
+        Ok(self
+            .prepare_cached(
+                "SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
+            )?
+            .query_row([user_id], |r| r.get(0))?)
+    }
+
     fn use_totp_step(&mut self, user_id: &str, step: u64) -> Result<bool, StoreError> {
         Ok(self
             .prepare_cached(
