@@ -639,7 +639,7 @@ impl Proxy {
             target,
             serving: None,
         };
-        proxy.resume();
+        proxy.listen(true);
         let via = format!(
             "{}127.0.0.1:{}{}",
             &url[..authority_start],
@@ -651,6 +651,16 @@ impl Proxy {
 
     /// Listens again (on the same port once it has one) and forwards.
     fn resume(&mut self) {
+        self.listen(true);
+    }
+
+    /// Listens again but never answers: a server behind a black hole,
+    /// where connecting takes the whole connect timeout.
+    fn swallow(&mut self) {
+        self.listen(false);
+    }
+
+    fn listen(&mut self, forward: bool) {
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
         socket.set_reuseaddr(true).expect("SO_REUSEADDR");
         socket
@@ -669,6 +679,10 @@ impl Proxy {
                         let Ok((mut inbound, _)) = accepted else { continue };
                         let target = target.clone();
                         connections.spawn(async move {
+                            if !forward {
+                                let _held = inbound;
+                                return std::future::pending().await;
+                            }
                             if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
                                 let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
                                     .await;
@@ -760,6 +774,25 @@ async fn an_unreachable_database_answers_503_at_once_and_recovery_is_automatic()
         back.elapsed()
     );
     assert_eq!(token().send().await.expect("token").status(), 200);
+
+    // Connections that hang rather than fail (a black hole): the pool
+    // waits out its connect timeout, readiness answers not ready after its
+    // own second. (Connects the cut interrupted fail; once they are
+    // forgotten, nothing fails any more, it only hangs.)
+    proxy.stop().await;
+    proxy.swallow();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let started = Instant::now();
+    unavailable_promptly("readyz, no answer", ready()).await;
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    proxy.stop().await;
+    proxy.resume();
+    eventually(
+        Duration::from_secs(15),
+        "readiness after the black hole",
+        || async { ready().send().await.expect("readyz").status() == 200 },
+    )
+    .await;
 }
 
 /// Writes `pem` into the server's data directory as the server's own user,
