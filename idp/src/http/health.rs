@@ -1,5 +1,7 @@
 //! Liveness, readiness, and the Prometheus exposition.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -31,6 +33,11 @@ struct Health {
     /// Always `ok`.
     status: &'static str,
 }
+
+/// How long `/readyz` waits for the database: beyond it, not ready. Probes
+/// commonly give up after a second, and should see a 503 rather than a
+/// timeout.
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `/readyz`'s answer.
 #[derive(Serialize, ToSchema)]
@@ -80,7 +87,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// The database answers and a signing key is loaded.
+/// The database answers (within a second) and a signing key is loaded.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -88,16 +95,15 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     operation_id = "readyz",
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
-        (status = 503, description = "`temporarily_unavailable`: the database does not answer",
-            body = ErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: the database does not answer \
+            within a second", body = ErrorBody),
     ),
 )]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Error> {
-    state
-        .store()
-        .run(|db| db.ping())
-        .await
-        .map_err(|_| Error::Unavailable("the database does not answer".into()))?;
+    let ping = tokio::time::timeout(READY_TIMEOUT, state.store().run(|db| db.ping())).await;
+    if !matches!(ping, Ok(Ok(()))) {
+        return Err(Error::Unavailable("the database does not answer".into()));
+    }
     let ring = state.keys().ring();
     Ok(Json(Readiness {
         status: "ready",

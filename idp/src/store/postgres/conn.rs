@@ -10,11 +10,13 @@
 //! after a statement has run is never retried.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, Row, Statement, Transaction};
 
-use super::{is_unavailable, MakeTls};
+use super::{describe, is_unavailable, MakeTls};
 use crate::store::error::StoreError;
 
 /// A connection with its prepared statements.
@@ -204,11 +206,13 @@ impl Cached<'_, Transaction<'_>> {
     }
 }
 
-/// Opens [`PgConn`]s for the pool. No liveness query on checkout: a dead
-/// connection shows on its first statement (see the module docs).
+/// Opens [`PgConn`]s for the pool, noting in [`ConnectFailures`] whether
+/// that works. No liveness query on checkout: a dead connection shows on
+/// its first statement (see the module docs).
 pub(super) struct Manager {
     pub(super) config: postgres::Config,
     pub(super) tls: MakeTls,
+    pub(super) failures: Arc<ConnectFailures>,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -216,7 +220,9 @@ impl r2d2::ManageConnection for Manager {
     type Error = postgres::Error;
 
     fn connect(&self) -> Result<PgConn, postgres::Error> {
-        self.config.connect(self.tls.clone()).map(PgConn::new)
+        let connected = self.config.connect(self.tls.clone());
+        self.failures.note(connected.as_ref().err());
+        connected.map(PgConn::new)
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
@@ -225,6 +231,37 @@ impl r2d2::ManageConnection for Manager {
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
         conn.is_broken()
+    }
+}
+
+/// The last failed attempt to open a connection, forgotten as soon as one
+/// succeeds. While it is recent, a checkout that finds no idle connection
+/// answers at once instead of waiting for one that cannot come (see
+/// `checkout` in `mod.rs`); the pool keeps retrying in the background.
+#[derive(Default)]
+pub(super) struct ConnectFailures {
+    /// When, and why (the driver's and socket's words, never the URL).
+    last: Mutex<Option<(Instant, String)>>,
+}
+
+impl ConnectFailures {
+    /// Records the outcome of an attempt: its error, or `None` for success.
+    fn note(&self, error: Option<&postgres::Error>) {
+        *self.lock() = error.map(|e| (Instant::now(), describe(e)));
+    }
+
+    /// Why connecting failed, if the last attempt failed less than `within`
+    /// ago.
+    pub(super) fn recent(&self, within: Duration) -> Option<String> {
+        match &*self.lock() {
+            Some((at, why)) if at.elapsed() < within => Some(why.clone()),
+            _ => None,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, String)>> {
+        // Nothing is left half-written by a panic: a plain assignment.
+        self.last.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -22,6 +22,14 @@
 //! pooled ones start with a `statement_timeout` and `lock_timeout`, so a
 //! stuck table fails the requests that need it with 503 within seconds
 //! instead of holding every pooled connection.
+//!
+//! A request waits up to [`CHECKOUT_TIMEOUT`] for a pooled connection when
+//! all are busy, but not when the pool cannot open one: for a second after
+//! an attempt to connect failed (refused, unknown host, wrong password,
+//! TLS), a request that finds no idle connection is answered 503 at once.
+//! The pool keeps trying to connect in the background, and after that
+//! second requests ask for a connection again, so the first success ends
+//! the outage.
 
 mod account_tokens;
 mod apis;
@@ -39,13 +47,13 @@ mod tls;
 mod users;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use self::conn::{Manager, PgConn};
+use self::conn::{ConnectFailures, Manager, PgConn};
 use self::tls::TlsSettings;
 use super::contract::Health;
 use super::error::StoreError;
@@ -75,6 +83,16 @@ const MIGRATION_LOCK: i64 = 0x6964_702d_6d69_6772;
 /// answered 503.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a failed attempt to connect makes checkouts that need a new
+/// connection fail at once, unless an attempt succeeds first. After it, a
+/// checkout asks the pool for a connection again, and waits only until
+/// that (or any) attempt fails.
+const CONNECT_FAILURE_KEPT: Duration = Duration::from_secs(1);
+
+/// How often a checkout waiting for a busy pool looks whether connecting
+/// has failed meanwhile (r2d2 does not wake waiters on a failure).
+const CHECKOUT_POLL: Duration = Duration::from_millis(50);
+
 /// How long opening one connection may take, unless the URL says otherwise
 /// (`connect_timeout=`): a black-holed host must not hang start-up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,6 +106,8 @@ type Pool = r2d2::Pool<Manager>;
 #[derive(Clone)]
 pub(super) struct Postgres {
     pool: Arc<PoolOwner>,
+    /// Shared with the pool's [`Manager`], which records them.
+    failures: Arc<ConnectFailures>,
 }
 
 /// Owns the pool so that its connections are closed off the async executor.
@@ -125,15 +145,21 @@ impl Postgres {
         migrate(&mut client)?;
         drop(client);
         config.options(&session_options(config.get_options(), options));
+        let failures = Arc::new(ConnectFailures::default());
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(CHECKOUT_TIMEOUT)
             .test_on_check_out(false)
             .error_handler(Box::new(LogConnectionErrors))
-            .build_unchecked(Manager { config, tls });
+            .build_unchecked(Manager {
+                config,
+                tls,
+                failures: Arc::clone(&failures),
+            });
         Ok(Self {
             pool: Arc::new(PoolOwner(Some(pool))),
+            failures,
         })
     }
 
@@ -149,13 +175,12 @@ impl Postgres {
         F: Fn(&mut PgConn) -> Result<T, StoreError> + Send + 'static,
     {
         let owner = Arc::clone(&self.pool);
+        let failures = Arc::clone(&self.failures);
         tokio::task::spawn_blocking(move || {
             let pool = owner.0.as_ref().ok_or(StoreError::Task)?;
             let mut tries = 0;
             loop {
-                let mut conn = pool
-                    .get()
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let mut conn = checkout(pool, &failures)?;
                 conn.checked_out();
                 let result = f(&mut conn);
                 tries += 1;
@@ -167,6 +192,33 @@ impl Postgres {
         })
         .await
         .map_err(|_| StoreError::Task)?
+    }
+}
+
+/// Takes a pooled connection: an idle one, else a new or freed one within
+/// [`CHECKOUT_TIMEOUT`], except that while connecting fails (see
+/// [`CONNECT_FAILURE_KEPT`]) no idle connection means 503 at once. A busy
+/// pool on a healthy server still gets the whole timeout: the wait goes in
+/// short slices only to notice a failure that happens meanwhile.
+fn checkout(
+    pool: &Pool,
+    failures: &ConnectFailures,
+) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+    let deadline = Instant::now() + CHECKOUT_TIMEOUT;
+    loop {
+        if let Some(why) = failures.recent(CONNECT_FAILURE_KEPT) {
+            return pool
+                .try_get()
+                .ok_or_else(|| StoreError::Unavailable(format!("cannot connect: {why}")));
+        }
+        // Takes an idle connection, or asks the pool for a new one and
+        // waits for it or for one given back.
+        let left = deadline.saturating_duration_since(Instant::now());
+        match pool.get_timeout(left.min(CHECKOUT_POLL)) {
+            Ok(conn) => return Ok(conn),
+            Err(e) if left <= CHECKOUT_POLL => return Err(StoreError::Unavailable(e.to_string())),
+            Err(_) => {}
+        }
     }
 }
 
