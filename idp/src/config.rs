@@ -18,6 +18,8 @@ pub struct Config {
     pub db: DbLocation,
     /// Base64 of 32 bytes for encrypting private keys at rest.
     pub key_encryption_key: Option<String>,
+    /// While rotating that key: the one being replaced (opens only).
+    pub previous_key_encryption_key: Option<String>,
     /// Access-token lifetime, seconds.
     pub access_ttl: u64,
     /// Refresh-token lifetime, seconds.
@@ -69,6 +71,10 @@ impl std::fmt::Debug for Config {
                 "key_encryption_key",
                 &self.key_encryption_key.as_ref().map(|_| "<set>"),
             )
+            .field(
+                "previous_key_encryption_key",
+                &self.previous_key_encryption_key.as_ref().map(|_| "<set>"),
+            )
             .field("access_ttl", &self.access_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
             .field("session_ttl", &self.session_ttl)
@@ -101,6 +107,7 @@ impl Default for Config {
             audience: None,
             db: DbLocation::Sqlite("idp.db".into()),
             key_encryption_key: None,
+            previous_key_encryption_key: None,
             access_ttl: 900,
             refresh_ttl: 1_209_600,
             session_ttl: 86_400,

@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use crate::etag::strong_etag;
 use crate::store::{KeyChange, Store, StoreError, StoredKey};
 use crate::unix_now;
-use crate::vault::{Vault, VaultError};
+use crate::vault::{Opened, Vault, VaultError};
 
 /// Errors managing keys.
 #[derive(Debug, thiserror::Error)]
@@ -304,7 +304,8 @@ pub async fn generate(
 }
 
 /// Encrypts, in place, the private keys of `stored` that were stored before
-/// an encryption key was configured.
+/// an encryption key was configured, and reseals under the current key
+/// those that only the previous one opens.
 async fn seal_stored(
     store: &Store,
     vault: &Vault,
@@ -321,14 +322,50 @@ async fn seal_stored(
             sealed_now += 1;
         }
     }
+    let resealed_now = reseal_previous(store, vault, stored).await?;
     if sealed_now > 0 {
-        store.run(|db| db.scrub()).await?;
         tracing::info!(
             sealed = sealed_now,
             "signing keys stored before IDP_KEY_ENCRYPTION_KEY was set are now encrypted"
         );
     }
+    if sealed_now + resealed_now > 0 {
+        store.run(|db| db.scrub()).await?;
+    }
     Ok(())
+}
+
+/// Reseals under the current encryption key the private keys of `stored`
+/// that only `IDP_PREVIOUS_KEY_ENCRYPTION_KEY` opens (each only if no other
+/// instance changed it meanwhile); how many.
+async fn reseal_previous(
+    store: &Store,
+    vault: &Vault,
+    stored: &[StoredKey],
+) -> Result<usize, KeyManagerError> {
+    if !vault.rotating() {
+        return Ok(0);
+    }
+    let mut resealed = 0;
+    for key in stored.iter().filter(|k| k.encrypted) {
+        let kid = key.record.kid.clone();
+        let (pem, opened) = vault.open_detailed(&kid, &key.private_key, true)?;
+        if opened != Opened::Previous {
+            continue;
+        }
+        let (new, _) = vault.seal(&kid, &pem);
+        let old = key.private_key.clone();
+        if store.run(move |db| db.reseal_key(&kid, &old, &new)).await? {
+            resealed += 1;
+        }
+    }
+    if resealed > 0 {
+        tracing::info!(
+            resealed,
+            "signing keys sealed with IDP_PREVIOUS_KEY_ENCRYPTION_KEY are now sealed with IDP_KEY_ENCRYPTION_KEY"
+        );
+    }
+    Ok(resealed)
 }
 
 /// How many times a load declares lifetimes on keys that a concurrent
@@ -349,6 +386,11 @@ async fn load(
     // again on the next poll rather than lost.
     let read = || store.run(|db| Ok((db.change_counter("signing_keys")?, db.list_keys()?)));
     let (mut version, mut stored) = read().await?;
+    // A key sealed meanwhile by an instance still on the previous
+    // encryption key: resealed under the current one.
+    if reseal_previous(store, vault, &stored).await? > 0 {
+        (version, stored) = read().await?;
+    }
     if let Some(lifetimes) = declare {
         for attempt in 1.. {
             let short: Vec<String> = stored

@@ -74,7 +74,10 @@ impl AppState {
     /// reachable at `issuer`.
     pub async fn open(config: &Config, issuer: String) -> anyhow::Result<Self> {
         signer::install();
-        let vault = Vault::from_secret(config.key_encryption_key.as_deref())?;
+        let vault = Vault::from_secrets(
+            config.key_encryption_key.as_deref(),
+            config.previous_key_encryption_key.as_deref(),
+        )?;
         let (location, options) = (config.db.clone(), config.store);
         let store = tokio::task::spawn_blocking(move || Store::open_with(&location, &options))
             .await

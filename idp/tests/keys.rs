@@ -222,3 +222,94 @@ async fn a_prune_with_shorter_lifetimes_keeps_the_key_a_longer_lived_instance_si
         .expect("the retired key is listed");
     assert!(line.contains("3600s") && line.contains("from "), "{listed}");
 }
+
+/// Each TOTP row: the user id and the stored secret.
+fn stored_totp(db: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let conn = rusqlite::Connection::open(db).expect("open");
+    let mut stmt = conn
+        .prepare("SELECT user_id, secret FROM totp_factors WHERE encrypted = 1")
+        .expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[tokio::test]
+async fn the_encryption_key_is_rotated_without_losing_a_key_or_a_second_factor() {
+    use idp::vault::Vault;
+    // Keys and a TOTP factor sealed with KEY_A.
+    let old = TestIdp::start_with(|c| c.key_encryption_key = Some(KEY_A.into())).await;
+    let tokens = old.user_tokens("kim@example.com").await;
+    common::flow::enrol_totp(&old, tokens["access_token"].as_str().expect("access")).await;
+    let db = old.db_path();
+    let jwks = old.server.state.keys().ring().jwks_body.clone();
+    let TestIdp {
+        mut server, dir, ..
+    } = old;
+    server.shutdown();
+    server.stopped().await;
+    let keys_before = stored_private_keys(&db);
+    let totp_before = stored_totp(&db);
+    assert_eq!(totp_before.len(), 1);
+    let (a, b) = (
+        Vault::from_secret(Some(KEY_A)).expect("a"),
+        Vault::from_secret(Some(KEY_B)).expect("b"),
+    );
+
+    // The new key with the old one as previous: it starts, publishes the
+    // same keys, and everything is resealed under the new key.
+    let rotating = idp::Config {
+        previous_key_encryption_key: Some(KEY_A.into()),
+        ..config(&db, Some(KEY_B))
+    };
+    let mut during = start(rotating).await.expect("starts with both keys");
+    assert_eq!(during.state.keys().ring().jwks_body, jwks);
+    during.shutdown();
+    during.stopped().await;
+    let keys_after = stored_private_keys(&db);
+    assert_eq!(keys_after.len(), keys_before.len());
+    for ((before, _), (after, encrypted)) in keys_before.iter().zip(&keys_after) {
+        assert!(encrypted);
+        assert_ne!(before, after, "resealed");
+    }
+    let (user, secret) = &stored_totp(&db)[0];
+    let label = idp::accounts::totp_at_rest::label(user);
+    assert!(
+        b.open(&label, secret, true).is_ok(),
+        "the TOTP secret opens with the new key"
+    );
+    assert!(
+        a.open(&label, secret, true).is_err(),
+        "and no longer with the old one"
+    );
+    assert_eq!(
+        b.open(&label, secret, true).expect("new"),
+        a.open(&label, &totp_before[0].1, true).expect("old"),
+        "the same secret"
+    );
+
+    // The old key alone no longer opens anything; the new one alone does.
+    let stale = start(config(&db, Some(KEY_A)))
+        .await
+        .expect_err("the old key alone must not start");
+    assert!(
+        format!("{stale:#}").contains("cannot be decrypted"),
+        "{stale:#}"
+    );
+    let after = start(config(&db, Some(KEY_B)))
+        .await
+        .expect("the new key alone starts");
+    assert_eq!(after.state.keys().ring().jwks_body, jwks);
+    // A previous key without a current one is refused, not ignored.
+    let confused = idp::Config {
+        previous_key_encryption_key: Some(KEY_A.into()),
+        ..config(&db, None)
+    };
+    let refused = start(confused).await.expect_err("refused");
+    assert!(
+        format!("{refused:#}").contains("IDP_PREVIOUS_KEY_ENCRYPTION_KEY"),
+        "{refused:#}"
+    );
+    drop(dir);
+}

@@ -321,6 +321,13 @@ contract_tests! {
         assert!(!keys.iter().find(|k| k.record.kid == "n1").expect("n1").encrypted);
         store.run(|r| r.scrub()).await.expect("scrub");
         assert_eq!(store.run(|r| r.list_keys()).await.expect("list").len(), 2, "rows kept");
+        // Resealed (another encryption key) only while it is as read.
+        assert!(!store.run(|r| r.reseal_key("c1", b"not it", b"x")).await.expect("reseal"));
+        assert!(store.run(|r| r.reseal_key("c1", b"sealed c1", b"resealed c1")).await.expect("reseal"));
+        assert!(!store.run(|r| r.reseal_key("n1", b"private n1", b"x")).await.expect("reseal"), "not sealed");
+        let keys = store.run(|r| r.list_keys()).await.expect("list");
+        let c1 = keys.iter().find(|k| k.record.kid == "c1").expect("c1");
+        assert_eq!(c1.private_key.as_slice(), b"resealed c1");
     }
 
     async fn the_key_set_is_filled_rotated_and_pruned(db) {
@@ -1216,6 +1223,21 @@ contract_tests! {
         assert_eq!(other.secret.as_slice(), b"sealed already", "left alone");
         assert_eq!(idp::accounts::totp_at_rest::seal_stored(&store, &vault).await.expect("again"), 0);
         assert!(!store.run(|r| r.seal_totp("u1", b"x")).await.expect("seal"), "sealed once");
+        // The sealed ones, resealed only while as read.
+        let mut sealed: Vec<(String, Vec<u8>)> = store
+            .run(|r| r.sealed_totp())
+            .await
+            .expect("sealed")
+            .into_iter()
+            .map(|(user, secret)| (user, secret.to_vec()))
+            .collect();
+        sealed.sort();
+        assert_eq!(sealed.len(), 2);
+        assert_eq!(sealed[1], ("u2".to_owned(), b"sealed already".to_vec()));
+        assert!(!store.run(|r| r.reseal_totp("u2", b"stale", b"x")).await.expect("reseal"));
+        assert!(store.run(|r| r.reseal_totp("u2", b"sealed already", b"resealed")).await.expect("reseal"));
+        let other = store.run(|r| r.totp_factor("u2")).await.expect("read").expect("factor");
+        assert_eq!(other.secret.as_slice(), b"resealed");
     }
 
     async fn totp_steps_and_recovery_codes_are_accepted_once(db) {

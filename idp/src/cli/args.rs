@@ -63,6 +63,11 @@ pub struct DbArgs {
     /// encrypted with AES-256-GCM. Read from the environment only.
     #[arg(skip = std::env::var("IDP_KEY_ENCRYPTION_KEY").ok())]
     pub key_encryption_key: Option<String>,
+    /// While rotating the encryption key: the key being replaced, which
+    /// opens what it sealed (resealed under the new key at start). Read
+    /// from the environment only.
+    #[arg(skip = std::env::var("IDP_PREVIOUS_KEY_ENCRYPTION_KEY").ok())]
+    pub previous_key_encryption_key: Option<String>,
 }
 
 /// Shows the URL without its password, and whether a key is set.
@@ -71,6 +76,10 @@ impl std::fmt::Debug for DbArgs {
         f.debug_struct("DbArgs")
             .field("db", &redact_url(&self.db))
             .field("key_encryption_key", &self.key_encryption_key.is_some())
+            .field(
+                "previous_key_encryption_key",
+                &self.previous_key_encryption_key.is_some(),
+            )
             .finish()
     }
 }
@@ -230,6 +239,7 @@ impl ServeArgs {
             audience: self.audience.clone(),
             db: self.db.location()?,
             key_encryption_key: self.db.key_encryption_key.clone(),
+            previous_key_encryption_key: self.db.previous_key_encryption_key.clone(),
             access_ttl: self.lifetimes.access_ttl,
             refresh_ttl: self.refresh_ttl,
             session_ttl: self.session_ttl,
@@ -630,6 +640,7 @@ mod tests {
         let db = |text: &str| DbArgs {
             db: text.into(),
             key_encryption_key: None,
+            previous_key_encryption_key: None,
         };
         assert_eq!(
             db("data/idp.db").location().expect("path"),
@@ -656,10 +667,11 @@ mod tests {
         let args = DbArgs {
             db: "postgres://idp:hunter2@db/idp".into(),
             key_encryption_key: Some("c2VjcmV0IGtleSBtYXRlcmlhbA==".into()),
+            previous_key_encryption_key: Some("b2xkIGtleSBtYXRlcmlhbA==".into()),
         };
         let shown = format!("{args:?}");
         assert!(
-            !shown.contains("hunter2") && !shown.contains("c2VjcmV0"),
+            !shown.contains("hunter2") && !shown.contains("c2VjcmV0") && !shown.contains("b2xk"),
             "{shown}"
         );
     }

@@ -382,7 +382,10 @@ async fn key_manager(
     bits: u32,
 ) -> anyhow::Result<Arc<KeyManager>> {
     let store = open_existing_store(db).await?;
-    let vault = Vault::from_secret(db.key_encryption_key.as_deref())?;
+    let vault = Vault::from_secrets(
+        db.key_encryption_key.as_deref(),
+        db.previous_key_encryption_key.as_deref(),
+    )?;
     Ok(Arc::new(
         KeyManager::start(store, vault, bits, lifetimes.policy()).await?,
     ))

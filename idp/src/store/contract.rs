@@ -201,6 +201,11 @@ pub trait SecondFactors {
     /// Replaces the user's unencrypted TOTP secret with `sealed`; whether
     /// it was still unencrypted.
     fn seal_totp(&mut self, user_id: &str, sealed: &[u8]) -> Result<bool, StoreError>;
+    /// The users whose TOTP secret is stored sealed, with the ciphertext.
+    fn sealed_totp(&mut self) -> Result<Vec<UnsealedSecret>, StoreError>;
+    /// Replaces the user's sealed TOTP secret, if it is still `old`, with
+    /// `new` (sealed under another encryption key); whether it was.
+    fn reseal_totp(&mut self, user_id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError>;
 }
 
 /// Registered OAuth 2.0 clients.
@@ -276,6 +281,9 @@ pub trait SigningKeys {
     /// encrypted form; whether it was still unencrypted (another instance
     /// may have sealed it first).
     fn seal_key(&mut self, kid: &str, sealed: &[u8]) -> Result<bool, StoreError>;
+    /// Replaces the sealed private key of `kid`, if it is still `old`,
+    /// with `new` (sealed under another encryption key); whether it was.
+    fn reseal_key(&mut self, kid: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError>;
     /// Records on each of `kids` that an instance serving with `lifetimes`
     /// signs (or is about to sign) with it: each declared lifetime is raised
     /// to `lifetimes`' where it is shorter, never lowered. Returns how many

@@ -140,6 +140,15 @@ impl SigningKeys for PgConn {
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
 
+    fn reseal_key(&mut self, kid: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+        let changed = self.db().execute(
+            "UPDATE signing_keys SET private_key = $3
+             WHERE kid = $1 AND encrypted AND private_key = $2",
+            &[&kid, &old, &new],
+        )?;
+        Ok(changed > 0)
+    }
+
     fn ensure_keys(&mut self, current: &StoredKey, next: &StoredKey) -> Result<usize, StoreError> {
         let mut tx = self.transaction()?;
         lock_key_set(&mut tx)?;

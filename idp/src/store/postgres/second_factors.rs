@@ -154,6 +154,26 @@ impl SecondFactors for PgConn {
             .collect()
     }
 
+    fn sealed_totp(&mut self) -> Result<Vec<UnsealedSecret>, StoreError> {
+        self.db()
+            .query(
+                "SELECT user_id, secret FROM totp_factors WHERE encrypted",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, Zeroizing::new(r.try_get(1)?))))
+            .collect()
+    }
+
+    fn reseal_totp(&mut self, user_id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+        let changed = self.db().execute(
+            "UPDATE totp_factors SET secret = $3
+             WHERE user_id = $1 AND encrypted AND secret = $2",
+            &[&user_id, &old, &new],
+        )?;
+        Ok(changed > 0)
+    }
+
     fn seal_totp(&mut self, user_id: &str, sealed: &[u8]) -> Result<bool, StoreError> {
         let changed = self.db().execute(
             "UPDATE totp_factors SET secret = $2, encrypted = TRUE

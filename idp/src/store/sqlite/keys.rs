@@ -108,6 +108,16 @@ impl SigningKeys for Connection {
         Ok(changed)
     }
 
+    fn reseal_key(&mut self, kid: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+        let changed = self
+            .prepare_cached(
+                "UPDATE signing_keys SET private_key = ?3
+                 WHERE kid = ?1 AND encrypted = 1 AND private_key = ?2",
+            )?
+            .execute(params![kid, old, new])?;
+        Ok(changed > 0)
+    }
+
     fn ensure_keys(&mut self, current: &StoredKey, next: &StoredKey) -> Result<usize, StoreError> {
         let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing = records(&tx)?;

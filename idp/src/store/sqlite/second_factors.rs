@@ -146,6 +146,25 @@ impl SecondFactors for Connection {
         Ok(rows)
     }
 
+    fn sealed_totp(&mut self) -> Result<Vec<UnsealedSecret>, StoreError> {
+        let mut statement =
+            self.prepare_cached("SELECT user_id, secret FROM totp_factors WHERE encrypted = 1")?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get(0)?, Zeroizing::new(r.get(1)?))))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn reseal_totp(&mut self, user_id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+        let changed = self
+            .prepare_cached(
+                "UPDATE totp_factors SET secret = ?3
+                 WHERE user_id = ?1 AND encrypted = 1 AND secret = ?2",
+            )?
+            .execute(params![user_id, old, new])?;
+        Ok(changed > 0)
+    }
+
     fn seal_totp(&mut self, user_id: &str, sealed: &[u8]) -> Result<bool, StoreError> {
         let changed = self
             .prepare_cached(
