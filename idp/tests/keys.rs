@@ -30,15 +30,25 @@ async fn start(config: idp::Config) -> anyhow::Result<idp::Server> {
     idp::start(config, listener).await
 }
 
-fn stored_private_keys(db: &std::path::Path) -> Vec<(Vec<u8>, bool)> {
+/// The two columns of every row `sql` selects from the database `db`.
+fn pairs<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql>(
+    db: &std::path::Path,
+    sql: &str,
+) -> Vec<(A, B)> {
     let conn = rusqlite::Connection::open(db).expect("open");
-    let mut stmt = conn
-        .prepare("SELECT private_key, encrypted FROM signing_keys")
-        .expect("prepare");
+    let mut stmt = conn.prepare(sql).expect("prepare");
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows")
+}
+
+/// Each signing key as stored, and whether it is sealed.
+fn stored_private_keys(db: &std::path::Path) -> Vec<(Vec<u8>, bool)> {
+    pairs(
+        db,
+        "SELECT private_key, encrypted FROM signing_keys ORDER BY kid",
+    )
 }
 
 #[tokio::test]
@@ -223,16 +233,12 @@ async fn a_prune_with_shorter_lifetimes_keeps_the_key_a_longer_lived_instance_si
     assert!(line.contains("3600s") && line.contains("from "), "{listed}");
 }
 
-/// Each TOTP row: the user id and the stored secret.
+/// Each sealed TOTP secret as stored, with its user.
 fn stored_totp(db: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let conn = rusqlite::Connection::open(db).expect("open");
-    let mut stmt = conn
-        .prepare("SELECT user_id, secret FROM totp_factors WHERE encrypted = 1")
-        .expect("prepare");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+    pairs(
+        db,
+        "SELECT user_id, secret FROM totp_factors WHERE encrypted = 1",
+    )
 }
 
 #[tokio::test]
