@@ -111,6 +111,15 @@
 //! [`require_acr`] (`401 insufficient_user_authentication`, RFC 9470: ask
 //! for a second factor on a sensitive route), [`require_dpop`].
 //!
+//! # Optional authentication
+//!
+//! [`BearerAuthLayer::optional`] lets requests without any token through
+//! anonymous, for routes that serve both: handlers take
+//! `Option<Claims<T>>` (or `Option<Authenticated>`), which is `None` then.
+//! A token that is presented is still validated, and refused when it is
+//! not valid; requirement layers still refuse anonymous requests with
+//! `401`.
+//!
 //! # DPoP
 //!
 //! DPoP-bound tokens (RFC 9449: `cnf.jkt`) are accepted only with
