@@ -115,12 +115,12 @@ fn json_string(value: &str) -> String {
 
 /// Parses a JWKS document leniently: `keys` must be an array, but an entry
 /// that is not a JWK object is skipped like any other unusable key.
-pub(crate) fn parse_jwks(json: &[u8]) -> Result<JwkSet, String> {
+pub(crate) fn parse_jwks(json: &[u8]) -> Result<JwkSet, serde_json::Error> {
     #[derive(Deserialize)]
     struct RawSet {
         keys: Vec<serde_json::Value>,
     }
-    let raw: RawSet = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let raw: RawSet = serde_json::from_slice(json)?;
     Ok(JwkSet {
         keys: raw
             .keys

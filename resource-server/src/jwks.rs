@@ -223,6 +223,7 @@ impl Inner {
                 _ => Err(Error::Fetch {
                     url: self.source_name(),
                     reason: "the concurrent fetch failed".into(),
+                    source: None,
                 }),
             };
         }
@@ -337,11 +338,8 @@ impl Inner {
             tracing::debug!(%url, "JWKS not modified");
             return Ok((None, ttl));
         }
-        let jwks = parse_jwks(&fetched.body).map_err(|reason| Error::InvalidDocument {
-            what: "JWKS",
-            url: url.to_string(),
-            reason,
-        })?;
+        let jwks = parse_jwks(&fetched.body)
+            .map_err(|e| Error::invalid_document("JWKS", url.to_string(), e))?;
         let (keys, skipped) = usable_keys(&jwks);
         if keys.is_empty() {
             return Err(Error::NoUsableKeys {
@@ -386,13 +384,9 @@ impl Inner {
                     continue;
                 }
             };
-            let invalid = |reason: String| Error::InvalidDocument {
-                what: "discovery document",
-                url: document.to_string(),
-                reason,
-            };
-            let found: Discovery =
-                serde_json::from_slice(&fetched.body).map_err(|e| invalid(e.to_string()))?;
+            let found: Discovery = serde_json::from_slice(&fetched.body).map_err(|e| {
+                Error::invalid_document("discovery document", document.to_string(), e)
+            })?;
             // Identical, trailing slash included (RFC 8414 §3.3, OpenID
             // Connect Discovery §4.3), as the tokens' `iss` is compared.
             if found.issuer != *issuer {
@@ -401,11 +395,14 @@ impl Inner {
                     found: found.issuer,
                 });
             }
-            return fetch::parse_url(&found.jwks_uri).map_err(|e| invalid(e.to_string()));
+            return fetch::parse_url(&found.jwks_uri).map_err(|e| {
+                Error::invalid_document("discovery document", document.to_string(), e)
+            });
         }
         Err(last_error.unwrap_or_else(|| Error::Fetch {
             url: issuer.to_owned(),
             reason: "no discovery document".into(),
+            source: None,
         }))
     }
 }

@@ -55,7 +55,7 @@ use tower::{Layer, Service};
 
 use crate::claims::Profile;
 use crate::dpop::{DpopVerifier, ProofRequest};
-use crate::error::{AuthError, Challenge, Scheme};
+use crate::error::{AuthError, Challenge, InvalidTokenReason, Scheme};
 use crate::extract::{Anonymous, Authenticated};
 use crate::validator::Validator;
 
@@ -338,22 +338,20 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
         match (scheme, claims.dpop_jkt()) {
             (Scheme::Bearer, Some(_)) => {
                 return Err((
-                    AuthError::InvalidToken(
-                        "a DPoP-bound token must be sent with the DPoP scheme and a proof",
-                    ),
+                    AuthError::InvalidToken(InvalidTokenReason::DpopBoundAsBearer),
                     Scheme::Bearer,
                 ))
             }
             (Scheme::Bearer, None) if self.challenge.is_dpop_required() => {
                 return Err((
-                    AuthError::InvalidToken("this resource requires a DPoP-bound token"),
+                    AuthError::InvalidToken(InvalidTokenReason::DpopRequired),
                     Scheme::DPoP,
                 ))
             }
             (Scheme::Bearer, None) => {}
             (Scheme::DPoP, None) => {
                 return Err((
-                    AuthError::InvalidToken("the token is not DPoP-bound"),
+                    AuthError::InvalidToken(InvalidTokenReason::NotDpopBound),
                     Scheme::DPoP,
                 ))
             }
@@ -465,10 +463,10 @@ pub fn credentials(headers: &HeaderMap) -> Result<(Scheme, &str), AuthError> {
     };
     let token = token.trim_ascii_start().trim_ascii_end();
     if token.is_empty() {
-        return Err(AuthError::InvalidToken("the access token is empty"));
+        return Err(AuthError::InvalidToken(InvalidTokenReason::Empty));
     }
     let Ok(token) = std::str::from_utf8(token) else {
-        return Err(AuthError::InvalidToken("token is malformed"));
+        return Err(AuthError::InvalidToken(InvalidTokenReason::Malformed));
     };
     Ok((scheme, token))
 }

@@ -24,7 +24,10 @@
 //! A request without a token gets `401` with `WWW-Authenticate: Bearer
 //! realm="api"`; a bad token `401 invalid_token`; a token without the
 //! scope `403 insufficient_scope`, each with a JSON body
-//! `{"error","error_description"}`. A resource server never calls the IdP
+//! `{"error","error_description"}`. In code, a refusal is an
+//! [`AuthError`]; one for a token that fails a check carries the
+//! [`InvalidTokenReason`] to match on ([`AuthError::is_expired`] and
+//! friends for the common questions). A resource server never calls the IdP
 //! per request: everything below is local, but for the key set and an
 //! optional revocation feed, fetched in the background.
 //!
@@ -208,7 +211,9 @@ pub use claims::{Claims, Confirmation, Profile};
 /// The string type of [`Claims`]' fields (the `compact_str` crate's),
 /// re-exported so that applications can name it without depending on it.
 pub use compact_str::CompactString;
-pub use error::{AuthError, Challenge, Error, Scheme, DEFAULT_REALM, DPOP_NONCE};
+pub use error::{
+    AuthError, Challenge, Error, InvalidTokenReason, Scheme, DEFAULT_REALM, DPOP_NONCE,
+};
 pub use extract::{Authenticated, SharedClaims};
 pub use fetch::https_client_trusting;
 pub use issuer::Issuer;

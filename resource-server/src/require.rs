@@ -49,7 +49,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::claims::require_scope as check_scope;
-use crate::error::{AuthError, Scheme};
+use crate::error::{AuthError, InvalidTokenReason, Scheme};
 use crate::extract::{unauthenticated_by_default, Anonymous, Authenticated};
 
 /// A layer requiring `scope` (several scopes, space-separated, are all
@@ -114,7 +114,7 @@ impl Requirement {
             Self::Dpop if request.scheme() == Scheme::DPoP => return None,
             Self::Dpop => {
                 return Some(request.refuse_as(
-                    AuthError::InvalidToken("this resource requires a DPoP-bound token"),
+                    AuthError::InvalidToken(InvalidTokenReason::DpopRequired),
                     Scheme::DPoP,
                 ))
             }
