@@ -249,13 +249,13 @@ impl Default for Challenge {
 }
 
 impl Challenge {
-    /// Challenges in `realm`, Bearer first, DPoP accepted with every
-    /// algorithm this crate verifies.
+    /// Challenges in `realm`, Bearer first, DPoP accepted with the default
+    /// DPoP algorithms ([`Algorithms::DPOP`]).
     pub fn new(realm: impl AsRef<str>) -> Self {
         Self {
             realm: Arc::from(realm.as_ref()),
             resource_metadata: None,
-            dpop_algs: Algorithms::ALL,
+            dpop_algs: Algorithms::DPOP,
             dpop_required: false,
         }
     }

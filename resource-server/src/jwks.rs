@@ -22,8 +22,9 @@
 //!   any usable key) keeps the last good set; the background task retries
 //!   with backoff.
 //! * Only usable signing keys are taken (RSA of 2048..=8192 bits, P-256,
-//!   Ed25519; `use` sig or absent; `alg` one this crate verifies or
-//!   absent); anything else is skipped.
+//!   P-384, Ed25519; `use` sig or absent; `alg` one this crate verifies or
+//!   absent); anything else is skipped, with a WARN naming its `kid` and
+//!   why, once per fetch.
 //!
 //! The single-flight gate is an async mutex that only fetchers and
 //! unknown-kid requests ever wait on, and a fetch runs in its own task, so a

@@ -43,7 +43,8 @@
 //! variant.
 //!
 //! A [`Validator`] trusts one or more [`Issuer`]s, each with its keys,
-//! audiences and [`Algorithm`]s (RS256, PS256, ES256, EdDSA; never `none`
+//! audiences and [`Algorithm`]s (RS256, RS384, RS512, PS256, PS384, PS512,
+//! ES256, ES384, EdDSA; `RS256` alone unless configured; never `none`
 //! nor HMAC). A token's `iss` picks its issuer before any key is looked
 //! up, so a token from an unknown issuer is refused without a fetch:
 //!
