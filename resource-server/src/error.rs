@@ -539,6 +539,21 @@ pub enum Error {
         /// Where the JWKS came from.
         url: String,
     },
+    /// Discovery failed at both places it looks: OpenID Connect
+    /// Discovery's `/.well-known/openid-configuration` first, then RFC
+    /// 8414's `/.well-known/oauth-authorization-server`. Both failures are
+    /// kept; the first is [`std::error::Error::source`].
+    #[error("discovery for {issuer} failed: {openid_configuration}; then {oauth_metadata}")]
+    Discovery {
+        /// The configured issuer.
+        issuer: String,
+        /// Why `/.well-known/openid-configuration` failed.
+        #[source]
+        openid_configuration: Box<Error>,
+        /// Why the RFC 8414 `/.well-known/oauth-authorization-server`
+        /// document failed.
+        oauth_metadata: Box<Error>,
+    },
     /// The discovery document names another issuer (OIDC Discovery §4.3).
     #[error("discovery document names issuer {found:?}, expected {expected:?}")]
     IssuerMismatch {

@@ -367,7 +367,7 @@ impl Inner {
             issuer: String,
             jwks_uri: String,
         }
-        let mut last_error = None;
+        let mut failures = Vec::with_capacity(documents.len());
         for document in documents {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let fetched = match fetch::get(
@@ -381,7 +381,7 @@ impl Inner {
             {
                 Ok(fetched) => fetched,
                 Err(error) => {
-                    last_error = Some(error);
+                    failures.push(error);
                     continue;
                 }
             };
@@ -400,11 +400,22 @@ impl Inner {
                 Error::invalid_document("discovery document", document.to_string(), e)
             });
         }
-        Err(last_error.unwrap_or_else(|| Error::Fetch {
-            url: issuer.to_owned(),
-            reason: "no discovery document".into(),
-            source: None,
-        }))
+        // Each document's failure is reported: the OpenID one is usually
+        // the one that says what is wrong, the RFC 8414 one comes last.
+        let mut failures = failures.into_iter();
+        match (failures.next(), failures.next()) {
+            (Some(openid_configuration), Some(oauth_metadata)) => Err(Error::Discovery {
+                issuer: issuer.to_owned(),
+                openid_configuration: Box::new(openid_configuration),
+                oauth_metadata: Box::new(oauth_metadata),
+            }),
+            (Some(only), None) => Err(only),
+            (None, _) => Err(Error::Fetch {
+                url: issuer.to_owned(),
+                reason: "no discovery document".into(),
+                source: None,
+            }),
+        }
     }
 }
 
@@ -469,7 +480,8 @@ impl JwksCache {
     /// A cache of the JWKS named by `issuer`'s discovery document
     /// (`{issuer}/.well-known/openid-configuration`, falling back to the RFC
     /// 8414 `oauth-authorization-server` document). The document's `issuer`
-    /// must match.
+    /// must match. When neither document can be fetched, the error
+    /// ([`Error::Discovery`]) reports both failures.
     pub fn from_issuer(issuer: impl Into<String>) -> JwksCacheBuilder {
         JwksCacheBuilder::new(Source::Issuer(issuer.into()))
     }

@@ -107,6 +107,44 @@ async fn a_failed_fetch_keeps_its_cause() {
     assert!(source.is::<serde_json::Error>(), "{source:?}");
 }
 
+#[tokio::test]
+async fn a_failed_discovery_reports_both_documents() {
+    // The stand-in serves no RFC 8414 document; make the OpenID one fail
+    // too, differently: an issuer with a path it serves nothing under.
+    let idp = TestIdp::start(&[trusted()]).await;
+    let issuer = format!("{}/tenant", idp.issuer);
+    let jwks = JwksCache::from_issuer(&issuer).build().expect("cache");
+    let error = jwks.refresh().await.expect_err("no discovery document");
+    let resource_server::Error::Discovery {
+        issuer: named,
+        openid_configuration,
+        oauth_metadata,
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!(named, &issuer);
+    assert!(
+        matches!(**openid_configuration, resource_server::Error::Status { ref url, status: 404 }
+            if url.ends_with("/tenant/.well-known/openid-configuration")),
+        "{openid_configuration:?}"
+    );
+    assert!(
+        matches!(**oauth_metadata, resource_server::Error::Status { ref url, status: 404 }
+            if url.ends_with("/.well-known/oauth-authorization-server/tenant")),
+        "{oauth_metadata:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("/tenant/.well-known/openid-configuration answered HTTP 404")
+            && message.contains("/.well-known/oauth-authorization-server/tenant answered HTTP 404"),
+        "{message}"
+    );
+    let source = std::error::Error::source(&error).expect("a source");
+    assert_eq!(source.to_string(), openid_configuration.to_string());
+    assert_eq!(idp.jwks_hits(), 0);
+}
+
 /// Why a fetch that must fail failed.
 async fn refused(jwks: &JwksCache) -> String {
     match jwks.refresh().await {
