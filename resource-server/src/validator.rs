@@ -482,7 +482,13 @@ impl<T> ValidatorBuilder<T> {
         self
     }
 
-    /// Clock-skew allowance for `exp` and `nbf` (default [`DEFAULT_LEEWAY`]).
+    /// Clock-skew allowance for `exp`, `nbf` and `iat` (default
+    /// [`DEFAULT_LEEWAY`]), for every issuer.
+    ///
+    /// Token times are whole seconds, and so is the leeway: a fractional
+    /// one is rounded *up* (`1.5 s` acts as `2 s`, `1 ms` as `1 s`), so the
+    /// tolerance is never less than the one asked for. [`Duration::ZERO`]
+    /// stays zero.
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -586,7 +592,7 @@ impl<T> ValidatorBuilder<T> {
         Validator {
             inner: Arc::new(Inner {
                 issuers,
-                leeway: self.leeway.as_secs(),
+                leeway: whole_seconds_up(self.leeway),
                 max_token_bytes: self.max_token_bytes,
                 required: self.required.into_boxed_slice(),
                 revocations: self.revocations,
@@ -596,6 +602,13 @@ impl<T> ValidatorBuilder<T> {
             }),
         }
     }
+}
+
+/// `duration` in whole seconds, a fraction counting as one more.
+fn whole_seconds_up(duration: Duration) -> u64 {
+    duration
+        .as_secs()
+        .saturating_add(u64::from(duration.subsec_nanos() > 0))
 }
 
 /// RFC 9068 §4: `at+jwt`, with or without the `application/` prefix,
@@ -663,6 +676,15 @@ mod tests {
         assert!(typ_accepted(None, true));
         assert!(!typ_accepted(Some("JOSE"), true));
         assert!(!typ_accepted(Some("dpop+jwt"), true));
+    }
+
+    #[test]
+    fn a_fractional_leeway_rounds_up() {
+        assert_eq!(whole_seconds_up(Duration::ZERO), 0);
+        assert_eq!(whole_seconds_up(Duration::from_nanos(1)), 1);
+        assert_eq!(whole_seconds_up(Duration::from_millis(1500)), 2);
+        assert_eq!(whole_seconds_up(Duration::from_secs(30)), 30);
+        assert_eq!(whole_seconds_up(Duration::MAX), u64::MAX);
     }
 
     #[test]
@@ -885,6 +907,24 @@ mod tests {
             assert!(validate(&lenient, &t, T0 + 71).is_ok());
             revocations.confirm_current(T0 + 71);
             assert!(validate(&strict, &t, T0 + 71).is_ok(), "fresh again");
+        }
+
+        #[test]
+        fn a_sub_second_leeway_is_honoured_in_full() {
+            let local = LocalKeys::new();
+            local.set(&jwks(&[key(0)]));
+            let validator = Validator::builder(ISSUER, local)
+                .audience("api")
+                .leeway(std::time::Duration::from_millis(1500))
+                .build();
+            let t = token(key(0), T0 + 100, None, "j9");
+            // 1.5 s after `exp` (second 101 and a half) is within: second
+            // 101 is accepted, 102 is not.
+            assert!(validate(&validator, &t, T0 + 101).is_ok());
+            assert_eq!(
+                validate(&validator, &t, T0 + 102),
+                Err(AuthError::InvalidToken(InvalidTokenReason::Expired))
+            );
         }
 
         #[test]
