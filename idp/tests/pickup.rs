@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::*;
 use keys::rotation::RotationTrigger;
-use resource_server::{AuthError, JwksCache, Validator};
+use resource_server::{AuthError, InvalidTokenReason, JwksCache, Validator};
 use serde_json::json;
 
 /// Forwards `GET /jwks` to the IdP, counting requests.
@@ -153,7 +153,7 @@ async fn two_forced_rotations_right_after_start_cost_no_refusal() {
     for task in forged {
         assert_eq!(
             task.await.expect("task"),
-            Err(AuthError::InvalidToken("unknown signing key"))
+            Err(AuthError::InvalidToken(InvalidTokenReason::UnknownKey))
         );
     }
     assert_eq!(

@@ -189,7 +189,7 @@ async fn a_token_for_api_a_is_refused_by_api_b_and_introspects_active() {
     assert_eq!(
         billing.validate(token, now).await.map(|_| ()),
         Err(resource_server::AuthError::InvalidToken(
-            "token audience is not accepted"
+            resource_server::InvalidTokenReason::WrongAudience
         ))
     );
     // The IdP's own bearer endpoints are an API of their own.

@@ -1,12 +1,14 @@
 //! The JWS algorithms this crate verifies, and the sets of them an issuer or
 //! a DPoP verifier allows.
 //!
-//! Four asymmetric algorithms, each mapped to one aws-lc-rs verification
-//! algorithm: `RS256` (RSASSA-PKCS1-v1_5), `PS256` (RSASSA-PSS), `ES256`
-//! (ECDSA on P-256, the JWS fixed-length `r‖s` signature) and `EdDSA`
-//! (Ed25519). `none` and the HMAC family are not representable here at all,
-//! so no configuration can ever allow them: a symmetric "verification" with
-//! a public key as the secret is the classic algorithm-confusion attack.
+//! Nine asymmetric algorithms, each mapped to one aws-lc-rs verification
+//! algorithm: `RS256`, `RS384`, `RS512` (RSASSA-PKCS1-v1_5), `PS256`,
+//! `PS384`, `PS512` (RSASSA-PSS), `ES256` (ECDSA on P-256) and `ES384`
+//! (ECDSA on P-384), both with the JWS fixed-length `r‖s` signature, and
+//! `EdDSA` (Ed25519). `none` and the HMAC family are not representable here
+//! at all, so no configuration can ever allow them: a symmetric
+//! "verification" with a public key as the secret is the classic
+//! algorithm-confusion attack.
 //!
 //! Algorithm names are compared exactly and case-sensitively (RFC 7515
 //! §4.1.1): `rs256` and `None` are unknown, not aliases.
@@ -22,20 +24,35 @@ use aws_lc_rs::signature::{self, VerificationAlgorithm};
 pub enum Algorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3); what this IdP signs.
     RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384 (RFC 7518 §3.3).
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512 (RFC 7518 §3.3).
+    RS512,
     /// RSASSA-PSS with SHA-256 and MGF1-SHA-256 (RFC 7518 §3.5).
     PS256,
+    /// RSASSA-PSS with SHA-384 and MGF1-SHA-384 (RFC 7518 §3.5).
+    PS384,
+    /// RSASSA-PSS with SHA-512 and MGF1-SHA-512 (RFC 7518 §3.5).
+    PS512,
     /// ECDSA on P-256 with SHA-256 (RFC 7518 §3.4).
     ES256,
+    /// ECDSA on P-384 with SHA-384 (RFC 7518 §3.4).
+    ES384,
     /// Ed25519 (RFC 8037 §3.1).
     EdDSA,
 }
 
 impl Algorithm {
     /// Every algorithm this crate verifies.
-    pub const ALL: [Algorithm; 4] = [
+    pub const ALL: [Algorithm; 9] = [
         Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
         Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
         Algorithm::ES256,
+        Algorithm::ES384,
         Algorithm::EdDSA,
     ];
 
@@ -43,8 +60,13 @@ impl Algorithm {
     pub fn name(self) -> &'static str {
         match self {
             Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
             Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
             Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
             Self::EdDSA => "EdDSA",
         }
     }
@@ -59,19 +81,33 @@ impl Algorithm {
     pub(crate) fn verification(self) -> &'static dyn VerificationAlgorithm {
         match self {
             Self::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            Self::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+            Self::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
             Self::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+            Self::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+            Self::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
             Self::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+            Self::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
             Self::EdDSA => &signature::ED25519,
         }
     }
 
-    fn bit(self) -> u8 {
-        match self {
-            Self::RS256 => 1,
-            Self::PS256 => 2,
-            Self::ES256 => 4,
-            Self::EdDSA => 8,
-        }
+    /// The aws-lc-rs RSA parameters of an RSA algorithm (2048 to 8192
+    /// bits), to parse an RSA public key for it.
+    pub(crate) fn rsa_parameters(self) -> Option<&'static signature::RsaParameters> {
+        Some(match self {
+            Self::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            Self::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+            Self::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+            Self::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+            Self::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+            Self::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+            Self::ES256 | Self::ES384 | Self::EdDSA => return None,
+        })
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
@@ -83,7 +119,9 @@ impl fmt::Display for Algorithm {
 
 /// The error of parsing an algorithm name this crate does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported JWS algorithm {0:?} (supported: RS256, PS256, ES256, EdDSA)")]
+#[error(
+    "unsupported JWS algorithm {0:?} (supported: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)"
+)]
 pub struct UnsupportedAlgorithm(pub String);
 
 impl FromStr for Algorithm {
@@ -103,15 +141,24 @@ impl serde::Serialize for Algorithm {
 /// A set of [`Algorithm`]s, as an issuer or a DPoP verifier allows them.
 /// Membership is one bit test.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub struct Algorithms(u8);
+pub struct Algorithms(u16);
 
 impl Algorithms {
     /// No algorithm at all.
     pub const NONE: Algorithms = Algorithms(0);
     /// `RS256` alone: the default for issuers, and what this IdP signs.
     pub const RS256: Algorithms = Algorithms(1);
-    /// All four.
-    pub const ALL: Algorithms = Algorithms(15);
+    /// All nine.
+    pub const ALL: Algorithms = Algorithms((1 << Algorithm::ALL.len()) - 1);
+    /// `RS256`, `PS256`, `ES256` and `EdDSA`: what a DPoP verifier accepts
+    /// in proofs unless told otherwise, and what its challenges and
+    /// metadata advertise.
+    pub const DPOP: Algorithms = Algorithms(
+        1 << Algorithm::RS256 as u16
+            | 1 << Algorithm::PS256 as u16
+            | 1 << Algorithm::ES256 as u16
+            | 1 << Algorithm::EdDSA as u16,
+    );
 
     /// Whether `alg` is in the set.
     pub fn contains(self, alg: Algorithm) -> bool {
@@ -174,8 +221,8 @@ mod tests {
             assert_eq!(alg.name().parse::<Algorithm>(), Ok(alg));
         }
         for name in [
-            "none", "None", "HS256", "HS384", "HS512", "rs256", "RS384", "RS512", "ES384", "ES512",
-            "PS384", "eddsa", "Ed25519", "", "RS256 ",
+            "none", "None", "HS256", "HS384", "HS512", "rs256", "rs384", "ES512", "ES256K",
+            "Ed448", "eddsa", "Ed25519", "", "RS256 ", "PS384 ",
         ] {
             assert_eq!(Algorithm::from_name(name), None, "{name}");
         }
@@ -187,7 +234,16 @@ mod tests {
         assert!(set.contains(Algorithm::RS256) && set.contains(Algorithm::ES256));
         assert!(!set.contains(Algorithm::PS256) && !set.contains(Algorithm::EdDSA));
         assert_eq!(set.names(), "RS256 ES256");
-        assert_eq!(Algorithms::ALL.iter().count(), 4);
+        assert_eq!(Algorithms::ALL.iter().count(), 9);
+        assert!(Algorithm::ALL
+            .into_iter()
+            .all(|a| Algorithms::ALL.contains(a)));
+        assert_eq!(Algorithms::DPOP.names(), "RS256 PS256 ES256 EdDSA");
+        let bits: Vec<u16> = Algorithm::ALL.into_iter().map(Algorithm::bit).collect();
+        assert!(
+            bits.iter().enumerate().all(|(i, b)| *b == 1 << i),
+            "one bit each"
+        );
         assert!(Algorithms::NONE.is_empty());
         assert_eq!(Algorithms::RS256, Algorithm::RS256.into());
         assert_eq!(format!("{set:?}"), "{RS256, ES256}");

@@ -28,7 +28,7 @@ use compact_str::CompactString;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::AuthError;
+use crate::error::{AuthError, InvalidTokenReason};
 
 /// The claims of a validated access token (RFC 9068 §2.2, RFC 7519 §4.1),
 /// with the application's own claims in `extra`.
@@ -257,8 +257,8 @@ pub(crate) struct Registered {
 impl Registered {
     /// The claims with `extra`, or why they cannot be: `iss`, `sub` and
     /// `exp` are required, and `iss` and `sub` must not be empty.
-    pub(crate) fn into_claims<T>(self, extra: T) -> Result<Claims<T>, &'static str> {
-        const MISSING: &str = "token lacks a required claim";
+    pub(crate) fn into_claims<T>(self, extra: T) -> Result<Claims<T>, InvalidTokenReason> {
+        const MISSING: InvalidTokenReason = InvalidTokenReason::MissingClaim;
         let (Some(iss), Some(sub), Some(exp)) = (self.iss, self.sub, self.exp) else {
             return Err(MISSING);
         };

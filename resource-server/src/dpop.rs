@@ -127,7 +127,7 @@ impl DpopVerifier {
     /// Configure a verifier.
     pub fn builder() -> DpopVerifierBuilder {
         DpopVerifierBuilder {
-            algorithms: Algorithms::ALL,
+            algorithms: Algorithms::DPOP,
             max_age: DEFAULT_MAX_AGE,
             leeway: DEFAULT_LEEWAY,
             replay_capacity: DEFAULT_REPLAY_CAPACITY,
@@ -287,8 +287,9 @@ pub struct DpopVerifierBuilder {
 }
 
 impl DpopVerifierBuilder {
-    /// The algorithms proofs may use (default: all four this crate
-    /// verifies, RS256, PS256, ES256 and EdDSA).
+    /// The algorithms proofs may use (default [`Algorithms::DPOP`]: RS256,
+    /// PS256, ES256 and EdDSA; [`Algorithms::ALL`] adds the SHA-384 and
+    /// SHA-512 RSA variants and ES384).
     pub fn algorithms(mut self, algorithms: impl Into<Algorithms>) -> Self {
         self.algorithms = algorithms.into();
         self

@@ -14,6 +14,7 @@
 //! DPoP), and the layer passes it, with the scheme the client used, to
 //! every refusal, its own and those of the requirement layers behind it.
 
+use std::fmt;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
@@ -21,6 +22,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, StatusCode};
 
 use crate::alg::Algorithms;
+use crate::revocation::Refusal;
 
 /// The realm used in `WWW-Authenticate` unless the layer is given another.
 pub const DEFAULT_REALM: &str = "api";
@@ -41,9 +43,11 @@ pub enum AuthError {
     #[error("{0}")]
     InvalidRequest(&'static str),
     /// The token is malformed, expired, revoked, or fails validation:
-    /// `401 invalid_token` with this description.
+    /// `401 invalid_token`, described by the reason's fixed text. Match on
+    /// the [`InvalidTokenReason`] (or use [`is_expired`](Self::is_expired)
+    /// and friends) rather than on the text.
     #[error("{0}")]
-    InvalidToken(&'static str),
+    InvalidToken(InvalidTokenReason),
     /// The token is valid but lacks `scope`: `403 insufficient_scope`.
     #[error("the token lacks the required scope")]
     InsufficientScope {
@@ -86,6 +90,138 @@ pub enum AuthError {
     RevocationsStale,
 }
 
+/// Why a token was refused with `401 invalid_token`: one variant per
+/// check, for metrics, logs or a retry decision.
+///
+/// Its `Display` (the same as [`description`](Self::description)) is the
+/// fixed `error_description` sent back; it never contains any part of the
+/// token.
+///
+/// ```
+/// use resource_server::{AuthError, InvalidTokenReason};
+///
+/// fn label(error: &AuthError) -> &'static str {
+///     match error.invalid_token_reason() {
+///         Some(InvalidTokenReason::Expired) => "expired",
+///         Some(InvalidTokenReason::BadSignature | InvalidTokenReason::UnknownKey) => "signature",
+///         Some(InvalidTokenReason::Revoked(_)) => "revoked",
+///         Some(_) => "invalid",
+///         None => "other",
+///     }
+/// }
+/// assert_eq!(label(&AuthError::InvalidToken(InvalidTokenReason::Expired)), "expired");
+/// assert_eq!(
+///     AuthError::InvalidToken(InvalidTokenReason::Expired).to_string(),
+///     "token has expired"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidTokenReason {
+    /// The `Authorization` header names a scheme but no token.
+    Empty,
+    /// The token is longer than the validator's maximum.
+    TooLarge,
+    /// Not a compact JWS: not three base64url segments, or not UTF-8.
+    Malformed,
+    /// The JOSE header is not a JSON object with an `alg`.
+    MalformedHeader,
+    /// The claims are not a JSON object, or a claim has the wrong type.
+    MalformedClaims,
+    /// A required claim is missing or empty (`iss`, `sub`, `exp`, `aud`
+    /// where an audience is configured, or one the application requires).
+    MissingClaim,
+    /// The `alg` is not one the issuer (or the key) accepts.
+    AlgorithmNotAccepted,
+    /// The header has `crit` parameters.
+    CriticalHeader,
+    /// The `iss` is not a trusted issuer.
+    WrongIssuer,
+    /// The header `typ` is not `at+jwt` (or `JWT` where allowed).
+    WrongType,
+    /// The `kid` is empty or too long.
+    InvalidKeyId,
+    /// No key of the issuer has the token's `kid`.
+    UnknownKey,
+    /// The token has no `kid` and the issuer has too many keys to try.
+    MissingKeyId,
+    /// The signature does not verify.
+    BadSignature,
+    /// The token is bound to a key (`cnf`) other than by a DPoP thumbprint.
+    UnsupportedKeyBinding,
+    /// The `aud` names none of the accepted audiences.
+    WrongAudience,
+    /// `exp` is past (beyond the leeway).
+    Expired,
+    /// `nbf` is ahead (beyond the leeway).
+    NotYetValid,
+    /// `iat` is ahead (beyond the leeway).
+    IssuedInFuture,
+    /// The revocation list refuses it: its `jti`, session, client or
+    /// subject.
+    Revoked(Refusal),
+    /// A DPoP-bound token came with the `Bearer` scheme.
+    DpopBoundAsBearer,
+    /// The resource requires a DPoP-bound token and got a bearer token.
+    DpopRequired,
+    /// A token that is not DPoP-bound came with the `DPoP` scheme.
+    NotDpopBound,
+}
+
+impl InvalidTokenReason {
+    /// The fixed description, safe to send back and to log: the
+    /// `error_description` of the response.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Empty => "the access token is empty",
+            Self::TooLarge => "token is too large",
+            Self::Malformed => "token is malformed",
+            Self::MalformedHeader => "token header is malformed",
+            Self::MalformedClaims => "token claims are malformed",
+            Self::MissingClaim => "token lacks a required claim",
+            Self::AlgorithmNotAccepted => "token algorithm is not accepted",
+            Self::CriticalHeader => "token has critical header parameters that are not understood",
+            Self::WrongIssuer => "token issuer is not accepted",
+            Self::WrongType => "token type is not at+jwt",
+            Self::InvalidKeyId => "token key id is invalid",
+            Self::UnknownKey => "unknown signing key",
+            Self::MissingKeyId => "token has no key id, and the issuer has several keys",
+            Self::BadSignature => "token signature is invalid",
+            Self::UnsupportedKeyBinding => {
+                "token is bound to a key in a way this server cannot check"
+            }
+            Self::WrongAudience => "token audience is not accepted",
+            Self::Expired => "token has expired",
+            Self::NotYetValid => "token is not valid yet",
+            Self::IssuedInFuture => "token is issued in the future",
+            Self::Revoked(refusal) => refusal.description(),
+            Self::DpopBoundAsBearer => {
+                "a DPoP-bound token must be sent with the DPoP scheme and a proof"
+            }
+            Self::DpopRequired => "this resource requires a DPoP-bound token",
+            Self::NotDpopBound => "the token is not DPoP-bound",
+        }
+    }
+}
+
+impl fmt::Display for InvalidTokenReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+impl From<Refusal> for InvalidTokenReason {
+    fn from(refusal: Refusal) -> Self {
+        Self::Revoked(refusal)
+    }
+}
+
+impl From<InvalidTokenReason> for AuthError {
+    fn from(reason: InvalidTokenReason) -> Self {
+        Self::InvalidToken(reason)
+    }
+}
+
 /// How the client presented its token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -113,13 +249,13 @@ impl Default for Challenge {
 }
 
 impl Challenge {
-    /// Challenges in `realm`, Bearer first, DPoP accepted with every
-    /// algorithm this crate verifies.
+    /// Challenges in `realm`, Bearer first, DPoP accepted with the default
+    /// DPoP algorithms ([`Algorithms::DPOP`]).
     pub fn new(realm: impl AsRef<str>) -> Self {
         Self {
             realm: Arc::from(realm.as_ref()),
             resource_metadata: None,
-            dpop_algs: Algorithms::ALL,
+            dpop_algs: Algorithms::DPOP,
             dpop_required: false,
         }
     }
@@ -169,6 +305,36 @@ impl Challenge {
 }
 
 impl AuthError {
+    /// Why the token was refused, for an
+    /// [`InvalidToken`](Self::InvalidToken) error.
+    pub fn invalid_token_reason(&self) -> Option<InvalidTokenReason> {
+        match self {
+            Self::InvalidToken(reason) => Some(*reason),
+            _ => None,
+        }
+    }
+
+    /// Whether the token was refused because it expired (`exp` past): the
+    /// client should get a new one.
+    pub fn is_expired(&self) -> bool {
+        matches!(self, Self::InvalidToken(InvalidTokenReason::Expired))
+    }
+
+    /// Whether the token was refused because it was revoked (by `jti`,
+    /// session, client or subject).
+    pub fn is_revoked(&self) -> bool {
+        matches!(self, Self::InvalidToken(InvalidTokenReason::Revoked(_)))
+    }
+
+    /// Whether the signature or the signing key was the problem: a `kid`
+    /// the issuer does not publish, or a signature that does not verify.
+    pub fn is_signature_error(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidToken(InvalidTokenReason::UnknownKey | InvalidTokenReason::BadSignature)
+        )
+    }
+
     /// The HTTP status this error is answered with.
     pub fn status_code(&self) -> StatusCode {
         match self {
@@ -306,7 +472,9 @@ fn quoted(value: &str) -> String {
 }
 
 /// Everything that can go wrong configuring the validator or fetching what
-/// it needs from the IdP. Messages name URLs, never tokens or key material.
+/// it needs from the IdP. Messages name URLs, never tokens or key material;
+/// fetch and document errors keep their cause as their
+/// [`source`](std::error::Error::source).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -326,8 +494,13 @@ pub enum Error {
     Fetch {
         /// The URL requested.
         url: String,
-        /// What went wrong.
+        /// What went wrong, with its causes.
         reason: String,
+        /// The underlying error (a `reqwest::Error`, whose own sources
+        /// lead to the I/O or TLS error), when there is one; also what
+        /// [`std::error::Error::source`] returns.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
     /// The server answered with a non-success status.
     #[error("{url} answered HTTP {status}")]
@@ -354,12 +527,32 @@ pub enum Error {
         url: String,
         /// Why it was refused.
         reason: String,
+        /// The underlying error (a `serde_json::Error`, or the URL error
+        /// of a bad `jwks_uri`), when there is one; also what
+        /// [`std::error::Error::source`] returns.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
     /// A JWKS held no usable signing key, so it was not taken.
     #[error("the JWKS from {url} has no usable signing key")]
     NoUsableKeys {
         /// Where the JWKS came from.
         url: String,
+    },
+    /// Discovery failed at both places it looks: OpenID Connect
+    /// Discovery's `/.well-known/openid-configuration` first, then RFC
+    /// 8414's `/.well-known/oauth-authorization-server`. Both failures are
+    /// kept; the first is [`std::error::Error::source`].
+    #[error("discovery for {issuer} failed: {openid_configuration}; then {oauth_metadata}")]
+    Discovery {
+        /// The configured issuer.
+        issuer: String,
+        /// Why `/.well-known/openid-configuration` failed.
+        #[source]
+        openid_configuration: Box<Error>,
+        /// Why the RFC 8414 `/.well-known/oauth-authorization-server`
+        /// document failed.
+        oauth_metadata: Box<Error>,
     },
     /// The discovery document names another issuer (OIDC Discovery §4.3).
     #[error("discovery document names issuer {found:?}, expected {expected:?}")]
@@ -375,6 +568,21 @@ pub enum Error {
     /// An I/O error (binding the listener, ...).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// An [`InvalidDocument`](Self::InvalidDocument) caused by `error`.
+    pub(crate) fn invalid_document<E>(what: &'static str, url: impl Into<String>, error: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        Self::InvalidDocument {
+            what,
+            url: url.into(),
+            reason: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -395,7 +603,7 @@ mod tests {
     fn challenges_follow_rfc6750() {
         assert_eq!(header(AuthError::MissingToken), r#"Bearer realm="demo""#);
         assert_eq!(
-            header(AuthError::InvalidToken("token has expired")),
+            header(AuthError::InvalidToken(InvalidTokenReason::Expired)),
             r#"Bearer realm="demo", error="invalid_token", error_description="token has expired""#
         );
         assert_eq!(
@@ -430,7 +638,11 @@ mod tests {
             ),
             r#"DPoP realm="demo", error="invalid_dpop_proof", error_description="the proof is stale", resource_metadata="https://api/.well-known/oauth-protected-resource", algs="RS256 PS256 ES256 EdDSA""#
         );
-        assert!(challenge(AuthError::InvalidToken("x"), Scheme::DPoP).starts_with("DPoP realm="));
+        assert!(challenge(
+            AuthError::InvalidToken(InvalidTokenReason::Malformed),
+            Scheme::DPoP
+        )
+        .starts_with("DPoP realm="));
         let step_up = AuthError::InsufficientUserAuthentication {
             description: "a second factor is required".into(),
             acr_values: Some("mfa".into()),
@@ -463,6 +675,93 @@ mod tests {
         );
     }
 
+    /// The descriptions are what clients, the IdP's tests and the interop
+    /// scripts read: they must not change with the reasons' names.
+    #[test]
+    fn every_reason_keeps_its_description() {
+        use InvalidTokenReason as R;
+        for (reason, text) in [
+            (R::Empty, "the access token is empty"),
+            (R::TooLarge, "token is too large"),
+            (R::Malformed, "token is malformed"),
+            (R::MalformedHeader, "token header is malformed"),
+            (R::MalformedClaims, "token claims are malformed"),
+            (R::MissingClaim, "token lacks a required claim"),
+            (R::AlgorithmNotAccepted, "token algorithm is not accepted"),
+            (
+                R::CriticalHeader,
+                "token has critical header parameters that are not understood",
+            ),
+            (R::WrongIssuer, "token issuer is not accepted"),
+            (R::WrongType, "token type is not at+jwt"),
+            (R::InvalidKeyId, "token key id is invalid"),
+            (R::UnknownKey, "unknown signing key"),
+            (
+                R::MissingKeyId,
+                "token has no key id, and the issuer has several keys",
+            ),
+            (R::BadSignature, "token signature is invalid"),
+            (
+                R::UnsupportedKeyBinding,
+                "token is bound to a key in a way this server cannot check",
+            ),
+            (R::WrongAudience, "token audience is not accepted"),
+            (R::Expired, "token has expired"),
+            (R::NotYetValid, "token is not valid yet"),
+            (R::IssuedInFuture, "token is issued in the future"),
+            (R::Revoked(Refusal::Token), "token has been revoked"),
+            (
+                R::Revoked(Refusal::Session),
+                "the token's session has ended",
+            ),
+            (
+                R::Revoked(Refusal::Client),
+                "the token's client no longer exists",
+            ),
+            (
+                R::Revoked(Refusal::Subject),
+                "the token was issued before its account's sessions were ended",
+            ),
+            (
+                R::DpopBoundAsBearer,
+                "a DPoP-bound token must be sent with the DPoP scheme and a proof",
+            ),
+            (R::DpopRequired, "this resource requires a DPoP-bound token"),
+            (R::NotDpopBound, "the token is not DPoP-bound"),
+        ] {
+            let error = AuthError::InvalidToken(reason);
+            assert_eq!(error.to_string(), text, "{reason:?}");
+            assert_eq!(error.invalid_token_reason(), Some(reason));
+            let body = error.into_response_with_realm("r");
+            let challenge = body
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            assert!(
+                challenge.ends_with(&format!("error_description=\"{text}\"")),
+                "{challenge}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_can_be_told_apart() {
+        let expired = AuthError::InvalidToken(InvalidTokenReason::Expired);
+        assert!(expired.is_expired() && !expired.is_revoked() && !expired.is_signature_error());
+        let revoked = AuthError::from(InvalidTokenReason::from(Refusal::Session));
+        assert!(revoked.is_revoked() && !revoked.is_expired());
+        for reason in [
+            InvalidTokenReason::UnknownKey,
+            InvalidTokenReason::BadSignature,
+        ] {
+            assert!(AuthError::InvalidToken(reason).is_signature_error());
+        }
+        assert!(!AuthError::KeysUnavailable.is_expired());
+        assert_eq!(AuthError::MissingToken.invalid_token_reason(), None);
+    }
+
     #[test]
     fn quoting_cannot_break_the_header() {
         assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
@@ -479,7 +778,11 @@ mod tests {
     fn statuses_and_codes() {
         for (error, status, code) in [
             (AuthError::MissingToken, 401, "missing_token"),
-            (AuthError::InvalidToken("x"), 401, "invalid_token"),
+            (
+                AuthError::InvalidToken(InvalidTokenReason::Malformed),
+                401,
+                "invalid_token",
+            ),
             (AuthError::InvalidRequest("x"), 400, "invalid_request"),
             (
                 AuthError::InsufficientScope { scope: "s".into() },

@@ -14,16 +14,24 @@
 //! Without the layer in front there is nothing to extract, and the request
 //! is answered `401` as if it carried no token: a route that forgot its
 //! layer fails closed.
+//!
+//! Behind an [optional](crate::BearerAuthLayer::optional) layer, a request
+//! without a token arrives anonymous: `Option<Claims<T>>`,
+//! `Option<SharedClaims<T>>` and `Option<Authenticated>` are `None`, and
+//! the plain extractors and the requirement layers answer `401` with the
+//! layer's challenge, as the layer itself would have.
 
 use std::any::Any;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use std::convert::Infallible;
+
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::StatusCode;
+use http::{Extensions, StatusCode};
 use serde::Serialize;
 
 use crate::claims::Claims;
@@ -147,9 +155,42 @@ impl fmt::Debug for Authenticated {
     }
 }
 
+/// What an [optional](crate::BearerAuthLayer::optional) bearer layer
+/// leaves in a request that came without credentials: how a refusal
+/// further in must be worded.
+#[derive(Clone)]
+pub(crate) struct Anonymous {
+    challenge: Arc<Challenge>,
+}
+
+impl Anonymous {
+    pub(crate) fn new(challenge: Arc<Challenge>) -> Self {
+        Self { challenge }
+    }
+
+    /// The `401` for a missing token in `scheme`, as the layer words it.
+    pub(crate) fn refuse_as(&self, scheme: Scheme) -> Response {
+        match scheme {
+            Scheme::DPoP => AuthError::MissingToken
+                .into_response_for(&self.challenge.as_ref().clone().dpop_required(true), scheme),
+            Scheme::Bearer => AuthError::MissingToken.into_response_for(&self.challenge, scheme),
+        }
+    }
+}
+
 /// The refusal for a request that reached a guarded handler or layer
-/// without the bearer layer's approval (it was never in front).
-pub(crate) fn unauthenticated() -> Response {
+/// without a token: in the challenge of the optional layer that let it
+/// through anonymous, or in the default one when no bearer layer was in
+/// front at all.
+pub(crate) fn unauthenticated(extensions: &Extensions) -> Response {
+    match extensions.get::<Anonymous>() {
+        Some(anonymous) => anonymous.refuse_as(Scheme::Bearer),
+        None => unauthenticated_by_default(),
+    }
+}
+
+/// The refusal for a request that never met a bearer layer.
+pub(crate) fn unauthenticated_by_default() -> Response {
     AuthError::MissingToken.into_response_for(&Challenge::default(), Scheme::Bearer)
 }
 
@@ -202,11 +243,35 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let Some(authenticated) = parts.extensions.get::<Authenticated>() else {
-            return Err(unauthenticated());
+            return Err(unauthenticated(&parts.extensions));
         };
         authenticated
             .shared_claims::<T>()
             .ok_or_else(type_mismatch::<T>)
+    }
+}
+
+/// `Option<SharedClaims<T>>`: `None` for a request without a token behind
+/// an [optional](crate::BearerAuthLayer::optional) layer (or with no bearer
+/// layer in front at all); see the `Option<Claims<T>>` extractor.
+impl<S, T> OptionalFromRequestParts<S> for SharedClaims<T>
+where
+    S: Send + Sync,
+    T: Send + Sync + 'static,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let Some(authenticated) = parts.extensions.get::<Authenticated>() else {
+            return Ok(None);
+        };
+        match authenticated.shared_claims::<T>() {
+            Some(claims) => Ok(Some(claims)),
+            None => Err(type_mismatch::<T>()),
+        }
     }
 }
 
@@ -221,7 +286,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let Some(authenticated) = parts.extensions.get::<Authenticated>() else {
-            return Err(unauthenticated());
+            return Err(unauthenticated(&parts.extensions));
         };
         match authenticated.claims::<T>() {
             Some(claims) => Ok(claims.clone()),
@@ -230,11 +295,35 @@ where
     }
 }
 
-/// `Option<Claims<T>>`: `None` when the request did not pass through
-/// [`BearerAuthLayer`](crate::BearerAuthLayer) (which refuses requests
-/// without a valid token), so on a route outside the layer it is always
-/// `None`, even with a valid token: for handlers shared by routes inside
-/// and outside the layer, not an optional authentication.
+/// `Option<Claims<T>>`, for routes where authentication is optional:
+/// `None` for a request without a token behind a
+/// [`BearerAuthLayer`](crate::BearerAuthLayer) made
+/// [`optional`](crate::BearerAuthLayer::optional), `Some` for one with a
+/// valid token. A request with a token that is not valid never gets here:
+/// the layer refuses it.
+///
+/// Only the layer validates tokens: on a route with no bearer layer in
+/// front this is always `None`, even when the request carries a valid
+/// token.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use resource_server::{BearerAuthLayer, Claims, LocalKeys, Validator};
+///
+/// async fn greet(claims: Option<Claims>) -> String {
+///     match claims {
+///         Some(claims) => format!("hello {}", claims.sub),
+///         None => "hello stranger".to_owned(),
+///     }
+/// }
+///
+/// let validator = Validator::builder("https://idp.example.com", LocalKeys::new())
+///     .audience("https://api.example.com")
+///     .build();
+/// let app: Router = Router::new()
+///     .route("/greet", get(greet))
+///     .route_layer(BearerAuthLayer::new(validator).optional(true));
+/// ```
 impl<S, T> OptionalFromRequestParts<S> for Claims<T>
 where
     S: Send + Sync,
@@ -266,7 +355,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
             .extensions
             .get::<Authenticated>()
             .cloned()
-            .ok_or_else(unauthenticated)
+            .ok_or_else(|| unauthenticated(&parts.extensions))
+    }
+}
+
+/// `Option<Authenticated>`: `None` for a request without a token behind an
+/// [optional](crate::BearerAuthLayer::optional) layer (or with no bearer
+/// layer in front at all).
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Authenticated {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Authenticated>().cloned())
     }
 }
 

@@ -153,9 +153,10 @@ pub(crate) async fn get(
 ) -> Result<Fetched, Error> {
     match tokio::time::timeout(timeout, get_inner(client, url, limit, if_none_match)).await {
         Ok(result) => result,
-        Err(_) => Err(Error::Fetch {
+        Err(elapsed) => Err(Error::Fetch {
             url: url.to_string(),
             reason: format!("timed out after {timeout:?}"),
+            source: Some(Box::new(elapsed)),
         }),
     }
 }
@@ -166,9 +167,13 @@ async fn get_inner(
     limit: usize,
     if_none_match: Option<&str>,
 ) -> Result<Fetched, Error> {
-    let fetch_error = |e: reqwest::Error| Error::Fetch {
-        url: url.to_string(),
-        reason: with_causes(&e.without_url()),
+    let fetch_error = |e: reqwest::Error| {
+        let e = e.without_url();
+        Error::Fetch {
+            url: url.to_string(),
+            reason: with_causes(&e),
+            source: Some(Box::new(e)),
+        }
     };
     let mut request = client.get(url.clone()).header(ACCEPT, "application/json");
     if let Some(etag) = if_none_match {

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 /// keys are skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
-    /// Key type: `RSA`, `EC` (P-256) and `OKP` (Ed25519) are used.
+    /// Key type: `RSA`, `EC` (P-256, P-384) and `OKP` (Ed25519) are used.
     #[serde(default)]
     pub kty: String,
     /// Public key use; `sig` or absent is used.
@@ -28,7 +28,8 @@ pub struct Jwk {
     /// only if they include `verify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_ops: Option<Vec<String>>,
-    /// Algorithm; one of `RS256`, `PS256`, `ES256`, `EdDSA`, or absent.
+    /// Algorithm; one of those [`Algorithm`](crate::Algorithm) names, or
+    /// absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alg: Option<String>,
     /// Key id; required in a JWKS.
@@ -40,7 +41,7 @@ pub struct Jwk {
     /// RSA public exponent, base64url without padding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e: Option<String>,
-    /// Curve of an `EC` or `OKP` key: `P-256` or `Ed25519`.
+    /// Curve of an `EC` or `OKP` key: `P-256`, `P-384` or `Ed25519`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crv: Option<String>,
     /// EC x coordinate, or the Ed25519 public key, base64url.
@@ -115,12 +116,12 @@ fn json_string(value: &str) -> String {
 
 /// Parses a JWKS document leniently: `keys` must be an array, but an entry
 /// that is not a JWK object is skipped like any other unusable key.
-pub(crate) fn parse_jwks(json: &[u8]) -> Result<JwkSet, String> {
+pub(crate) fn parse_jwks(json: &[u8]) -> Result<JwkSet, serde_json::Error> {
     #[derive(Deserialize)]
     struct RawSet {
         keys: Vec<serde_json::Value>,
     }
-    let raw: RawSet = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let raw: RawSet = serde_json::from_slice(json)?;
     Ok(JwkSet {
         keys: raw
             .keys

@@ -22,8 +22,9 @@
 //!   any usable key) keeps the last good set; the background task retries
 //!   with backoff.
 //! * Only usable signing keys are taken (RSA of 2048..=8192 bits, P-256,
-//!   Ed25519; `use` sig or absent; `alg` one this crate verifies or
-//!   absent); anything else is skipped.
+//!   P-384, Ed25519; `use` sig or absent; `alg` one this crate verifies or
+//!   absent); anything else is skipped, with a WARN naming its `kid` and
+//!   why, once per fetch.
 //!
 //! The single-flight gate is an async mutex that only fetchers and
 //! unknown-kid requests ever wait on, and a fetch runs in its own task, so a
@@ -223,6 +224,7 @@ impl Inner {
                 _ => Err(Error::Fetch {
                     url: self.source_name(),
                     reason: "the concurrent fetch failed".into(),
+                    source: None,
                 }),
             };
         }
@@ -337,11 +339,8 @@ impl Inner {
             tracing::debug!(%url, "JWKS not modified");
             return Ok((None, ttl));
         }
-        let jwks = parse_jwks(&fetched.body).map_err(|reason| Error::InvalidDocument {
-            what: "JWKS",
-            url: url.to_string(),
-            reason,
-        })?;
+        let jwks = parse_jwks(&fetched.body)
+            .map_err(|e| Error::invalid_document("JWKS", url.to_string(), e))?;
         let (keys, skipped) = usable_keys(&jwks);
         if keys.is_empty() {
             return Err(Error::NoUsableKeys {
@@ -368,7 +367,7 @@ impl Inner {
             issuer: String,
             jwks_uri: String,
         }
-        let mut last_error = None;
+        let mut failures = Vec::with_capacity(documents.len());
         for document in documents {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let fetched = match fetch::get(
@@ -382,17 +381,13 @@ impl Inner {
             {
                 Ok(fetched) => fetched,
                 Err(error) => {
-                    last_error = Some(error);
+                    failures.push(error);
                     continue;
                 }
             };
-            let invalid = |reason: String| Error::InvalidDocument {
-                what: "discovery document",
-                url: document.to_string(),
-                reason,
-            };
-            let found: Discovery =
-                serde_json::from_slice(&fetched.body).map_err(|e| invalid(e.to_string()))?;
+            let found: Discovery = serde_json::from_slice(&fetched.body).map_err(|e| {
+                Error::invalid_document("discovery document", document.to_string(), e)
+            })?;
             // Identical, trailing slash included (RFC 8414 §3.3, OpenID
             // Connect Discovery §4.3), as the tokens' `iss` is compared.
             if found.issuer != *issuer {
@@ -401,12 +396,26 @@ impl Inner {
                     found: found.issuer,
                 });
             }
-            return fetch::parse_url(&found.jwks_uri).map_err(|e| invalid(e.to_string()));
+            return fetch::parse_url(&found.jwks_uri).map_err(|e| {
+                Error::invalid_document("discovery document", document.to_string(), e)
+            });
         }
-        Err(last_error.unwrap_or_else(|| Error::Fetch {
-            url: issuer.to_owned(),
-            reason: "no discovery document".into(),
-        }))
+        // Each document's failure is reported: the OpenID one is usually
+        // the one that says what is wrong, the RFC 8414 one comes last.
+        let mut failures = failures.into_iter();
+        match (failures.next(), failures.next()) {
+            (Some(openid_configuration), Some(oauth_metadata)) => Err(Error::Discovery {
+                issuer: issuer.to_owned(),
+                openid_configuration: Box::new(openid_configuration),
+                oauth_metadata: Box::new(oauth_metadata),
+            }),
+            (Some(only), None) => Err(only),
+            (None, _) => Err(Error::Fetch {
+                url: issuer.to_owned(),
+                reason: "no discovery document".into(),
+                source: None,
+            }),
+        }
     }
 }
 
@@ -471,7 +480,8 @@ impl JwksCache {
     /// A cache of the JWKS named by `issuer`'s discovery document
     /// (`{issuer}/.well-known/openid-configuration`, falling back to the RFC
     /// 8414 `oauth-authorization-server` document). The document's `issuer`
-    /// must match.
+    /// must match. When neither document can be fetched, the error
+    /// ([`Error::Discovery`]) reports both failures.
     pub fn from_issuer(issuer: impl Into<String>) -> JwksCacheBuilder {
         JwksCacheBuilder::new(Source::Issuer(issuer.into()))
     }

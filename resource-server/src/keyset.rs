@@ -42,24 +42,29 @@ enum Material {
     P256 {
         point: Box<[u8]>,
     },
+    /// The uncompressed SEC1 point `04 ‖ x ‖ y`.
+    P384 {
+        point: Box<[u8]>,
+    },
     Ed25519 {
         x: Box<[u8]>,
     },
 }
 
 /// One trusted public key, parsed once for each algorithm it may verify:
-/// RS256 and PS256 for an RSA key (or only the one its JWK's `alg` names),
-/// ES256 for a P-256 key, EdDSA for an Ed25519 key.
+/// the six RSA algorithms (`RS256`, `RS384`, `RS512`, `PS256`, `PS384`,
+/// `PS512`) for an RSA key, or only the one its JWK's `alg` names; ES256
+/// for a P-256 key, ES384 for a P-384 key, EdDSA for an Ed25519 key.
 pub struct VerifyingKey {
     kid: Arc<str>,
     material: Material,
-    /// At most two entries: a list beats a map here.
+    /// At most six entries: a list beats a map here.
     parsed: Vec<(Algorithm, ParsedPublicKey)>,
 }
 
 impl VerifyingKey {
-    /// An RSA key for RS256 and PS256 from the big-endian modulus and
-    /// exponent, checking the size bounds ([`MIN_RSA_BITS`]..=
+    /// An RSA key for all six RSA algorithms from the big-endian modulus
+    /// and exponent, checking the size bounds ([`MIN_RSA_BITS`]..=
     /// [`MAX_RSA_BITS`], a small odd exponent).
     pub fn from_rsa_components(kid: &str, n: &[u8], e: &[u8]) -> Result<Self, &'static str> {
         check_kid(kid)?;
@@ -67,8 +72,8 @@ impl VerifyingKey {
     }
 
     /// The key a JWK describes, if it is a public signing key this crate
-    /// verifies with (`kty` `RSA`, `EC` with `crv` `P-256`, or `OKP` with
-    /// `crv` `Ed25519`; `use` `sig` or absent; `alg` supported or absent;
+    /// verifies with (`kty` `RSA`, `EC` with `crv` `P-256` or `P-384`, or
+    /// `OKP` with `crv` `Ed25519`; `use` `sig` or absent; `alg` supported or absent;
     /// RSA moduli of 2048 to 8192 bits; no private members). A JWK without
     /// a `kid` is named by its RFC 7638 thumbprint.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, &'static str> {
@@ -118,6 +123,20 @@ impl VerifyingKey {
                     Algorithm::ES256,
                 )?
             }
+            ("EC", Some("P-384")) => {
+                let (x, y) = (decode(&jwk.x)?, decode(&jwk.y)?);
+                if x.len() != 48 || y.len() != 48 {
+                    return Err("P-384 coordinates must be 48 bytes");
+                }
+                let point = [&[4u8][..], &x, &y].concat();
+                Self::single(
+                    kid,
+                    Material::P384 {
+                        point: point.into(),
+                    },
+                    Algorithm::ES384,
+                )?
+            }
             ("OKP", Some("Ed25519")) => {
                 let x = decode(&jwk.x)?;
                 if x.len() != 32 {
@@ -147,17 +166,11 @@ impl VerifyingKey {
             return Err("RSA exponent is not acceptable");
         }
         let components = RsaPublicKeyComponents { n, e };
-        let mut parsed = Vec::with_capacity(2);
-        for (candidate, params) in [
-            (
-                Algorithm::RS256,
-                &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-            ),
-            (
-                Algorithm::PS256,
-                &aws_lc_rs::signature::RSA_PSS_2048_8192_SHA256,
-            ),
-        ] {
+        let mut parsed = Vec::new();
+        for candidate in Algorithm::ALL {
+            let Some(params) = candidate.rsa_parameters() else {
+                continue;
+            };
             if alg.is_none_or(|alg| alg == candidate) {
                 let key = components
                     .to_parsed_public_key(params)
@@ -177,7 +190,7 @@ impl VerifyingKey {
 
     fn single(kid: &str, material: Material, alg: Algorithm) -> Result<Self, &'static str> {
         let bytes = match &material {
-            Material::P256 { point } => &point[..],
+            Material::P256 { point } | Material::P384 { point } => &point[..],
             Material::Ed25519 { x } => &x[..],
             Material::Rsa { .. } => return Err("not a single-algorithm key"),
         };
@@ -195,11 +208,13 @@ impl VerifyingKey {
         &self.kid
     }
 
-    /// The key size in bits (the modulus for RSA, 256 otherwise).
+    /// The key size in bits (the modulus for RSA, the curve's size
+    /// otherwise).
     pub fn bits(&self) -> usize {
         match &self.material {
             Material::Rsa { n, .. } => modulus_bits(n),
             Material::P256 { .. } | Material::Ed25519 { .. } => 256,
+            Material::P384 { .. } => 384,
         }
     }
 
@@ -327,27 +342,48 @@ impl KeySet {
 
 /// The usable keys of a JWKS, and how many were skipped. Duplicate kids keep
 /// the first key.
+///
+/// Each key skipped is logged at WARN with its `kid` and the reason, once
+/// for each JWKS read (a fetch, or a [`LocalKeys`](crate::LocalKeys)
+/// update), never per request: a token signed by such a key is refused as
+/// an unknown key, and this log is where the real cause shows. Only public
+/// metadata is logged (`kid`, `kty`, `crv`, `alg`), never key material.
 pub(crate) fn usable_keys(jwks: &JwkSet) -> (Vec<VerifyingKey>, usize) {
     let mut keys: Vec<VerifyingKey> = Vec::with_capacity(jwks.keys.len());
     let mut skipped = 0;
     for jwk in &jwks.keys {
+        let kid = jwk.kid.as_deref().map(printable).unwrap_or_default();
         match VerifyingKey::from_jwk(jwk) {
             Ok(key) if keys.iter().all(|k| k.kid != key.kid) => keys.push(key),
             Ok(_) => {
                 skipped += 1;
-                tracing::warn!("JWKS repeats a kid; keeping the first key");
+                tracing::warn!(%kid, "JWKS repeats a kid; keeping the first key");
             }
             Err(reason) => {
                 skipped += 1;
-                if jwk.private {
-                    tracing::warn!("JWKS publishes a private key; it is not used");
-                } else {
-                    tracing::debug!(kty = %jwk.kty, reason, "skipping JWK");
-                }
+                let field = |v: &Option<String>| v.as_deref().map(printable).unwrap_or_default();
+                tracing::warn!(
+                    %kid,
+                    kty = %printable(&jwk.kty),
+                    crv = %field(&jwk.crv),
+                    alg = %field(&jwk.alg),
+                    reason,
+                    "skipping a JWK this crate cannot use"
+                );
             }
         }
     }
     (keys, skipped)
+}
+
+/// A JWK member as logged: at most 64 visible ASCII characters, so a
+/// hostile JWKS cannot flood or forge log lines.
+fn printable(value: &str) -> String {
+    value
+        .chars()
+        .take(64)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
 }
 
 #[cfg(test)]
@@ -392,6 +428,10 @@ pub(crate) mod tests {
         ps.alg = Some("PS256".into());
         let mut rs512 = jwk("rs512", 2048);
         rs512.alg = Some("RS512".into());
+        let mut hs256 = jwk("hs256", 2048);
+        hs256.alg = Some("HS256".into());
+        let mut p384_alg_on_rsa = jwk("rsa-es384", 2048);
+        p384_alg_on_rsa.alg = Some("ES384".into());
         let mut rsa_as_es = jwk("rsa-es", 2048);
         rsa_as_es.alg = Some("ES256".into());
         let mut ec = jwk("ec", 2048);
@@ -425,6 +465,8 @@ pub(crate) mod tests {
                 enc,
                 ps,
                 rs512,
+                hs256,
+                p384_alg_on_rsa,
                 rsa_as_es,
                 ec,
                 bare,
@@ -448,16 +490,186 @@ pub(crate) mod tests {
         let kids: Vec<_> = keys.iter().map(|k| k.kid()).collect();
         // A key without a kid is named by its RFC 7638 thumbprint.
         let thumbprint = no_kid_thumbprint.as_str();
-        assert_eq!(kids, ["good", "ps", "bare", thumbprint, "verify-ops", "ed"]);
-        assert_eq!(skipped, 15);
+        assert_eq!(
+            kids,
+            [
+                "good",
+                "ps",
+                "rs512",
+                "bare",
+                thumbprint,
+                "verify-ops",
+                "ed"
+            ]
+        );
+        assert_eq!(skipped, 16);
         assert_eq!(keys[0].bits(), 2048);
         let algs = |key: &VerifyingKey| key.algorithms().collect::<Vec<_>>();
         assert_eq!(algs(&keys[0]), [Algorithm::RS256], "alg pins the algorithm");
         assert_eq!(algs(&keys[1]), [Algorithm::PS256]);
-        assert_eq!(algs(&keys[2]), [Algorithm::RS256, Algorithm::PS256]);
-        assert_eq!(algs(&keys[3]), [Algorithm::RS256]);
+        assert_eq!(algs(&keys[2]), [Algorithm::RS512]);
+        assert_eq!(
+            algs(&keys[3]),
+            [
+                Algorithm::RS256,
+                Algorithm::RS384,
+                Algorithm::RS512,
+                Algorithm::PS256,
+                Algorithm::PS384,
+                Algorithm::PS512
+            ],
+            "an RSA key without alg verifies every RSA algorithm"
+        );
         assert_eq!(algs(&keys[4]), [Algorithm::RS256]);
-        assert_eq!(algs(&keys[5]), [Algorithm::EdDSA]);
+        assert_eq!(algs(&keys[5]), [Algorithm::RS256]);
+        assert_eq!(algs(&keys[6]), [Algorithm::EdDSA]);
+    }
+
+    /// An RSA key from the `keys` crate, as the JWK it publishes with
+    /// `alg`, and its private PEM.
+    fn rsa_key(alg: Option<&str>) -> (Jwk, Vec<u8>) {
+        let key = keys::SigningKey::generate(2048).expect("RSA key");
+        let mut jwk: Jwk =
+            serde_json::from_value(serde_json::to_value(key.public_jwk()).expect("ser"))
+                .expect("de");
+        jwk.alg = alg.map(str::to_owned);
+        (jwk, key.private_pem().to_vec())
+    }
+
+    #[test]
+    fn rs_and_ps_384_and_512_signatures_verify_with_their_algorithm_only() {
+        use jsonwebtoken::{crypto::sign, Algorithm as Jwt, EncodingKey};
+        let (jwk, pem) = rsa_key(None);
+        let any = VerifyingKey::from_jwk(&jwk).expect("key");
+        let encoding = EncodingKey::from_rsa_pem(&pem).expect("pem");
+        let message = b"header.payload";
+        for (alg, jwt) in [
+            (Algorithm::RS256, Jwt::RS256),
+            (Algorithm::RS384, Jwt::RS384),
+            (Algorithm::RS512, Jwt::RS512),
+            (Algorithm::PS256, Jwt::PS256),
+            (Algorithm::PS384, Jwt::PS384),
+            (Algorithm::PS512, Jwt::PS512),
+        ] {
+            let signature = URL_SAFE_NO_PAD
+                .decode(sign(message, &encoding, jwt).expect("signs"))
+                .expect("b64");
+            assert!(any.verify(alg, message, &signature), "{alg}");
+            assert!(!any.verify(alg, b"header.tampered", &signature), "{alg}");
+            for other in Algorithm::ALL.into_iter().filter(|a| *a != alg) {
+                assert!(!any.verify(other, message, &signature), "{alg} as {other}");
+            }
+            // A JWK's alg pins its key to that algorithm.
+            let mut pinned = jwk.clone();
+            pinned.alg = Some(alg.name().into());
+            let pinned = VerifyingKey::from_jwk(&pinned).expect("pinned key");
+            assert_eq!(pinned.algorithms().collect::<Vec<_>>(), [alg]);
+            assert!(pinned.verify(alg, message, &signature));
+        }
+    }
+
+    #[test]
+    fn es384_signatures_verify() {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P384_SHA384_FIXED_SIGNING};
+        let pair = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING).expect("P-384 key");
+        let point = pair.public_key().as_ref();
+        assert_eq!(point.len(), 97);
+        let jwk = Jwk {
+            kty: "EC".into(),
+            crv: Some("P-384".into()),
+            kid: Some("es384".into()),
+            alg: Some("ES384".into()),
+            x: Some(URL_SAFE_NO_PAD.encode(&point[1..49])),
+            y: Some(URL_SAFE_NO_PAD.encode(&point[49..97])),
+            ..Jwk::default()
+        };
+        let key = VerifyingKey::from_jwk(&jwk).expect("key");
+        assert_eq!(key.algorithms().collect::<Vec<_>>(), [Algorithm::ES384]);
+        assert_eq!(key.bits(), 384);
+        let message = b"header.payload";
+        let signature = pair.sign(&SystemRandom::new(), message).expect("signs");
+        assert_eq!(signature.as_ref().len(), 96, "fixed-length r||s");
+        assert!(key.verify(Algorithm::ES384, message, signature.as_ref()));
+        assert!(!key.verify(Algorithm::ES384, b"header.tampered", signature.as_ref()));
+        assert!(!key.verify(Algorithm::ES256, message, signature.as_ref()));
+        // P-384 coordinates are 48 bytes; a P-256-sized key is refused.
+        let mut short = jwk.clone();
+        short.x = Some(URL_SAFE_NO_PAD.encode(&point[1..33]));
+        assert!(VerifyingKey::from_jwk(&short).is_err());
+        // ES384 does not fit a P-256 key, nor ES256 a P-384 one.
+        let mut es256 = jwk;
+        es256.alg = Some("ES256".into());
+        assert!(VerifyingKey::from_jwk(&es256).is_err());
+    }
+
+    /// What `f` logs at WARN and above, as text.
+    fn warnings(f: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("buffer").extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = buffer.0.lock().expect("buffer").clone();
+        String::from_utf8(text).expect("UTF-8")
+    }
+
+    #[test]
+    fn a_skipped_jwk_is_logged_with_its_kid_and_reason() {
+        let mut es512 = jwk("es512-key", 2048);
+        es512.kty = "EC".into();
+        es512.crv = Some("P-521".into());
+        es512.alg = Some("ES512".into());
+        let mut hs = jwk("hmac-key", 2048);
+        hs.alg = Some("HS256".into());
+        let mut bad = jwk("bad-b64", 2048);
+        bad.n = Some("***".into());
+        let mut private = ed25519("private-key");
+        private.private = true;
+        let set = JwkSet {
+            keys: vec![jwk("good", 2048), es512, hs, bad, private],
+        };
+        let mut skipped = 0;
+        let log = warnings(|| skipped = usable_keys(&set).1);
+        assert_eq!(skipped, 4);
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 4, "one line per skipped key: {log}");
+        for (line, kid, reason) in [
+            (lines[0], "es512-key", "unsupported algorithm"),
+            (lines[1], "hmac-key", "unsupported algorithm"),
+            (lines[2], "bad-b64", "not base64url"),
+            (lines[3], "private-key", "private key"),
+        ] {
+            assert!(line.contains("WARN"), "{line}");
+            assert!(line.contains(&format!("kid={kid}")), "{line}");
+            assert!(line.contains(reason), "{line}");
+        }
+        assert!(lines[0].contains("alg=ES512") && lines[0].contains("crv=P-521"));
+        assert!(!log.contains("AQAB"), "no key material: {log}");
+        assert!(
+            warnings(|| {
+                usable_keys(&JwkSet {
+                    keys: vec![jwk("good", 2048)],
+                });
+            })
+            .is_empty(),
+            "usable keys are not logged"
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! current time and, for DPoP, verifies the request's `DPoP` proof against
 //! the token's `cnf.jkt`, the method and the URL. On success it inserts an
 //! [`Authenticated`] (the shared claims, the scheme, the route's challenge)
-//! into the request extensions before calling the inner service.
+//! into the request extensions before calling the inner service. With
+//! [`optional`](BearerAuthLayer::optional), a request that presents no
+//! credentials at all goes through anonymous instead of being refused.
 //!
 //! The rules for the two schemes:
 //!
@@ -53,8 +55,8 @@ use tower::{Layer, Service};
 
 use crate::claims::Profile;
 use crate::dpop::{DpopVerifier, ProofRequest};
-use crate::error::{AuthError, Challenge, Scheme};
-use crate::extract::Authenticated;
+use crate::error::{AuthError, Challenge, InvalidTokenReason, Scheme};
+use crate::extract::{Anonymous, Authenticated};
 use crate::validator::Validator;
 
 /// The `DPoP` request header (RFC 9449 §4.1).
@@ -71,6 +73,8 @@ struct Shared<T> {
     dpop: DpopVerifier,
     /// The scheme and authority clients use, for DPoP's `htu`.
     public_url: Option<String>,
+    /// Let requests without credentials through, anonymous.
+    optional: bool,
 }
 
 impl<T> Clone for BearerAuthLayer<T> {
@@ -93,6 +97,7 @@ impl<T> BearerAuthLayer<T> {
                 challenge: Arc::new(Challenge::default().dpop_algorithms(dpop.algorithms())),
                 dpop,
                 public_url: None,
+                optional: false,
             }),
         }
     }
@@ -105,6 +110,7 @@ impl<T> BearerAuthLayer<T> {
                 challenge: Arc::clone(&arc.challenge),
                 dpop: arc.dpop.clone(),
                 public_url: arc.public_url.clone(),
+                optional: arc.optional,
             },
         };
         change(&mut shared);
@@ -141,6 +147,45 @@ impl<T> BearerAuthLayer<T> {
         self.with_challenge(|challenge| challenge.dpop_required(required))
     }
 
+    /// Make authentication optional on the routes behind this layer: a
+    /// request that presents no credentials at all (no `Authorization`
+    /// header, or one in another scheme than `Bearer` or `DPoP`, and no
+    /// `DPoP` header) reaches the service anonymous, without
+    /// [`Authenticated`] or claims. A request that does present a token is
+    /// validated exactly as without this: an invalid, expired, revoked or
+    /// foreign token is refused, never treated as anonymous.
+    ///
+    /// Handlers take `Option<Claims<T>>`, `Option<SharedClaims<T>>` or
+    /// `Option<Authenticated>`; the plain extractors and the requirement
+    /// layers ([`require_scope`](crate::require_scope) and friends) still
+    /// refuse an anonymous request with this layer's `401` challenge.
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use resource_server::{require_scope, BearerAuthLayer, Claims, LocalKeys, Validator};
+    ///
+    /// async fn catalogue(claims: Option<Claims>) -> String {
+    ///     match claims {
+    ///         Some(claims) => format!("prices for {}", claims.sub),
+    ///         None => "public prices".to_owned(),
+    ///     }
+    /// }
+    ///
+    /// let validator = Validator::builder("https://idp.example.com", LocalKeys::new())
+    ///     .audience("https://api.example.com")
+    ///     .build();
+    /// let app: Router = Router::new()
+    ///     .route("/catalogue", get(catalogue))
+    ///     // Still `401` without a token:
+    ///     .route("/basket", get(|| async { "basket" }).route_layer(require_scope("basket")))
+    ///     .route_layer(BearerAuthLayer::new(validator).optional(true));
+    /// ```
+    ///
+    /// [`Authenticated`]: crate::Authenticated
+    pub fn optional(self, optional: bool) -> Self {
+        self.with(|shared| shared.optional = optional)
+    }
+
     /// Verify DPoP proofs with `verifier` (its algorithms, proof age,
     /// replay cache and nonces) instead of the default one.
     pub fn dpop(self, verifier: DpopVerifier) -> Self {
@@ -167,6 +212,7 @@ impl<T> fmt::Debug for BearerAuthLayer<T> {
         f.debug_struct("BearerAuthLayer")
             .field("challenge", &self.shared.challenge)
             .field("public_url", &self.shared.public_url)
+            .field("optional", &self.shared.optional)
             .field("validator", &self.shared.validator)
             .finish()
     }
@@ -183,8 +229,9 @@ impl<S, T> Layer<S> for BearerAuthLayer<T> {
     }
 }
 
-/// Middleware that admits only requests with a valid access token; see the
-/// [module docs](self).
+/// Middleware that admits only requests with a valid access token (and,
+/// when [optional](BearerAuthLayer::optional), requests with no token at
+/// all); see the [module docs](self).
 pub struct BearerAuth<S, T = Profile> {
     inner: S,
     shared: Arc<Shared<T>>,
@@ -241,8 +288,15 @@ where
                     )
                     .await;
                 match outcome {
-                    Ok(authenticated) => {
+                    Ok(Some(authenticated)) => {
                         request.extensions_mut().insert(authenticated);
+                        let response = inner.call(request).await?;
+                        Ok(response.map(Body::new))
+                    }
+                    Ok(None) => {
+                        request
+                            .extensions_mut()
+                            .insert(Anonymous::new(Arc::clone(&shared.challenge)));
                         let response = inner.call(request).await?;
                         Ok(response.map(Body::new))
                     }
@@ -257,16 +311,25 @@ where
 }
 
 impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
-    /// The request's credentials, validated; or the refusal and the scheme
-    /// to answer it in.
+    /// The request's credentials, validated; `None` for a request without
+    /// any on an optional layer; or the refusal and the scheme to answer
+    /// it in.
     async fn authenticate(
         &self,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
         now: u64,
-    ) -> Result<Authenticated, (AuthError, Scheme)> {
-        let (scheme, token) = credentials(headers).map_err(|e| (e, Scheme::Bearer))?;
+    ) -> Result<Option<Authenticated>, (AuthError, Scheme)> {
+        let (scheme, token) = match credentials(headers) {
+            Ok(credentials) => credentials,
+            // A lone DPoP proof is a client attempting DPoP, not an
+            // anonymous one: it is refused as a missing token.
+            Err(AuthError::MissingToken) if self.optional && !headers.contains_key(DPOP) => {
+                return Ok(None)
+            }
+            Err(error) => return Err((error, Scheme::Bearer)),
+        };
         let claims = self
             .validator
             .validate(token, now)
@@ -275,22 +338,20 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
         match (scheme, claims.dpop_jkt()) {
             (Scheme::Bearer, Some(_)) => {
                 return Err((
-                    AuthError::InvalidToken(
-                        "a DPoP-bound token must be sent with the DPoP scheme and a proof",
-                    ),
+                    AuthError::InvalidToken(InvalidTokenReason::DpopBoundAsBearer),
                     Scheme::Bearer,
                 ))
             }
             (Scheme::Bearer, None) if self.challenge.is_dpop_required() => {
                 return Err((
-                    AuthError::InvalidToken("this resource requires a DPoP-bound token"),
+                    AuthError::InvalidToken(InvalidTokenReason::DpopRequired),
                     Scheme::DPoP,
                 ))
             }
             (Scheme::Bearer, None) => {}
             (Scheme::DPoP, None) => {
                 return Err((
-                    AuthError::InvalidToken("the token is not DPoP-bound"),
+                    AuthError::InvalidToken(InvalidTokenReason::NotDpopBound),
                     Scheme::DPoP,
                 ))
             }
@@ -311,11 +372,11 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
                     .map_err(|e| (e, Scheme::DPoP))?;
             }
         }
-        Ok(Authenticated::new(
+        Ok(Some(Authenticated::new(
             claims,
             scheme,
             Arc::clone(&self.challenge),
-        ))
+        )))
     }
 
     /// The URL a DPoP proof must name, and whether its scheme is unknown.
@@ -402,10 +463,10 @@ pub fn credentials(headers: &HeaderMap) -> Result<(Scheme, &str), AuthError> {
     };
     let token = token.trim_ascii_start().trim_ascii_end();
     if token.is_empty() {
-        return Err(AuthError::InvalidToken("the access token is empty"));
+        return Err(AuthError::InvalidToken(InvalidTokenReason::Empty));
     }
     let Ok(token) = std::str::from_utf8(token) else {
-        return Err(AuthError::InvalidToken("token is malformed"));
+        return Err(AuthError::InvalidToken(InvalidTokenReason::Malformed));
     };
     Ok((scheme, token))
 }

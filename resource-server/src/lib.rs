@@ -24,7 +24,10 @@
 //! A request without a token gets `401` with `WWW-Authenticate: Bearer
 //! realm="api"`; a bad token `401 invalid_token`; a token without the
 //! scope `403 insufficient_scope`, each with a JSON body
-//! `{"error","error_description"}`. A resource server never calls the IdP
+//! `{"error","error_description"}`. In code, a refusal is an
+//! [`AuthError`]; one for a token that fails a check carries the
+//! [`InvalidTokenReason`] to match on ([`AuthError::is_expired`] and
+//! friends for the common questions). A resource server never calls the IdP
 //! per request: everything below is local, but for the key set and an
 //! optional revocation feed, fetched in the background.
 //!
@@ -40,7 +43,8 @@
 //! variant.
 //!
 //! A [`Validator`] trusts one or more [`Issuer`]s, each with its keys,
-//! audiences and [`Algorithm`]s (RS256, PS256, ES256, EdDSA; never `none`
+//! audiences and [`Algorithm`]s (RS256, RS384, RS512, PS256, PS384, PS512,
+//! ES256, ES384, EdDSA; `RS256` alone unless configured; never `none`
 //! nor HMAC). A token's `iss` picks its issuer before any key is looked
 //! up, so a token from an unknown issuer is refused without a fetch:
 //!
@@ -110,6 +114,15 @@
 //! [`require_scope`] (`403 insufficient_scope`), [`require_amr`] and
 //! [`require_acr`] (`401 insufficient_user_authentication`, RFC 9470: ask
 //! for a second factor on a sensitive route), [`require_dpop`].
+//!
+//! # Optional authentication
+//!
+//! [`BearerAuthLayer::optional`] lets requests without any token through
+//! anonymous, for routes that serve both: handlers take
+//! `Option<Claims<T>>` (or `Option<Authenticated>`), which is `None` then.
+//! A token that is presented is still validated, and refused when it is
+//! not valid; requirement layers still refuse anonymous requests with
+//! `401`.
 //!
 //! # DPoP
 //!
@@ -199,7 +212,9 @@ pub use claims::{Claims, Confirmation, Profile};
 /// The string type of [`Claims`]' fields (the `compact_str` crate's),
 /// re-exported so that applications can name it without depending on it.
 pub use compact_str::CompactString;
-pub use error::{AuthError, Challenge, Error, Scheme, DEFAULT_REALM, DPOP_NONCE};
+pub use error::{
+    AuthError, Challenge, Error, InvalidTokenReason, Scheme, DEFAULT_REALM, DPOP_NONCE,
+};
 pub use extract::{Authenticated, SharedClaims};
 pub use fetch::https_client_trusting;
 pub use issuer::Issuer;

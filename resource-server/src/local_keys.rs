@@ -77,11 +77,7 @@ impl LocalKeys {
     /// [`set`](Self::set) from the JSON of a JWKS document, e.g. the bytes
     /// the IdP serves at `/jwks`.
     pub fn set_json(&self, json: &[u8]) -> Result<usize, Error> {
-        let jwks = parse_jwks(json).map_err(|reason| Error::InvalidDocument {
-            what: "JWKS",
-            url: "local".into(),
-            reason,
-        })?;
+        let jwks = parse_jwks(json).map_err(|e| Error::invalid_document("JWKS", "local", e))?;
         Ok(self.set(&jwks))
     }
 

@@ -63,7 +63,8 @@ pub struct ProtectedResourceMetadata {
 impl ProtectedResourceMetadata {
     /// The metadata of the resource `resource` (its identifier, an
     /// absolute URL): tokens in the `Authorization` header, DPoP accepted
-    /// with every algorithm this crate verifies, not required.
+    /// with the default DPoP algorithms ([`Algorithms::DPOP`]), not
+    /// required.
     pub fn new(resource: impl Into<String>) -> Self {
         Self {
             resource: resource.into(),
@@ -72,7 +73,7 @@ impl ProtectedResourceMetadata {
             bearer_methods_supported: vec!["header".into()],
             resource_name: None,
             resource_documentation: None,
-            dpop_signing_alg_values_supported: Algorithms::ALL
+            dpop_signing_alg_values_supported: Algorithms::DPOP
                 .iter()
                 .map(|alg| alg.name().to_owned())
                 .collect(),

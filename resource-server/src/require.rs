@@ -30,7 +30,10 @@
 //! ```
 //!
 //! Without the bearer layer in front there are no claims and the answer is
-//! `401`: a misassembled router fails closed.
+//! `401`: a misassembled router fails closed. Behind an
+//! [optional](crate::BearerAuthLayer::optional) bearer layer, a request
+//! without a token is refused here with that layer's `401` challenge: a
+//! requirement always needs a token.
 
 use std::fmt;
 use std::future::Future;
@@ -46,8 +49,8 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::claims::require_scope as check_scope;
-use crate::error::{AuthError, Scheme};
-use crate::extract::{unauthenticated, Authenticated};
+use crate::error::{AuthError, InvalidTokenReason, Scheme};
+use crate::extract::{unauthenticated_by_default, Anonymous, Authenticated};
 
 /// A layer requiring `scope` (several scopes, space-separated, are all
 /// required) of the token.
@@ -111,7 +114,7 @@ impl Requirement {
             Self::Dpop if request.scheme() == Scheme::DPoP => return None,
             Self::Dpop => {
                 return Some(request.refuse_as(
-                    AuthError::InvalidToken("this resource requires a DPoP-bound token"),
+                    AuthError::InvalidToken(InvalidTokenReason::DpopRequired),
                     Scheme::DPoP,
                 ))
             }
@@ -171,9 +174,19 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let refused = match request.extensions().get::<Authenticated>() {
-            None => Some(unauthenticated()),
-            Some(authenticated) => self.requirement.refusal(authenticated),
+        let extensions = request.extensions();
+        let refused = match (
+            extensions.get::<Authenticated>(),
+            extensions.get::<Anonymous>(),
+        ) {
+            (Some(authenticated), _) => self.requirement.refusal(authenticated),
+            // Let through anonymous by an optional layer: refused as that
+            // layer refuses a missing token.
+            (None, Some(anonymous)) => Some(anonymous.refuse_as(match self.requirement {
+                Requirement::Dpop => Scheme::DPoP,
+                _ => Scheme::Bearer,
+            })),
+            (None, None) => Some(unauthenticated_by_default()),
         };
         match refused {
             None => ResponseFuture {
@@ -215,7 +228,10 @@ where
             let response = ready!(future.poll(cx))?;
             return Poll::Ready(Ok(response.map(Body::new)));
         }
-        Poll::Ready(Ok(this.refused.take().unwrap_or_else(unauthenticated)))
+        Poll::Ready(Ok(this
+            .refused
+            .take()
+            .unwrap_or_else(unauthenticated_by_default)))
     }
 }
 

@@ -857,11 +857,8 @@ impl Poll<'_> {
 
 /// Parses a feed document.
 fn parse_document(url: &reqwest::Url, body: &[u8]) -> Result<FeedDocument, Error> {
-    serde_json::from_slice(body).map_err(|e| Error::InvalidDocument {
-        what: "revocation feed",
-        url: url.to_string(),
-        reason: e.to_string(),
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| Error::invalid_document("revocation feed", url.to_string(), e))
 }
 
 #[cfg(test)]

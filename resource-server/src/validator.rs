@@ -40,7 +40,7 @@ use serde::de::DeserializeOwned;
 
 use crate::alg::Algorithms;
 use crate::claims::{Claims, Profile, Registered};
-use crate::error::AuthError;
+use crate::error::{AuthError, InvalidTokenReason};
 use crate::issuer::{Issuer, Trusted};
 use crate::jose;
 use crate::key_source::KeySource;
@@ -57,11 +57,11 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
 /// The most keys a token without a `kid` is tried against.
 const MAX_KIDLESS_CANDIDATES: usize = 4;
-const MALFORMED: AuthError = AuthError::InvalidToken("token is malformed");
-const HEADER_MALFORMED: AuthError = AuthError::InvalidToken("token header is malformed");
-const CLAIMS_MALFORMED: AuthError = AuthError::InvalidToken("token claims are malformed");
-const LACKS_CLAIM: AuthError = AuthError::InvalidToken("token lacks a required claim");
-const ALGORITHM: AuthError = AuthError::InvalidToken("token algorithm is not accepted");
+const MALFORMED: AuthError = AuthError::InvalidToken(InvalidTokenReason::Malformed);
+const HEADER_MALFORMED: AuthError = AuthError::InvalidToken(InvalidTokenReason::MalformedHeader);
+const CLAIMS_MALFORMED: AuthError = AuthError::InvalidToken(InvalidTokenReason::MalformedClaims);
+const LACKS_CLAIM: AuthError = AuthError::InvalidToken(InvalidTokenReason::MissingClaim);
+const ALGORITHM: AuthError = AuthError::InvalidToken(InvalidTokenReason::AlgorithmNotAccepted);
 
 /// A claim that is optional unless the application requires it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +191,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
     pub async fn validate(&self, token: &str, now: u64) -> Result<Arc<Claims<T>>, AuthError> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_bytes {
-            return Err(AuthError::InvalidToken("token is too large"));
+            return Err(AuthError::InvalidToken(InvalidTokenReason::TooLarge));
         }
         // The very bytes of a token verified before need no other check of
         // their shape: the cache comes first.
@@ -209,9 +209,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         let header = jose::header(&header_json).ok_or(HEADER_MALFORMED)?;
         let alg = header.algorithm().ok_or(ALGORITHM)?;
         if header.crit {
-            return Err(AuthError::InvalidToken(
-                "token has critical header parameters that are not understood",
-            ));
+            return Err(AuthError::InvalidToken(InvalidTokenReason::CriticalHeader));
         }
 
         let payload = jose::decode(parts.payload).ok_or(MALFORMED)?;
@@ -222,13 +220,13 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
             .iter()
             .enumerate()
             .find(|(_, trusted)| trusted.issuer == iss)
-            .ok_or(AuthError::InvalidToken("token issuer is not accepted"))?;
+            .ok_or(AuthError::InvalidToken(InvalidTokenReason::WrongIssuer))?;
 
         if !trusted.algorithms.contains(alg) {
             return Err(ALGORITHM);
         }
         if !typ_accepted(header.typ.as_deref(), trusted.accept_jwt_typ) {
-            return Err(AuthError::InvalidToken("token type is not at+jwt"));
+            return Err(AuthError::InvalidToken(InvalidTokenReason::WrongType));
         }
         let signature = jose::decode(parts.signature).ok_or(MALFORMED)?;
         let signed = parts.signing_input.as_bytes();
@@ -242,18 +240,18 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
                     if snapshot.generation() == 0 {
                         return Err(AuthError::KeysUnavailable);
                     }
-                    return Err(AuthError::InvalidToken("unknown signing key"));
+                    return Err(AuthError::InvalidToken(InvalidTokenReason::UnknownKey));
                 };
                 if !key.allows(alg) {
                     return Err(ALGORITHM);
                 }
                 if !key.verify(alg, signed, &signature) {
-                    return Err(AuthError::InvalidToken("token signature is invalid"));
+                    return Err(AuthError::InvalidToken(InvalidTokenReason::BadSignature));
                 }
                 (key, snapshot)
             }
             Some(_) => {
-                return Err(AuthError::InvalidToken("token key id is invalid"));
+                return Err(AuthError::InvalidToken(InvalidTokenReason::InvalidKeyId));
             }
             // No `kid` (an issuer with one key may leave it out): each key
             // that allows the algorithm is tried, when there are few enough
@@ -273,16 +271,14 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
                     return Err(ALGORITHM);
                 }
                 if candidates > MAX_KIDLESS_CANDIDATES {
-                    return Err(AuthError::InvalidToken(
-                        "token has no key id, and the issuer has several keys",
-                    ));
+                    return Err(AuthError::InvalidToken(InvalidTokenReason::MissingKeyId));
                 }
                 let Some(key) = snapshot
                     .allowing(alg)
                     .find(|key| key.verify(alg, signed, &signature))
                     .cloned()
                 else {
-                    return Err(AuthError::InvalidToken("token signature is invalid"));
+                    return Err(AuthError::InvalidToken(InvalidTokenReason::BadSignature));
                 };
                 (key, snapshot)
             }
@@ -306,7 +302,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
             .map_err(AuthError::InvalidToken)?;
         if claims.cnf.as_ref().is_some_and(|cnf| cnf.jkt.is_none()) {
             return Err(AuthError::InvalidToken(
-                "token is bound to a key in a way this server cannot check",
+                InvalidTokenReason::UnsupportedKeyBinding,
             ));
         }
         check_time(claims.exp, claims.nbf, claims.iat, now, inner.leeway)?;
@@ -366,7 +362,7 @@ impl<T> Validator<T> {
         if !trusted.audiences.is_empty() {
             let aud = claims.aud.as_deref().ok_or(LACKS_CLAIM)?;
             if !aud.iter().any(|a| trusted.audiences.iter().any(|t| t == a)) {
-                return Err(AuthError::InvalidToken("token audience is not accepted"));
+                return Err(AuthError::InvalidToken(InvalidTokenReason::WrongAudience));
             }
         }
         for required in self.inner.required.iter() {
@@ -396,7 +392,7 @@ impl<T> Validator<T> {
             }
         }
         match list.refusal(claims) {
-            Some(refusal) => Err(AuthError::InvalidToken(refusal.description())),
+            Some(refusal) => Err(AuthError::InvalidToken(refusal.into())),
             None => Ok(()),
         }
     }
@@ -486,7 +482,13 @@ impl<T> ValidatorBuilder<T> {
         self
     }
 
-    /// Clock-skew allowance for `exp` and `nbf` (default [`DEFAULT_LEEWAY`]).
+    /// Clock-skew allowance for `exp`, `nbf` and `iat` (default
+    /// [`DEFAULT_LEEWAY`]), for every issuer.
+    ///
+    /// Token times are whole seconds, and so is the leeway: a fractional
+    /// one is rounded *up* (`1.5 s` acts as `2 s`, `1 ms` as `1 s`), so the
+    /// tolerance is never less than the one asked for. [`Duration::ZERO`]
+    /// stays zero.
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -590,7 +592,7 @@ impl<T> ValidatorBuilder<T> {
         Validator {
             inner: Arc::new(Inner {
                 issuers,
-                leeway: self.leeway.as_secs(),
+                leeway: whole_seconds_up(self.leeway),
                 max_token_bytes: self.max_token_bytes,
                 required: self.required.into_boxed_slice(),
                 revocations: self.revocations,
@@ -600,6 +602,13 @@ impl<T> ValidatorBuilder<T> {
             }),
         }
     }
+}
+
+/// `duration` in whole seconds, a fraction counting as one more.
+fn whole_seconds_up(duration: Duration) -> u64 {
+    duration
+        .as_secs()
+        .saturating_add(u64::from(duration.subsec_nanos() > 0))
 }
 
 /// RFC 9068 §4: `at+jwt`, with or without the `application/` prefix,
@@ -622,15 +631,15 @@ fn check_time(
     leeway: u64,
 ) -> Result<(), AuthError> {
     if now >= exp.saturating_add(leeway) {
-        return Err(AuthError::InvalidToken("token has expired"));
+        return Err(AuthError::InvalidToken(InvalidTokenReason::Expired));
     }
     if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
-        return Err(AuthError::InvalidToken("token is not valid yet"));
+        return Err(AuthError::InvalidToken(InvalidTokenReason::NotYetValid));
     }
     // A token issued in the future comes from a clock gone wrong, and would
     // escape every revocation cut-off ("issued before …") until then.
     if iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
-        return Err(AuthError::InvalidToken("token is issued in the future"));
+        return Err(AuthError::InvalidToken(InvalidTokenReason::IssuedInFuture));
     }
     Ok(())
 }
@@ -670,6 +679,15 @@ mod tests {
     }
 
     #[test]
+    fn a_fractional_leeway_rounds_up() {
+        assert_eq!(whole_seconds_up(Duration::ZERO), 0);
+        assert_eq!(whole_seconds_up(Duration::from_nanos(1)), 1);
+        assert_eq!(whole_seconds_up(Duration::from_millis(1500)), 2);
+        assert_eq!(whole_seconds_up(Duration::from_secs(30)), 30);
+        assert_eq!(whole_seconds_up(Duration::MAX), u64::MAX);
+    }
+
+    #[test]
     fn time_checks_with_leeway() {
         assert!(check_time(100, None, None, 99, 0).is_ok());
         assert!(
@@ -700,7 +718,10 @@ mod tests {
         use keys::SigningKey;
         use serde_json::json;
 
-        use crate::{AuthError, JwkSet, LocalKeys, RequiredClaim, RevocationList, Validator};
+        use crate::{
+            AuthError, InvalidTokenReason, JwkSet, LocalKeys, Refusal, RequiredClaim,
+            RevocationList, Validator,
+        };
 
         const ISSUER: &str = "https://idp.test";
         /// An injected "now", far from the real clock on purpose.
@@ -778,11 +799,11 @@ mod tests {
             assert!(validate(&validator, &t, T0 + 129).is_ok(), "within leeway");
             assert_eq!(
                 validate(&validator, &t, T0 + 130),
-                Err(AuthError::InvalidToken("token has expired"))
+                Err(AuthError::InvalidToken(InvalidTokenReason::Expired))
             );
             assert_eq!(
                 validate(&validator, &t, u64::MAX),
-                Err(AuthError::InvalidToken("token has expired"))
+                Err(AuthError::InvalidToken(InvalidTokenReason::Expired))
             );
         }
 
@@ -792,13 +813,13 @@ mod tests {
             let t = token(key(0), T0 + 1000, Some(T0 + 100), "j2");
             assert_eq!(
                 validate(&validator, &t, T0),
-                Err(AuthError::InvalidToken("token is not valid yet"))
+                Err(AuthError::InvalidToken(InvalidTokenReason::NotYetValid))
             );
             validate_into_cache(&validator, &t, T0 + 100);
             // Now cached; an earlier clock must still be refused.
             assert_eq!(
                 validate(&validator, &t, T0 + 69),
-                Err(AuthError::InvalidToken("token is not valid yet"))
+                Err(AuthError::InvalidToken(InvalidTokenReason::NotYetValid))
             );
         }
 
@@ -810,7 +831,7 @@ mod tests {
             local.set(&jwks(&[key(1)]));
             assert_eq!(
                 validate(&validator, &t, T0),
-                Err(AuthError::InvalidToken("unknown signing key"))
+                Err(AuthError::InvalidToken(InvalidTokenReason::UnknownKey))
             );
             // Adding a key keeps cached verifications of the others.
             local.set(&jwks(&[key(0), key(1)]));
@@ -827,7 +848,9 @@ mod tests {
             revocations.insert("j4", u64::MAX);
             assert_eq!(
                 validate(&validator, &t, T0),
-                Err(AuthError::InvalidToken("token has been revoked"))
+                Err(AuthError::InvalidToken(InvalidTokenReason::Revoked(
+                    Refusal::Token
+                )))
             );
         }
 
@@ -840,9 +863,9 @@ mod tests {
             revocations.insert_client_cutoff("c", T0 + 1, u64::MAX);
             assert_eq!(
                 validate(&validator, &t, T0),
-                Err(AuthError::InvalidToken(
-                    "the token's client no longer exists"
-                ))
+                Err(AuthError::InvalidToken(InvalidTokenReason::Revoked(
+                    Refusal::Client
+                )))
             );
             revocations.replace_feed(&crate::RevocationFeed::default());
             assert!(validate(&validator, &t, T0).is_ok());
@@ -884,6 +907,24 @@ mod tests {
             assert!(validate(&lenient, &t, T0 + 71).is_ok());
             revocations.confirm_current(T0 + 71);
             assert!(validate(&strict, &t, T0 + 71).is_ok(), "fresh again");
+        }
+
+        #[test]
+        fn a_sub_second_leeway_is_honoured_in_full() {
+            let local = LocalKeys::new();
+            local.set(&jwks(&[key(0)]));
+            let validator = Validator::builder(ISSUER, local)
+                .audience("api")
+                .leeway(std::time::Duration::from_millis(1500))
+                .build();
+            let t = token(key(0), T0 + 100, None, "j9");
+            // 1.5 s after `exp` (second 101 and a half) is within: second
+            // 101 is accepted, 102 is not.
+            assert!(validate(&validator, &t, T0 + 101).is_ok());
+            assert_eq!(
+                validate(&validator, &t, T0 + 102),
+                Err(AuthError::InvalidToken(InvalidTokenReason::Expired))
+            );
         }
 
         #[test]
@@ -933,7 +974,7 @@ mod tests {
                     .build();
                 assert_eq!(
                     validate(&strict, &bare, T0),
-                    Err(AuthError::InvalidToken("token lacks a required claim")),
+                    Err(AuthError::InvalidToken(InvalidTokenReason::MissingClaim)),
                     "{claim:?}"
                 );
                 assert!(validate(&strict, &token(key(0), T0 + 100, None, "j7"), T0).is_ok());

@@ -90,12 +90,12 @@ fn entra_claims(issuer: &str) -> Value {
 /// A stand-in IdP whose JWKS holds one key of every algorithm.
 async fn idp_with_every_algorithm() -> TestIdp {
     let idp = TestIdp::start(&[]).await;
-    let keys: Vec<&TestKey> = TestKey::all().iter().collect();
+    let keys: Vec<&TestKey> = TestKey::all().iter().chain(TestKey::more()).collect();
     idp.set_jwks_body(&jwks_of(&keys));
     idp
 }
 
-/// That issuer as a validator trusts it: all four algorithms, plain JWTs.
+/// That issuer as a validator trusts it: all nine algorithms, plain JWTs.
 fn issuer(idp: &TestIdp) -> Issuer {
     let keys = JwksCache::from_url(idp.jwks_url()).build().expect("cache");
     Issuer::new(&idp.issuer, keys)
@@ -158,7 +158,7 @@ async fn keycloak_auth0_and_entra_tokens_with_every_algorithm() {
                 .build(),
         ));
 
-    for key in TestKey::all() {
+    for key in TestKey::all().iter().chain(TestKey::more()) {
         let alg = key.alg();
         let reply = call(
             &keycloak,
@@ -233,7 +233,7 @@ async fn algorithms_are_allowed_per_issuer_and_pinned_per_key() {
             .status,
         200
     );
-    for key in [ps, es, ed] {
+    for key in [ps, es, ed].into_iter().chain(TestKey::more()) {
         let reply = call(&app, "/api/private", Some(&key.token("JWT", &claims))).await;
         reply.assert_invalid_token(key.alg());
         assert_eq!(reply.description(), "token algorithm is not accepted");
@@ -252,6 +252,15 @@ async fn algorithms_are_allowed_per_issuer_and_pinned_per_key() {
     )
     .await;
     reply.assert_invalid_token("PS256 with an RS256 key");
+    // The same for the SHA-384/512 variants: the RS384 key's RS512
+    // signature, and its PS384 one, are refused under its kid.
+    for alg in ["RS512", "PS384"] {
+        let header = json!({"alg": alg, "typ": "JWT", "kid": "rs384-key"});
+        let token = TestKey::rsa(0, alg, "x").sign(&header, &claims);
+        call(&all, "/api/private", Some(&token))
+            .await
+            .assert_invalid_token(&format!("{alg} with an RS384 key"));
+    }
     // And an EdDSA header over the ES256 key's kid.
     let header = json!({"alg": "EdDSA", "typ": "JWT", "kid": es.kid()});
     let token = ed.sign(&header, &claims);

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use common::*;
 use jsonwebtoken::Algorithm;
-use resource_server::{AuthError, JwksCache, RevocationList, RevocationPoller, Validator};
+use resource_server::{
+    AuthError, InvalidTokenReason, JwksCache, Refusal, RevocationList, RevocationPoller, Validator,
+};
 use serde_json::json;
 
 fn validator(idp: &TestIdp, jwks: JwksCache) -> Validator {
@@ -61,6 +63,85 @@ async fn discovery_compares_the_issuer_exactly_trailing_slash_included() {
         .expect("cache");
     let error = refused(&jwks).await;
     assert!(error.contains("issuer"), "{error}");
+    assert_eq!(idp.jwks_hits(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_fetch_keeps_its_cause() {
+    // A port nothing listens on: bound, then released.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let jwks = JwksCache::from_url(format!("http://{addr}/jwks"))
+        .build()
+        .expect("cache");
+    let error = jwks.refresh().await.expect_err("nothing listens");
+    assert!(
+        matches!(error, resource_server::Error::Fetch { .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(message.starts_with("request to http://"), "{message}");
+    let source = std::error::Error::source(&error).expect("a source");
+    assert!(source.is::<reqwest::Error>(), "{source:?}");
+    // The chain goes on down to the refused connection.
+    let mut deepest: &dyn std::error::Error = source;
+    while let Some(next) = deepest.source() {
+        deepest = next;
+    }
+    assert!(
+        deepest
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{deepest:?}"
+    );
+
+    // A document that is not JSON keeps the parser's error.
+    let idp = TestIdp::start(&[trusted()]).await;
+    idp.set_jwks_body("<html>");
+    let jwks = JwksCache::from_url(idp.jwks_url()).build().expect("cache");
+    let error = jwks.refresh().await.expect_err("not JSON");
+    let source = std::error::Error::source(&error).expect("a source");
+    assert!(source.is::<serde_json::Error>(), "{source:?}");
+}
+
+#[tokio::test]
+async fn a_failed_discovery_reports_both_documents() {
+    // The stand-in serves no RFC 8414 document; make the OpenID one fail
+    // too, differently: an issuer with a path it serves nothing under.
+    let idp = TestIdp::start(&[trusted()]).await;
+    let issuer = format!("{}/tenant", idp.issuer);
+    let jwks = JwksCache::from_issuer(&issuer).build().expect("cache");
+    let error = jwks.refresh().await.expect_err("no discovery document");
+    let resource_server::Error::Discovery {
+        issuer: named,
+        openid_configuration,
+        oauth_metadata,
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!(named, &issuer);
+    assert!(
+        matches!(**openid_configuration, resource_server::Error::Status { ref url, status: 404 }
+            if url.ends_with("/tenant/.well-known/openid-configuration")),
+        "{openid_configuration:?}"
+    );
+    assert!(
+        matches!(**oauth_metadata, resource_server::Error::Status { ref url, status: 404 }
+            if url.ends_with("/.well-known/oauth-authorization-server/tenant")),
+        "{oauth_metadata:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("/tenant/.well-known/openid-configuration answered HTTP 404")
+            && message.contains("/.well-known/oauth-authorization-server/tenant answered HTTP 404"),
+        "{message}"
+    );
+    let source = std::error::Error::source(&error).expect("a source");
+    assert_eq!(source.to_string(), openid_configuration.to_string());
     assert_eq!(idp.jwks_hits(), 0);
 }
 
@@ -182,7 +263,7 @@ async fn a_new_key_is_picked_up_at_once_even_right_after_a_fetch() {
     let third = idp.token_with(attacker(), &idp.claims());
     assert_eq!(
         validator.validate(&third, now()).await,
-        Err(AuthError::InvalidToken("unknown signing key"))
+        Err(AuthError::InvalidToken(InvalidTokenReason::UnknownKey))
     );
     assert_eq!(idp.jwks_hits(), hits + 1);
 
@@ -354,7 +435,7 @@ async fn a_removed_key_takes_its_cached_verifications_with_it() {
     jwks.refresh().await.expect("refresh");
     assert_eq!(
         validator.validate(&old, now()).await,
-        Err(AuthError::InvalidToken("unknown signing key"))
+        Err(AuthError::InvalidToken(InvalidTokenReason::UnknownKey))
     );
     validator
         .validate(&new, now())
@@ -430,7 +511,9 @@ async fn the_revocation_feed_is_polled_and_kept_through_outages() {
     assert!(eventually(Duration::from_secs(5), || revocations.is_revoked(&jti)).await);
     assert_eq!(
         validator.validate(&token, now()).await,
-        Err(AuthError::InvalidToken("token has been revoked"))
+        Err(AuthError::InvalidToken(InvalidTokenReason::Revoked(
+            Refusal::Token
+        )))
     );
 
     // The feed breaks: the last good list stays.

@@ -14,7 +14,8 @@ use axum::routing::get;
 use axum::Router;
 use common::*;
 use resource_server::{
-    require_scope, Authenticated, BearerAuthLayer, Claims, LocalKeys, Profile, Validator,
+    require_dpop, require_scope, Authenticated, BearerAuthLayer, Claims, LocalKeys, Profile,
+    Validator,
 };
 use serde_json::json;
 use tower::{service_fn, Layer as _, ServiceExt as _};
@@ -228,4 +229,128 @@ async fn the_layer_guards_any_tower_service() {
 
     let response = service.oneshot(request(None)).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Routes behind an optional layer: `/maybe` takes `Option<Claims>`,
+/// `/maybe-auth` `Option<Authenticated>`, `/scoped` requires `api:read`,
+/// `/must` takes plain `Claims`.
+fn optional_api(layer: BearerAuthLayer) -> Router {
+    let who = |claims: Option<Claims>| async move {
+        claims.map_or_else(|| "anonymous".to_owned(), |c| c.sub.to_string())
+    };
+    Router::new()
+        .route("/maybe", get(who))
+        .route(
+            "/maybe-auth",
+            get(|auth: Option<Authenticated>| async move {
+                auth.map_or_else(|| "anonymous".to_owned(), |a| a.sub().to_owned())
+            }),
+        )
+        .route("/scoped", get(who).route_layer(require_scope("api:read")))
+        .route(
+            "/must",
+            get(|claims: Claims| async move { claims.sub.to_string() }),
+        )
+        .route("/dpop", get(who).route_layer(require_dpop()))
+        .route_layer(layer.optional(true))
+}
+
+#[tokio::test]
+async fn an_optional_layer_lets_anonymous_requests_through_without_claims() {
+    let app = optional_api(BearerAuthLayer::new(validator()));
+    for authorization in [None, Some("Basic dXNlcjpwYXNz")] {
+        for path in ["/maybe", "/maybe-auth"] {
+            let reply = call_with(&app, path, authorization).await;
+            assert_eq!(
+                (reply.status, reply.text.as_str()),
+                (200, "anonymous"),
+                "{path} {authorization:?}"
+            );
+        }
+    }
+    for path in ["/maybe", "/maybe-auth", "/must", "/scoped"] {
+        let reply = call(&app, path, Some(&token_with_scope("api:read"))).await;
+        assert_eq!(
+            (reply.status, reply.text.as_str()),
+            (200, "user-1"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_optional_layer_still_refuses_a_bad_token() {
+    let app = optional_api(BearerAuthLayer::new(validator()));
+    let mut expired = claims_for(ISSUER);
+    expired["exp"] = json!(now() - 3600);
+    let mut foreign_audience = claims_for(ISSUER);
+    foreign_audience["aud"] = json!("https://other.test");
+    for (what, token) in [
+        ("not a JWT", "garbage".to_owned()),
+        (
+            "signed by an untrusted key",
+            token_with(attacker(), &claims_for(ISSUER)),
+        ),
+        ("expired", token_with(trusted(), &expired)),
+        ("another audience", token_with(trusted(), &foreign_audience)),
+    ] {
+        for path in ["/maybe", "/maybe-auth"] {
+            call(&app, path, Some(&token))
+                .await
+                .assert_invalid_token(&format!("{what} on {path}"));
+        }
+    }
+    let empty = call_with(&app, "/maybe", Some("Bearer ")).await;
+    empty.assert_invalid_token("an empty token");
+    let twice = {
+        let request = Request::get("/maybe")
+            .header(header::AUTHORIZATION, format!("Bearer {}", token()))
+            .header(header::AUTHORIZATION, format!("Bearer {}", token()))
+            .body(Body::empty())
+            .expect("request");
+        Reply::read(app.clone().oneshot(request).await.expect("infallible")).await
+    };
+    assert_eq!(twice.status, 400, "{twice:?}");
+    // A DPoP proof without a token is no anonymous request.
+    let request = Request::get("/maybe")
+        .header("dpop", "a.b.c")
+        .body(Body::empty())
+        .expect("request");
+    let reply = Reply::read(app.clone().oneshot(request).await.expect("infallible")).await;
+    assert_eq!((reply.status, reply.error()), (401, "missing_token"));
+}
+
+#[tokio::test]
+async fn requirements_behind_an_optional_layer_refuse_anonymous_requests() {
+    let app = optional_api(BearerAuthLayer::new(validator()).realm("shop"));
+    for path in ["/scoped", "/must"] {
+        let reply = call(&app, path, None).await;
+        assert_eq!(reply.status, 401, "{path}: {reply:?}");
+        assert_eq!(reply.error(), "missing_token", "{path}");
+        assert_eq!(
+            reply.challenge.as_deref(),
+            Some("Bearer realm=\"shop\""),
+            "{path}: the layer's challenge"
+        );
+    }
+    let reply = call(&app, "/dpop", None).await;
+    assert_eq!(reply.status, 401, "{reply:?}");
+    let challenge = reply.challenge.as_deref().unwrap_or_default();
+    assert!(challenge.starts_with("DPoP realm=\"shop\""), "{challenge}");
+    let reply = call(&app, "/scoped", Some(&token_with_scope("profile"))).await;
+    assert_eq!(reply.status, 403, "{reply:?}");
+}
+
+#[tokio::test]
+async fn a_layer_is_not_optional_unless_asked() {
+    let app = optional_api(BearerAuthLayer::new(validator())).merge(
+        Router::new()
+            .route("/strict", get(|| async { "strict" }))
+            .route_layer(
+                BearerAuthLayer::new(validator())
+                    .optional(true)
+                    .optional(false),
+            ),
+    );
+    assert_eq!(call(&app, "/strict", None).await.status, 401);
 }

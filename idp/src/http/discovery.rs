@@ -311,7 +311,7 @@ async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
-        "dpop_signing_alg_values_supported": resource_server::Algorithm::ALL,
+        "dpop_signing_alg_values_supported": resource_server::Algorithms::DPOP.iter().collect::<Vec<_>>(),
         "revocation_feed": format!("{issuer}/revocations"),
         "acr_values_supported": ["aal1", "aal2"],
     }))

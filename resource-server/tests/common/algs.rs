@@ -1,5 +1,5 @@
-//! Keys of every algorithm the crate verifies (RS256, PS256, ES256, EdDSA),
-//! held the way a test issuer or a DPoP client holds them: each signs
+//! Keys of every algorithm the crate verifies (RS256, PS256, ES256, EdDSA
+//! in `all()`; RS384, RS512, PS384, PS512, ES384 in `more()`), held the way a test issuer or a DPoP client holds them: each signs
 //! compact JWSs and publishes its public JWK. The RSA keys are the shared
 //! ones of `key()`; the EC and Ed25519 keys are made with aws-lc-rs.
 
@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING,
+    ECDSA_P384_SHA384_FIXED_SIGNING,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -18,13 +19,13 @@ use super::{b64, key, now};
 
 /// A signing key and the algorithm it signs with.
 pub enum TestKey {
-    /// An RSA key (shared, see `key()`), signing RS256 or PS256.
+    /// An RSA key (shared, see `key()`), signing RS* or PS*.
     Rsa {
         index: usize,
         alg: &'static str,
         kid: String,
     },
-    /// A P-256 key, signing ES256.
+    /// A P-256 key signing ES256, or a P-384 key signing ES384.
     Ec { pair: EcdsaKeyPair, kid: String },
     /// An Ed25519 key, signing EdDSA.
     Ed { pair: Ed25519KeyPair, kid: String },
@@ -47,6 +48,37 @@ impl TestKey {
             alg: "PS256",
             kid: kid.into(),
         }
+    }
+
+    /// An RSA key for `alg` (RS384, RS512, PS384 or PS512).
+    pub fn rsa(index: usize, alg: &'static str, kid: &str) -> Self {
+        Self::Rsa {
+            index,
+            alg,
+            kid: kid.into(),
+        }
+    }
+
+    /// A fresh ES384 (P-384) key.
+    pub fn es384(kid: &str) -> Self {
+        Self::Ec {
+            pair: EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING).expect("P-384 key"),
+            kid: kid.into(),
+        }
+    }
+
+    /// One key of each algorithm `all()` lacks, made once per test binary.
+    pub fn more() -> &'static [TestKey; 5] {
+        static KEYS: OnceLock<[TestKey; 5]> = OnceLock::new();
+        KEYS.get_or_init(|| {
+            [
+                TestKey::rsa(0, "RS384", "rs384-key"),
+                TestKey::rsa(1, "RS512", "rs512-key"),
+                TestKey::rsa(0, "PS384", "ps384-key"),
+                TestKey::rsa(1, "PS512", "ps512-key"),
+                TestKey::es384("es384-key"),
+            ]
+        })
     }
 
     /// A fresh ES256 (P-256) key.
@@ -81,6 +113,7 @@ impl TestKey {
     pub fn alg(&self) -> &'static str {
         match self {
             Self::Rsa { alg, .. } => alg,
+            Self::Ec { pair, .. } if pair.public_key().as_ref().len() == 97 => "ES384",
             Self::Ec { .. } => "ES256",
             Self::Ed { .. } => "EdDSA",
         }
@@ -101,10 +134,11 @@ impl TestKey {
             }
             Self::Ec { pair, .. } => {
                 let point = pair.public_key().as_ref();
+                let size = (point.len() - 1) / 2;
                 json!({
-                    "kty": "EC", "crv": "P-256",
-                    "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-                    "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+                    "kty": "EC", "crv": if size == 48 { "P-384" } else { "P-256" },
+                    "x": URL_SAFE_NO_PAD.encode(&point[1..1 + size]),
+                    "y": URL_SAFE_NO_PAD.encode(&point[1 + size..]),
                 })
             }
             Self::Ed { pair, .. } => json!({
@@ -135,10 +169,14 @@ impl TestKey {
         match self {
             Self::Rsa { index, alg, .. } => {
                 let encoding = EncodingKey::from_rsa_pem(key(*index).private_pem()).expect("pem");
-                let alg = if *alg == "PS256" {
-                    Algorithm::PS256
-                } else {
-                    Algorithm::RS256
+                let alg = match *alg {
+                    "RS256" => Algorithm::RS256,
+                    "RS384" => Algorithm::RS384,
+                    "RS512" => Algorithm::RS512,
+                    "PS256" => Algorithm::PS256,
+                    "PS384" => Algorithm::PS384,
+                    "PS512" => Algorithm::PS512,
+                    other => panic!("not an RSA algorithm: {other}"),
                 };
                 jsonwebtoken::crypto::sign(message, &encoding, alg).expect("RSA signs")
             }
