@@ -18,7 +18,8 @@ const PASSWORD: &str = "correct horse battery";
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// Every form post path of the page.
-const FORMS: [&str; 9] = [
+const FORMS: [&str; 10] = [
+    "/account/manage/name",
     "/account/manage/totp/recovery_codes",
     "/account/manage/apps/remove",
     "/account/manage/delete",
@@ -452,6 +453,33 @@ async fn an_authenticator_app_is_set_up_confirmed_and_removed() {
     )
     .await;
     assert!(back.starts_with(CB), "no code asked any more: {back}");
+}
+
+#[tokio::test]
+async fn the_name_is_changed_and_a_bad_one_refused() {
+    let idp = idp_with_user("nell@example.com").await;
+    let b = signed_in(&idp, "nell@example.com").await;
+    let html = page(&b, &idp).await;
+    let bad = post(&b, &idp, "/account/manage/name", &html, &[("name", "  ")]).await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad
+        .text()
+        .await
+        .expect("html")
+        .contains(r#"id="name-error""#));
+    let done = post(
+        &b,
+        &idp,
+        "/account/manage/name",
+        &html,
+        &[("name", "  Nell Gwyn ")],
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(location(&done), "/account?done=name");
+    let after = follow(&b, &idp, &done).await;
+    assert!(after.contains("Your name is changed."), "{after}");
+    assert!(after.contains(r#"value="Nell Gwyn""#), "{after}");
 }
 
 #[tokio::test]

@@ -1091,3 +1091,38 @@ async fn a_user_deletes_their_own_account_over_the_api_and_is_told() {
         .await;
     assert!(r.status().is_client_error(), "{}", r.status());
 }
+
+#[tokio::test]
+async fn a_user_changes_their_name_and_userinfo_says_it() {
+    let idp = TestIdp::start().await;
+    let tokens = idp.user_tokens("ivy@example.com").await;
+    let access = tokens["access_token"].as_str().expect("access");
+    let rename = |name: Value| {
+        let idp = &idp;
+        async move {
+            idp.post_bearer("/account/name", access, Some(&json!({ "name": name })))
+                .await
+        }
+    };
+    assert_eq!(rename(json!(" Ivy Compton ")).await.status(), 204);
+    assert_eq!(
+        idp.get_json_bearer("/userinfo", access).await["name"],
+        "Ivy Compton"
+    );
+    for bad in [
+        json!(""),
+        json!("a\u{7}b"),
+        json!("x".repeat(201)),
+        json!(7),
+    ] {
+        assert_eq!(
+            error_code(rename(bad.clone()).await, 400).await,
+            "invalid_request",
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        idp.get_json_bearer("/userinfo", access).await["name"],
+        "Ivy Compton"
+    );
+}

@@ -282,6 +282,10 @@ contract_tests! {
         assert!(!store.run(|r| r.set_user_scope("bob@example.com", "x")).await.expect("grant"));
         let ann = store.run(|r| r.user_by_id("u1")).await.expect("by id").expect("found");
         assert_eq!(ann.scope, "reports");
+        assert!(store.run(|r| r.set_user_name("u1", "Ann Lee")).await.expect("rename"));
+        assert!(!store.run(|r| r.set_user_name("nobody", "X")).await.expect("rename"));
+        let ann = store.run(|r| r.user_by_id("u1")).await.expect("by id").expect("found");
+        assert_eq!((ann.name.as_str(), ann.email.as_str()), ("Ann Lee", "ann@example.com"));
     }
 
     async fn clients_are_registered_listed_byte_wise_and_deleted(db) {

@@ -33,6 +33,34 @@ use crate::store::{StoreError, UserRow};
 /// Longest accepted display name, in characters.
 pub const MAX_NAME: usize = 200;
 
+/// A display name as stored: trimmed, 1 to [`MAX_NAME`] characters, no
+/// control characters; `400 invalid_request` otherwise.
+pub fn checked_name(name: &str) -> Result<String, Error> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(Error::invalid_request(
+            "name must be 1 to 200 characters, without control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Replaces the display name of the user `user_id` (what `/userinfo` and
+/// ID tokens with scope `profile` say from then on).
+pub async fn rename(state: &AppState, user_id: &str, name: &str) -> Result<(), Error> {
+    let name = checked_name(name)?;
+    let id = user_id.to_owned();
+    if !state
+        .store()
+        .run(move |db| db.set_user_name(&id, &name))
+        .await?
+    {
+        return Err(Error::NotFound("no such user"));
+    }
+    tracing::info!(user = %user_id, "display name changed");
+    Ok(())
+}
+
 /// What a signup led to.
 #[derive(Debug)]
 pub enum SignUp {
@@ -58,12 +86,7 @@ pub async fn sign_up(
     if email.len() > MAX_EMAIL || !email_address::EmailAddress::is_valid(&email) {
         return Err(Error::invalid_request("email is not a valid address"));
     }
-    let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(Error::invalid_request(
-            "name must be 1 to 200 characters, without control characters",
-        ));
-    }
+    let name = checked_name(name)?;
     validate_password(&password).map_err(Error::invalid_request)?;
     limits::admit_request(state, address).await?;
     let quiet = state.settings().sign_in.require_email_verification;

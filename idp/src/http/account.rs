@@ -29,7 +29,7 @@ use super::users::Status;
 use super::extract::{parse_json, ApiJson};
 use super::no_store;
 use super::users::address;
-use crate::accounts::{email, lifecycle, password, second_factor, user_of_token};
+use crate::accounts::{email, lifecycle, password, second_factor, signup, user_of_token};
 use crate::error::Error;
 use crate::state::AppState;
 use crate::unix_now;
@@ -41,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(change_password))
         .routes(routes!(delete_account))
+        .routes(routes!(rename))
         .routes(routes!(resend_verification))
         .routes(routes!(enrol_totp))
         .routes(routes!(confirm_totp))
@@ -204,6 +205,39 @@ async fn change_password(
         unix_now(),
     )
     .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewName {
+    /// 1 to 200 characters (trimmed), no control characters.
+    name: String,
+}
+
+/// `POST /account/name` `{name}`: 204; the display name (`name` in
+/// `/userinfo` and in ID tokens with scope `profile`) from now on.
+#[utoipa::path(
+    post,
+    path = "/account/name",
+    tag = "account",
+    operation_id = "rename_account",
+    request_body = NewName,
+    security(("bearer" = []), ("dpop" = [])),
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 400, description = "`invalid_request`: an empty, too long or control-character name, or a bad body", body = ErrorBody),
+        (status = 415, description = "`invalid_request`: the body is not JSON", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: no, a bad, an expired or a revoked token (with `WWW-Authenticate`)", body = ErrorBody),
+    )
+)]
+async fn rename(
+    State(state): State<AppState>,
+    claims: Claims,
+    ApiJson(body): ApiJson<NewName>,
+) -> Result<Response, Error> {
+    let user = user_of_token(&state, &claims.sub).await?;
+    signup::rename(&state, &user.id, &body.name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -30,7 +30,7 @@ use super::authorize::Post;
 use super::cookies;
 use super::pages::{self, AccountPage, RecoveryCodesPage, TotpEnrolPage};
 use super::users::address;
-use crate::accounts::{lifecycle, password, second_factor, user_of_token};
+use crate::accounts::{lifecycle, password, second_factor, signup, user_of_token};
 use crate::authorization::Params;
 use crate::browser_sessions;
 use crate::error::Error;
@@ -54,6 +54,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(form(routes!(sign_out)))
         .routes(form(routes!(remove_app)))
         .routes(form(routes!(delete_account)))
+        .routes(form(routes!(rename)))
 }
 
 /// A browser opening one of the account page's form addresses (a reload
@@ -69,7 +70,8 @@ async fn account_form_opened(State(state): State<AppState>) -> Response {
 
 /// What `?done=` after a change may say on the account page (a fixed set:
 /// the query never puts text of its own on the page).
-const NOTICES: [(&str, &str); 5] = [
+const NOTICES: [(&str, &str); 6] = [
+    ("name", "Your name is changed."),
     (
         "codes",
         "Your new recovery codes are in place; the earlier ones no longer work.",
@@ -174,6 +176,7 @@ async fn render(
             password_error: shown.password_error,
             totp_error: shown.totp_error,
             delete_error: shown.delete_error,
+            name_error: shown.name_error,
             codes_left,
             codes_error: shown.codes_error,
             apps,
@@ -186,6 +189,7 @@ async fn render(
 #[derive(Default)]
 struct Shown {
     notice: Option<&'static str>,
+    name_error: Option<String>,
     password_error: Option<String>,
     totp_error: Option<String>,
     delete_error: Option<String>,
@@ -266,6 +270,7 @@ fn refusal(e: &Error) -> Option<(StatusCode, String)> {
 
 /// The sections of the account page a refusal is shown in.
 enum Section {
+    Name,
     Password,
     Totp,
     Codes,
@@ -285,6 +290,10 @@ async fn refused(
         return pages::failure(&state.settings().issuer, e);
     };
     let shown = match section {
+        Section::Name => Shown {
+            name_error: Some(text),
+            ..Shown::default()
+        },
         Section::Password => Shown {
             password_error: Some(text),
             ..Shown::default()
@@ -558,6 +567,31 @@ async fn remove_totp(
             pages::see_other("/account?done=totp_removed")
         }
         Err(e) => refused(&state, &headers, &user, &e, Section::Totp).await,
+    }
+}
+
+/// `POST /account/manage/name`: a new display name.
+#[utoipa::path(
+    post,
+    path = "/account/manage/name",
+    tag = "pages",
+    operation_id = "account_rename",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "`name`, with the CSRF token"),
+    responses(
+        (status = 303, description = "To `/account?done=name` after the change", headers(("Location" = String))),
+        (status = 400, description = "The account page again, saying why", content_type = "text/html", body = String),
+        (status = 403, description = "The form's CSRF token does not match its cookie, or is too old", content_type = "text/html", body = String),
+        (status = 401, description = "No live browser session: a page saying how to sign in", content_type = "text/html", body = String),
+    )
+)]
+async fn rename(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (post, _, user) = match posted(&state, &headers, &body).await {
+        Ok(found) => found,
+        Err(response) => return *response,
+    };
+    match signup::rename(&state, &user.id, post.field("name")).await {
+        Ok(()) => pages::see_other("/account?done=name"),
+        Err(e) => refused(&state, &headers, &user, &e, Section::Name).await,
     }
 }
 

@@ -224,6 +224,8 @@ pub struct AccountPage {
     pub totp_error: Option<String>,
     /// Why the last deletion of the account was refused.
     pub delete_error: Option<String>,
+    /// Why the last change of name was refused.
+    pub name_error: Option<String>,
     /// Unused recovery codes, while an authenticator app is set up.
     pub codes_left: u32,
     /// Why the last renewal of the recovery codes was refused.

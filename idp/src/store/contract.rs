@@ -62,6 +62,8 @@ pub trait Users {
     /// Replaces the extra scopes of the user with this email; whether one
     /// was found.
     fn set_user_scope(&mut self, email: &str, scope: &str) -> Result<bool, StoreError>;
+    /// Replaces the name of the user with this id; whether one was found.
+    fn set_user_name(&mut self, id: &str, name: &str) -> Result<bool, StoreError>;
     /// Up to `limit` users in order of creation (then id), after `after`.
     fn list_users(
         &mut self,

@@ -117,6 +117,13 @@ impl Users for PgConn {
         )? == 1)
     }
 
+    fn set_user_name(&mut self, id: &str, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .db()
+            .execute("UPDATE users SET name = $2 WHERE id = $1", &[&id, &name])?
+            == 1)
+    }
+
     /// Ids compare byte-wise (`COLLATE "C"`), as SQLite compares text.
     fn list_users(
         &mut self,

@@ -112,6 +112,13 @@ impl Users for Connection {
         )? == 1)
     }
 
+    fn set_user_name(&mut self, id: &str, name: &str) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "UPDATE users SET name = ?2 WHERE id = ?1",
+            params![id, name],
+        )? == 1)
+    }
+
     fn list_users(
         &mut self,
         after: Option<&UserCursor>,
