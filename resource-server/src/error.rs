@@ -22,7 +22,6 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, StatusCode};
 
 use crate::alg::Algorithms;
-use crate::revocation::Refusal;
 
 /// The realm used in `WWW-Authenticate` unless the layer is given another.
 pub const DEFAULT_REALM: &str = "api";
@@ -207,6 +206,32 @@ impl InvalidTokenReason {
 impl fmt::Display for InvalidTokenReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.description())
+    }
+}
+
+/// Why a revocation list refuses a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its `jti` was revoked.
+    Token,
+    /// Its session (`sid`) ended.
+    Session,
+    /// Its client was deleted after the token was issued.
+    Client,
+    /// Its subject's earlier tokens were revoked (account disabled or
+    /// deleted, password changed, signed out everywhere).
+    Subject,
+}
+
+impl Refusal {
+    /// A fixed description, safe to send back and to log.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Token => "token has been revoked",
+            Self::Session => "the token's session has ended",
+            Self::Client => "the token's client no longer exists",
+            Self::Subject => "the token was issued before its account's sessions were ended",
+        }
     }
 }
 

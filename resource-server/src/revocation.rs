@@ -159,31 +159,8 @@ pub struct FeedDocument {
     pub cursor: Option<String>,
 }
 
-/// Why the list refuses a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// Its `jti` was revoked.
-    Token,
-    /// Its session (`sid`) ended.
-    Session,
-    /// Its client was deleted after the token was issued.
-    Client,
-    /// Its subject's earlier tokens were revoked (account disabled or
-    /// deleted, password changed, signed out everywhere).
-    Subject,
-}
-
-impl Refusal {
-    /// A fixed description, safe to send back and to log.
-    pub fn description(self) -> &'static str {
-        match self {
-            Self::Token => "token has been revoked",
-            Self::Session => "the token's session has ended",
-            Self::Client => "the token's client no longer exists",
-            Self::Subject => "the token was issued before its account's sessions were ended",
-        }
-    }
-}
+/// Why the list refuses a token (defined beside the other refusal reasons).
+pub use crate::error::Refusal;
 
 /// How often writes, and pollers, drop entries whose tokens expired, in
 /// seconds: pruning visits every entry, so it is not done on every write.
