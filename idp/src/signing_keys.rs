@@ -387,8 +387,16 @@ async fn load(
     let read = || store.run(|db| Ok((db.change_counter("signing_keys")?, db.list_keys()?)));
     let (mut version, mut stored) = read().await?;
     // A key sealed meanwhile by an instance still on the previous
-    // encryption key: resealed under the current one.
+    // encryption key: resealed under the current one, and the database
+    // rewritten so that its old ciphertext does not stay in the files.
     if reseal_previous(store, vault, &stored).await? > 0 {
+        if let Err(e) = store.run(|db| db.scrub()).await {
+            tracing::warn!(
+                error = %e,
+                "rewriting the database after resealing failed; the ciphertext under \
+                 IDP_PREVIOUS_KEY_ENCRYPTION_KEY may stay in its files until it is rewritten"
+            );
+        }
         (version, stored) = read().await?;
     }
     if let Some(lifetimes) = declare {

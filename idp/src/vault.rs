@@ -295,6 +295,22 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_only_whether_each_key_is_set() {
+        const OTHER: &str = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU=";
+        let rotating = Vault::from_secrets(Some(OTHER), Some(SECRET)).expect("valid");
+        assert_eq!(
+            format!("{rotating:?}"),
+            "Vault { encrypting: true, previous_key: true }"
+        );
+        let current = Vault::from_secrets(Some(OTHER), None).expect("valid");
+        assert_eq!(
+            format!("{current:?}"),
+            "Vault { encrypting: true, previous_key: false }"
+        );
+        assert!(!current.rotating());
+    }
+
+    #[test]
     fn secrets_that_are_not_32_bytes_are_refused() {
         for bad in ["short", "MDEyMzQ1Njc4OWFiY2RlZg==", "not base64 at all!!"] {
             assert!(

@@ -148,6 +148,7 @@ async fn a_client_deleted_from_the_cli_loses_its_tokens_at_the_running_idp() {
         .args(["clients", "delete", "--id", "cli-victim", "--db"])
         .arg(idp.db_path())
         .env_remove("IDP_KEY_ENCRYPTION_KEY")
+        .env_remove("IDP_PREVIOUS_KEY_ENCRYPTION_KEY")
         .output()
         .expect("cli runs");
     assert!(
@@ -919,6 +920,7 @@ async fn the_cli_rotates_a_client_secret_with_or_without_an_overlap() {
             .arg(idp.db_path())
             .args(args)
             .env_remove("IDP_KEY_ENCRYPTION_KEY")
+            .env_remove("IDP_PREVIOUS_KEY_ENCRYPTION_KEY")
             .output()
             .expect("cli runs")
     };
@@ -959,6 +961,7 @@ async fn the_cli_rotates_a_client_secret_with_or_without_an_overlap() {
         .args(["clients", "rotate-secret", "--id", "nobody", "--db"])
         .arg(idp.db_path())
         .env_remove("IDP_KEY_ENCRYPTION_KEY")
+        .env_remove("IDP_PREVIOUS_KEY_ENCRYPTION_KEY")
         .output()
         .expect("cli runs");
     assert!(!out.status.success());

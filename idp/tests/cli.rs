@@ -9,6 +9,7 @@ fn idp(db: &Path, args: &[&str]) -> Output {
         .arg("--db")
         .arg(db)
         .env_remove("IDP_KEY_ENCRYPTION_KEY")
+        .env_remove("IDP_PREVIOUS_KEY_ENCRYPTION_KEY")
         .output()
         .expect("idp runs")
 }
@@ -274,6 +275,7 @@ fn idp_raw(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_idp"))
         .args(args)
         .env_remove("IDP_KEY_ENCRYPTION_KEY")
+        .env_remove("IDP_PREVIOUS_KEY_ENCRYPTION_KEY")
         .env_remove("IDP_DB")
         .output()
         .expect("idp runs")
@@ -490,6 +492,79 @@ fn keys_stored_before_the_encryption_key_are_sealed_at_the_next_start() {
         before.iter().all(|(kid, _)| listed.contains(kid.as_str())),
         "the same keys: {listed}"
     );
+}
+
+/// `idp` commands read the previous encryption key too: with both keys
+/// set, keys sealed with the old one are listed and resealed under the
+/// new one, after which the new key alone opens them and the old one
+/// alone does not.
+#[test]
+fn keys_list_reads_the_previous_encryption_key_and_reseals() {
+    const OLD: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    const NEW: &str = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU=";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("idp.db");
+    let list = |current: Option<&str>, previous: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_idp"));
+        command
+            .args(["keys", "list", "--db"])
+            .arg(&db)
+            .env_remove("IDP_KEY_ENCRYPTION_KEY")
+            .env_remove("IDP_PREVIOUS_KEY_ENCRYPTION_KEY")
+            .env("IDP_LOG", "info")
+            .env("IDP_LOG_FORMAT", "text");
+        if let Some(key) = current {
+            command.env("IDP_KEY_ENCRYPTION_KEY", key);
+        }
+        if let Some(key) = previous {
+            command.env("IDP_PREVIOUS_KEY_ENCRYPTION_KEY", key);
+        }
+        command.output().expect("idp runs")
+    };
+    assert!(idp(&db, &["clients", "create", "--id", "seed"])
+        .status
+        .success());
+    let first = list(Some(OLD), None);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let kids = stdout(&first);
+
+    let rotating = list(Some(NEW), Some(OLD));
+    let log = String::from_utf8_lossy(&rotating.stderr);
+    assert!(rotating.status.success(), "{log}");
+    assert_eq!(stdout(&rotating), kids, "the same keys");
+    assert!(log.contains("resealed=2"), "{log}");
+    assert!(!log.contains(OLD) && !log.contains(NEW), "{log}");
+
+    let new_only = list(Some(NEW), None);
+    assert!(new_only.status.success());
+    assert_eq!(stdout(&new_only), kids);
+    let old_only = list(Some(OLD), None);
+    assert!(
+        !old_only.status.success(),
+        "resealed: the old key is not enough"
+    );
+    let message = String::from_utf8_lossy(&old_only.stderr);
+    assert!(message.contains("cannot be decrypted"), "{message}");
+
+    let previous_only = list(None, Some(OLD));
+    assert!(!previous_only.status.success());
+    let message = String::from_utf8_lossy(&previous_only.stderr);
+    assert!(
+        message.contains("IDP_PREVIOUS_KEY_ENCRYPTION_KEY is set without IDP_KEY_ENCRYPTION_KEY"),
+        "{message}"
+    );
+    let malformed = list(Some(NEW), Some("not-32-bytes"));
+    assert!(!malformed.status.success());
+    let message = String::from_utf8_lossy(&malformed.stderr);
+    assert!(
+        message.contains("IDP_PREVIOUS_KEY_ENCRYPTION_KEY must be 32 bytes"),
+        "{message}"
+    );
+    assert!(!message.contains("not-32-bytes"), "{message}");
 }
 
 /// A reader that stops early (`idp openapi | head`) ends the command

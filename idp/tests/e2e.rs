@@ -249,6 +249,7 @@ async fn rotating_three_times_under_load_fails_no_call() {
             .arg(&db)
             .args(lifetimes)
             .env_remove("IDP_KEY_ENCRYPTION_KEY")
+            .env_remove("IDP_PREVIOUS_KEY_ENCRYPTION_KEY")
             .output()
             .await
             .expect("idp keys rotate");

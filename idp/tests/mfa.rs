@@ -344,6 +344,7 @@ async fn an_administrator_removes_the_second_factor_of_a_user_who_lost_it() {
             .args(["users", "remove-totp", "--email", "LOU@example.com", "--db"])
             .arg(idp.db_path())
             .env_remove("IDP_KEY_ENCRYPTION_KEY")
+            .env_remove("IDP_PREVIOUS_KEY_ENCRYPTION_KEY")
             .output()
             .expect("cli runs")
     };

@@ -34,6 +34,7 @@ fn idp_command(db: &std::path::Path, args: &[&str]) -> Command {
         .arg("--db")
         .arg(db)
         .env_remove("IDP_KEY_ENCRYPTION_KEY")
+        .env_remove("IDP_PREVIOUS_KEY_ENCRYPTION_KEY")
         .env_remove("IDP_LOG_FORMAT")
         .env("IDP_LOG", "info");
     command

@@ -47,6 +47,7 @@ async fn idp_cli(db: &PgDatabase, args: &[&str]) -> (bool, String, String) {
         .args(args)
         .args(["--db", &db.url])
         .env_remove("IDP_KEY_ENCRYPTION_KEY")
+        .env_remove("IDP_PREVIOUS_KEY_ENCRYPTION_KEY")
         .output()
         .await
         .expect("idp runs");

@@ -76,6 +76,7 @@ impl Up {
             .env_remove("IDP_DB")
             .env_remove("IDP_ISSUER")
             .env_remove("IDP_KEY_ENCRYPTION_KEY")
+            .env_remove("IDP_PREVIOUS_KEY_ENCRYPTION_KEY")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr_file)
