@@ -254,6 +254,10 @@ pub async fn recovery_codes_left(state: &AppState, user_id: &str) -> Result<u32,
         .await?)
 }
 
+/// Why recovery codes cannot be renewed: there is no confirmed factor
+/// (none was set up, or it was removed meanwhile).
+const NOT_ENROLLED: &str = "no authenticator app is set up: set one up first";
+
 /// Replaces the user's recovery codes (the old ones stop working) once a
 /// current code, or a recovery code, proves the app is in hand (counted
 /// like a password attempt); the new ones, shown this once.
@@ -265,9 +269,7 @@ pub async fn renew_recovery_codes(
     now: u64,
 ) -> Result<Vec<Secret>, Error> {
     if !is_enrolled(state, &user.id).await? {
-        return Err(Error::invalid_request(
-            "no authenticator app is set up: set one up first",
-        ));
+        return Err(Error::invalid_request(NOT_ENROLLED));
     }
     check_attempt(state, address, user, code, now).await?;
     let (codes, hashes) = new_recovery_codes();
@@ -277,9 +279,7 @@ pub async fn renew_recovery_codes(
         .run(move |db| db.replace_recovery_codes(&id, &hashes))
         .await?
     {
-        return Err(Error::invalid_request(
-            "no authenticator app is set up: set one up first",
-        ));
+        return Err(Error::invalid_request(NOT_ENROLLED));
     }
     tracing::info!(user = %user.id, "recovery codes renewed");
     Ok(codes)
